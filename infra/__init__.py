@@ -1,0 +1,1 @@
+"""The ML platform component library. Importing it creates nothing."""

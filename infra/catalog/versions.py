@@ -1,0 +1,95 @@
+"""Pinned versions (EKS, add-ons, AMIs, Helm charts, images), read from `data/versions.json`.
+
+One data file holds every version the platform deploys, each with its source and the date it was checked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EksVersion:
+    version: str
+    eks_release: dt.date
+    end_of_standard_support: dt.date
+    end_of_extended_support: dt.date
+    addons: dict[str, str]
+
+    def support_on(self, day: dt.date) -> str:
+        """`standard`, `extended` or `unsupported` on a given day."""
+        if day <= self.end_of_standard_support:
+            return "standard"
+        if day <= self.end_of_extended_support:
+            return "extended"
+        return "unsupported"
+
+
+@dataclass(frozen=True)
+class EksCatalog:
+    default_version: str
+    versions: dict[str, EksVersion]
+    price_per_hour: dict[str, float]
+    checked_on: dt.date
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Chart:
+    name: str
+    repository: str
+    version: str
+    source: str
+
+
+@cache
+def _data() -> dict[str, Any]:
+    text = resources.files("infra.catalog").joinpath("data", "versions.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+@cache
+def eks() -> EksCatalog:
+    raw = _data()["eks"]
+    versions = {
+        ver: EksVersion(
+            version=ver,
+            eks_release=dt.date.fromisoformat(v["eks_release"]),
+            end_of_standard_support=dt.date.fromisoformat(v["end_of_standard_support"]),
+            end_of_extended_support=dt.date.fromisoformat(v["end_of_extended_support"]),
+            addons=dict(v["addons"]),
+        )
+        for ver, v in raw["versions"].items()
+    }
+    prices = {k: float(v) for k, v in raw["pricing_usd_per_hour"].items() if k != "source"}
+    return EksCatalog(
+        default_version=raw["default_version"],
+        versions=versions,
+        price_per_hour=prices,
+        checked_on=dt.date.fromisoformat(raw["checked_on"]),
+        sources=tuple(raw["sources"]),
+    )
+
+
+def addon_versions(kubernetes_version: str) -> dict[str, str]:
+    return dict(eks().versions[kubernetes_version].addons)
+
+
+def ami_alias_version(family: str) -> str:
+    return str(_data()["ami"][family]["alias_version"])
+
+
+def chart(name: str) -> Chart:
+    raw = _data()["charts"][name]
+    return Chart(name=raw.get("chart", name), repository=raw["repository"], version=raw["version"],
+                 source=raw["source"])
+
+
+def image(name: str) -> str:
+    return str(_data()["images"][name]["image"])

@@ -1,0 +1,929 @@
+"""The platform's stack configuration: one typed schema, validated once.
+
+A stack file (`stacks/Pulumi.<stack>.yaml`) holds the platform under the `ml-platform:` namespace, one key per
+section (`ml-platform:network`, `ml-platform:gpu_pools`, ...), plus the standard `aws:region`.
+`validate_config` checks the whole file and raises `ConfigError`, which lists every problem at once, each with the
+stack file, the key path and what is allowed. Structure and ranges are checked by the pydantic models below;
+rules that span fields or sections are in `_semantic_checks`, so that each message can name the exact key.
+
+Secrets never live here: where a component needs a credential the config names an AWS Secrets Manager secret
+and the component reads it at deploy time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+from infra.catalog import gpu as gpu_catalog
+from infra.catalog import versions as version_catalog
+
+PROJECT = "ml-platform"
+NAMESPACE = PROJECT  # config keys are `ml-platform:<section>`
+
+Environment = Literal["dev", "staging", "prod"]
+REQUIRED_COST_TAGS: tuple[str, ...] = ("cost-center", "team", "environment", "project", "owner")
+MAX_AWS_TAGS = 50
+# Tags the platform adds to every resource itself, on top of the configured cost tags (see infra.tagging).
+PLATFORM_TAG_KEYS: tuple[str, ...] = ("managed-by", "pulumi-stack")
+
+# --- reusable constrained types -------------------------------------------------------------------------------
+
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+Name = Annotated[str, StringConstraints(pattern=_DNS_LABEL, max_length=40)]
+"""A map key that becomes part of resource and Kubernetes names: lowercase DNS label, at most 40 characters."""
+
+Duration = Annotated[str, StringConstraints(pattern=r"^(Never|([0-9]+(s|m|h))+)$")]
+"""A Go duration as Karpenter accepts it (`30s`, `10m`, `720h`, `1h30m`) or `Never`."""
+
+Quantity = Annotated[
+    str, StringConstraints(pattern=r"^([0-9]+(\.[0-9]+)?)(m|k|Ki|Mi|Gi|Ti|Pi|M|G|T|P|E|Ei)?$")
+]
+"""A Kubernetes resource quantity: `500m`, `2`, `16Gi`."""
+
+SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")]
+"""The name (or ARN) of an AWS Secrets Manager secret; never the secret value."""
+
+ImageRef = Annotated[str, StringConstraints(pattern=r"^[a-z0-9.\-/:_]+(:[A-Za-z0-9_.\-]+|@sha256:[a-f0-9]{64})$")]
+"""A container image with an explicit tag or digest."""
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)
+
+
+def _retention(days: int) -> int:
+    if days not in LOG_RETENTION_DAYS:
+        raise ValueError(f"must be one of the CloudWatch Logs retention periods {list(LOG_RETENTION_DAYS)}")
+    return days
+
+
+RetentionDays = Annotated[int, AfterValidator(_retention)]
+
+
+def _cidr(value: str) -> str:
+    try:
+        net = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"must be an IPv4 CIDR block such as 10.0.0.0/16 ({exc})") from None
+    if net.version != 4:
+        raise ValueError("must be an IPv4 CIDR block")
+    return str(net)
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+# --- network --------------------------------------------------------------------------------------------------
+
+InterfaceEndpoint = Literal[
+    "ecr.api", "ecr.dkr", "sts", "logs", "ec2", "elasticloadbalancing", "ssm", "ssmmessages", "ec2messages",
+    "secretsmanager", "kms", "sqs", "autoscaling", "eks", "eks-auth",
+]
+
+
+class FlowLogsConfig(_Model):
+    enabled: bool = Field(True, description="VPC flow logs to CloudWatch Logs, encrypted with the platform key.")
+    retention_days: RetentionDays = Field(30, description="How long flow log records are kept.")
+    traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+
+
+class S3Location(_Model):
+    bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")]
+    key: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    region: str
+
+
+class TerraformOutputNames(_Model):
+    """Names of the Terraform outputs that hold the foundation's network."""
+
+    vpc_id: str = "vpc_id"
+    private_subnet_ids: str = "private_subnets"
+    public_subnet_ids: str = "public_subnets"
+
+
+class TerraformStateConfig(_Model):
+    """A Terraform state (format version 4) to read the foundation's network from, locally or in S3."""
+
+    path: str | None = Field(None, description="Local state file, relative to the project directory.")
+    s3: S3Location | None = Field(None, description="State in an S3 backend.")
+    outputs: TerraformOutputNames = TerraformOutputNames()
+
+
+class AdoptNetworkConfig(_Model):
+    """Use an existing VPC (for example from a Terraform landing zone) instead of creating one."""
+
+    vpc_id: Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8,17}$")] | None = None
+    private_subnet_ids: tuple[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")], ...] = ()
+    public_subnet_ids: tuple[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")], ...] = ()
+    terraform_state: TerraformStateConfig | None = None
+
+
+class NetworkConfig(_Model):
+    cidr: Cidr = Field("10.0.0.0/16", description="VPC IPv4 CIDR, RFC 1918; /16 to /22.")
+    az_count: int = Field(3, ge=2, le=4, description="Availability zones to spread subnets over.")
+    nat: Literal["single", "per_az"] = Field(
+        "per_az", description="`single`: one NAT gateway (cheaper, one AZ failure domain); `per_az`: one per AZ."
+    )
+    s3_gateway_endpoint: bool = Field(True, description="Free S3 gateway endpoint on the private route tables.")
+    interface_endpoints: tuple[InterfaceEndpoint, ...] = Field(
+        ("ecr.api", "ecr.dkr", "sts"), description="Interface endpoints in the private subnets (billed per AZ-hour)."
+    )
+    flow_logs: FlowLogsConfig = FlowLogsConfig()
+    adopt: AdoptNetworkConfig | None = Field(None, description="Adopt an existing VPC instead of creating one.")
+
+
+# --- cluster --------------------------------------------------------------------------------------------------
+
+AccessPolicy = Literal["cluster-admin", "admin", "edit", "view"]
+IamPrincipalArn = Annotated[
+    str, StringConstraints(pattern=r"^arn:aws(-[a-z]+)*:(iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+|sts::[0-9]{12}:assumed-role/[\w+=,.@/-]+)$")
+]
+
+
+class EndpointConfig(_Model):
+    public: bool = Field(False, description="Expose the Kubernetes API publicly (never in prod).")
+    public_cidrs: tuple[Cidr, ...] = Field((), description="Who may reach the public endpoint.")
+
+
+class AdminConfig(_Model):
+    principal_arn: IamPrincipalArn
+    access_policy: AccessPolicy = "cluster-admin"
+    namespaces: tuple[Name, ...] = Field((), description="Empty: the whole cluster; else only these namespaces.")
+
+
+class SystemNodeGroupConfig(_Model):
+    instance_types: tuple[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")], ...] = (
+        "m7i.large",
+    )
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    ami_type: Literal[
+        "AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "BOTTLEROCKET_x86_64", "BOTTLEROCKET_ARM_64"
+    ] = "AL2023_x86_64_STANDARD"
+    min_size: int = Field(2, ge=1, le=100)
+    desired_size: int = Field(2, ge=1, le=100)
+    max_size: int = Field(4, ge=1, le=100)
+    disk_size_gib: int = Field(50, ge=20, le=2000)
+
+
+AddonName = Literal["vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver", "eks-pod-identity-agent"]
+
+
+class ClusterConfig(_Model):
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")] | None = Field(
+        None, description="EKS cluster name; default `mlp-<environment>`."
+    )
+    version: str = Field(default_factory=lambda: version_catalog.eks().default_version)
+    deletion_protection: bool = Field(False, description="Refuse cluster deletion (required in prod).")
+    support_type: Literal["STANDARD", "EXTENDED"] = Field(
+        "STANDARD", description="EKS upgrade policy; EXTENDED bills $0.60/h instead of $0.10/h once standard ends."
+    )
+    endpoint: EndpointConfig = EndpointConfig()
+    admins: tuple[AdminConfig, ...] = ()
+    log_retention_days: RetentionDays = 90
+    system_node_group: SystemNodeGroupConfig = SystemNodeGroupConfig()
+    addon_versions: dict[AddonName, Annotated[str, StringConstraints(pattern=r"^v[0-9].*-eksbuild\.[0-9]+$")]] = (
+        Field(default_factory=dict, description="Override the pinned add-on versions.")
+    )
+
+
+# --- GPU pools ------------------------------------------------------------------------------------------------
+
+LabelKey = Annotated[
+    str, StringConstraints(pattern=r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+]
+LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
+
+
+class CapacityReservationConfig(_Model):
+    id: Annotated[str, StringConstraints(pattern=r"^cr-[0-9a-f]{17}$")]
+    kind: Literal["odcr", "capacity_block"] = "odcr"
+
+
+class GpuPoolConfig(_Model):
+    provisioner: Literal["karpenter", "node_group"] = Field(
+        "karpenter", description="`karpenter`: NodePool + EC2NodeClass; `node_group`: managed node group (reserved)."
+    )
+    instance_families: tuple[str, ...] = Field((), description="Karpenter only: EC2 families such as g6e.")
+    instance_types: tuple[str, ...] = Field((), description="Exact instance types (one for node groups).")
+    capacity_types: tuple[Literal["spot", "on-demand"], ...] = ("on-demand",)
+    architecture: Literal["amd64", "arm64"] = "amd64"
+    min_gpus: int = Field(0, ge=0, le=4096, description="GPUs kept running; 0 scales the pool to zero.")
+    max_gpus: int = Field(..., ge=1, le=4096, description="Upper bound; becomes the NodePool nvidia.com/gpu limit.")
+    ami_family: Literal["al2023", "bottlerocket"] = "al2023"
+    ami_version: Annotated[str, StringConstraints(pattern=r"^(latest|v[0-9]{8}(\.[0-9]+)?|[0-9]+\.[0-9]+\.[0-9]+)$")] = (
+        Field(default_factory=lambda: version_catalog.ami_alias_version("al2023"))
+    )
+    disk_size_gib: int = Field(200, ge=50, le=16000)
+    consolidation_policy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized"] = "WhenEmptyOrUnderutilized"
+    consolidate_after: Duration = "10m"
+    expire_after: Duration = "720h"
+    weight: int | None = Field(None, ge=1, le=100)
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    capacity_reservation: CapacityReservationConfig | None = None
+    time_slicing_replicas: int | None = Field(None, ge=2, le=16, description="Share each GPU (dev only).")
+
+
+# --- data lake ------------------------------------------------------------------------------------------------
+
+ZoneName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,19}$")]
+
+
+class LakeZoneConfig(_Model):
+    transition_to_ia_days: int | None = Field(None, ge=30, description="Move objects to STANDARD_IA after N days.")
+    transition_to_glacier_ir_days: int | None = Field(None, ge=90, description="Then to GLACIER_IR.")
+    noncurrent_version_expiration_days: int = Field(90, ge=1, le=3650)
+    expected_size_gb: float = Field(0.0, ge=0, description="For the cost estimate only.")
+
+
+def _default_zones() -> dict[str, LakeZoneConfig]:
+    return {
+        "raw": LakeZoneConfig(transition_to_ia_days=30, transition_to_glacier_ir_days=180),
+        "curated": LakeZoneConfig(),
+        "features": LakeZoneConfig(),
+        "models": LakeZoneConfig(),
+        "artifacts": LakeZoneConfig(transition_to_ia_days=90),
+    }
+
+
+class DataLakeConfig(_Model):
+    zones: dict[ZoneName, LakeZoneConfig] = Field(default_factory=_default_zones)
+    protect: bool = Field(True, description="`protect` and `retainOnDelete` on buckets and the key (required in prod).")
+    access_log_retention_days: int = Field(365, ge=1, le=3650)
+
+
+# --- MLflow ---------------------------------------------------------------------------------------------------
+
+
+class MlflowDatabaseConfig(_Model):
+    instance_class: Annotated[str, StringConstraints(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = "db.t4g.small"
+    allocated_storage_gib: int = Field(20, ge=20, le=65536)
+    max_allocated_storage_gib: int = Field(100, ge=20, le=65536)
+    multi_az: bool = False
+    backup_retention_days: int = Field(7, ge=7, le=35)
+    deletion_protection: bool = True
+
+
+class MlflowAuthConfig(_Model):
+    enabled: bool = Field(True, description="MLflow's basic-auth app; anonymous access is refused.")
+    admin_secret: SecretName = Field(
+        "ml-platform/mlflow-admin", description="Secrets Manager secret with the admin username and password."
+    )
+
+
+class MlflowIngressConfig(_Model):
+    enabled: bool = False
+    internal: bool = Field(True, description="Internal ALB only; MLflow is never exposed to the internet.")
+    hostname: str | None = None
+    certificate_arn: str | None = None
+
+
+class MlflowConfig(_Model):
+    enabled: bool = True
+    image: ImageRef | None = Field(None, description="Override the pinned MLflow image.")
+    replicas: int = Field(1, ge=1, le=10)
+    auth: MlflowAuthConfig = MlflowAuthConfig()
+    ingress: MlflowIngressConfig = MlflowIngressConfig()
+    database: MlflowDatabaseConfig = MlflowDatabaseConfig()
+
+
+# --- Ray ------------------------------------------------------------------------------------------------------
+
+
+class RayHeadConfig(_Model):
+    cpu: Quantity = "2"
+    memory: Quantity = "8Gi"
+
+
+class RayCpuWorkersConfig(_Model):
+    min_replicas: int = Field(0, ge=0)
+    max_replicas: int = Field(4, ge=0)
+    cpu: Quantity = "4"
+    memory: Quantity = "16Gi"
+
+
+class RayGpuWorkersConfig(_Model):
+    pool: Name = Field(..., description="Key of a `gpu_pools` entry the workers run on.")
+    gpus_per_worker: int = Field(1, ge=1, le=16)
+    min_replicas: int = Field(0, ge=0)
+    max_replicas: int = Field(2, ge=0)
+    cpu: Quantity = "8"
+    memory: Quantity = "32Gi"
+
+
+class RayClusterConfig(_Model):
+    head: RayHeadConfig = RayHeadConfig()
+    cpu_workers: RayCpuWorkersConfig = RayCpuWorkersConfig()
+    gpu_workers: dict[Name, RayGpuWorkersConfig] = Field(default_factory=dict)
+
+
+class RayConfig(_Model):
+    enabled: bool = True
+    clusters: dict[Name, RayClusterConfig] = Field(default_factory=dict)
+
+
+# --- KServe and vLLM ------------------------------------------------------------------------------------------
+
+
+class ResourcesConfig(_Model):
+    cpu: Quantity = "1"
+    memory: Quantity = "2Gi"
+    gpus: int = Field(0, ge=0, le=16)
+
+
+class InferenceServiceConfig(_Model):
+    model_format: Literal["sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "onnx", "huggingface"] | None = None
+    runtime: Name | None = None
+    storage_path: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")] = Field(
+        ..., description="Key prefix inside the models zone of the lake."
+    )
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(2, ge=1)
+    canary_traffic_percent: int | None = Field(None, ge=0, le=100)
+    resources: ResourcesConfig = ResourcesConfig()
+    gpu_pool: Name | None = None
+
+
+class KserveConfig(_Model):
+    enabled: bool = True
+    inference_services: dict[Name, InferenceServiceConfig] = Field(default_factory=dict)
+
+
+class VllmModelConfig(_Model):
+    model: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")] = Field(
+        ..., description="Hub model id (org/name) or, for source=lake, the key prefix in the models zone."
+    )
+    source: Literal["lake", "hub"] = "lake"
+    hub_token_secret: SecretName | None = Field(None, description="Secrets Manager secret holding the hub token.")
+    served_model_name: Name
+    pool: Name
+    gpus_per_replica: int = Field(1, ge=1, le=16, description="Becomes --tensor-parallel-size.")
+    max_model_len: int = Field(8192, ge=256, le=1_048_576)
+    gpu_memory_utilization: float = Field(0.9, ge=0.5, le=0.98)
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(2, ge=1)
+    max_waiting_requests: int = Field(8, ge=1, description="Scale out above this many queued requests per replica.")
+
+
+class VllmConfig(_Model):
+    image: ImageRef | None = Field(None, description="Override the pinned vLLM image.")
+    models: dict[Name, VllmModelConfig] = Field(default_factory=dict)
+
+
+# --- observability, tenancy, budget ---------------------------------------------------------------------------
+
+
+class AlertThresholdsConfig(_Model):
+    gpu_idle_utilization_percent: float = Field(10, ge=0, le=100)
+    gpu_idle_minutes: int = Field(30, ge=5)
+    gpu_memory_pressure_percent: float = Field(95, ge=50, le=100)
+    vllm_p95_latency_seconds: float = Field(5.0, gt=0)
+    vllm_queue_waiting_requests: int = Field(20, ge=1)
+    pending_gpu_pod_minutes: int = Field(15, ge=1)
+
+
+class ObservabilityConfig(_Model):
+    enabled: bool = True
+    prometheus_retention: Annotated[str, StringConstraints(pattern=r"^[0-9]+(h|d|w|y)$")] = "15d"
+    prometheus_storage_gib: int = Field(50, ge=10, le=16000)
+    grafana: bool = True
+    alerts: AlertThresholdsConfig = AlertThresholdsConfig()
+
+
+class TenantQuotaConfig(_Model):
+    gpus: int = Field(0, ge=0)
+    cpu: Quantity = "16"
+    memory: Quantity = "64Gi"
+    storage: Quantity = "500Gi"
+
+
+class TenantConfig(_Model):
+    groups: tuple[Annotated[str, StringConstraints(min_length=1, max_length=128)], ...] = Field(
+        ..., min_length=1, description="Kubernetes RBAC groups (EKS access entry groups) of the team."
+    )
+    quota: TenantQuotaConfig = TenantQuotaConfig()
+    cost_center: str | None = Field(None, description="Defaults to the stack's cost-center tag.")
+
+
+class BudgetConfig(_Model):
+    monthly_usd: float = Field(..., gt=0, description="Monthly budget for the stack at full scale.")
+    max_gpus: int = Field(..., ge=0, description="Upper bound for the sum of all pools' max_gpus.")
+
+
+TagKey = Annotated[str, StringConstraints(min_length=1)]
+
+
+class PlatformConfig(_Model):
+    """The whole platform of one stack."""
+
+    environment: Environment
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")]
+    aws_account_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")] | None = Field(
+        None, description="Refuse to deploy into any other account (provider allowedAccountIds)."
+    )
+    tags: dict[TagKey, str]
+    network: NetworkConfig = NetworkConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    gpu_pools: dict[Name, GpuPoolConfig] = Field(default_factory=dict)
+    data_lake: DataLakeConfig = DataLakeConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    ray: RayConfig = RayConfig()
+    kserve: KserveConfig = KserveConfig()
+    vllm: VllmConfig = VllmConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
+    tenants: dict[Name, TenantConfig] = Field(default_factory=dict)
+    budget: BudgetConfig
+
+    @property
+    def cluster_name(self) -> str:
+        return self.cluster.name or f"mlp-{self.environment}"
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
+
+
+SECTIONS: tuple[str, ...] = tuple(PlatformConfig.model_fields)
+
+# --- errors ---------------------------------------------------------------------------------------------------
+
+Path = tuple[Union[str, int], ...]
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    path: Path
+    message: str
+    line: int | None = None
+
+    def key_path(self) -> str:
+        if not self.path:
+            return "(stack file)"
+        head, *rest = self.path
+        text = "aws:region" if head == "region" and not rest else str(head)
+        for part in rest:
+            text += f"[{part}]" if isinstance(part, int) else f".{part}"
+        return text
+
+
+@dataclass
+class ConfigError(Exception):
+    """Every problem of one stack's configuration."""
+
+    source: str
+    issues: list[ConfigIssue] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"{self.source}: {len(self.issues)} configuration error(s):"]
+        for issue in self.issues:
+            where = f"{self.source}:{issue.line}" if issue.line else self.source
+            lines.append(f"  {where}: {issue.key_path()}: {issue.message}")
+        return "\n".join(lines)
+
+
+# --- loading --------------------------------------------------------------------------------------------------
+
+
+def sections_from_stack_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], list[ConfigIssue]]:
+    """Split a stack's `config:` map into the platform's raw sections, flagging keys we do not know."""
+    raw: dict[str, Any] = {}
+    issues: list[ConfigIssue] = []
+    for key, value in config.items():
+        namespace, _, name = str(key).partition(":")
+        if isinstance(value, Mapping) and set(value) == {"secure"}:
+            issues.append(
+                ConfigIssue(
+                    (name,) if namespace == NAMESPACE else (str(key),),
+                    "is an encrypted secret; the stack file holds no secrets: store the value in AWS Secrets "
+                    "Manager and put the secret's name in the config",
+                )
+            )
+            continue
+        if namespace == "aws" and name == "region":
+            raw["region"] = value
+        elif namespace == NAMESPACE:
+            if name not in SECTIONS or name == "region":
+                issues.append(
+                    ConfigIssue((name,), f"unknown key `{NAMESPACE}:{name}`; allowed: {_allowed(SECTIONS, 'region')}")
+                )
+            else:
+                raw[name] = value
+    return raw, issues
+
+
+def _allowed(names: Iterable[str], *skip: str) -> str:
+    return ", ".join(n for n in names if n not in skip)
+
+
+def validate_config(
+    config: Mapping[str, Any], source: str, line_of: typing.Callable[[Path], int | None] | None = None
+) -> PlatformConfig:
+    """Validate a stack's `config:` map and return the platform config, or raise ConfigError with every issue."""
+    raw, issues = sections_from_stack_config(config)
+    result: PlatformConfig | None = None
+    try:
+        result = PlatformConfig.model_validate(raw)
+    except ValidationError as exc:
+        issues.extend(_issues_from_pydantic(exc))
+    if result is not None and not issues:
+        issues.extend(_semantic_checks(result))
+    if issues:
+        if line_of is not None:
+            issues = [ConfigIssue(i.path, i.message, line_of(i.path)) for i in issues]
+        raise ConfigError(source, issues)
+    assert result is not None
+    return result
+
+
+def _issues_from_pydantic(exc: ValidationError) -> list[ConfigIssue]:
+    issues = []
+    for err in exc.errors(include_url=False):
+        loc: Path = tuple(err["loc"])
+        kind = err["type"]
+        msg = str(err["msg"])
+        if kind == "extra_forbidden":
+            allowed = _allowed_keys(loc[:-1])
+            msg = f"unknown key `{loc[-1]}`; allowed: {', '.join(allowed)}" if allowed else "unknown key"
+        elif kind == "missing":
+            msg = "is required" + _describe(loc)
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        elif kind == "string_pattern_mismatch":
+            msg = f"{_show(err.get('input'))} is not valid: {_pattern_hint(loc)}"
+        else:
+            if isinstance(err.get("input"), (str, int, float, bool)):
+                msg = f"{msg} (got {_show(err['input'])})"
+        # pydantic reports union members and function validators as path parts; drop them
+        loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+        issues.append(ConfigIssue(loc, msg))
+    return issues
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+_PATTERN_HINTS: dict[str, str] = {
+    "region": "an AWS region such as us-east-1",
+    "aws_account_id": "12 digits",
+    "principal_arn": "an IAM role or user ARN (arn:aws:iam::123456789012:role/name)",
+    "consolidate_after": "a duration such as 30s, 10m or 1h30m, or Never",
+    "expire_after": "a duration such as 720h, or Never",
+    "ami_version": "an AMI release such as v20251120 (or `latest`, refused in prod)",
+    "image": "an image with an explicit tag or digest",
+    "id": "a capacity reservation id such as cr-0123456789abcdef0",
+    "vpc_id": "a VPC id such as vpc-0123456789abcdef0",
+    "name": "letters, digits, - and _, starting with a letter (at most 100 characters)",
+    "prometheus_retention": "a Prometheus duration such as 15d",
+}
+
+
+def _pattern_hint(loc: Path) -> str:
+    for part in reversed(loc):
+        if isinstance(part, str) and part in _PATTERN_HINTS:
+            return f"must be {_PATTERN_HINTS[part]}"
+    parent = next((p for p in reversed(loc) if isinstance(p, str)), "")
+    if parent in {"gpu_pools", "tenants", "clusters", "gpu_workers", "inference_services", "models", "zones"} or (
+        len(loc) >= 2 and loc[-2] in {"gpu_pools", "tenants", "clusters", "gpu_workers", "inference_services", "models"}
+    ):
+        return "must be a lowercase DNS label (a-z, 0-9, -), at most 40 characters"
+    if parent in {"cpu", "memory", "storage"}:
+        return "must be a Kubernetes quantity such as 500m, 4 or 16Gi"
+    if parent in {"served_model_name", "pool", "gpu_pool", "runtime", "namespaces"}:
+        return "must be a lowercase DNS label (a-z, 0-9, -), at most 40 characters"
+    if parent == "labels":
+        return "must be a valid Kubernetes label key/value"
+    return "has characters or a format that is not allowed here"
+
+
+def _describe(loc: Path) -> str:
+    model = _model_at(loc[:-1])
+    if model is None or not isinstance(loc[-1], str):
+        return ""
+    info = model.model_fields.get(loc[-1])
+    return f" ({info.description})" if info and info.description else ""
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+        elif origin in (Union, types.UnionType):
+            members = [a for a in get_args(tp) if a is not type(None)]
+            tp = members[0] if len(members) == 1 else tp
+            if len(members) != 1:
+                return tp
+        else:
+            return tp
+
+
+def _model_at(loc: Path) -> type[BaseModel] | None:
+    """The model class found at a key path, walking through dicts and tuples."""
+    tp: Any = PlatformConfig
+    hints_cache: dict[type, dict[str, Any]] = {}
+    i = 0
+    while i < len(loc):
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            hints = hints_cache.setdefault(tp, typing.get_type_hints(tp, include_extras=True))
+            if loc[i] not in hints:
+                return None
+            tp = hints[str(loc[i])]
+        elif get_origin(tp) is dict:
+            tp = get_args(tp)[1]
+        elif get_origin(tp) is tuple:
+            tp = get_args(tp)[0]
+        else:
+            return None
+        i += 1
+    tp = _unwrap(tp)
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _allowed_keys(loc: Path) -> list[str]:
+    model = _model_at(loc)
+    return list(model.model_fields) if model else []
+
+
+# --- rules that span fields -----------------------------------------------------------------------------------
+
+
+def _semantic_checks(cfg: PlatformConfig) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+
+    def add(path: Path, message: str) -> None:
+        issues.append(ConfigIssue(path, message))
+
+    _check_tags(cfg, add)
+    _check_network(cfg, add)
+    _check_cluster(cfg, add)
+    _check_gpu_pools(cfg, add)
+    _check_services(cfg, add)
+    if not cfg.data_lake.protect and cfg.is_prod:
+        add(("data_lake", "protect"), "must be true in prod (buckets and the lake key are protected and retained)")
+    return issues
+
+
+Add = typing.Callable[[Path, str], None]
+_TAG_CHARS = re.compile(r"^[\w\s+\-=.:/@]*$", re.UNICODE)
+
+
+def tag_problems(key: str, value: str) -> list[str]:
+    """What is wrong with one AWS tag under AWS's tagging rules (shared with the tag policies)."""
+    problems = []
+    if not 1 <= len(key) <= 128:
+        problems.append(f"tag key must be 1 to 128 characters (is {len(key)})")
+    if len(value) > 256:
+        problems.append(f"tag value must be at most 256 characters (is {len(value)})")
+    if key.lower().startswith("aws:"):
+        problems.append("tag keys starting with `aws:` are reserved for AWS")
+    if not _TAG_CHARS.match(key):
+        problems.append("tag key may contain only letters, digits, spaces and _ . : / = + - @")
+    if not _TAG_CHARS.match(value):
+        problems.append("tag value may contain only letters, digits, spaces and _ . : / = + - @")
+    return problems
+
+
+def _check_tags(cfg: PlatformConfig, add: Add) -> None:
+    missing = [k for k in REQUIRED_COST_TAGS if not cfg.tags.get(k, "").strip()]
+    if missing:
+        add(("tags",), f"missing required cost tag(s) {', '.join(missing)}; required: {', '.join(REQUIRED_COST_TAGS)}")
+    env_tag = cfg.tags.get("environment")
+    if env_tag and env_tag != cfg.environment:
+        add(("tags", "environment"), f"must equal environment ({env_tag!r} != {cfg.environment!r})")
+    for key, value in cfg.tags.items():
+        for problem in tag_problems(key, value):
+            add(("tags", key), problem)
+        if key in PLATFORM_TAG_KEYS:
+            add(("tags", key), f"is set by the platform itself; remove it (reserved: {', '.join(PLATFORM_TAG_KEYS)})")
+    # the platform adds its own tags, and GPU pools add one more; all must fit in AWS's 50
+    budget = MAX_AWS_TAGS - len(PLATFORM_TAG_KEYS) - 1
+    if len(cfg.tags) > budget:
+        add(("tags",), f"has {len(cfg.tags)} tags; at most {budget} (AWS allows {MAX_AWS_TAGS} per resource and the "
+                       f"platform adds {len(PLATFORM_TAG_KEYS) + 1})")
+
+
+def _check_network(cfg: PlatformConfig, add: Add) -> None:
+    from infra.network.cidr import SubnetPlanError, plan_subnets  # pure; imported late to keep this module light
+
+    net = cfg.network
+    if net.adopt is not None:
+        adopt = net.adopt
+        explicit = adopt.vpc_id is not None or adopt.private_subnet_ids or adopt.public_subnet_ids
+        if explicit and adopt.terraform_state is not None:
+            add(("network", "adopt"), "give either vpc_id and subnet ids, or terraform_state, not both")
+        elif not explicit and adopt.terraform_state is None:
+            add(("network", "adopt"), "give vpc_id with private_subnet_ids, or terraform_state")
+        elif explicit:
+            if adopt.vpc_id is None:
+                add(("network", "adopt", "vpc_id"), "is required when subnet ids are given")
+            if len(adopt.private_subnet_ids) < 2:
+                add(("network", "adopt", "private_subnet_ids"), "needs at least 2 subnets in different AZs (EKS)")
+        if adopt.terraform_state is not None:
+            state = adopt.terraform_state
+            if (state.path is None) == (state.s3 is None):
+                add(("network", "adopt", "terraform_state"), "give exactly one of path or s3")
+        return
+    network = ipaddress.ip_network(net.cidr)
+    assert isinstance(network, ipaddress.IPv4Network)
+    if not (network.is_private and not network.is_loopback and not network.is_link_local):
+        add(("network", "cidr"), f"{net.cidr} is not a private range; use RFC 1918 space such as 10.0.0.0/16")
+    if network.prefixlen < 16 or network.prefixlen > 22:
+        add(("network", "cidr"), f"prefix /{network.prefixlen} is not allowed; a VPC CIDR here is /16 to /22")
+    else:
+        try:
+            plan_subnets(network, net.az_count)
+        except SubnetPlanError as exc:
+            add(("network", "cidr"), str(exc))
+
+
+def _check_cluster(cfg: PlatformConfig, add: Add) -> None:
+    cluster = cfg.cluster
+    eks = version_catalog.eks()
+    if cluster.version not in eks.versions:
+        add(("cluster", "version"), f"{cluster.version!r} is not a version this blueprint pins add-ons for; "
+                                    f"allowed: {', '.join(sorted(eks.versions))}")
+    if cfg.is_prod and not cluster.deletion_protection:
+        add(("cluster", "deletion_protection"), "must be true in prod")
+    ep = cluster.endpoint
+    if ep.public and cfg.is_prod:
+        add(("cluster", "endpoint", "public"), "must be false in prod: the API endpoint is private (reach it over "
+                                               "VPN, Direct Connect or a bastion)")
+    if ep.public and not ep.public_cidrs:
+        add(("cluster", "endpoint", "public_cidrs"), "a public endpoint needs the CIDRs allowed to reach it")
+    if not ep.public and ep.public_cidrs:
+        add(("cluster", "endpoint", "public_cidrs"), "only applies when endpoint.public is true")
+    for i, cidr in enumerate(ep.public_cidrs):
+        if cidr == "0.0.0.0/0" and cfg.environment != "dev":
+            add(("cluster", "endpoint", "public_cidrs", i), "0.0.0.0/0 opens the API to the internet; allowed only "
+                                                            "in dev")
+    seen: set[str] = set()
+    for i, admin in enumerate(cluster.admins):
+        if admin.principal_arn in seen:
+            add(("cluster", "admins", i, "principal_arn"), "is listed twice (one access entry per principal)")
+        seen.add(admin.principal_arn)
+    ng = cluster.system_node_group
+    if not ng.min_size <= ng.desired_size <= ng.max_size:
+        add(("cluster", "system_node_group"), f"needs min_size <= desired_size <= max_size "
+                                              f"({ng.min_size} <= {ng.desired_size} <= {ng.max_size})")
+    arm = ng.ami_type.startswith(("AL2023_ARM", "BOTTLEROCKET_ARM"))
+    for i, itype in enumerate(ng.instance_types):
+        graviton = bool(re.match(r"^[a-z]+[0-9]+[a-z]*g[a-z]*\.", itype))
+        if graviton != arm:
+            add(("cluster", "system_node_group", "instance_types", i),
+                f"{itype} does not match ami_type {ng.ami_type} ({'arm64' if graviton else 'x86_64'} instance)")
+
+
+def _check_gpu_pools(cfg: PlatformConfig, add: Add) -> None:
+    known_types = gpu_catalog.nvidia_instance_types()
+    known_families = gpu_catalog.nvidia_families()
+    total_max = 0
+    for name, pool in cfg.gpu_pools.items():
+        at: Path = ("gpu_pools", name)
+        total_max += pool.max_gpus
+        if pool.min_gpus > pool.max_gpus:
+            add(at + ("max_gpus",), f"must be >= min_gpus ({pool.max_gpus} < {pool.min_gpus})")
+        for i, itype in enumerate(pool.instance_types):
+            spec = gpu_catalog.gpu_instance(itype)
+            if spec is None:
+                near = gpu_catalog.closest(itype, known_types)
+                hint = f"; did you mean {', '.join(near)}?" if near else ""
+                add(at + ("instance_types", i), f"{itype!r} is not an NVIDIA GPU instance type in the catalog{hint}")
+            elif not spec.is_nvidia:
+                add(at + ("instance_types", i), f"{itype} has {spec.gpu_model} accelerators, not NVIDIA GPUs "
+                                                "(Neuron needs its own device plugin, which this platform does not "
+                                                "install)")
+            elif spec.arch != pool.architecture:
+                add(at + ("instance_types", i), f"{itype} is {spec.arch}, the pool is {pool.architecture}")
+        for i, fam in enumerate(pool.instance_families):
+            if fam not in known_families:
+                near = gpu_catalog.closest(fam, known_families)
+                hint = f"; did you mean {', '.join(near)}?" if near else ""
+                add(at + ("instance_families", i), f"{fam!r} is not an NVIDIA GPU family in the catalog{hint}; "
+                                                   f"allowed: {', '.join(known_families)}")
+        if pool.provisioner == "karpenter":
+            if not pool.instance_families and not pool.instance_types:
+                add(at, "a karpenter pool needs instance_families or instance_types")
+            if pool.capacity_reservation is not None:
+                add(at + ("capacity_reservation",), "only node_group pools target capacity reservations")
+        else:
+            if pool.instance_families:
+                add(at + ("instance_families",), "node_group pools take instance_types, not families")
+            if len(pool.instance_types) != 1:
+                add(at + ("instance_types",), "a node_group pool needs exactly one instance type")
+            elif (spec := gpu_catalog.gpu_instance(pool.instance_types[0])) is not None and spec.gpu_count:
+                for key in ("min_gpus", "max_gpus"):
+                    value = getattr(pool, key)
+                    if value % spec.gpu_count:
+                        add(at + (key,), f"must be a multiple of {spec.gpu_count} (GPUs per {spec.instance_type} node)")
+            if pool.capacity_types != ("on-demand",) and pool.capacity_reservation is not None:
+                add(at + ("capacity_types",), "capacity reservations are on-demand capacity")
+            if len(pool.capacity_types) != 1:
+                add(at + ("capacity_types",), "a node_group pool has one capacity type")
+        if cfg.is_prod and pool.ami_version == "latest":
+            add(at + ("ami_version",), "`latest` is refused in prod: pin an AMI release (nodes must not change on "
+                                       "their own)")
+        if pool.time_slicing_replicas is not None and cfg.is_prod:
+            add(at + ("time_slicing_replicas",), "GPU time-slicing shares GPUs without isolation; dev/staging only")
+        if pool.ami_family == "bottlerocket" and pool.ami_version.startswith("v"):
+            add(at + ("ami_version",), "Bottlerocket releases look like 1.42.0")
+        if pool.ami_family == "al2023" and re.match(r"^[0-9]", pool.ami_version):
+            add(at + ("ami_version",), "AL2023 releases look like v20251120")
+    if total_max > cfg.budget.max_gpus:
+        add(("budget", "max_gpus"), f"the pools allow {total_max} GPUs in all (sum of max_gpus), more than "
+                                    f"budget.max_gpus = {cfg.budget.max_gpus}")
+
+
+def _pool_gpus_per_node(cfg: PlatformConfig, pool_name: str) -> int | None:
+    """The smallest GPU count of a node the pool can launch (None when unknown)."""
+    pool = cfg.gpu_pools[pool_name]
+    counts = [s.gpu_count for t in pool.instance_types if (s := gpu_catalog.gpu_instance(t))]
+    for fam in pool.instance_families:
+        counts += [s.gpu_count for s in gpu_catalog.instances_of_family(fam)]
+    return max(counts) if counts else None
+
+
+def _check_services(cfg: PlatformConfig, add: Add) -> None:
+    pools = cfg.gpu_pools
+
+    def check_pool(path: Path, pool: str | None, gpus: int) -> None:
+        if pool is None:
+            if gpus:
+                add(path, "GPU workloads need gpu_pool (the pool whose taint they tolerate)")
+            return
+        if pool not in pools:
+            add(path, f"unknown GPU pool {pool!r}; defined pools: {', '.join(pools) or '(none)'}")
+            return
+        biggest = _pool_gpus_per_node(cfg, pool)
+        if biggest is not None and gpus > biggest:
+            add(path, f"{gpus} GPUs per replica do not fit on any node of pool {pool!r} (at most {biggest})")
+
+    if not cfg.mlflow.auth.enabled and cfg.environment != "dev":
+        add(("mlflow", "auth", "enabled"), "must be true outside dev: MLflow would accept anonymous writes")
+    if not cfg.mlflow.ingress.internal:
+        add(("mlflow", "ingress", "internal"), "must be true: MLflow is never exposed to the internet")
+    db = cfg.mlflow.database
+    if db.max_allocated_storage_gib < db.allocated_storage_gib:
+        add(("mlflow", "database", "max_allocated_storage_gib"), "must be >= allocated_storage_gib")
+    if cfg.is_prod:
+        if not db.deletion_protection:
+            add(("mlflow", "database", "deletion_protection"), "must be true in prod")
+        if not db.multi_az:
+            add(("mlflow", "database", "multi_az"), "must be true in prod")
+
+    for cname, cluster in cfg.ray.clusters.items():
+        workers = cluster.cpu_workers
+        if workers.min_replicas > workers.max_replicas:
+            add(("ray", "clusters", cname, "cpu_workers", "max_replicas"), "must be >= min_replicas")
+        for gname, group in cluster.gpu_workers.items():
+            path: Path = ("ray", "clusters", cname, "gpu_workers", gname)
+            if group.min_replicas > group.max_replicas:
+                add(path + ("max_replicas",), "must be >= min_replicas")
+            check_pool(path + ("pool",), group.pool, group.gpus_per_worker)
+
+    for sname, svc in cfg.kserve.inference_services.items():
+        path = ("kserve", "inference_services", sname)
+        if (svc.model_format is None) == (svc.runtime is None):
+            add(path, "give exactly one of model_format or runtime")
+        if svc.min_replicas > svc.max_replicas:
+            add(path + ("max_replicas",), "must be >= min_replicas")
+        check_pool(path + ("gpu_pool",), svc.gpu_pool, svc.resources.gpus)
+
+    served: dict[str, str] = {}
+    for mname, model in cfg.vllm.models.items():
+        path = ("vllm", "models", mname)
+        if model.min_replicas > model.max_replicas:
+            add(path + ("max_replicas",), "must be >= min_replicas")
+        check_pool(path + ("pool",), model.pool, model.gpus_per_replica)
+        if model.hub_token_secret and model.hub_token_secret.startswith("hf_"):
+            add(path + ("hub_token_secret",), "looks like a token value; give the name of the Secrets Manager secret "
+                                              "that holds it")
+        if model.source == "lake" and model.hub_token_secret:
+            add(path + ("hub_token_secret",), "only applies to source: hub")
+        if model.served_model_name in served:
+            add(path + ("served_model_name",), f"is also served by vllm.models.{served[model.served_model_name]}")
+        served[model.served_model_name] = mname
+
+    for tname, tenant in cfg.tenants.items():
+        if tenant.quota.gpus > cfg.budget.max_gpus:
+            add(("tenants", tname, "quota", "gpus"), f"exceeds budget.max_gpus ({cfg.budget.max_gpus})")

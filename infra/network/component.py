@@ -1,0 +1,263 @@
+"""The platform VPC: public and private subnets per AZ, NAT, endpoints, flow logs.
+
+Subnets come from the pure planner in `cidr.py`; every child is named after the component and a stable key
+(`az1`, `az2`, ... is the subnet slot, which never moves when an AZ is added).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.network import documents
+from infra.network.cidr import plan_subnets
+
+COMPONENT_TYPE = "mlplatform:network:Network"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkArgs:
+    cidr: str
+    az_count: int
+    nat: str  # "single" | "per_az"
+    cluster_name: str  # for load balancer and Karpenter discovery tags
+    s3_gateway_endpoint: bool = True
+    interface_endpoints: Sequence[str] = ("ecr.api", "ecr.dkr", "sts")
+    flow_logs: bool = True
+    flow_logs_retention_days: int = 30
+    flow_logs_traffic_type: str = "ALL"
+    logs_kms_key_arn: pulumi.Input[str] | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def zone_key(index: int) -> str:
+    """The stable key of subnet slot `index` (0-based): az1, az2, ..."""
+    return f"az{index + 1}"
+
+
+class Network(pulumi.ComponentResource):
+    """A VPC for one EKS cluster."""
+
+    vpc_id: pulumi.Output[str]
+    """The VPC id."""
+    private_subnet_ids: pulumi.Output[list[str]]
+    """Private subnets, one per AZ, in slot order (nodes, pods, internal load balancers, endpoints)."""
+    public_subnet_ids: pulumi.Output[list[str]]
+    """Public subnets, one per AZ (NAT gateways and internet-facing load balancers only)."""
+    availability_zones: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._plan = plan_subnets(args.cidr, args.az_count)
+
+        zones = aws.get_availability_zones_output(
+            state="available",
+            filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        self._zone_names = zones.names
+
+        self._create_vpc()
+        self._create_subnets()
+        self._create_routing()
+        self._create_endpoints()
+        if args.flow_logs:
+            self._create_flow_logs()
+
+        self.vpc_id = self.vpc.id
+        self.private_subnet_ids = pulumi.Output.all(*[s.id for s in self.private_subnets])
+        self.public_subnet_ids = pulumi.Output.all(*[s.id for s in self.public_subnets])
+        self.availability_zones = pulumi.Output.all(*[s.availability_zone for s in self.private_subnets])
+        self.register_outputs(
+            {
+                "vpc_id": self.vpc_id,
+                "private_subnet_ids": self.private_subnet_ids,
+                "public_subnet_ids": self.public_subnet_ids,
+            }
+        )
+
+    def _tags(self, name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        return {**self._args.tags, "Name": name, **(extra or {})}
+
+    def _create_vpc(self) -> None:
+        name = self._name
+        self.vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=str(self._plan.vpc),
+            enable_dns_support=True,
+            enable_dns_hostnames=True,  # required for private endpoint DNS and EKS private API access
+            tags=self._tags(f"{name}-vpc"),
+            opts=self._child,
+        )
+        # Take over the VPC's default security group and leave it with no rules (CIS AWS 5.4).
+        aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg",
+            vpc_id=self.vpc.id,
+            tags=self._tags(f"{name}-default-deny"),
+            opts=self._child,
+        )
+        self.igw = aws.ec2.InternetGateway(
+            f"{name}-igw", vpc_id=self.vpc.id, tags=self._tags(f"{name}-igw"), opts=self._child
+        )
+
+    def _create_subnets(self) -> None:
+        name, args = self._name, self._args
+        self.private_subnets: list[aws.ec2.Subnet] = []
+        self.public_subnets: list[aws.ec2.Subnet] = []
+        for i, (private_cidr, public_cidr) in enumerate(zip(self._plan.private, self._plan.public, strict=True)):
+            key = zone_key(i)
+            zone = self._zone_names[i]
+            self.private_subnets.append(
+                aws.ec2.Subnet(
+                    f"{name}-private-{key}",
+                    vpc_id=self.vpc.id,
+                    cidr_block=str(private_cidr),
+                    availability_zone=zone,
+                    map_public_ip_on_launch=False,
+                    tags=self._tags(f"{name}-private-{key}", documents.private_subnet_tags(args.cluster_name)),
+                    opts=self._child,
+                )
+            )
+            self.public_subnets.append(
+                aws.ec2.Subnet(
+                    f"{name}-public-{key}",
+                    vpc_id=self.vpc.id,
+                    cidr_block=str(public_cidr),
+                    availability_zone=zone,
+                    # Nothing launched here needs a public address: NAT gateways use EIPs, ALBs their own.
+                    map_public_ip_on_launch=False,
+                    tags=self._tags(f"{name}-public-{key}", documents.public_subnet_tags()),
+                    opts=self._child,
+                )
+            )
+
+    def _create_routing(self) -> None:
+        name, args = self._name, self._args
+        public_rt = aws.ec2.RouteTable(
+            f"{name}-public-rt",
+            vpc_id=self.vpc.id,
+            routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": self.igw.id}],
+            tags=self._tags(f"{name}-public"),
+            opts=self._child,
+        )
+        for i, subnet in enumerate(self.public_subnets):
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{zone_key(i)}-rta", subnet_id=subnet.id, route_table_id=public_rt.id, opts=self._child
+            )
+
+        nat_count = 1 if args.nat == "single" else len(self.public_subnets)
+        self.nat_gateways: list[aws.ec2.NatGateway] = []
+        for i in range(nat_count):
+            key = zone_key(i)
+            eip = aws.ec2.Eip(f"{name}-nat-{key}-eip", domain="vpc", tags=self._tags(f"{name}-nat-{key}"),
+                              opts=self._child)
+            self.nat_gateways.append(
+                aws.ec2.NatGateway(
+                    f"{name}-nat-{key}",
+                    allocation_id=eip.id,
+                    subnet_id=self.public_subnets[i].id,
+                    connectivity_type="public",
+                    tags=self._tags(f"{name}-nat-{key}"),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.igw]),  # NAT needs the IGW attached
+                )
+            )
+
+        self.private_route_tables: list[aws.ec2.RouteTable] = []
+        for i, subnet in enumerate(self.private_subnets):
+            key = zone_key(i)
+            nat = self.nat_gateways[i if nat_count > 1 else 0]
+            rt = aws.ec2.RouteTable(
+                f"{name}-private-{key}-rt",
+                vpc_id=self.vpc.id,
+                routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nat.id}],
+                tags=self._tags(f"{name}-private-{key}"),
+                opts=self._child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{key}-rta", subnet_id=subnet.id, route_table_id=rt.id, opts=self._child
+            )
+            self.private_route_tables.append(rt)
+
+    def _create_endpoints(self) -> None:
+        name, args = self._name, self._args
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        if args.s3_gateway_endpoint:
+            aws.ec2.VpcEndpoint(
+                f"{name}-s3-endpoint",
+                vpc_id=self.vpc.id,
+                service_name=pulumi.Output.concat("com.amazonaws.", region, ".s3"),
+                vpc_endpoint_type="Gateway",
+                route_table_ids=[rt.id for rt in self.private_route_tables],
+                tags=self._tags(f"{name}-s3"),
+                opts=self._child,
+            )
+        if not args.interface_endpoints:
+            return
+        endpoint_sg = aws.ec2.SecurityGroup(
+            f"{name}-endpoints-sg",
+            description="HTTPS from inside the VPC to interface endpoints",
+            vpc_id=self.vpc.id,
+            ingress=[
+                {
+                    "description": "HTTPS from the VPC",
+                    "protocol": "tcp",
+                    "from_port": 443,
+                    "to_port": 443,
+                    "cidr_blocks": [str(self._plan.vpc)],
+                }
+            ],
+            tags=self._tags(f"{name}-endpoints"),
+            opts=self._child,
+        )
+        for service in args.interface_endpoints:
+            aws.ec2.VpcEndpoint(
+                f"{name}-{service.replace('.', '-')}-endpoint",
+                vpc_id=self.vpc.id,
+                service_name=pulumi.Output.concat("com.amazonaws.", region, ".", service),
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=[s.id for s in self.private_subnets],
+                security_group_ids=[endpoint_sg.id],
+                tags=self._tags(f"{name}-{service}"),
+                opts=self._child,
+            )
+
+    def _create_flow_logs(self) -> None:
+        name, args = self._name, self._args
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs",
+            retention_in_days=args.flow_logs_retention_days,
+            kms_key_id=args.logs_kms_key_arn,
+            tags=self._tags(f"{name}-flow-logs"),
+            opts=self._child,
+        )
+        role = aws.iam.Role(
+            f"{name}-flow-logs-role",
+            description="VPC flow logs delivery to CloudWatch Logs",
+            assume_role_policy=documents.flow_logs_assume_role_policy(),
+            tags=self._tags(f"{name}-flow-logs"),
+            opts=self._child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-flow-logs-policy",
+            role=role.id,
+            policy=log_group.arn.apply(documents.flow_logs_delivery_policy),
+            opts=self._child,
+        )
+        aws.ec2.FlowLog(
+            f"{name}-flow-log",
+            vpc_id=self.vpc.id,
+            traffic_type=args.flow_logs_traffic_type,
+            log_destination_type="cloud-watch-logs",
+            log_destination=log_group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=60,
+            tags=self._tags(f"{name}-flow-log"),
+            opts=self._child,
+        )

@@ -1,0 +1,162 @@
+"""`mlp`: the platform's command-line tool.
+
+Exit codes: 0 success; 1 the command's check failed (e.g. a mandatory policy violation); 2 bad input (stack
+config, arguments); 3 the program failed under the offline planner; 70 an internal error. No command prints a
+Python traceback unless MLP_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from infra.config import ConfigError
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_PROGRAM = 3
+EXIT_INTERNAL = 70
+
+app = typer.Typer(
+    name="mlp",
+    help="ML platform blueprint: offline plans, validation and checks of Pulumi stacks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Piped output (CI logs, files) gets a wide console so that tables do not wrap every cell.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
+
+
+class PlanFormat(str, enum.Enum):
+    table = "table"
+    tree = "tree"
+    json = "json"
+    markdown = "markdown"
+
+
+class ValidateFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+ProjectDir = Annotated[
+    Path | None,
+    typer.Option("--project-dir", "-C", help="The Pulumi project (default: the nearest Pulumi.yaml upwards)."),
+]
+
+
+def _project_root(project_dir: Path | None) -> Path:
+    if project_dir is not None:
+        return project_dir
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "Pulumi.yaml").is_file():
+            return candidate
+    return here
+
+
+@app.command()
+def validate(
+    stack: Annotated[str, typer.Argument(help="Stack name, e.g. dev (reads stacks/Pulumi.<stack>.yaml).")],
+    fmt: Annotated[ValidateFormat, typer.Option("--format", "-f")] = ValidateFormat.text,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Check a stack's configuration against the platform schema; list every problem at once."""
+    from mlp.stackfile import load_project, load_stack
+
+    project = load_project(_project_root(project_dir))
+    try:
+        cfg = load_stack(project, stack).validate()
+    except ConfigError as error:
+        if fmt is ValidateFormat.json:
+            out.print_json(json.dumps(_errors_json(stack, error)))
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        raise
+    if fmt is ValidateFormat.json:
+        out.print_json(json.dumps({"stack": stack, "valid": True, "errors": []}))
+    else:
+        pools = len(cfg.gpu_pools)
+        out.print(f"[green]ok[/green] stack {stack}: environment {cfg.environment}, region {cfg.region}, "
+                  f"cluster {cfg.cluster_name} (Kubernetes {cfg.cluster.version}), {pools} GPU pool(s)")
+
+
+def _errors_json(stack: str, error: ConfigError) -> dict[str, object]:
+    return {
+        "stack": stack,
+        "valid": False,
+        "errors": [
+            {"file": error.source, "line": i.line, "path": i.key_path(), "message": i.message} for i in error.issues
+        ],
+    }
+
+
+@app.command()
+def plan(
+    stack: Annotated[str, typer.Argument(help="Stack name, e.g. prod.")],
+    fmt: Annotated[PlanFormat, typer.Option("--format", "-f", help="table, tree, json or markdown.")] = (
+        PlanFormat.table
+    ),
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Show everything a stack would create, offline: no Pulumi CLI, no cloud credentials."""
+    from mlp.planner import plan_stack
+    from mlp.render import render_markdown, render_table, render_tree
+    from mlp.stackfile import load_project, load_stack
+
+    project = load_project(_project_root(project_dir))
+    stack_config = load_stack(project, stack)
+    result = plan_stack(stack_config)
+    if fmt is PlanFormat.json:
+        _emit(result.to_json(), output)
+    elif fmt is PlanFormat.markdown:
+        _emit(render_markdown(result), output)
+    else:
+        console = Console(file=output.open("w", encoding="utf-8"), width=200) if output else out
+        (render_tree if fmt is PlanFormat.tree else render_table)(result, console)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+def main() -> None:
+    """Console-script entry point: run the app and turn every failure into a message and an exit code."""
+    from mlp.planner import ProgramError
+
+    try:
+        app(standalone_mode=False)
+    except ConfigError as error:
+        err.print(str(error), markup=False, highlight=False)
+        sys.exit(EXIT_BAD_INPUT)
+    except ProgramError as error:
+        err.print(f"error: {error}", markup=False, highlight=False)
+        sys.exit(EXIT_PROGRAM)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the promise is: no traceback, a message and an exit code
+        if os.environ.get("MLP_DEBUG") == "1":
+            raise
+        err.print(f"internal error: {type(exc).__name__}: {exc}\n(run with MLP_DEBUG=1 for a traceback)",
+                  markup=False, highlight=False)
+        sys.exit(EXIT_INTERNAL)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,441 @@
+"""Deterministic stand-ins for the Pulumi engine and the cloud: fake outputs, answered invokes, a recording monitor.
+
+Every value here is derived from the resource's type, name and inputs, or from the stack config (region,
+account), with a hash where an id is needed, so that the same program and config always give the same plan.
+Nothing here talks to AWS or Kubernetes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import base64
+import hashlib
+import inspect
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks, rpc
+from pulumi.runtime.proto import resource_pb2
+
+DEFAULT_ACCOUNT_ID = "123456789012"
+
+
+class PlannerError(Exception):
+    """The program asked for something the offline planner cannot answer."""
+
+
+def _digest(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:length]
+
+
+@dataclass
+class PlanContext:
+    """What invokes and fake outputs are derived from."""
+
+    region: str
+    account_id: str = DEFAULT_ACCOUNT_ID
+    # Answers for invokes that read external state (e.g. Terraform state outputs), keyed by invoke token.
+    invoke_handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def partition(self) -> str:
+        if self.region.startswith("cn-"):
+            return "aws-cn"
+        if self.region.startswith("us-gov-"):
+            return "aws-us-gov"
+        return "aws"
+
+
+# id prefixes as AWS prints them, by type token
+_ID_PREFIX = {
+    "aws:ec2/vpc:Vpc": "vpc-",
+    "aws:ec2/subnet:Subnet": "subnet-",
+    "aws:ec2/internetGateway:InternetGateway": "igw-",
+    "aws:ec2/natGateway:NatGateway": "nat-",
+    "aws:ec2/eip:Eip": "eipalloc-",
+    "aws:ec2/routeTable:RouteTable": "rtb-",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc-",
+    "aws:ec2/securityGroup:SecurityGroup": "sg-",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "sg-",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-",
+    "aws:ec2/flowLog:FlowLog": "fl-",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
+}
+
+# Types whose physical name Pulumi generates from the logical name when none is given: property -> max length.
+_AUTONAMED = {
+    "aws:iam/role:Role": ("name", 64),
+    "aws:iam/policy:Policy": ("name", 128),
+    "aws:cloudwatch/logGroup:LogGroup": ("name", 512),
+    "aws:ec2/securityGroup:SecurityGroup": ("name", 255),
+    "aws:ec2/launchTemplate:LaunchTemplate": ("name", 128),
+    "aws:eks/nodeGroup:NodeGroup": ("nodeGroupName", 63),
+    "aws:s3/bucket:Bucket": ("bucket", 63),
+    "aws:sqs/queue:Queue": ("name", 80),
+    "aws:cloudwatch/eventRule:EventRule": ("name", 64),
+    "aws:rds/instance:Instance": ("identifier", 63),
+    "aws:rds/subnetGroup:SubnetGroup": ("name", 255),
+    "aws:secretsmanager/secret:Secret": ("name", 512),
+}
+
+
+class PlanMocks(mocks.Mocks):
+    """Fake resource outputs and invoke answers derived from inputs and the plan context."""
+
+    def __init__(self) -> None:
+        self.ctx = PlanContext(region="us-east-1")
+
+    def reset(self, ctx: PlanContext) -> None:
+        self.ctx = ctx
+
+    # -- resources ------------------------------------------------------------------------------------------
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        typ, name, inputs = args.typ, args.name, dict(args.inputs)
+        if args.resource_id:  # a read of an existing resource: echo what the program gave
+            return args.resource_id, inputs
+        rid = _ID_PREFIX.get(typ, f"{name}-") + _digest(typ, name)
+        state = dict(inputs)
+        if typ in _AUTONAMED:
+            prop, limit = _AUTONAMED[typ]
+            if not state.get(prop):
+                state[prop] = f"{name}-{_digest(typ, name, length=7)}"[: max(limit, 8)]
+        if typ.startswith("pulumi:providers:"):
+            return rid, state
+        state.update(self._computed(typ, name, rid, state))
+        return rid, state
+
+    def _computed(self, typ: str, name: str, rid: str, state: dict[str, Any]) -> dict[str, Any]:
+        ctx = self.ctx
+        arn_base = f"arn:{ctx.partition}"
+        region, account = ctx.region, ctx.account_id
+        if typ.startswith("kubernetes:"):
+            meta = dict(state.get("metadata") or {})
+            meta.setdefault("name", f"{name}-{_digest(typ, name, length=8)}")
+            return {"metadata": meta}
+        out: dict[str, Any] = {}
+        module = typ.split(":")[1].split("/")[0] if ":" in typ else ""
+        if typ == "aws:kms/key:Key":
+            key_id = "-".join((_digest(typ, name, length=8), _digest(name, length=4), _digest(typ, length=4),
+                               _digest(name, typ, length=4), _digest(name, name, length=12)))
+            out.update(keyId=key_id, arn=f"{arn_base}:kms:{region}:{account}:key/{key_id}")
+        elif typ == "aws:kms/alias:Alias":
+            out["arn"] = f"{arn_base}:kms:{region}:{account}:{state.get('name', name)}"
+        elif typ == "aws:iam/role:Role":
+            out.update(arn=f"{arn_base}:iam::{account}:role/{state['name']}", uniqueId=f"AROA{_digest(name).upper()}")
+        elif typ == "aws:iam/policy:Policy":
+            out["arn"] = f"{arn_base}:iam::{account}:policy/{state['name']}"
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            out["arn"] = f"{arn_base}:logs:{region}:{account}:log-group:{state['name']}"
+        elif typ == "aws:eks/cluster:Cluster":
+            cluster = state.get("name") or name
+            vpc = dict(state.get("vpcConfig") or {})
+            vpc.update(clusterSecurityGroupId="sg-" + _digest(typ, name, "cluster-sg"), vpcId="vpc-planned")
+            ca = base64.b64encode(f"offline-plan-ca-{cluster}".encode()).decode()
+            oidc = _digest(typ, name, length=32).upper()
+            out.update(
+                name=cluster,
+                arn=f"{arn_base}:eks:{region}:{account}:cluster/{cluster}",
+                endpoint=f"https://{oidc}.gr7.{region}.eks.amazonaws.com",
+                certificateAuthority={"data": ca},
+                identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{oidc}"}]}],
+                vpcConfig=vpc,
+                status="ACTIVE",
+                platformVersion="eks.planned",
+            )
+        elif typ == "aws:eks/nodeGroup:NodeGroup":
+            out.update(
+                arn=f"{arn_base}:eks:{region}:{account}:nodegroup/planned/{state['nodeGroupName']}/{rid}",
+                status="ACTIVE",
+                resources=[{"autoscalingGroups": [{"name": f"eks-{state['nodeGroupName']}"}]}],
+            )
+        elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            out.update(latestVersion=1, defaultVersion=1, arn=f"{arn_base}:ec2:{region}:{account}:launch-template/{rid}")
+        elif typ == "aws:ec2/eip:Eip":
+            octet = int(_digest(typ, name, length=2), 16) % 254 + 1
+            out.update(allocationId=rid, publicIp=f"198.51.100.{octet}")  # TEST-NET-2, never a real address
+        elif typ == "aws:s3/bucket:Bucket":
+            out.update(arn=f"{arn_base}:s3:::{state['bucket']}", bucketDomainName=f"{state['bucket']}.s3.amazonaws.com",
+                       bucketRegionalDomainName=f"{state['bucket']}.s3.{region}.amazonaws.com", region=region)
+        elif typ == "aws:sqs/queue:Queue":
+            out.update(arn=f"{arn_base}:sqs:{region}:{account}:{state['name']}",
+                       url=f"https://sqs.{region}.amazonaws.com/{account}/{state['name']}")
+        elif typ == "aws:rds/instance:Instance":
+            host = f"{state['identifier']}.{_digest(typ, length=12)}.{region}.rds.amazonaws.com"
+            out.update(arn=f"{arn_base}:rds:{region}:{account}:db:{state['identifier']}", address=host,
+                       endpoint=f"{host}:5432", port=5432)
+        elif typ == "aws:secretsmanager/secret:Secret":
+            out["arn"] = f"{arn_base}:secretsmanager:{region}:{account}:secret:{state['name']}-{_digest(name, length=6)}"
+        elif typ == "random:index/randomPassword:RandomPassword":
+            # A fixed placeholder, never a usable password; the planner redacts secrets anyway.
+            out.update(result="planned-random-password", bcryptHash="planned-bcrypt-hash")
+        elif module in ("ec2", "eks", "iam", "cloudwatch", "s3", "sqs", "rds", "secretsmanager", "kms", "ecr"):
+            out["arn"] = f"{arn_base}:{module}:{region}:{account}:{typ.rsplit(':', 1)[-1].lower()}/{rid}"
+        return out
+
+    # -- invokes --------------------------------------------------------------------------------------------
+
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        ctx = self.ctx
+        token = args.token
+        if token in ctx.invoke_handlers:
+            return ctx.invoke_handlers[token](dict(args.args)), []
+        region = ctx.region
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            letters = "abcdef"
+            return {
+                "id": region,
+                "names": [f"{region}{c}" for c in letters],
+                "zoneIds": [f"{region[:3]}{region.split('-')[-1]}-az{i + 1}" for i in range(len(letters))],
+                "groupNames": [region] * len(letters),
+                "state": args.args.get("state"),
+                "region": region,
+            }, []
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "id": ctx.account_id,
+                "accountId": ctx.account_id,
+                "arn": f"arn:{ctx.partition}:iam::{ctx.account_id}:user/offline-planner",
+                "userId": "AIDAOFFLINEPLANNER",
+            }, []
+        if token == "aws:index/getPartition:getPartition":
+            suffix = "amazonaws.com.cn" if ctx.partition == "aws-cn" else "amazonaws.com"
+            return {"id": ctx.partition, "partition": ctx.partition, "dnsSuffix": suffix,
+                    "reverseDnsPrefix": "com.amazonaws"}, []
+        if token == "aws:index/getRegion:getRegion":
+            return {"id": region, "name": region, "region": region, "endpoint": f"ec2.{region}.amazonaws.com",
+                    "description": region}, []
+        raise PlannerError(
+            f"the program called {token}, which the offline planner does not answer; add a deterministic "
+            f"answer in mlp/mocks.py (invokes read live cloud state and cannot be planned otherwise)"
+        )
+
+
+@dataclass
+class Recorded:
+    """One registration as the engine would see it."""
+
+    urn: str
+    type: str
+    name: str
+    parent_urn: str
+    provider_ref: str
+    custom: bool
+    inputs: dict[str, Any]
+    options: dict[str, Any]
+    dependency_urns: list[str]
+
+
+SECRET = "[secret]"
+
+
+def _redact(value: Any) -> Any:
+    """Replace secret values (as the SDK marks them) with a placeholder, recursively.
+
+    Numbers arrive as doubles (protobuf Struct); whole numbers are shown as integers, as providers read them.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return SECRET
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    """A mock monitor that records every registration (with parent, provider and options) and runs transforms.
+
+    The stock mock monitor does not run resource transforms; the engine does. So that a plan shows what the
+    engine would send to providers, transforms run here in the engine's order: the resource's own, then each
+    ancestor's, ending with the stack's.
+    """
+
+    def __init__(self, mock: PlanMocks) -> None:
+        super().__init__(mock)
+        self.plan_mocks = mock
+        self._lock = threading.Lock()
+        self.records: list[Recorded] = []
+        self._transforms_by_urn: dict[str, list[Any]] = {}
+        self._parent_of: dict[str, str] = {}
+        # The SDK runs registrations on executor threads, each with an event loop of its own that nobody closes;
+        # left to the garbage collector at exit they print "Exception ignored" tracebacks. Close them at exit.
+        self._loops: set[asyncio.AbstractEventLoop] = set()
+        atexit.register(self._close_loops)
+
+    def _note_loop(self) -> None:
+        loop = mocks._ensure_event_loop()
+        with self._lock:
+            self._loops.add(loop)
+
+    def _close_loops(self) -> None:
+        for loop in list(self._loops):
+            if not loop.is_running() and not loop.is_closed():
+                loop.close()
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        self._note_loop()
+        return super().Invoke(request)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.records = []
+            self.resources = {}
+            self._stack_transforms = []
+            self._transforms_by_urn = {}
+            self._parent_of = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        self._note_loop()
+        secret_inputs = rpc.deserialize_properties(request.object)  # secrets stay wrapped
+        inputs = _redact(secret_inputs)
+        own_transforms = mocks._resolve_callbacks(request.transforms)
+        options = _options(request)
+        with self._lock:
+            self._transforms_by_urn[urn] = own_transforms
+            self._parent_of[urn] = request.parent
+            chain = self._transform_chain(urn)
+        plain_inputs = _unwrap_secrets(secret_inputs)
+        if chain:
+            plain_inputs, options = _apply_transforms(chain, request, plain_inputs, options)
+            inputs = _redact_like(plain_inputs, secret_inputs)
+        resource_args = mocks.MockResourceArgs(
+            typ=request.type,
+            name=request.name,
+            inputs=plain_inputs,
+            provider=request.provider,
+            resource_id=request.importId,
+            custom=request.custom or False,
+        )
+        id_, state = self.mocks.new_resource(resource_args)
+        obj_proto = mocks._sync_await(rpc.serialize_properties(state, {}))
+        explicit = set(request.dependencies) - {u for deps in request.propertyDependencies.values() for u in deps.urns}
+        record = Recorded(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            parent_urn=request.parent,
+            provider_ref=request.provider,
+            custom=bool(request.custom),
+            inputs=inputs,
+            options=options,
+            dependency_urns=sorted(explicit),
+        )
+        with self._lock:
+            self.resources[urn] = mocks.MockMonitor.ResourceRegistration(urn, id_ or "", state)
+            self.records.append(record)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj_proto)
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        self._note_loop()
+        response = super().ReadResource(request)
+        state = rpc.deserialize_properties(request.properties)  # secrets stay wrapped
+        with self._lock:
+            self.records.append(
+                Recorded(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent_urn=request.parent,
+                    provider_ref=request.provider,
+                    custom=True,
+                    inputs=_redact(state),
+                    options={"read": request.id},
+                    dependency_urns=[],
+                )
+            )
+        return response
+
+    def _transform_chain(self, urn: str) -> list[Any]:
+        chain: list[Any] = []
+        current = urn
+        while current:
+            chain.extend(self._transforms_by_urn.get(current, []))
+            current = self._parent_of.get(current, "")
+        chain.extend(self._stack_transforms)
+        return chain
+
+
+def _options(request: Any) -> dict[str, Any]:
+    opts: dict[str, Any] = {
+        "protect": bool(request.protect),
+        "retainOnDelete": bool(request.retainOnDelete),
+        "ignoreChanges": sorted(request.ignoreChanges),
+    }
+    if request.deleteBeforeReplace:
+        opts["deleteBeforeReplace"] = True
+    if list(request.replaceOnChanges):
+        opts["replaceOnChanges"] = sorted(request.replaceOnChanges)
+    if request.importId:
+        opts["import"] = request.importId
+    if list(request.additionalSecretOutputs):
+        opts["additionalSecretOutputs"] = sorted(request.additionalSecretOutputs)
+    if request.deletedWith:
+        opts["deletedWith"] = request.deletedWith
+    return opts
+
+
+def _apply_transforms(
+    chain: list[Any], request: Any, props: dict[str, Any], options: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    for transform in chain:
+        args = pulumi.ResourceTransformArgs(
+            custom=bool(request.custom),
+            type_=request.type,
+            name=request.name,
+            props=props,
+            opts=pulumi.ResourceOptions(
+                protect=options["protect"],
+                retain_on_delete=options["retainOnDelete"],
+                ignore_changes=list(options["ignoreChanges"]),
+            ),
+        )
+        result = transform(args)
+        if inspect.isawaitable(result):
+            result = asyncio.new_event_loop().run_until_complete(result)
+        if result is None:
+            continue
+        props = dict(result.props)
+        new_opts = result.opts
+        if new_opts is not None:
+            options = dict(options)
+            if new_opts.protect is not None:
+                options["protect"] = bool(new_opts.protect)
+            if new_opts.retain_on_delete is not None:
+                options["retainOnDelete"] = bool(new_opts.retain_on_delete)
+            if new_opts.ignore_changes is not None:
+                options["ignoreChanges"] = sorted(new_opts.ignore_changes)
+    return props, options
+
+
+def _unwrap_secrets(value: Any) -> Any:
+    """The plain values (what a provider receives), with the SDK's secret wrappers removed."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return _unwrap_secrets(value.get("value"))
+        return {k: _unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(v) for v in value]
+    return value
+
+
+def _redact_like(plain: Any, marked: Any) -> Any:
+    """Redact, in transformed inputs, the values that were secret before the transforms ran."""
+    if isinstance(marked, dict) and marked.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        return SECRET
+    if isinstance(plain, dict):
+        marked_map: Mapping[str, Any] = marked if isinstance(marked, dict) else {}
+        return {k: _redact_like(v, marked_map.get(k)) for k, v in plain.items()}
+    if isinstance(plain, list):
+        marked_list = marked if isinstance(marked, list) else []
+        return [_redact_like(v, marked_list[i] if i < len(marked_list) else None) for i, v in enumerate(plain)]
+    return _redact(plain)

@@ -1,0 +1,212 @@
+"""The offline planner: run the project's own `__main__.py` under Pulumi's mock runtime and record every resource.
+
+No second code path: the program, its config and its components are exactly what `pulumi up` runs. The mock
+runtime replaces only the engine and the providers: resources are registered with a recording monitor, outputs
+are the inputs plus deterministic fake ids, ARNs and endpoints, and invokes are answered from the config. The
+plan is the desired state of a new stack; nothing is read from a cloud account or an existing state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import runpy
+import sys
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import set_all_config
+from pulumi.runtime.settings import ROOT
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.config import PlatformConfig
+from mlp.mocks import DEFAULT_ACCOUNT_ID, PlanContext, PlanMocks, PlannerError, Recorded, RecordingMonitor
+from mlp.stackfile import StackConfig
+
+NOTICE = (
+    "Offline plan: the desired state of a new stack, computed from the program and the stack file with Pulumi's "
+    "mock runtime. Nothing was read from AWS, Kubernetes or an existing Pulumi state; ids, ARNs and endpoints are "
+    "placeholders."
+)
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    type: str
+    name: str
+    parent: str | None
+    provider: str | None
+    inputs: dict[str, Any]
+    options: dict[str, Any]
+    custom: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "provider": self.provider,
+            "inputs": self.inputs,
+            "options": self.options,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    project: str
+    stack: str
+    resources: tuple[PlannedResource, ...]
+
+    def by_type(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self.resources:
+            counts[r.type] = counts.get(r.type, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def of_type(self, type_token: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def get(self, name: str) -> PlannedResource:
+        for r in self.resources:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "stack": self.stack,
+            "notice": NOTICE,
+            "resources": [r.to_json() for r in self.resources],
+            "summary": {"count": len(self.resources), "by_type": self.by_type()},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+
+
+class ProgramError(Exception):
+    """The program failed under the planner (a bug in a component, or an unanswerable invoke)."""
+
+
+# One mock runtime per process: Pulumi's settings are process-global. Plans of several stacks reuse it, and each
+# plan starts from a fresh recorder and a fresh root stack resource.
+_MOCKS = PlanMocks()
+_MONITOR = RecordingMonitor(_MOCKS)
+
+
+def plan_stack(stack_config: StackConfig, platform: PlatformConfig | None = None) -> Plan:
+    """Plan one stack. `platform` is the already-validated config (validated here when not given)."""
+    platform = platform or stack_config.validate()
+    project = stack_config.project
+    ctx = PlanContext(region=platform.region, account_id=platform.aws_account_id or DEFAULT_ACCOUNT_ID)
+    records = run_program(project.main, project.name, stack_config.stack, stack_config.config, ctx)
+    return build_plan(project.name, stack_config.stack, records)
+
+
+def run_program(main: Path, project: str, stack: str, config: dict[str, Any], ctx: PlanContext) -> list[Recorded]:
+    """Run a Pulumi program under the recording mock runtime and return what it registered."""
+    _MOCKS.reset(ctx)
+    _MONITOR.reset()
+    ROOT.set(None)  # a new root Stack resource per plan, named after this stack
+    pulumi_mocks.set_mocks(_MOCKS, project=project, stack=stack, preview=False, monitor=_MONITOR)
+    set_all_config({k: _config_string(v) for k, v in config.items()}, [])
+    with _in_directory(main.parent):
+        try:
+            _sync_await(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
+        except pulumi.RunError as exc:
+            raise ProgramError(str(exc)) from None
+        except PlannerError as exc:
+            raise ProgramError(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - reported with the program's own frames, not the planner's
+            frames = traceback.extract_tb(exc.__traceback__)
+            own = [f for f in frames if str(main.parent) in f.filename and "site-packages" not in f.filename]
+            where = f" at {Path(own[-1].filename).name}:{own[-1].lineno}" if own else ""
+            raise ProgramError(f"the program failed{where}: {type(exc).__name__}: {exc}") from exc
+    return list(_MONITOR.records)
+
+
+def _config_string(value: Any) -> str:
+    """Config values as the Pulumi CLI hands them to a program: strings, with objects and lists as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+@contextlib.contextmanager
+def _in_directory(path: Path) -> Iterator[None]:
+    """Run like the Pulumi CLI does: from the project directory, with it on sys.path."""
+    previous = Path.cwd()
+    inserted = str(path) not in sys.path
+    if inserted:
+        sys.path.insert(0, str(path))
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+        if inserted:
+            sys.path.remove(str(path))
+
+
+def _decode_provider_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Provider configuration travels as strings, objects JSON-encoded; show objects as objects."""
+    decoded: dict[str, Any] = {}
+    for key, value in inputs.items():
+        if isinstance(value, str) and value[:1] in "[{":
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+        decoded[key] = value
+    return decoded
+
+
+def build_plan(project: str, stack: str, records: list[Recorded]) -> Plan:
+    by_urn = {r.urn: r for r in records}
+    names: dict[str, str] = {}
+    for r in records:
+        names[r.urn] = r.name
+
+    def ref_name(ref: str) -> str | None:
+        if not ref:
+            return None
+        urn = ref.split("::", 4)
+        # provider references are "<urn>::<id>"; resource URNs have exactly 4 "::" separators
+        base = "::".join(urn[:4]) if len(urn) > 4 else ref
+        target = by_urn.get(base) or by_urn.get(ref)
+        return target.name if target else None
+
+    def path_of(r: Recorded) -> tuple[str, ...]:
+        chain: list[str] = []
+        current: Recorded | None = r
+        while current is not None:
+            chain.append(current.name)
+            current = by_urn.get(current.parent_urn)
+        return tuple(reversed(chain))
+
+    resources = []
+    for r in sorted(records, key=lambda rec: (path_of(rec), rec.type)):
+        options = dict(r.options)
+        options["dependsOn"] = sorted(n for u in r.dependency_urns if (n := names.get(u)))
+        resources.append(
+            PlannedResource(
+                type=r.type,
+                name=r.name,
+                parent=names.get(r.parent_urn),
+                provider=ref_name(r.provider_ref) if r.custom else None,
+                inputs=_decode_provider_inputs(r.inputs) if r.type.startswith("pulumi:providers:") else r.inputs,
+                options=dict(sorted(options.items())),
+                custom=r.custom,
+            )
+        )
+    return Plan(project=project, stack=stack, resources=tuple(resources))
