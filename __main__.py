@@ -4,6 +4,7 @@ This is the only module that reads Pulumi config, asks for the stack name or exp
 does the offline planner (`mlp plan`), unchanged.
 """
 
+import contextlib
 import json
 from typing import Any
 
@@ -24,10 +25,8 @@ def _stack_config() -> dict[str, Any]:
             continue
         value = runtime_config.get_config(key)
         if isinstance(value, str) and value[:1] in "[{":
-            try:
+            with contextlib.suppress(ValueError):
                 value = json.loads(value)
-            except ValueError:
-                pass
         config[key] = value
     return config
 
@@ -49,6 +48,7 @@ pulumi.export("cluster_endpoint", outputs.cluster_endpoint)
 pulumi.export("kubeconfig", outputs.kubeconfig)
 pulumi.export(
     "update_kubeconfig_command",
-    pulumi.Output.concat("aws eks update-kubeconfig --region ", platform_config.region, " --name ",
-                        outputs.cluster_name),
+    pulumi.Output.concat(
+        "aws eks update-kubeconfig --region ", platform_config.region, " --name ", outputs.cluster_name
+    ),
 )

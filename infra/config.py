@@ -51,9 +51,7 @@ Name = Annotated[str, StringConstraints(pattern=_DNS_LABEL, max_length=40)]
 Duration = Annotated[str, StringConstraints(pattern=r"^(Never|([0-9]+(s|m|h))+)$")]
 """A Go duration as Karpenter accepts it (`30s`, `10m`, `720h`, `1h30m`) or `Never`."""
 
-Quantity = Annotated[
-    str, StringConstraints(pattern=r"^([0-9]+(\.[0-9]+)?)(m|k|Ki|Mi|Gi|Ti|Pi|M|G|T|P|E|Ei)?$")
-]
+Quantity = Annotated[str, StringConstraints(pattern=r"^([0-9]+(\.[0-9]+)?)(m|k|Ki|Mi|Gi|Ti|Pi|M|G|T|P|E|Ei)?$")]
 """A Kubernetes resource quantity: `500m`, `2`, `16Gi`."""
 
 SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")]
@@ -63,8 +61,30 @@ ImageRef = Annotated[str, StringConstraints(pattern=r"^[a-z0-9.\-/:_]+(:[A-Za-z0
 """A container image with an explicit tag or digest."""
 
 # CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-                      3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 
 def _retention(days: int) -> int:
@@ -96,8 +116,21 @@ class _Model(BaseModel):
 # --- network --------------------------------------------------------------------------------------------------
 
 InterfaceEndpoint = Literal[
-    "ecr.api", "ecr.dkr", "sts", "logs", "ec2", "elasticloadbalancing", "ssm", "ssmmessages", "ec2messages",
-    "secretsmanager", "kms", "sqs", "autoscaling", "eks", "eks-auth",
+    "ecr.api",
+    "ecr.dkr",
+    "sts",
+    "logs",
+    "ec2",
+    "elasticloadbalancing",
+    "ssm",
+    "ssmmessages",
+    "ec2messages",
+    "secretsmanager",
+    "kms",
+    "sqs",
+    "autoscaling",
+    "eks",
+    "eks-auth",
 ]
 
 
@@ -156,7 +189,10 @@ class NetworkConfig(_Model):
 
 AccessPolicy = Literal["cluster-admin", "admin", "edit", "view"]
 IamPrincipalArn = Annotated[
-    str, StringConstraints(pattern=r"^arn:aws(-[a-z]+)*:(iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+|sts::[0-9]{12}:assumed-role/[\w+=,.@/-]+)$")
+    str,
+    StringConstraints(
+        pattern=r"^arn:aws(-[a-z]+)*:(iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+|sts::[0-9]{12}:assumed-role/[\w+=,.@/-]+)$"
+    ),
 ]
 
 
@@ -201,15 +237,18 @@ class ClusterConfig(_Model):
     admins: tuple[AdminConfig, ...] = ()
     log_retention_days: RetentionDays = 90
     system_node_group: SystemNodeGroupConfig = SystemNodeGroupConfig()
-    addon_versions: dict[AddonName, Annotated[str, StringConstraints(pattern=r"^v[0-9].*-eksbuild\.[0-9]+$")]] = (
-        Field(default_factory=dict, description="Override the pinned add-on versions.")
+    addon_versions: dict[AddonName, Annotated[str, StringConstraints(pattern=r"^v[0-9].*-eksbuild\.[0-9]+$")]] = Field(
+        default_factory=dict, description="Override the pinned add-on versions."
     )
 
 
 # --- GPU pools ------------------------------------------------------------------------------------------------
 
 LabelKey = Annotated[
-    str, StringConstraints(pattern=r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+    str,
+    StringConstraints(
+        pattern=r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+    ),
 ]
 LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
 
@@ -230,9 +269,9 @@ class GpuPoolConfig(_Model):
     min_gpus: int = Field(0, ge=0, le=4096, description="GPUs kept running; 0 scales the pool to zero.")
     max_gpus: int = Field(..., ge=1, le=4096, description="Upper bound; becomes the NodePool nvidia.com/gpu limit.")
     ami_family: Literal["al2023", "bottlerocket"] = "al2023"
-    ami_version: Annotated[str, StringConstraints(pattern=r"^(latest|v[0-9]{8}(\.[0-9]+)?|[0-9]+\.[0-9]+\.[0-9]+)$")] = (
-        Field(default_factory=lambda: version_catalog.ami_alias_version("al2023"))
-    )
+    ami_version: Annotated[
+        str, StringConstraints(pattern=r"^(latest|v[0-9]{8}(\.[0-9]+)?|[0-9]+\.[0-9]+\.[0-9]+)$")
+    ] = Field(default_factory=lambda: version_catalog.ami_alias_version("al2023"))
     disk_size_gib: int = Field(200, ge=50, le=16000)
     consolidation_policy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized"] = "WhenEmptyOrUnderutilized"
     consolidate_after: Duration = "10m"
@@ -351,7 +390,9 @@ class ResourcesConfig(_Model):
 
 
 class InferenceServiceConfig(_Model):
-    model_format: Literal["sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "onnx", "huggingface"] | None = None
+    model_format: Literal["sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "onnx", "huggingface"] | None = (
+        None
+    )
     runtime: Name | None = None
     storage_path: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")] = Field(
         ..., description="Key prefix inside the models zone of the lake."
@@ -466,7 +507,7 @@ SECTIONS: tuple[str, ...] = tuple(PlatformConfig.model_fields)
 
 # --- errors ---------------------------------------------------------------------------------------------------
 
-Path = tuple[Union[str, int], ...]
+Path = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -512,7 +553,7 @@ def sections_from_stack_config(config: Mapping[str, Any]) -> tuple[dict[str, Any
         if isinstance(value, Mapping) and set(value) == {"secure"}:
             issues.append(
                 ConfigIssue(
-                    (name,) if namespace == NAMESPACE else (str(key),),
+                    (name,) if namespace == NAMESPACE and name in SECTIONS else (str(key),),
                     "is an encrypted secret; the stack file holds no secrets: store the value in AWS Secrets "
                     "Manager and put the secret's name in the config",
                 )
@@ -522,9 +563,7 @@ def sections_from_stack_config(config: Mapping[str, Any]) -> tuple[dict[str, Any
             raw["region"] = value
         elif namespace == NAMESPACE:
             if name not in SECTIONS or name == "region":
-                issues.append(
-                    ConfigIssue((name,), f"unknown key `{NAMESPACE}:{name}`; allowed: {_allowed(SECTIONS, 'region')}")
-                )
+                issues.append(ConfigIssue((str(key),), f"unknown key `{key}`; allowed: {_allowed(SECTIONS, 'region')}"))
             else:
                 raw[name] = value
     return raw, issues
@@ -557,7 +596,10 @@ def validate_config(
 def _issues_from_pydantic(exc: ValidationError) -> list[ConfigIssue]:
     issues = []
     for err in exc.errors(include_url=False):
-        loc: Path = tuple(err["loc"])
+        raw_loc = tuple(err["loc"])
+        is_map_key = "[key]" in raw_loc
+        # pydantic reports union members, map keys and function validators as path parts; drop them
+        loc: Path = tuple(p for p in raw_loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
         kind = err["type"]
         msg = str(err["msg"])
         if kind == "extra_forbidden":
@@ -568,12 +610,16 @@ def _issues_from_pydantic(exc: ValidationError) -> list[ConfigIssue]:
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         elif kind == "string_pattern_mismatch":
-            msg = f"{_show(err.get('input'))} is not valid: {_pattern_hint(loc)}"
-        else:
-            if isinstance(err.get("input"), (str, int, float, bool)):
-                msg = f"{msg} (got {_show(err['input'])})"
-        # pydantic reports union members and function validators as path parts; drop them
-        loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+            hint = (
+                "must be a lowercase DNS label (a-z, 0-9, -), at most 40 characters"
+                if is_map_key
+                else (_pattern_hint(loc))
+            )
+            msg = f"{_show(err.get('input'))} is not valid: {hint}"
+        elif kind == "string_too_long" and is_map_key:
+            msg = "must be a lowercase DNS label (a-z, 0-9, -), at most 40 characters"
+        elif isinstance(err.get("input"), (str, int, float, bool)):
+            msg = f"{msg} (got {_show(err['input'])})"
         issues.append(ConfigIssue(loc, msg))
     return issues
 
@@ -602,16 +648,14 @@ def _pattern_hint(loc: Path) -> str:
         if isinstance(part, str) and part in _PATTERN_HINTS:
             return f"must be {_PATTERN_HINTS[part]}"
     parent = next((p for p in reversed(loc) if isinstance(p, str)), "")
-    if parent in {"gpu_pools", "tenants", "clusters", "gpu_workers", "inference_services", "models", "zones"} or (
-        len(loc) >= 2 and loc[-2] in {"gpu_pools", "tenants", "clusters", "gpu_workers", "inference_services", "models"}
-    ):
-        return "must be a lowercase DNS label (a-z, 0-9, -), at most 40 characters"
     if parent in {"cpu", "memory", "storage"}:
         return "must be a Kubernetes quantity such as 500m, 4 or 16Gi"
     if parent in {"served_model_name", "pool", "gpu_pool", "runtime", "namespaces"}:
         return "must be a lowercase DNS label (a-z, 0-9, -), at most 40 characters"
     if parent == "labels":
-        return "must be a valid Kubernetes label key/value"
+        return "must be a valid Kubernetes label value (63 characters: letters, digits, - _ .)"
+    if parent in {"admin_secret", "hub_token_secret"}:
+        return "must be a Secrets Manager secret name or ARN"
     return "has characters or a format that is not allowed here"
 
 
@@ -719,8 +763,11 @@ def _check_tags(cfg: PlatformConfig, add: Add) -> None:
     # the platform adds its own tags, and GPU pools add one more; all must fit in AWS's 50
     budget = MAX_AWS_TAGS - len(PLATFORM_TAG_KEYS) - 1
     if len(cfg.tags) > budget:
-        add(("tags",), f"has {len(cfg.tags)} tags; at most {budget} (AWS allows {MAX_AWS_TAGS} per resource and the "
-                       f"platform adds {len(PLATFORM_TAG_KEYS) + 1})")
+        add(
+            ("tags",),
+            f"has {len(cfg.tags)} tags; at most {budget} (AWS allows {MAX_AWS_TAGS} per resource and the "
+            f"platform adds {len(PLATFORM_TAG_KEYS) + 1})",
+        )
 
 
 def _check_network(cfg: PlatformConfig, add: Add) -> None:
@@ -761,22 +808,29 @@ def _check_cluster(cfg: PlatformConfig, add: Add) -> None:
     cluster = cfg.cluster
     eks = version_catalog.eks()
     if cluster.version not in eks.versions:
-        add(("cluster", "version"), f"{cluster.version!r} is not a version this blueprint pins add-ons for; "
-                                    f"allowed: {', '.join(sorted(eks.versions))}")
+        add(
+            ("cluster", "version"),
+            f"{cluster.version!r} is not a version this blueprint pins add-ons for; "
+            f"allowed: {', '.join(sorted(eks.versions))}",
+        )
     if cfg.is_prod and not cluster.deletion_protection:
         add(("cluster", "deletion_protection"), "must be true in prod")
     ep = cluster.endpoint
     if ep.public and cfg.is_prod:
-        add(("cluster", "endpoint", "public"), "must be false in prod: the API endpoint is private (reach it over "
-                                               "VPN, Direct Connect or a bastion)")
+        add(
+            ("cluster", "endpoint", "public"),
+            "must be false in prod: the API endpoint is private (reach it over VPN, Direct Connect or a bastion)",
+        )
     if ep.public and not ep.public_cidrs:
         add(("cluster", "endpoint", "public_cidrs"), "a public endpoint needs the CIDRs allowed to reach it")
     if not ep.public and ep.public_cidrs:
         add(("cluster", "endpoint", "public_cidrs"), "only applies when endpoint.public is true")
     for i, cidr in enumerate(ep.public_cidrs):
         if cidr == "0.0.0.0/0" and cfg.environment != "dev":
-            add(("cluster", "endpoint", "public_cidrs", i), "0.0.0.0/0 opens the API to the internet; allowed only "
-                                                            "in dev")
+            add(
+                ("cluster", "endpoint", "public_cidrs", i),
+                "0.0.0.0/0 opens the API to the internet; allowed only in dev",
+            )
     seen: set[str] = set()
     for i, admin in enumerate(cluster.admins):
         if admin.principal_arn in seen:
@@ -784,14 +838,18 @@ def _check_cluster(cfg: PlatformConfig, add: Add) -> None:
         seen.add(admin.principal_arn)
     ng = cluster.system_node_group
     if not ng.min_size <= ng.desired_size <= ng.max_size:
-        add(("cluster", "system_node_group"), f"needs min_size <= desired_size <= max_size "
-                                              f"({ng.min_size} <= {ng.desired_size} <= {ng.max_size})")
+        add(
+            ("cluster", "system_node_group"),
+            f"needs min_size <= desired_size <= max_size ({ng.min_size} <= {ng.desired_size} <= {ng.max_size})",
+        )
     arm = ng.ami_type.startswith(("AL2023_ARM", "BOTTLEROCKET_ARM"))
     for i, itype in enumerate(ng.instance_types):
         graviton = bool(re.match(r"^[a-z]+[0-9]+[a-z]*g[a-z]*\.", itype))
         if graviton != arm:
-            add(("cluster", "system_node_group", "instance_types", i),
-                f"{itype} does not match ami_type {ng.ami_type} ({'arm64' if graviton else 'x86_64'} instance)")
+            add(
+                ("cluster", "system_node_group", "instance_types", i),
+                f"{itype} does not match ami_type {ng.ami_type} ({'arm64' if graviton else 'x86_64'} instance)",
+            )
 
 
 def _check_gpu_pools(cfg: PlatformConfig, add: Add) -> None:
@@ -810,17 +868,22 @@ def _check_gpu_pools(cfg: PlatformConfig, add: Add) -> None:
                 hint = f"; did you mean {', '.join(near)}?" if near else ""
                 add(at + ("instance_types", i), f"{itype!r} is not an NVIDIA GPU instance type in the catalog{hint}")
             elif not spec.is_nvidia:
-                add(at + ("instance_types", i), f"{itype} has {spec.gpu_model} accelerators, not NVIDIA GPUs "
-                                                "(Neuron needs its own device plugin, which this platform does not "
-                                                "install)")
+                add(
+                    at + ("instance_types", i),
+                    f"{itype} has {spec.gpu_model} accelerators, not NVIDIA GPUs "
+                    "(Neuron needs its own device plugin, which this platform does not "
+                    "install)",
+                )
             elif spec.arch != pool.architecture:
                 add(at + ("instance_types", i), f"{itype} is {spec.arch}, the pool is {pool.architecture}")
         for i, fam in enumerate(pool.instance_families):
             if fam not in known_families:
                 near = gpu_catalog.closest(fam, known_families)
                 hint = f"; did you mean {', '.join(near)}?" if near else ""
-                add(at + ("instance_families", i), f"{fam!r} is not an NVIDIA GPU family in the catalog{hint}; "
-                                                   f"allowed: {', '.join(known_families)}")
+                add(
+                    at + ("instance_families", i),
+                    f"{fam!r} is not an NVIDIA GPU family in the catalog{hint}; allowed: {', '.join(known_families)}",
+                )
         if pool.provisioner == "karpenter":
             if not pool.instance_families and not pool.instance_types:
                 add(at, "a karpenter pool needs instance_families or instance_types")
@@ -841,8 +904,10 @@ def _check_gpu_pools(cfg: PlatformConfig, add: Add) -> None:
             if len(pool.capacity_types) != 1:
                 add(at + ("capacity_types",), "a node_group pool has one capacity type")
         if cfg.is_prod and pool.ami_version == "latest":
-            add(at + ("ami_version",), "`latest` is refused in prod: pin an AMI release (nodes must not change on "
-                                       "their own)")
+            add(
+                at + ("ami_version",),
+                "`latest` is refused in prod: pin an AMI release (nodes must not change on their own)",
+            )
         if pool.time_slicing_replicas is not None and cfg.is_prod:
             add(at + ("time_slicing_replicas",), "GPU time-slicing shares GPUs without isolation; dev/staging only")
         if pool.ami_family == "bottlerocket" and pool.ami_version.startswith("v"):
@@ -850,8 +915,11 @@ def _check_gpu_pools(cfg: PlatformConfig, add: Add) -> None:
         if pool.ami_family == "al2023" and re.match(r"^[0-9]", pool.ami_version):
             add(at + ("ami_version",), "AL2023 releases look like v20251120")
     if total_max > cfg.budget.max_gpus:
-        add(("budget", "max_gpus"), f"the pools allow {total_max} GPUs in all (sum of max_gpus), more than "
-                                    f"budget.max_gpus = {cfg.budget.max_gpus}")
+        add(
+            ("budget", "max_gpus"),
+            f"the pools allow {total_max} GPUs in all (sum of max_gpus), more than "
+            f"budget.max_gpus = {cfg.budget.max_gpus}",
+        )
 
 
 def _pool_gpus_per_node(cfg: PlatformConfig, pool_name: str) -> int | None:
@@ -916,8 +984,10 @@ def _check_services(cfg: PlatformConfig, add: Add) -> None:
             add(path + ("max_replicas",), "must be >= min_replicas")
         check_pool(path + ("pool",), model.pool, model.gpus_per_replica)
         if model.hub_token_secret and model.hub_token_secret.startswith("hf_"):
-            add(path + ("hub_token_secret",), "looks like a token value; give the name of the Secrets Manager secret "
-                                              "that holds it")
+            add(
+                path + ("hub_token_secret",),
+                "looks like a token value; give the name of the Secrets Manager secret that holds it",
+            )
         if model.source == "lake" and model.hub_token_secret:
             add(path + ("hub_token_secret",), "only applies to source: hub")
         if model.served_model_name in served:

@@ -92,7 +92,10 @@ class Platform:
                     AdminAccess(principal_arn=a.principal_arn, access_policy=a.access_policy, namespaces=a.namespaces)
                     for a in c.admins
                 ],
-                addon_versions={**versions.addon_versions(c.version), **c.addon_versions},
+                addon_versions={
+                    **versions.addon_versions(c.version),
+                    **{str(k): v for k, v in c.addon_versions.items()},
+                },
                 system_node_group=SystemNodeGroupArgs(
                     instance_types=ng.instance_types,
                     capacity_type=ng.capacity_type,

@@ -36,14 +36,14 @@ out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
 
 
-class PlanFormat(str, enum.Enum):
+class PlanFormat(enum.StrEnum):
     table = "table"
     tree = "tree"
     json = "json"
     markdown = "markdown"
 
 
-class ValidateFormat(str, enum.Enum):
+class ValidateFormat(enum.StrEnum):
     text = "text"
     json = "json"
 
@@ -85,8 +85,10 @@ def validate(
         out.print_json(json.dumps({"stack": stack, "valid": True, "errors": []}))
     else:
         pools = len(cfg.gpu_pools)
-        out.print(f"[green]ok[/green] stack {stack}: environment {cfg.environment}, region {cfg.region}, "
-                  f"cluster {cfg.cluster_name} (Kubernetes {cfg.cluster.version}), {pools} GPU pool(s)")
+        out.print(
+            f"[green]ok[/green] stack {stack}: environment {cfg.environment}, region {cfg.region}, "
+            f"cluster {cfg.cluster_name} (Kubernetes {cfg.cluster.version}), {pools} GPU pool(s)"
+        )
 
 
 def _errors_json(stack: str, error: ConfigError) -> dict[str, object]:
@@ -150,11 +152,14 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as exc:  # noqa: BLE001 - the promise is: no traceback, a message and an exit code
+    except Exception as exc:
         if os.environ.get("MLP_DEBUG") == "1":
             raise
-        err.print(f"internal error: {type(exc).__name__}: {exc}\n(run with MLP_DEBUG=1 for a traceback)",
-                  markup=False, highlight=False)
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc}\n(run with MLP_DEBUG=1 for a traceback)",
+            markup=False,
+            highlight=False,
+        )
         sys.exit(EXIT_INTERNAL)
 
 

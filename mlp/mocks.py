@@ -20,6 +20,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks, rpc
 from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 
@@ -120,8 +121,15 @@ class PlanMocks(mocks.Mocks):
         out: dict[str, Any] = {}
         module = typ.split(":")[1].split("/")[0] if ":" in typ else ""
         if typ == "aws:kms/key:Key":
-            key_id = "-".join((_digest(typ, name, length=8), _digest(name, length=4), _digest(typ, length=4),
-                               _digest(name, typ, length=4), _digest(name, name, length=12)))
+            key_id = "-".join(
+                (
+                    _digest(typ, name, length=8),
+                    _digest(name, length=4),
+                    _digest(typ, length=4),
+                    _digest(name, typ, length=4),
+                    _digest(name, name, length=12),
+                )
+            )
             out.update(keyId=key_id, arn=f"{arn_base}:kms:{region}:{account}:key/{key_id}")
         elif typ == "aws:kms/alias:Alias":
             out["arn"] = f"{arn_base}:kms:{region}:{account}:{state.get('name', name)}"
@@ -154,22 +162,36 @@ class PlanMocks(mocks.Mocks):
                 resources=[{"autoscalingGroups": [{"name": f"eks-{state['nodeGroupName']}"}]}],
             )
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
-            out.update(latestVersion=1, defaultVersion=1, arn=f"{arn_base}:ec2:{region}:{account}:launch-template/{rid}")
+            out.update(
+                latestVersion=1, defaultVersion=1, arn=f"{arn_base}:ec2:{region}:{account}:launch-template/{rid}"
+            )
         elif typ == "aws:ec2/eip:Eip":
             octet = int(_digest(typ, name, length=2), 16) % 254 + 1
             out.update(allocationId=rid, publicIp=f"198.51.100.{octet}")  # TEST-NET-2, never a real address
         elif typ == "aws:s3/bucket:Bucket":
-            out.update(arn=f"{arn_base}:s3:::{state['bucket']}", bucketDomainName=f"{state['bucket']}.s3.amazonaws.com",
-                       bucketRegionalDomainName=f"{state['bucket']}.s3.{region}.amazonaws.com", region=region)
+            out.update(
+                arn=f"{arn_base}:s3:::{state['bucket']}",
+                bucketDomainName=f"{state['bucket']}.s3.amazonaws.com",
+                bucketRegionalDomainName=f"{state['bucket']}.s3.{region}.amazonaws.com",
+                region=region,
+            )
         elif typ == "aws:sqs/queue:Queue":
-            out.update(arn=f"{arn_base}:sqs:{region}:{account}:{state['name']}",
-                       url=f"https://sqs.{region}.amazonaws.com/{account}/{state['name']}")
+            out.update(
+                arn=f"{arn_base}:sqs:{region}:{account}:{state['name']}",
+                url=f"https://sqs.{region}.amazonaws.com/{account}/{state['name']}",
+            )
         elif typ == "aws:rds/instance:Instance":
             host = f"{state['identifier']}.{_digest(typ, length=12)}.{region}.rds.amazonaws.com"
-            out.update(arn=f"{arn_base}:rds:{region}:{account}:db:{state['identifier']}", address=host,
-                       endpoint=f"{host}:5432", port=5432)
+            out.update(
+                arn=f"{arn_base}:rds:{region}:{account}:db:{state['identifier']}",
+                address=host,
+                endpoint=f"{host}:5432",
+                port=5432,
+            )
         elif typ == "aws:secretsmanager/secret:Secret":
-            out["arn"] = f"{arn_base}:secretsmanager:{region}:{account}:secret:{state['name']}-{_digest(name, length=6)}"
+            out["arn"] = (
+                f"{arn_base}:secretsmanager:{region}:{account}:secret:{state['name']}-{_digest(name, length=6)}"
+            )
         elif typ == "random:index/randomPassword:RandomPassword":
             # A fixed placeholder, never a usable password; the planner redacts secrets anyway.
             out.update(result="planned-random-password", bcryptHash="planned-bcrypt-hash")
@@ -204,11 +226,20 @@ class PlanMocks(mocks.Mocks):
             }, []
         if token == "aws:index/getPartition:getPartition":
             suffix = "amazonaws.com.cn" if ctx.partition == "aws-cn" else "amazonaws.com"
-            return {"id": ctx.partition, "partition": ctx.partition, "dnsSuffix": suffix,
-                    "reverseDnsPrefix": "com.amazonaws"}, []
+            return {
+                "id": ctx.partition,
+                "partition": ctx.partition,
+                "dnsSuffix": suffix,
+                "reverseDnsPrefix": "com.amazonaws",
+            }, []
         if token == "aws:index/getRegion:getRegion":
-            return {"id": region, "name": region, "region": region, "endpoint": f"ec2.{region}.amazonaws.com",
-                    "description": region}, []
+            return {
+                "id": region,
+                "name": region,
+                "region": region,
+                "endpoint": f"ec2.{region}.amazonaws.com",
+                "description": region,
+            }, []
         raise PlannerError(
             f"the program called {token}, which the offline planner does not answer; add a deterministic "
             f"answer in mlp/mocks.py (invokes read live cloud state and cannot be planned otherwise)"
@@ -270,7 +301,7 @@ class RecordingMonitor(mocks.MockMonitor):
         atexit.register(self._close_loops)
 
     def _note_loop(self) -> None:
-        loop = mocks._ensure_event_loop()
+        loop: asyncio.AbstractEventLoop = _ensure_event_loop()  # type: ignore[no-untyped-call]
         with self._lock:
             self._loops.add(loop)
 
@@ -281,7 +312,7 @@ class RecordingMonitor(mocks.MockMonitor):
 
     def Invoke(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         self._note_loop()
-        return super().Invoke(request)
+        return super().Invoke(request)  # type: ignore[no-untyped-call]
 
     def reset(self) -> None:
         with self._lock:
@@ -317,7 +348,7 @@ class RecordingMonitor(mocks.MockMonitor):
             custom=request.custom or False,
         )
         id_, state = self.mocks.new_resource(resource_args)
-        obj_proto = mocks._sync_await(rpc.serialize_properties(state, {}))
+        obj_proto = _sync_await(rpc.serialize_properties(state, {}))
         explicit = set(request.dependencies) - {u for deps in request.propertyDependencies.values() for u in deps.urns}
         record = Recorded(
             urn=urn,
@@ -337,7 +368,7 @@ class RecordingMonitor(mocks.MockMonitor):
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         self._note_loop()
-        response = super().ReadResource(request)
+        response = super().ReadResource(request)  # type: ignore[no-untyped-call]
         state = rpc.deserialize_properties(request.properties)  # secrets stay wrapped
         with self._lock:
             self.records.append(

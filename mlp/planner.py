@@ -14,7 +14,7 @@ import os
 import runpy
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import set_all_config
-from pulumi.runtime.settings import ROOT
+from pulumi.runtime.settings import ROOT, SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -112,24 +112,42 @@ def plan_stack(stack_config: StackConfig, platform: PlatformConfig | None = None
 
 
 def run_program(main: Path, project: str, stack: str, config: dict[str, Any], ctx: PlanContext) -> list[Recorded]:
-    """Run a Pulumi program under the recording mock runtime and return what it registered."""
+    """Run a Pulumi program file under the recording mock runtime and return what it registered."""
+    with _in_directory(main.parent):
+        return run_function(
+            lambda: runpy.run_path(str(main), run_name="__main__"), project, stack, config, ctx, program_dir=main.parent
+        )
+
+
+def run_function(
+    fn: Callable[[], Any],
+    project: str,
+    stack: str,
+    config: dict[str, Any],
+    ctx: PlanContext,
+    program_dir: Path | None = None,
+) -> list[Recorded]:
+    """Run any callable that declares resources (a program, or one component in a test) under the mock runtime."""
     _MOCKS.reset(ctx)
     _MONITOR.reset()
     ROOT.set(None)  # a new root Stack resource per plan, named after this stack
     pulumi_mocks.set_mocks(_MOCKS, project=project, stack=stack, preview=False, monitor=_MONITOR)
+    # Nothing of an earlier (possibly failed) run may be awaited again in this one.
+    SETTINGS.rpc_manager.clear()
+    SETTINGS.outputs.clear()
     set_all_config({k: _config_string(v) for k, v in config.items()}, [])
-    with _in_directory(main.parent):
-        try:
-            _sync_await(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
-        except pulumi.RunError as exc:
-            raise ProgramError(str(exc)) from None
-        except PlannerError as exc:
-            raise ProgramError(str(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - reported with the program's own frames, not the planner's
-            frames = traceback.extract_tb(exc.__traceback__)
-            own = [f for f in frames if str(main.parent) in f.filename and "site-packages" not in f.filename]
-            where = f" at {Path(own[-1].filename).name}:{own[-1].lineno}" if own else ""
-            raise ProgramError(f"the program failed{where}: {type(exc).__name__}: {exc}") from exc
+    try:
+        _sync_await(run_pulumi_func(fn))
+    except pulumi.RunError as exc:
+        raise ProgramError(str(exc)) from None
+    except PlannerError as exc:
+        raise ProgramError(str(exc)) from None
+    except Exception as exc:
+        frames = traceback.extract_tb(exc.__traceback__)
+        root = str(program_dir) if program_dir else ""
+        own = [f for f in frames if root and root in f.filename and "site-packages" not in f.filename]
+        where = f" at {Path(own[-1].filename).name}:{own[-1].lineno}" if own else ""
+        raise ProgramError(f"the program failed{where}: {type(exc).__name__}: {exc}") from exc
     return list(_MONITOR.records)
 
 
@@ -163,10 +181,8 @@ def _decode_provider_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
     decoded: dict[str, Any] = {}
     for key, value in inputs.items():
         if isinstance(value, str) and value[:1] in "[{":
-            try:
+            with contextlib.suppress(ValueError):
                 value = json.loads(value)
-            except ValueError:
-                pass
         decoded[key] = value
     return decoded
 

@@ -113,8 +113,11 @@ def render_table(plan: Plan, console: Console) -> None:
         table.add_column("name")
         table.add_column("key settings")
         for r in resources:
-            flags = " ".join(flag for flag, on in (("[protect]", r.options.get("protect")),
-                                                    ("[retain]", r.options.get("retainOnDelete"))) if on)
+            flags = " ".join(
+                flag
+                for flag, on in (("[protect]", r.options.get("protect")), ("[retain]", r.options.get("retainOnDelete")))
+                if on
+            )
             table.add_row(_short_type(r.type), r.name, " ".join(x for x in (key_settings(r), flags) if x))
         console.print(table)
     summary = Table(title="resources by type", title_justify="left")
@@ -145,8 +148,14 @@ def render_tree(plan: Plan, console: Console) -> None:
 
 
 def render_markdown(plan: Plan) -> str:
-    lines = [f"## Offline plan: `{plan.project}` / `{plan.stack}`", "", f"> {NOTICE}", "",
-             f"**{len(plan.resources)} resources.**", ""]
+    lines = [
+        f"## Offline plan: `{plan.project}` / `{plan.stack}`",
+        "",
+        f"> {NOTICE}",
+        "",
+        f"**{len(plan.resources)} resources.**",
+        "",
+    ]
     for group, resources in _groups(plan).items():
         lines += [f"### {group} ({len(resources)})", "", "| type | name | key settings |", "|---|---|---|"]
         for r in resources:

@@ -51,8 +51,10 @@ def load_project(root: Path) -> Project:
     root = root.resolve()
     path = root / "Pulumi.yaml"
     if not path.is_file():
-        raise ConfigError(str(path), [ConfigIssue((), "no Pulumi.yaml here; run mlp from the project directory "
-                                                      "or pass --project-dir")])
+        raise ConfigError(
+            str(path),
+            [ConfigIssue((), "no Pulumi.yaml here; run mlp from the project directory or pass --project-dir")],
+        )
     data = _load_yaml(path, str(path))
     if not isinstance(data, dict) or "name" not in data:
         raise ConfigError(str(path), [ConfigIssue(("name",), "Pulumi.yaml needs a project name")])
@@ -87,8 +89,7 @@ def load_stack(project: Project, stack: str) -> StackConfig:
     config = dict(project.config)
     config.update({_qualify(str(k), project.name): v for k, v in raw_config.items()})
     node = yaml.compose(text)
-    return StackConfig(project=project, stack=stack, source=source, config=config,
-                       line_of=lambda p: _line_of(node, p))
+    return StackConfig(project=project, stack=stack, source=source, config=config, line_of=lambda p: _line_of(node, p))
 
 
 def _qualify(key: str, project: str) -> str:
@@ -114,11 +115,11 @@ def _line_of(root: Any, path: KeyPath) -> int | None:
     if config is None:
         return None
     head, *rest = path
-    key = "aws:region" if head == "region" else f"{NAMESPACE}:{head}"
+    key = "aws:region" if head == "region" else str(head) if ":" in str(head) else f"{NAMESPACE}:{head}"
     node = _child(config, key)
     if node is None:
         return None
-    line = node.start_mark.line + 1
+    line: int = node.start_mark.line + 1
     for part in rest:
         child = _child(node, part)
         if child is None:

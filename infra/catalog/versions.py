@@ -87,8 +87,9 @@ def ami_alias_version(family: str) -> str:
 
 def chart(name: str) -> Chart:
     raw = _data()["charts"][name]
-    return Chart(name=raw.get("chart", name), repository=raw["repository"], version=raw["version"],
-                 source=raw["source"])
+    return Chart(
+        name=raw.get("chart", name), repository=raw["repository"], version=raw["version"], source=raw["source"]
+    )
 
 
 def image(name: str) -> str:

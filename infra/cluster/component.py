@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -109,6 +110,9 @@ class Cluster(pulumi.ComponentResource):
     def _policy_arn(self, name: str) -> pulumi.Output[str]:
         return self._partition.apply(lambda p: managed_policy_arn(p, name))
 
+    def _access_policy_arn(self, short_name: str) -> pulumi.Output[str]:
+        return self._partition.apply(lambda p: documents.access_policy_arn(p, short_name))
+
     def _create_secrets_key(self) -> None:
         name, args = self._name, self._args
         self.secrets_key = aws.kms.Key(
@@ -139,7 +143,7 @@ class Cluster(pulumi.ComponentResource):
             tags=self._tags(),
             opts=self._child,
         )
-        self._cluster_role_attachments = [
+        self._cluster_role_attachments: list[pulumi.Resource] = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-cluster-{policy}",
                 role=self.cluster_role.name,
@@ -229,15 +233,15 @@ class Cluster(pulumi.ComponentResource):
                 opts=self._child,
             )
             scope = (
-                {"type": "namespace", "namespaces": list(admin.namespaces)}
+                aws.eks.AccessPolicyAssociationAccessScopeArgs(type="namespace", namespaces=list(admin.namespaces))
                 if admin.namespaces
-                else {"type": "cluster"}
+                else aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster")
             )
             aws.eks.AccessPolicyAssociation(
                 f"{name}-access-{key}-policy",
                 cluster_name=self.cluster.name,
                 principal_arn=entry.principal_arn,
-                policy_arn=self._partition.apply(lambda p, a=admin: documents.access_policy_arn(p, a.access_policy)),
+                policy_arn=self._access_policy_arn(admin.access_policy),
                 access_scope=scope,
                 opts=self._child,
             )
@@ -246,7 +250,7 @@ class Cluster(pulumi.ComponentResource):
         name, args = self._name, self._args
         created = []
         for addon in addons:
-            pod_identity = None
+            pod_identity: list[aws.eks.AddonPodIdentityAssociationArgs] | None = None
             if addon in documents.ADDON_POD_IDENTITY:
                 service_account, policy = documents.ADDON_POD_IDENTITY[addon]
                 role = aws.iam.Role(
@@ -259,7 +263,9 @@ class Cluster(pulumi.ComponentResource):
                 aws.iam.RolePolicyAttachment(
                     f"{name}-{addon}-{policy}", role=role.name, policy_arn=self._policy_arn(policy), opts=self._child
                 )
-                pod_identity = [{"service_account": service_account, "role_arn": role.arn}]
+                pod_identity = [
+                    aws.eks.AddonPodIdentityAssociationArgs(service_account=service_account, role_arn=role.arn)
+                ]
             created.append(
                 aws.eks.Addon(
                     f"{name}-addon-{addon}",
@@ -282,11 +288,12 @@ class Cluster(pulumi.ComponentResource):
         launch_template = aws.ec2.LaunchTemplate(
             f"{name}-system-lt",
             description=f"{args.cluster_name} system nodes",
-            metadata_options=documents.IMDSV2_REQUIRED,
-            block_device_mappings=[documents.node_block_device(ng.ami_type, ng.disk_size_gib)],
-            tag_specifications=documents.launch_tag_specifications(
-                {**args.tags, "Name": f"{args.cluster_name}-system"}
-            ),
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(**documents.IMDSV2_REQUIRED),
+            block_device_mappings=[_block_device(documents.node_block_device(ng.ami_type, ng.disk_size_gib))],
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(**spec)
+                for spec in documents.launch_tag_specifications({**args.tags, "Name": f"{args.cluster_name}-system"})
+            ],
             update_default_version=True,
             tags=self._tags(),
             opts=self._child,
@@ -326,6 +333,12 @@ class Cluster(pulumi.ComponentResource):
             enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_node_group]),
         )
+
+
+def _block_device(mapping: dict[str, Any]) -> aws.ec2.LaunchTemplateBlockDeviceMappingArgs:
+    return aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+        device_name=mapping["device_name"], ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(**mapping["ebs"])
+    )
 
 
 def _principal_key(arn: str) -> str:

@@ -93,8 +93,16 @@ def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> d
                     "exec": {
                         "apiVersion": "client.authentication.k8s.io/v1beta1",
                         "command": "aws",
-                        "args": ["--region", region, "eks", "get-token", "--cluster-name", cluster_name,
-                                 "--output", "json"],
+                        "args": [
+                            "--region",
+                            region,
+                            "eks",
+                            "get-token",
+                            "--cluster-name",
+                            cluster_name,
+                            "--output",
+                            "json",
+                        ],
                         "interactiveMode": "Never",
                     }
                 },

@@ -3,8 +3,10 @@
 Layout: the VPC is cut into `slots` equal blocks, where `slots` is the next power of two above the AZ count.
 Private subnets (nodes and pods: the VPC CNI gives every pod a VPC address, so they must be large) take one block
 per AZ. The last block is cut again into `slots` pieces for the public subnets (NAT gateways and load balancers
-only). Blocks in between stay free for later use. The same input always gives the same plan, and adding nothing
-never moves a subnet.
+only). Blocks in between stay free for later use. The same input always gives the same plan.
+
+Hazard: going from 2 to 3 AZs moves nothing (both use 4 slots), but crossing a power of two (3 to 4 AZs) re-plans
+every subnet, which would replace all of them and everything inside. Choose the AZ count up front.
 
 Example, 10.0.0.0/16 over 3 AZs: private 10.0.0.0/18, 10.0.64.0/18, 10.0.128.0/18; public 10.0.192.0/20,
 10.0.208.0/20, 10.0.224.0/20.
@@ -38,7 +40,8 @@ class SubnetPlan:
         return sum(n.num_addresses - AWS_RESERVED_PER_SUBNET for n in self.private)
 
 
-def _slots(az_count: int) -> int:
+def slot_count(az_count: int) -> int:
+    """How many equal blocks the VPC is cut into: the next power of two above the AZ count."""
     slots = 1
     while slots < az_count + 1:
         slots *= 2
@@ -52,7 +55,7 @@ def plan_subnets(vpc: ipaddress.IPv4Network | str, az_count: int) -> SubnetPlan:
         raise SubnetPlanError(f"{vpc} is not an IPv4 network")
     if az_count < 1:
         raise SubnetPlanError("az_count must be at least 1")
-    slots = _slots(az_count)
+    slots = slot_count(az_count)
     bits = slots.bit_length() - 1
     private_prefix = network.prefixlen + bits
     public_prefix = private_prefix + bits

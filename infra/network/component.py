@@ -155,8 +155,9 @@ class Network(pulumi.ComponentResource):
         self.nat_gateways: list[aws.ec2.NatGateway] = []
         for i in range(nat_count):
             key = zone_key(i)
-            eip = aws.ec2.Eip(f"{name}-nat-{key}-eip", domain="vpc", tags=self._tags(f"{name}-nat-{key}"),
-                              opts=self._child)
+            eip = aws.ec2.Eip(
+                f"{name}-nat-{key}-eip", domain="vpc", tags=self._tags(f"{name}-nat-{key}"), opts=self._child
+            )
             self.nat_gateways.append(
                 aws.ec2.NatGateway(
                     f"{name}-nat-{key}",

@@ -38,4 +38,3 @@ def logs_key_policy(partition: str, account_id: str, region: str) -> str:
         },
         sort_keys=True,
     )
-

@@ -44,7 +44,8 @@ class PlatformKeys(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
-        aws.kms.Alias(f"{name}-logs-alias", name=f"alias/{args.alias_prefix}-logs", target_key_id=logs_key.key_id,
-                      opts=child)
+        aws.kms.Alias(
+            f"{name}-logs-alias", name=f"alias/{args.alias_prefix}-logs", target_key_id=logs_key.key_id, opts=child
+        )
         self.logs_key_arn = logs_key.arn
         self.register_outputs({"logs_key_arn": self.logs_key_arn})

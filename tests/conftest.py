@@ -1,0 +1,43 @@
+"""Shared fixtures: the project, its stacks' configs, and plans (each stack planned once per session)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlp.mocks import PlanContext
+from mlp.planner import Plan, build_plan, plan_stack, run_function
+from mlp.stackfile import Project, load_project, load_stack
+
+ROOT = Path(__file__).resolve().parents[1]
+STACKS = ("dev", "staging", "prod")
+
+
+@pytest.fixture(scope="session")
+def project() -> Project:
+    return load_project(ROOT)
+
+
+@pytest.fixture(scope="session")
+def plans(project: Project) -> dict[str, Plan]:
+    return {stack: plan_stack(load_stack(project, stack)) for stack in STACKS}
+
+
+@pytest.fixture
+def stack_config(project: Project) -> Callable[[str], dict[str, Any]]:
+    """A fresh, mutable copy of a shipped stack's merged config map."""
+
+    def load(stack: str) -> dict[str, Any]:
+        return copy.deepcopy(load_stack(project, stack).config)
+
+    return load
+
+
+def plan_component(build: Callable[[], Any], region: str = "us-east-1", stack: str = "test") -> Plan:
+    """Run a callable that creates resources under the planner's mock runtime and return the plan."""
+    records = run_function(build, "ml-platform", stack, {}, PlanContext(region=region))
+    return build_plan("ml-platform", stack, records)
