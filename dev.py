@@ -100,8 +100,19 @@ def main(argv: list[str]) -> int:
         return 0
     if task == "lock":
         setup(dev=True)
-        uv = [str(PYTHON), "-m", "uv", "pip", "compile", "pyproject.toml", "--generate-hashes", "--python-version",
-              "3.11", "--universal", "--no-header"]
+        uv = [
+            str(PYTHON),
+            "-m",
+            "uv",
+            "pip",
+            "compile",
+            "pyproject.toml",
+            "--generate-hashes",
+            "--python-version",
+            "3.11",
+            "--universal",
+            "--no-header",
+        ]
         if _run([str(PYTHON), "-m", "pip", "install", "--quiet", "uv"]) != 0:
             return 1
         return _run([*uv, "-o", "requirements.txt"]) or _run([*uv, "--extra", "dev", "-o", "requirements-dev.txt"])

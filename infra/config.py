@@ -110,7 +110,7 @@ Cidr = Annotated[str, AfterValidator(_cidr)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, use_attribute_docstrings=True)
 
 
 # --- network --------------------------------------------------------------------------------------------------
@@ -138,20 +138,27 @@ class FlowLogsConfig(_Model):
     enabled: bool = Field(True, description="VPC flow logs to CloudWatch Logs, encrypted with the platform key.")
     retention_days: RetentionDays = Field(30, description="How long flow log records are kept.")
     traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    """Which flows to record."""
 
 
 class S3Location(_Model):
     bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")]
+    """Bucket of the Terraform S3 backend."""
     key: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    """Object key of the state file."""
     region: str
+    """Region of the bucket."""
 
 
 class TerraformOutputNames(_Model):
     """Names of the Terraform outputs that hold the foundation's network."""
 
     vpc_id: str = "vpc_id"
+    """Output holding the VPC id."""
     private_subnet_ids: str = "private_subnets"
+    """Output holding the private subnet ids (a list)."""
     public_subnet_ids: str = "public_subnets"
+    """Output holding the public subnet ids (a list)."""
 
 
 class TerraformStateConfig(_Model):
@@ -160,15 +167,20 @@ class TerraformStateConfig(_Model):
     path: str | None = Field(None, description="Local state file, relative to the project directory.")
     s3: S3Location | None = Field(None, description="State in an S3 backend.")
     outputs: TerraformOutputNames = TerraformOutputNames()
+    """Names of the state's outputs to read."""
 
 
 class AdoptNetworkConfig(_Model):
     """Use an existing VPC (for example from a Terraform landing zone) instead of creating one."""
 
     vpc_id: Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8,17}$")] | None = None
+    """Existing VPC id."""
     private_subnet_ids: tuple[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")], ...] = ()
+    """Existing private subnets (at least 2, in different AZs) for nodes and pods."""
     public_subnet_ids: tuple[Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")], ...] = ()
+    """Existing public subnets (only for internet-facing load balancers)."""
     terraform_state: TerraformStateConfig | None = None
+    """Read the VPC and subnet ids from a Terraform state instead."""
 
 
 class NetworkConfig(_Model):
@@ -182,6 +194,7 @@ class NetworkConfig(_Model):
         ("ecr.api", "ecr.dkr", "sts"), description="Interface endpoints in the private subnets (billed per AZ-hour)."
     )
     flow_logs: FlowLogsConfig = FlowLogsConfig()
+    """VPC flow logs."""
     adopt: AdoptNetworkConfig | None = Field(None, description="Adopt an existing VPC instead of creating one.")
 
 
@@ -203,7 +216,9 @@ class EndpointConfig(_Model):
 
 class AdminConfig(_Model):
     principal_arn: IamPrincipalArn
+    """IAM role or user ARN."""
     access_policy: AccessPolicy = "cluster-admin"
+    """EKS access policy to associate."""
     namespaces: tuple[Name, ...] = Field((), description="Empty: the whole cluster; else only these namespaces.")
 
 
@@ -211,14 +226,21 @@ class SystemNodeGroupConfig(_Model):
     instance_types: tuple[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")], ...] = (
         "m7i.large",
     )
+    """EC2 instance types."""
     capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    """On-demand or spot."""
     ami_type: Literal[
         "AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "BOTTLEROCKET_x86_64", "BOTTLEROCKET_ARM_64"
     ] = "AL2023_x86_64_STANDARD"
+    """EKS-optimized AMI family."""
     min_size: int = Field(2, ge=1, le=100)
+    """Minimum nodes."""
     desired_size: int = Field(2, ge=1, le=100)
+    """Nodes at creation (then left to scaling)."""
     max_size: int = Field(4, ge=1, le=100)
+    """Maximum nodes."""
     disk_size_gib: int = Field(50, ge=20, le=2000)
+    """Encrypted gp3 root volume size."""
 
 
 AddonName = Literal["vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver", "eks-pod-identity-agent"]
@@ -229,14 +251,19 @@ class ClusterConfig(_Model):
         None, description="EKS cluster name; default `mlp-<environment>`."
     )
     version: str = Field(default_factory=lambda: version_catalog.eks().default_version)
+    """Kubernetes version; add-on versions are pinned per version in the catalog."""
     deletion_protection: bool = Field(False, description="Refuse cluster deletion (required in prod).")
     support_type: Literal["STANDARD", "EXTENDED"] = Field(
         "STANDARD", description="EKS upgrade policy; EXTENDED bills $0.60/h instead of $0.10/h once standard ends."
     )
     endpoint: EndpointConfig = EndpointConfig()
+    """Kubernetes API endpoint access."""
     admins: tuple[AdminConfig, ...] = ()
+    """IAM principals given access entries."""
     log_retention_days: RetentionDays = 90
+    """Retention of the control-plane log group (all five log types)."""
     system_node_group: SystemNodeGroupConfig = SystemNodeGroupConfig()
+    """Managed node group for the platform's own controllers."""
     addon_versions: dict[AddonName, Annotated[str, StringConstraints(pattern=r"^v[0-9].*-eksbuild\.[0-9]+$")]] = Field(
         default_factory=dict, description="Override the pinned add-on versions."
     )
@@ -255,7 +282,9 @@ LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-
 
 class CapacityReservationConfig(_Model):
     id: Annotated[str, StringConstraints(pattern=r"^cr-[0-9a-f]{17}$")]
+    """Capacity reservation id."""
     kind: Literal["odcr", "capacity_block"] = "odcr"
+    """On-Demand Capacity Reservation or Capacity Block for ML."""
 
 
 class GpuPoolConfig(_Model):
@@ -265,20 +294,31 @@ class GpuPoolConfig(_Model):
     instance_families: tuple[str, ...] = Field((), description="Karpenter only: EC2 families such as g6e.")
     instance_types: tuple[str, ...] = Field((), description="Exact instance types (one for node groups).")
     capacity_types: tuple[Literal["spot", "on-demand"], ...] = ("on-demand",)
+    """Karpenter capacity types; spot is preferred when both are given."""
     architecture: Literal["amd64", "arm64"] = "amd64"
+    """CPU architecture of the nodes."""
     min_gpus: int = Field(0, ge=0, le=4096, description="GPUs kept running; 0 scales the pool to zero.")
     max_gpus: int = Field(..., ge=1, le=4096, description="Upper bound; becomes the NodePool nvidia.com/gpu limit.")
     ami_family: Literal["al2023", "bottlerocket"] = "al2023"
+    """EKS-optimized AMI family (NVIDIA variant chosen for GPU types)."""
     ami_version: Annotated[
         str, StringConstraints(pattern=r"^(latest|v[0-9]{8}(\.[0-9]+)?|[0-9]+\.[0-9]+\.[0-9]+)$")
     ] = Field(default_factory=lambda: version_catalog.ami_alias_version("al2023"))
+    """Pinned AMI release (`latest` refused in prod)."""
     disk_size_gib: int = Field(200, ge=50, le=16000)
+    """Encrypted gp3 root volume (container images of ML frameworks are large)."""
     consolidation_policy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized"] = "WhenEmptyOrUnderutilized"
+    """When Karpenter may remove or replace nodes."""
     consolidate_after: Duration = "10m"
+    """How long a node must be consolidatable before it is removed."""
     expire_after: Duration = "720h"
+    """Nodes are replaced after this age (fresh AMIs, no drift)."""
     weight: int | None = Field(None, ge=1, le=100)
+    """NodePool priority among pools that fit a pod (higher first)."""
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    """Extra node labels."""
     capacity_reservation: CapacityReservationConfig | None = None
+    """node_group only: target an ODCR or capacity block."""
     time_slicing_replicas: int | None = Field(None, ge=2, le=16, description="Share each GPU (dev only).")
 
 
@@ -291,6 +331,7 @@ class LakeZoneConfig(_Model):
     transition_to_ia_days: int | None = Field(None, ge=30, description="Move objects to STANDARD_IA after N days.")
     transition_to_glacier_ir_days: int | None = Field(None, ge=90, description="Then to GLACIER_IR.")
     noncurrent_version_expiration_days: int = Field(90, ge=1, le=3650)
+    """Delete old object versions after N days."""
     expected_size_gb: float = Field(0.0, ge=0, description="For the cost estimate only.")
 
 
@@ -306,8 +347,10 @@ def _default_zones() -> dict[str, LakeZoneConfig]:
 
 class DataLakeConfig(_Model):
     zones: dict[ZoneName, LakeZoneConfig] = Field(default_factory=_default_zones)
+    """Lake zones by name; one bucket each."""
     protect: bool = Field(True, description="`protect` and `retainOnDelete` on buckets and the key (required in prod).")
     access_log_retention_days: int = Field(365, ge=1, le=3650)
+    """Retention of S3 server access logs."""
 
 
 # --- MLflow ---------------------------------------------------------------------------------------------------
@@ -315,11 +358,17 @@ class DataLakeConfig(_Model):
 
 class MlflowDatabaseConfig(_Model):
     instance_class: Annotated[str, StringConstraints(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = "db.t4g.small"
+    """RDS instance class."""
     allocated_storage_gib: int = Field(20, ge=20, le=65536)
+    """Initial storage."""
     max_allocated_storage_gib: int = Field(100, ge=20, le=65536)
+    """Storage autoscaling ceiling."""
     multi_az: bool = False
+    """Standby in a second AZ (required in prod)."""
     backup_retention_days: int = Field(7, ge=7, le=35)
+    """Automated backups kept (7 to 35 days)."""
     deletion_protection: bool = True
+    """Refuse deletion (required in prod)."""
 
 
 class MlflowAuthConfig(_Model):
@@ -331,18 +380,26 @@ class MlflowAuthConfig(_Model):
 
 class MlflowIngressConfig(_Model):
     enabled: bool = False
+    """Create an internal ALB ingress."""
     internal: bool = Field(True, description="Internal ALB only; MLflow is never exposed to the internet.")
     hostname: str | None = None
+    """Host name of the ingress."""
     certificate_arn: str | None = None
+    """ACM certificate for HTTPS."""
 
 
 class MlflowConfig(_Model):
     enabled: bool = True
+    """Deploy MLflow."""
     image: ImageRef | None = Field(None, description="Override the pinned MLflow image.")
     replicas: int = Field(1, ge=1, le=10)
+    """Server replicas."""
     auth: MlflowAuthConfig = MlflowAuthConfig()
+    """Authentication."""
     ingress: MlflowIngressConfig = MlflowIngressConfig()
+    """Optional internal ALB."""
     database: MlflowDatabaseConfig = MlflowDatabaseConfig()
+    """RDS PostgreSQL backend store."""
 
 
 # --- Ray ------------------------------------------------------------------------------------------------------
@@ -350,34 +407,50 @@ class MlflowConfig(_Model):
 
 class RayHeadConfig(_Model):
     cpu: Quantity = "2"
+    """CPU request and limit."""
     memory: Quantity = "8Gi"
+    """Memory request and limit."""
 
 
 class RayCpuWorkersConfig(_Model):
     min_replicas: int = Field(0, ge=0)
+    """Autoscaling floor (0 scales to zero)."""
     max_replicas: int = Field(4, ge=0)
+    """Autoscaling ceiling."""
     cpu: Quantity = "4"
+    """CPU per worker."""
     memory: Quantity = "16Gi"
+    """Memory per worker."""
 
 
 class RayGpuWorkersConfig(_Model):
     pool: Name = Field(..., description="Key of a `gpu_pools` entry the workers run on.")
     gpus_per_worker: int = Field(1, ge=1, le=16)
+    """nvidia.com/gpu per worker."""
     min_replicas: int = Field(0, ge=0)
+    """Autoscaling floor."""
     max_replicas: int = Field(2, ge=0)
+    """Autoscaling ceiling."""
     cpu: Quantity = "8"
+    """CPU per worker."""
     memory: Quantity = "32Gi"
+    """Memory per worker."""
 
 
 class RayClusterConfig(_Model):
     head: RayHeadConfig = RayHeadConfig()
+    """Head pod (no GPU)."""
     cpu_workers: RayCpuWorkersConfig = RayCpuWorkersConfig()
+    """CPU worker group."""
     gpu_workers: dict[Name, RayGpuWorkersConfig] = Field(default_factory=dict)
+    """GPU worker groups by name, each bound to a GPU pool."""
 
 
 class RayConfig(_Model):
     enabled: bool = True
+    """Deploy the KubeRay operator."""
     clusters: dict[Name, RayClusterConfig] = Field(default_factory=dict)
+    """Ray clusters by name."""
 
 
 # --- KServe and vLLM ------------------------------------------------------------------------------------------
@@ -385,28 +458,40 @@ class RayConfig(_Model):
 
 class ResourcesConfig(_Model):
     cpu: Quantity = "1"
+    """CPU request and limit."""
     memory: Quantity = "2Gi"
+    """Memory request and limit."""
     gpus: int = Field(0, ge=0, le=16)
+    """nvidia.com/gpu limit."""
 
 
 class InferenceServiceConfig(_Model):
     model_format: Literal["sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "onnx", "huggingface"] | None = (
         None
     )
+    """KServe model format (one of model_format or runtime)."""
     runtime: Name | None = None
+    """A ServingRuntime name."""
     storage_path: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")] = Field(
         ..., description="Key prefix inside the models zone of the lake."
     )
     min_replicas: int = Field(1, ge=0)
+    """Replica floor."""
     max_replicas: int = Field(2, ge=1)
+    """Replica ceiling."""
     canary_traffic_percent: int | None = Field(None, ge=0, le=100)
+    """Share of traffic to the latest revision."""
     resources: ResourcesConfig = ResourcesConfig()
+    """Per-replica resources."""
     gpu_pool: Name | None = None
+    """GPU pool whose taint the predictor tolerates."""
 
 
 class KserveConfig(_Model):
     enabled: bool = True
+    """Deploy cert-manager and KServe."""
     inference_services: dict[Name, InferenceServiceConfig] = Field(default_factory=dict)
+    """InferenceServices by name."""
 
 
 class VllmModelConfig(_Model):
@@ -414,20 +499,28 @@ class VllmModelConfig(_Model):
         ..., description="Hub model id (org/name) or, for source=lake, the key prefix in the models zone."
     )
     source: Literal["lake", "hub"] = "lake"
+    """`lake`: weights from the models zone; `hub`: downloaded from the hub."""
     hub_token_secret: SecretName | None = Field(None, description="Secrets Manager secret holding the hub token.")
     served_model_name: Name
+    """Name clients pass as `model` (--served-model-name)."""
     pool: Name
+    """GPU pool the replicas run on."""
     gpus_per_replica: int = Field(1, ge=1, le=16, description="Becomes --tensor-parallel-size.")
     max_model_len: int = Field(8192, ge=256, le=1_048_576)
+    """--max-model-len."""
     gpu_memory_utilization: float = Field(0.9, ge=0.5, le=0.98)
+    """--gpu-memory-utilization."""
     min_replicas: int = Field(1, ge=0)
+    """Replica floor (0 scales to zero)."""
     max_replicas: int = Field(2, ge=1)
+    """Replica ceiling."""
     max_waiting_requests: int = Field(8, ge=1, description="Scale out above this many queued requests per replica.")
 
 
 class VllmConfig(_Model):
     image: ImageRef | None = Field(None, description="Override the pinned vLLM image.")
     models: dict[Name, VllmModelConfig] = Field(default_factory=dict)
+    """Model servers by name."""
 
 
 # --- observability, tenancy, budget ---------------------------------------------------------------------------
@@ -435,26 +528,41 @@ class VllmConfig(_Model):
 
 class AlertThresholdsConfig(_Model):
     gpu_idle_utilization_percent: float = Field(10, ge=0, le=100)
+    """A GPU below this utilization counts as idle."""
     gpu_idle_minutes: int = Field(30, ge=5)
+    """Idle this long fires the GPU idle (cost) alert."""
     gpu_memory_pressure_percent: float = Field(95, ge=50, le=100)
+    """Framebuffer use above this fires memory pressure."""
     vllm_p95_latency_seconds: float = Field(5.0, gt=0)
+    """p95 end-to-end latency SLO of vLLM."""
     vllm_queue_waiting_requests: int = Field(20, ge=1)
+    """Waiting requests that count as queue saturation."""
     pending_gpu_pod_minutes: int = Field(15, ge=1)
+    """GPU pods Pending this long fire an alert."""
 
 
 class ObservabilityConfig(_Model):
     enabled: bool = True
+    """Deploy the monitoring stack."""
     prometheus_retention: Annotated[str, StringConstraints(pattern=r"^[0-9]+(h|d|w|y)$")] = "15d"
+    """Prometheus retention."""
     prometheus_storage_gib: int = Field(50, ge=10, le=16000)
+    """Prometheus gp3 volume size."""
     grafana: bool = True
+    """Deploy Grafana (never exposed publicly)."""
     alerts: AlertThresholdsConfig = AlertThresholdsConfig()
+    """Alert thresholds."""
 
 
 class TenantQuotaConfig(_Model):
     gpus: int = Field(0, ge=0)
+    """requests.nvidia.com/gpu."""
     cpu: Quantity = "16"
+    """requests.cpu."""
     memory: Quantity = "64Gi"
+    """requests.memory."""
     storage: Quantity = "500Gi"
+    """requests.storage."""
 
 
 class TenantConfig(_Model):
@@ -462,6 +570,7 @@ class TenantConfig(_Model):
         ..., min_length=1, description="Kubernetes RBAC groups (EKS access entry groups) of the team."
     )
     quota: TenantQuotaConfig = TenantQuotaConfig()
+    """ResourceQuota of the team's namespace."""
     cost_center: str | None = Field(None, description="Defaults to the stack's cost-center tag.")
 
 
@@ -477,22 +586,36 @@ class PlatformConfig(_Model):
     """The whole platform of one stack."""
 
     environment: Environment
+    """Environment profile; prod enables the strict checks (private API, protection, Multi-AZ)."""
     region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")]
+    """AWS region of the stack (the standard `aws:region` key)."""
     aws_account_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")] | None = Field(
         None, description="Refuse to deploy into any other account (provider allowedAccountIds)."
     )
     tags: dict[TagKey, str]
+    """Cost tags on every AWS resource (provider defaultTags and explicitly where those do not reach)."""
     network: NetworkConfig = NetworkConfig()
+    """The VPC: created from a CIDR, or adopted."""
     cluster: ClusterConfig = ClusterConfig()
+    """The EKS cluster."""
     gpu_pools: dict[Name, GpuPoolConfig] = Field(default_factory=dict)
+    """GPU node pools by name."""
     data_lake: DataLakeConfig = DataLakeConfig()
+    """The S3 data lake."""
     mlflow: MlflowConfig = MlflowConfig()
+    """MLflow tracking server and model registry."""
     ray: RayConfig = RayConfig()
+    """KubeRay operator and Ray clusters."""
     kserve: KserveConfig = KserveConfig()
+    """KServe (RawDeployment mode) and InferenceServices."""
     vllm: VllmConfig = VllmConfig()
+    """vLLM OpenAI-compatible model servers."""
     observability: ObservabilityConfig = ObservabilityConfig()
+    """kube-prometheus-stack, DCGM exporter, dashboards and alerts."""
     tenants: dict[Name, TenantConfig] = Field(default_factory=dict)
+    """Teams: namespace, quota, network policies, RBAC and a lake prefix each."""
     budget: BudgetConfig
+    """Budget guardrails checked by config validation and the budget policy."""
 
     @property
     def cluster_name(self) -> str:

@@ -127,6 +127,16 @@ def plan(
         (render_tree if fmt is PlanFormat.tree else render_table)(result, console)
 
 
+@app.command()
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")] = None,
+) -> None:
+    """Print the stack configuration reference (Markdown), generated from the schema."""
+    from mlp.docs import config_reference
+
+    _emit(config_reference(), output)
+
+
 def _emit(text: str, output: Path | None) -> None:
     if output:
         output.write_text(text, encoding="utf-8")
@@ -139,7 +149,15 @@ def main() -> None:
     from mlp.planner import ProgramError
 
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.TyperException as error:  # usage errors: bad option, missing argument
+        show = getattr(error, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(f"error: {error.format_message()}", markup=False, highlight=False)
+        sys.exit(error.exit_code)
     except ConfigError as error:
         err.print(str(error), markup=False, highlight=False)
         sys.exit(EXIT_BAD_INPUT)
