@@ -44,7 +44,7 @@ def _run(cmd: list[str], **kwargs: object) -> int:
 
 def setup(dev: bool) -> None:
     """Create .venv and install the locked dependencies (and the project, editable) when they changed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs on whatever python3 the machine has
         sys.exit(f"dev.py: Python 3.11 or newer is needed (this is {sys.version.split()[0]})")
     lock = LOCKS[dev]
     stamp = VENV / f".installed-{'dev' if dev else 'runtime'}"

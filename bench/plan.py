@@ -103,8 +103,10 @@ def main() -> None:
     floor = statistics.median(floor_wall)
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {args.repeat} runs")
-    print(f"floor: importing the {len(modules)} SDK modules the program uses: "
-          f"{statistics.median(floors):.2f} s in-process, {floor:.2f} s as a whole process")
+    print(
+        f"floor: importing the {len(modules)} SDK modules the program uses: "
+        f"{statistics.median(floors):.2f} s in-process, {floor:.2f} s as a whole process"
+    )
     print(f"mlp plan prod --format json: {plan_wall:.2f} s wall, peak RSS {plan_rss} MiB, {resources} resources")
     print(f"plan / floor: {plan_wall / floor:.2f}x (target: at most 2x)")
 
@@ -126,8 +128,10 @@ def main() -> None:
             per_resource.append(t / int(count) * 1000)
             print(f"{n:>6} {count:>10} {t:>8.2f} {per_resource[-1]:>12.2f}")
     growth = per_resource[-1] / per_resource[0]
-    print(f"per-resource cost from smallest to largest N: x{growth:.2f} "
-          f"({'linear or better' if growth < 1.5 else 'GROWS FASTER THAN LINEAR'})")
+    print(
+        f"per-resource cost from smallest to largest N: x{growth:.2f} "
+        f"({'linear or better' if growth < 1.5 else 'GROWS FASTER THAN LINEAR'})"
+    )
 
 
 if __name__ == "__main__":

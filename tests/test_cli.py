@@ -15,8 +15,9 @@ from tests.conftest import ROOT
 
 
 def _mlp(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlp.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mlp.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture
@@ -72,11 +73,14 @@ def test_usage_errors_exit_2() -> None:
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(("fmt", "expected"), [
-    ("table", ["ml-platform / stack dev", "cluster-eks", "k8s 1.35", "resources by type", "Offline plan"]),
-    ("tree", ["ml-platform-dev", "network-vpc", "cluster-system-lt", "IMDSv2 required"]),
-    ("markdown", ["## Offline plan: `ml-platform` / `dev`", "| `eks.Cluster` | `cluster-eks` |"]),
-])
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("table", ["ml-platform / stack dev", "cluster-eks", "k8s 1.35", "resources by type", "Offline plan"]),
+        ("tree", ["ml-platform-dev", "network-vpc", "cluster-system-lt", "IMDSv2 required"]),
+        ("markdown", ["## Offline plan: `ml-platform` / `dev`", "| `eks.Cluster` | `cluster-eks` |"]),
+    ],
+)
 def test_plan_formats(fmt: str, expected: list[str], tmp_path: Path) -> None:
     out = tmp_path / f"plan.{fmt}"
     result = _mlp("plan", "dev", "--format", fmt, "--output", str(out))
