@@ -46,6 +46,8 @@ pulumi.export("private_subnet_ids", outputs.private_subnet_ids)
 pulumi.export("cluster_name", outputs.cluster_name)
 pulumi.export("cluster_endpoint", outputs.cluster_endpoint)
 pulumi.export("kubeconfig", outputs.kubeconfig)
+pulumi.export("lake_buckets", outputs.lake_buckets)
+pulumi.export("lake_key_arn", outputs.lake_key_arn)
 pulumi.export(
     "update_kubeconfig_command",
     pulumi.Output.concat(

@@ -301,10 +301,12 @@ class GpuPoolConfig(_Model):
     max_gpus: int = Field(..., ge=1, le=4096, description="Upper bound; becomes the NodePool nvidia.com/gpu limit.")
     ami_family: Literal["al2023", "bottlerocket"] = "al2023"
     """EKS-optimized AMI family (NVIDIA variant chosen for GPU types)."""
-    ami_version: Annotated[
-        str, StringConstraints(pattern=r"^(latest|v[0-9]{8}(\.[0-9]+)?|[0-9]+\.[0-9]+\.[0-9]+)$")
-    ] = Field(default_factory=lambda: version_catalog.ami_alias_version("al2023"))
-    """Pinned AMI release (`latest` refused in prod)."""
+    ami_version: (
+        Annotated[str, StringConstraints(pattern=r"^(latest|v?[0-9]{8}(\.[0-9]+)?|v?[0-9]+\.[0-9]+\.[0-9]+)$")] | None
+    ) = None
+    """Karpenter pools: AMI release for the alias (`v20260724`, Bottlerocket `1.64.0`); default: the catalog's pin."""
+    release_version: Annotated[str, StringConstraints(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+-[0-9]{8}$")] | None = None
+    """node_group pools: EKS AMI release (`1.35.3-20260724`); default: the newest when the group is created."""
     disk_size_gib: int = Field(200, ge=50, le=16000)
     """Encrypted gp3 root volume (container images of ML frameworks are large)."""
     consolidation_policy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized"] = "WhenEmptyOrUnderutilized"
@@ -320,6 +322,39 @@ class GpuPoolConfig(_Model):
     capacity_reservation: CapacityReservationConfig | None = None
     """node_group only: target an ODCR or capacity block."""
     time_slicing_replicas: int | None = Field(None, ge=2, le=16, description="Share each GPU (dev only).")
+
+    @property
+    def ami_alias(self) -> str:
+        """The Karpenter amiSelectorTerms alias, e.g. `al2023@v20260724`."""
+        version = self.ami_version or version_catalog.ami_alias_version(self.ami_family)
+        if self.ami_family == "al2023" and version != "latest" and not version.startswith("v"):
+            version = f"v{version}"
+        return f"{self.ami_family}@{version}"
+
+
+class CpuPoolConfig(_Model):
+    """Karpenter NodePool for CPU workloads (Ray CPU workers, CPU predictors); GPU types are excluded."""
+
+    enabled: bool = True
+    """Create the general CPU pool (without it, CPU workloads share the system nodes)."""
+    instance_families: tuple[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*[0-9][a-z0-9-]*$")], ...] = (
+        "m7i",
+        "c7i",
+        "r7i",
+    )
+    """EC2 families Karpenter may choose from."""
+    capacity_types: tuple[Literal["spot", "on-demand"], ...] = ("spot", "on-demand")
+    """Karpenter capacity types; spot is preferred when both are given."""
+    architecture: Literal["amd64", "arm64"] = "amd64"
+    """CPU architecture of the nodes."""
+    max_vcpus: int = Field(64, ge=2, le=100_000)
+    """NodePool cpu limit: the pool never grows beyond this many vCPUs."""
+    disk_size_gib: int = Field(100, ge=20, le=16000)
+    """Encrypted gp3 root volume."""
+    consolidate_after: Duration = "5m"
+    """How long a node must be consolidatable before it is removed."""
+    expire_after: Duration = "720h"
+    """Nodes are replaced after this age."""
 
 
 # --- data lake ------------------------------------------------------------------------------------------------
@@ -600,6 +635,8 @@ class PlatformConfig(_Model):
     """The EKS cluster."""
     gpu_pools: dict[Name, GpuPoolConfig] = Field(default_factory=dict)
     """GPU node pools by name."""
+    cpu_pool: CpuPoolConfig = CpuPoolConfig()
+    """The general CPU node pool (Karpenter)."""
     data_lake: DataLakeConfig = DataLakeConfig()
     """The S3 data lake."""
     mlflow: MlflowConfig = MlflowConfig()
@@ -757,7 +794,8 @@ _PATTERN_HINTS: dict[str, str] = {
     "principal_arn": "an IAM role or user ARN (arn:aws:iam::123456789012:role/name)",
     "consolidate_after": "a duration such as 30s, 10m or 1h30m, or Never",
     "expire_after": "a duration such as 720h, or Never",
-    "ami_version": "an AMI release such as v20251120 (or `latest`, refused in prod)",
+    "ami_version": "an AMI release such as v20260724 (Bottlerocket: 1.64.0; `latest` is refused in prod)",
+    "release_version": "an EKS AMI release such as 1.35.3-20260724",
     "image": "an image with an explicit tag or digest",
     "id": "a capacity reservation id such as cr-0123456789abcdef0",
     "vpc_id": "a VPC id such as vpc-0123456789abcdef0",
@@ -1026,6 +1064,10 @@ def _check_gpu_pools(cfg: PlatformConfig, add: Add) -> None:
                 add(at + ("capacity_types",), "capacity reservations are on-demand capacity")
             if len(pool.capacity_types) != 1:
                 add(at + ("capacity_types",), "a node_group pool has one capacity type")
+        if pool.provisioner == "node_group" and pool.ami_version is not None:
+            add(at + ("ami_version",), "applies to karpenter pools; node_group pools take release_version")
+        if pool.provisioner == "karpenter" and pool.release_version is not None:
+            add(at + ("release_version",), "applies to node_group pools; karpenter pools take ami_version")
         if cfg.is_prod and pool.ami_version == "latest":
             add(
                 at + ("ami_version",),
@@ -1033,10 +1075,24 @@ def _check_gpu_pools(cfg: PlatformConfig, add: Add) -> None:
             )
         if pool.time_slicing_replicas is not None and cfg.is_prod:
             add(at + ("time_slicing_replicas",), "GPU time-slicing shares GPUs without isolation; dev/staging only")
-        if pool.ami_family == "bottlerocket" and pool.ami_version.startswith("v"):
-            add(at + ("ami_version",), "Bottlerocket releases look like 1.42.0")
-        if pool.ami_family == "al2023" and re.match(r"^[0-9]", pool.ami_version):
-            add(at + ("ami_version",), "AL2023 releases look like v20251120")
+        version = pool.ami_version or ""
+        if pool.ami_family == "al2023" and version and version != "latest" and not re.match(r"^v?[0-9]{8}", version):
+            add(at + ("ami_version",), "AL2023 releases look like v20260724")
+        if pool.ami_family == "bottlerocket" and version and version != "latest" and re.match(r"^v?[0-9]{8}", version):
+            add(at + ("ami_version",), "Bottlerocket releases look like 1.64.0")
+    cpu = cfg.cpu_pool
+    for i, fam in enumerate(cpu.instance_families):
+        if fam in gpu_catalog.nvidia_families() or any(s.family == fam for s in gpu_catalog.instances_of_family(fam)):
+            add(
+                ("cpu_pool", "instance_families", i),
+                f"{fam} is an accelerated family; GPU capacity belongs in gpu_pools",
+            )
+        graviton = bool(re.match(r"^[a-z]+[0-9]+[a-z]*g[a-z]*$", fam))
+        if graviton != (cpu.architecture == "arm64"):
+            add(
+                ("cpu_pool", "instance_families", i),
+                f"{fam} is {'arm64' if graviton else 'amd64'}, the pool is {cpu.architecture}",
+            )
     if total_max > cfg.budget.max_gpus:
         add(
             ("budget", "max_gpus"),

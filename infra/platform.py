@@ -1,7 +1,7 @@
 """Maps the validated config to component arguments and wires the domains in order.
 
-This is the only module that knows the order (keys, network, cluster, ...) and which outputs feed which inputs.
-Domains never import each other; values pass through here.
+This is the only module that knows the order (keys, network, data lake, cluster, node pools, ...) and which
+outputs feed which inputs. Domains never import each other; values pass through here.
 """
 
 from __future__ import annotations
@@ -13,10 +13,14 @@ import pulumi_aws as aws
 
 from infra.catalog import versions
 from infra.cluster import AdminAccess, Cluster, ClusterArgs, SystemNodeGroupArgs
-from infra.config import PlatformConfig
-from infra.network import Network, NetworkArgs
+from infra.config import GpuPoolConfig, PlatformConfig
+from infra.data import DataLake, DataLakeArgs, ZoneSpec
+from infra.gpu_pools import GeneralPoolSpec, GpuNodePools, GpuNodePoolsArgs, PoolSpec
+from infra.network import AdoptedNetwork, AdoptedNetworkArgs, Network, NetworkArgs, TerraformStateSource
 from infra.security import PlatformKeys, PlatformKeysArgs
-from infra.tagging import platform_tags
+from infra.tagging import cost_labels, platform_tags
+
+SYSTEM_NODE_LABEL = {"node.mlplatform.io/role": "system"}
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,8 @@ class PlatformOutputs:
     cluster_name: pulumi.Output[str]
     cluster_endpoint: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
+    lake_buckets: dict[str, pulumi.Output[str]]
+    lake_key_arn: pulumi.Output[str]
 
 
 class Platform:
@@ -34,6 +40,7 @@ class Platform:
     def __init__(self, cfg: PlatformConfig, stack: str) -> None:
         self.cfg = cfg
         self.tags = platform_tags(cfg.tags, stack)
+        self.labels = cost_labels(cfg.tags)
         self.aws = aws.Provider(
             "aws",
             region=cfg.region,
@@ -43,7 +50,10 @@ class Platform:
         self._opts = pulumi.ResourceOptions(providers={"aws": self.aws})
         self.keys = self._create_keys()
         self.network = self._create_network()
+        self.lake = self._create_data_lake()
         self.cluster = self._create_cluster()
+        self._k8s_opts = pulumi.ResourceOptions(providers={"aws": self.aws, "kubernetes": self.cluster.provider})
+        self.node_pools = self._create_node_pools()
 
     def _create_keys(self) -> PlatformKeys:
         return PlatformKeys(
@@ -52,11 +62,30 @@ class Platform:
             opts=self._opts,
         )
 
-    def _create_network(self) -> Network:
+    def _create_network(self) -> Network | AdoptedNetwork:
         cfg = self.cfg
         net = cfg.network
         if net.adopt is not None:
-            raise NotImplementedError("network.adopt is planned for the Terraform foundation change")
+            adopt = net.adopt
+            state = adopt.terraform_state
+            return AdoptedNetwork(
+                "network",
+                AdoptedNetworkArgs(
+                    vpc_id=adopt.vpc_id,
+                    private_subnet_ids=adopt.private_subnet_ids,
+                    public_subnet_ids=adopt.public_subnet_ids,
+                    terraform_state=None
+                    if state is None
+                    else TerraformStateSource(
+                        path=state.path,
+                        s3_bucket=state.s3.bucket if state.s3 else None,
+                        s3_key=state.s3.key if state.s3 else None,
+                        s3_region=state.s3.region if state.s3 else None,
+                        output_names=state.outputs.model_dump(),
+                    ),
+                ),
+                opts=self._opts,
+            )
         return Network(
             "network",
             NetworkArgs(
@@ -70,6 +99,28 @@ class Platform:
                 flow_logs_retention_days=net.flow_logs.retention_days,
                 flow_logs_traffic_type=net.flow_logs.traffic_type,
                 logs_kms_key_arn=self.keys.logs_key_arn,
+                tags=self.tags,
+            ),
+            opts=self._opts,
+        )
+
+    def _create_data_lake(self) -> DataLake:
+        lake = self.cfg.data_lake
+        return DataLake(
+            "lake",
+            DataLakeArgs(
+                name_prefix=self.cfg.cluster_name,
+                zones=[
+                    ZoneSpec(
+                        name=zone,
+                        transition_to_ia_days=z.transition_to_ia_days,
+                        transition_to_glacier_ir_days=z.transition_to_glacier_ir_days,
+                        noncurrent_version_expiration_days=z.noncurrent_version_expiration_days,
+                    )
+                    for zone, z in lake.zones.items()
+                ],
+                protect=lake.protect,
+                access_log_retention_days=lake.access_log_retention_days,
                 tags=self.tags,
             ),
             opts=self._opts,
@@ -104,6 +155,7 @@ class Platform:
                     desired_size=ng.desired_size,
                     max_size=ng.max_size,
                     disk_size_gib=ng.disk_size_gib,
+                    labels=SYSTEM_NODE_LABEL,
                 ),
                 log_retention_days=c.log_retention_days,
                 logs_kms_key_arn=self.keys.logs_key_arn,
@@ -114,6 +166,42 @@ class Platform:
             opts=self._opts,
         )
 
+    def _create_node_pools(self) -> GpuNodePools | None:
+        cfg = self.cfg
+        cpu = cfg.cpu_pool
+        general = (
+            GeneralPoolSpec(
+                instance_families=cpu.instance_families,
+                capacity_types=cpu.capacity_types,
+                architecture=cpu.architecture,
+                max_vcpus=cpu.max_vcpus,
+                ami_alias=f"al2023@{versions.ami_alias_version('al2023')}",
+                disk_size_gib=cpu.disk_size_gib,
+                consolidate_after=cpu.consolidate_after,
+                expire_after=cpu.expire_after,
+            )
+            if cpu.enabled
+            else None
+        )
+        if not cfg.gpu_pools and general is None:
+            return None
+        return GpuNodePools(
+            "nodepools",
+            GpuNodePoolsArgs(
+                cluster_name=cfg.cluster_name,
+                cluster_security_group_id=self.cluster.cluster_security_group_id,
+                private_subnet_ids=self.network.private_subnet_ids,
+                node_group_role_arn=self.cluster.node_role_arn,
+                pools=[pool_spec(name, pool) for name, pool in cfg.gpu_pools.items()],
+                general_pool=general,
+                cost_tags=self.tags,
+                cost_labels=self.labels,
+                karpenter_replicas=1 if cfg.environment == "dev" else 2,
+                system_node_selector=SYSTEM_NODE_LABEL,
+            ),
+            opts=self._k8s_opts,
+        )
+
     def outputs(self) -> PlatformOutputs:
         return PlatformOutputs(
             vpc_id=self.network.vpc_id,
@@ -121,4 +209,33 @@ class Platform:
             cluster_name=self.cluster.cluster_name,
             cluster_endpoint=self.cluster.endpoint,
             kubeconfig=self.cluster.kubeconfig,
+            lake_buckets=self.lake.bucket_names,
+            lake_key_arn=self.lake.key_arn,
         )
+
+
+def pool_spec(name: str, pool: GpuPoolConfig) -> PoolSpec:
+    """The builders' view of one configured GPU pool."""
+    reservation = pool.capacity_reservation
+    return PoolSpec(
+        name=name,
+        provisioner=pool.provisioner,
+        instance_families=pool.instance_families,
+        instance_types=pool.instance_types,
+        capacity_types=pool.capacity_types,
+        architecture=pool.architecture,
+        min_gpus=pool.min_gpus,
+        max_gpus=pool.max_gpus,
+        ami_family=pool.ami_family,
+        ami_alias=pool.ami_alias,
+        release_version=pool.release_version,
+        disk_size_gib=pool.disk_size_gib,
+        consolidation_policy=pool.consolidation_policy,
+        consolidate_after=pool.consolidate_after,
+        expire_after=pool.expire_after,
+        weight=pool.weight,
+        labels=pool.labels,
+        capacity_reservation_id=reservation.id if reservation else None,
+        capacity_reservation_kind=reservation.kind if reservation else None,
+        time_slicing_replicas=pool.time_slicing_replicas,
+    )

@@ -84,6 +84,15 @@ _AUTONAMED = {
 }
 
 
+# Types whose AWS id is their name, as the provider reports it.
+_ID_IS_NAME = {
+    "aws:s3/bucket:Bucket": "bucket",
+    "aws:iam/role:Role": "name",
+    "aws:cloudwatch/logGroup:LogGroup": "name",
+    "aws:cloudwatch/eventRule:EventRule": "name",
+}
+
+
 class PlanMocks(mocks.Mocks):
     """Fake resource outputs and invoke answers derived from inputs and the plan context."""
 
@@ -104,9 +113,13 @@ class PlanMocks(mocks.Mocks):
         if typ in _AUTONAMED:
             prop, limit = _AUTONAMED[typ]
             if not state.get(prop):
-                state[prop] = f"{name}-{_digest(typ, name, length=7)}"[: max(limit, 8)]
+                # AWS completes a `<prop>Prefix` with a unique suffix; Pulumi autonames from the logical name.
+                prefix = state.get(f"{prop}Prefix") or f"{name}-"
+                state[prop] = f"{prefix}{_digest(typ, name, length=7)}"[:limit]
         if typ.startswith("pulumi:providers:"):
             return rid, state
+        if typ in _ID_IS_NAME:
+            rid = str(state[_ID_IS_NAME[typ]])
         state.update(self._computed(typ, name, rid, state))
         return rid, state
 
@@ -232,6 +245,8 @@ class PlanMocks(mocks.Mocks):
                 "dnsSuffix": suffix,
                 "reverseDnsPrefix": "com.amazonaws",
             }, []
+        if token == "aws:eks/getCluster:getCluster":
+            return self._existing_cluster(str(args.args["name"])), []
         if token == "aws:index/getRegion:getRegion":
             return {
                 "id": region,
@@ -244,6 +259,33 @@ class PlanMocks(mocks.Mocks):
             f"the program called {token}, which the offline planner does not answer; add a deterministic "
             f"answer in mlp/mocks.py (invokes read live cloud state and cannot be planned otherwise)"
         )
+
+    def _existing_cluster(self, name: str) -> dict[str, Any]:
+        """A stand-in for an EKS cluster that exists outside the program (read with aws.eks.get_cluster)."""
+        ctx = self.ctx
+        token = _digest("existing-cluster", name, length=32).upper()
+        subnets = [f"subnet-{_digest(name, 'subnet', str(i))}" for i in range(3)]
+        return {
+            "id": name,
+            "name": name,
+            "arn": f"arn:{ctx.partition}:eks:{ctx.region}:{ctx.account_id}:cluster/{name}",
+            "endpoint": f"https://{token}.gr7.{ctx.region}.eks.amazonaws.com",
+            "certificateAuthorities": [{"data": base64.b64encode(f"offline-plan-ca-{name}".encode()).decode()}],
+            "version": "1.35",
+            "status": "ACTIVE",
+            "roleArn": f"arn:{ctx.partition}:iam::{ctx.account_id}:role/{name}-cluster",
+            "vpcConfig": {
+                "clusterSecurityGroupId": f"sg-{_digest(name, 'cluster-sg')}",
+                "subnetIds": subnets,
+                "vpcId": f"vpc-{_digest(name, 'vpc')}",
+                "endpointPrivateAccess": True,
+                "endpointPublicAccess": False,
+                "publicAccessCidrs": [],
+                "securityGroupIds": [],
+            },
+            "accessConfigs": [{"authenticationMode": "API"}],
+            "tags": {},
+        }
 
 
 @dataclass

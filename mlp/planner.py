@@ -8,6 +8,7 @@ plan is the desired state of a new stack; nothing is read from a cloud account o
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -26,7 +27,8 @@ from pulumi.runtime.settings import ROOT, SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import PlatformConfig
+from infra.config import PROJECT, PlatformConfig
+from mlp import terraform_state
 from mlp.mocks import DEFAULT_ACCOUNT_ID, PlanContext, PlanMocks, PlannerError, Recorded, RecordingMonitor
 from mlp.stackfile import StackConfig
 
@@ -103,10 +105,19 @@ _MONITOR = RecordingMonitor(_MOCKS)
 
 
 def plan_stack(stack_config: StackConfig, platform: PlatformConfig | None = None) -> Plan:
-    """Plan one stack. `platform` is the already-validated config (validated here when not given)."""
-    platform = platform or stack_config.validate()
+    """Plan one stack of this project or of another Pulumi program (an example, a user's own program).
+
+    For this project the stack config is validated against the platform schema first (`platform` when the caller
+    already validated it); other programs only need `aws:region`.
+    """
     project = stack_config.project
-    ctx = PlanContext(region=platform.region, account_id=platform.aws_account_id or DEFAULT_ACCOUNT_ID)
+    if project.name == PROJECT:
+        platform = platform or stack_config.validate()
+        region, account = platform.region, platform.aws_account_id or DEFAULT_ACCOUNT_ID
+    else:
+        region = str(stack_config.config.get("aws:region") or "us-east-1")
+        account = DEFAULT_ACCOUNT_ID
+    ctx = PlanContext(region=region, account_id=account, invoke_handlers=terraform_state.invoke_handlers(project.root))
     records = run_program(project.main, project.name, stack_config.stack, stack_config.config, ctx)
     return build_plan(project.name, stack_config.stack, records)
 
@@ -136,6 +147,8 @@ def run_function(
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
     set_all_config({k: _config_string(v) for k, v in config.items()}, [])
+    loop = asyncio.get_event_loop()
+    loop.set_exception_handler(_quiet_after_failure)
     try:
         _sync_await(run_pulumi_func(fn))
     except pulumi.RunError as exc:
@@ -149,6 +162,14 @@ def run_function(
         where = f" at {Path(own[-1].filename).name}:{own[-1].lineno}" if own else ""
         raise ProgramError(f"the program failed{where}: {type(exc).__name__}: {exc}") from exc
     return list(_MONITOR.records)
+
+
+def _quiet_after_failure(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """When a program fails, every Output waiting on the failed step is left holding the same exception; asyncio
+    would print each as "Future exception was never retrieved". The failure itself is reported once, as a message."""
+    if str(context.get("message", "")).endswith("exception was never retrieved"):
+        return
+    loop.default_exception_handler(context)
 
 
 def _config_string(value: Any) -> str:

@@ -13,6 +13,8 @@ from mlp.mocks import PlanContext
 from mlp.planner import Plan, build_plan, plan_stack, run_function
 from mlp.stackfile import Project, load_project, load_stack
 
+pytest_plugins = ["tests.aws_server"]
+
 ROOT = Path(__file__).resolve().parents[1]
 STACKS = ("dev", "staging", "prod")
 

@@ -58,7 +58,9 @@ def test_key_policies_name_no_wildcard_principal(plans: dict[str, Plan]) -> None
 
 def test_access_entries_follow_the_admins_in_config(plans: dict[str, Plan]) -> None:
     plan = plans["prod"]
-    entries = {e.inputs["principalArn"] for e in plan.of_type("aws:eks/accessEntry:AccessEntry")}
+    entries = {
+        e.inputs["principalArn"] for e in plan.of_type("aws:eks/accessEntry:AccessEntry") if e.parent == "cluster"
+    }
     assert entries == {f"arn:aws:iam::444455556666:role/{r}" for r in ("PlatformAdmin", "OnCall", "ReadOnly")}
     policies = {
         a.inputs["principalArn"].rsplit("/", 1)[-1]: (

@@ -106,8 +106,7 @@ def test_prod_plan_has_the_whole_foundation(plans: dict[str, Plan]) -> None:
     assert len(plan.of_type("aws:ec2/flowLog:FlowLog")) == 1
     assert len(plan.of_type("aws:eks/cluster:Cluster")) == 1
     assert len(plan.of_type("aws:eks/addon:Addon")) == 5
-    (ng,) = plan.of_type("aws:eks/nodeGroup:NodeGroup")
-    assert ng.inputs["instanceTypes"] == ["m7i.xlarge"]
+    assert plan.get("cluster-system").inputs["instanceTypes"] == ["m7i.xlarge"]
     lt = plan.get("cluster-system-lt")
     for spec in lt.inputs["tagSpecifications"]:
         assert all(spec["tags"].get(k) for k in REQUIRED_COST_TAGS)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -18,6 +17,7 @@ import pulumi_kubernetes as k8s
 
 from infra.cluster import documents
 from infra.iam_documents import account_only_key_policy, managed_policy_arn, pod_identity_trust_policy
+from infra.node_launch import node_launch_template
 
 COMPONENT_TYPE = "mlplatform:cluster:Cluster"
 
@@ -38,6 +38,8 @@ class SystemNodeGroupArgs:
     desired_size: int
     max_size: int
     disk_size_gib: int
+    labels: Mapping[str, str] = field(default_factory=lambda: {"node.mlplatform.io/role": "system"})
+    """Node labels; platform controllers select the system nodes by them."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -285,16 +287,12 @@ class Cluster(pulumi.ComponentResource):
     def _create_system_node_group(self, early_addons: list[aws.eks.Addon]) -> None:
         name, args = self._name, self._args
         ng = args.system_node_group
-        launch_template = aws.ec2.LaunchTemplate(
+        launch_template = node_launch_template(
             f"{name}-system-lt",
             description=f"{args.cluster_name} system nodes",
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(**documents.IMDSV2_REQUIRED),
-            block_device_mappings=[_block_device(documents.node_block_device(ng.ami_type, ng.disk_size_gib))],
-            tag_specifications=[
-                aws.ec2.LaunchTemplateTagSpecificationArgs(**spec)
-                for spec in documents.launch_tag_specifications({**args.tags, "Name": f"{args.cluster_name}-system"})
-            ],
-            update_default_version=True,
+            ami_type=ng.ami_type,
+            disk_size_gib=ng.disk_size_gib,
+            instance_tags={**args.tags, "Name": f"{args.cluster_name}-system"},
             tags=self._tags(),
             opts=self._child,
         )
@@ -310,7 +308,7 @@ class Cluster(pulumi.ComponentResource):
             scaling_config={"min_size": ng.min_size, "desired_size": ng.desired_size, "max_size": ng.max_size},
             update_config={"max_unavailable": 1},
             launch_template={"id": launch_template.id, "version": launch_template.latest_version.apply(str)},
-            labels={"node.mlplatform.io/role": "system"},
+            labels=dict(ng.labels),
             tags=self._tags(),
             opts=pulumi.ResourceOptions(
                 parent=self,
@@ -333,12 +331,6 @@ class Cluster(pulumi.ComponentResource):
             enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_node_group]),
         )
-
-
-def _block_device(mapping: dict[str, Any]) -> aws.ec2.LaunchTemplateBlockDeviceMappingArgs:
-    return aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-        device_name=mapping["device_name"], ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(**mapping["ebs"])
-    )
 
 
 def _principal_key(arn: str) -> str:

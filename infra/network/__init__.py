@@ -7,11 +7,25 @@ that validating a config never pays for the SDK.
 from typing import TYPE_CHECKING, Any
 
 from infra.network.cidr import SubnetPlan, SubnetPlanError, plan_subnets
+from infra.network.terraform_state import TerraformStateError, network_from_outputs, parse_state
 
 if TYPE_CHECKING:
+    from infra.network.adopted import AdoptedNetwork, AdoptedNetworkArgs, TerraformStateSource
     from infra.network.component import Network, NetworkArgs
 
-__all__ = ["Network", "NetworkArgs", "SubnetPlan", "SubnetPlanError", "plan_subnets"]
+__all__ = [
+    "AdoptedNetwork",
+    "AdoptedNetworkArgs",
+    "Network",
+    "NetworkArgs",
+    "SubnetPlan",
+    "SubnetPlanError",
+    "TerraformStateError",
+    "TerraformStateSource",
+    "network_from_outputs",
+    "parse_state",
+    "plan_subnets",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,4 +33,8 @@ def __getattr__(name: str) -> Any:
         from infra.network import component
 
         return getattr(component, name)
+    if name in ("AdoptedNetwork", "AdoptedNetworkArgs", "TerraformStateSource"):
+        from infra.network import adopted
+
+        return getattr(adopted, name)
     raise AttributeError(name)

@@ -1,0 +1,67 @@
+"""Use only `infra.gpu_pools`: install Karpenter and two GPU pools into a cluster that already exists.
+
+pulumi up -s example        # with the Pulumi CLI and AWS credentials
+mlp plan example -C examples/gpu-pools-only    # offline, from the repository root
+"""
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from infra.cluster.documents import kubeconfig
+from infra.gpu_pools import GpuNodePools, GpuNodePoolsArgs, PoolSpec
+from infra.tagging import cost_labels
+
+config = pulumi.Config()
+region = pulumi.Config("aws").require("region")
+cluster_name = config.require("cluster_name")
+tags = config.require_object("tags")
+
+aws_provider = aws.Provider("aws", region=region, default_tags={"tags": tags})
+cluster = aws.eks.get_cluster_output(name=cluster_name, opts=pulumi.InvokeOutputOptions(provider=aws_provider))
+kube_provider = k8s.Provider(
+    "k8s",
+    kubeconfig=pulumi.Output.secret(
+        pulumi.Output.all(cluster.endpoint, cluster.certificate_authorities[0].data).apply(
+            lambda v: json.dumps(kubeconfig(cluster_name, v[0], v[1], region))
+        )
+    ),
+)
+
+pools = GpuNodePools(
+    "gpu",
+    GpuNodePoolsArgs(
+        cluster_name=cluster_name,
+        cluster_security_group_id=cluster.vpc_config.cluster_security_group_id,
+        private_subnet_ids=cluster.vpc_config.subnet_ids,
+        node_group_role_arn=config.require("node_role_arn"),
+        pools=[
+            PoolSpec(
+                name="inference",
+                provisioner="karpenter",
+                instance_families=("g6e", "g6"),
+                capacity_types=("spot", "on-demand"),
+                max_gpus=8,
+                ami_alias="al2023@v20260724",
+                consolidate_after="10m",
+            ),
+            PoolSpec(
+                name="notebooks",
+                provisioner="karpenter",
+                instance_types=("g6.xlarge",),
+                capacity_types=("spot",),
+                max_gpus=4,
+                ami_alias="al2023@v20260724",
+                time_slicing_replicas=4,
+            ),
+        ],
+        cost_tags=tags,
+        cost_labels=cost_labels(tags),
+        karpenter_replicas=2,
+        system_node_selector={},  # this cluster's own nodes run Karpenter
+    ),
+    opts=pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": kube_provider}),
+)
+pulumi.export("interruption_queue", pools.interruption_queue_name)

@@ -1,0 +1,132 @@
+"""Pure builders for the data lake: bucket and key policies, lifecycle rules. No resources, no I/O."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+ABORT_MULTIPART_AFTER_DAYS = 7
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZoneSpec:
+    name: str
+    transition_to_ia_days: int | None = None
+    transition_to_glacier_ir_days: int | None = None
+    noncurrent_version_expiration_days: int = 90
+
+
+def _deny_insecure_transport(bucket_arn: str) -> dict[str, Any]:
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def lake_bucket_policy(bucket_arn: str, key_arn: str) -> str:
+    """TLS only; uploads may not ask for another encryption than SSE-KMS with the lake key.
+
+    Uploads that name no encryption get the bucket default (SSE-KMS with the lake key), so the two denies stop
+    SSE-S3, SSE-C and foreign keys without breaking clients that rely on default encryption.
+    """
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                _deny_insecure_transport(bucket_arn),
+                {
+                    "Sid": "DenyUploadsNotEncryptedWithKms",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:PutObject",
+                    "Resource": f"{bucket_arn}/*",
+                    "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+                },
+                {
+                    "Sid": "DenyUploadsWithAnotherKey",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:PutObject",
+                    "Resource": f"{bucket_arn}/*",
+                    "Condition": {
+                        "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn}
+                    },
+                },
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def access_log_bucket_policy(log_bucket_arn: str, source_bucket_arns: Sequence[str], account_id: str) -> str:
+    """S3 server access logging of this account's lake buckets may write here; TLS only.
+
+    With BucketOwnerEnforced ownership, log delivery is granted by bucket policy, not by ACL.
+    """
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                _deny_insecure_transport(log_bucket_arn),
+                {
+                    "Sid": "S3ServerAccessLogsDelivery",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "logging.s3.amazonaws.com"},
+                    "Action": "s3:PutObject",
+                    "Resource": f"{log_bucket_arn}/*",
+                    "Condition": {
+                        "StringEquals": {"aws:SourceAccount": account_id},
+                        "ArnLike": {"aws:SourceArn": sorted(source_bucket_arns)},
+                    },
+                },
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def lifecycle_rules(zone: ZoneSpec) -> list[dict[str, Any]]:
+    """Abort incomplete multipart uploads, expire old versions, and tier cold zones."""
+    rules: list[dict[str, Any]] = [
+        {
+            "id": "abort-incomplete-multipart-uploads",
+            "status": "Enabled",
+            "filter": {"prefix": ""},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_MULTIPART_AFTER_DAYS},
+        },
+        {
+            "id": "expire-noncurrent-versions",
+            "status": "Enabled",
+            "filter": {"prefix": ""},
+            "noncurrent_version_expiration": {"noncurrent_days": zone.noncurrent_version_expiration_days},
+        },
+    ]
+    transitions = []
+    if zone.transition_to_ia_days is not None:
+        transitions.append({"days": zone.transition_to_ia_days, "storage_class": "STANDARD_IA"})
+    if zone.transition_to_glacier_ir_days is not None:
+        transitions.append({"days": zone.transition_to_glacier_ir_days, "storage_class": "GLACIER_IR"})
+    if transitions:
+        rules.append(
+            {"id": "tier-cold-objects", "status": "Enabled", "filter": {"prefix": ""}, "transitions": transitions}
+        )
+    return rules
+
+
+def access_log_lifecycle_rules(retention_days: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": "expire-access-logs",
+            "status": "Enabled",
+            "filter": {"prefix": ""},
+            "expiration": {"days": retention_days},
+            "noncurrent_version_expiration": {"noncurrent_days": 1},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_MULTIPART_AFTER_DAYS},
+        }
+    ]

@@ -1,0 +1,77 @@
+"""Adopt an existing VPC: explicit ids, or the outputs of a Terraform state (local file or S3 backend).
+
+Nothing is created: the component only exposes the ids, so that the cluster and node pools land in the
+foundation's subnets. Reading a state uses `pulumi_terraform`'s state references; the offline planner answers
+them by reading the same state file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import pulumi_terraform as terraform
+
+from infra.network.terraform_state import AdoptedNetworkIds, network_from_outputs
+
+COMPONENT_TYPE = "mlplatform:network:AdoptedNetwork"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TerraformStateSource:
+    path: str | None = None  # local state file, relative to the project directory
+    s3_bucket: str | None = None
+    s3_key: str | None = None
+    s3_region: str | None = None
+    output_names: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "vpc_id": "vpc_id",
+            "private_subnet_ids": "private_subnets",
+            "public_subnet_ids": "public_subnets",
+        }
+    )
+
+    def describe(self) -> str:
+        return f"terraform state {self.path}" if self.path else f"terraform state s3://{self.s3_bucket}/{self.s3_key}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdoptedNetworkArgs:
+    vpc_id: str | None = None
+    private_subnet_ids: Sequence[str] = ()
+    public_subnet_ids: Sequence[str] = ()
+    terraform_state: TerraformStateSource | None = None
+
+
+class AdoptedNetwork(pulumi.ComponentResource):
+    vpc_id: pulumi.Output[str]
+    private_subnet_ids: pulumi.Output[list[str]]
+    public_subnet_ids: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: AdoptedNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        state = args.terraform_state
+        if state is None:
+            if args.vpc_id is None:
+                raise ValueError("AdoptedNetwork needs vpc_id and subnet ids, or a terraform_state")
+            ids = pulumi.Output.from_input(
+                AdoptedNetworkIds(args.vpc_id, list(args.private_subnet_ids), list(args.public_subnet_ids))
+            )
+        else:
+            invoke = pulumi.InvokeOutputOptions(parent=self)
+            if state.path is not None:
+                outputs = terraform.state.get_local_reference_output(
+                    path=str(Path(state.path).resolve()), opts=invoke
+                ).outputs
+            else:
+                outputs = terraform.state.get_s3_reference_output(
+                    bucket=state.s3_bucket, key=state.s3_key, region=state.s3_region, opts=invoke
+                ).outputs
+            source = state.describe()
+            ids = outputs.apply(lambda o: network_from_outputs(o, state.output_names, source))
+        self.vpc_id = ids.apply(lambda i: i.vpc_id)
+        self.private_subnet_ids = ids.apply(lambda i: i.private_subnet_ids)
+        self.public_subnet_ids = ids.apply(lambda i: i.public_subnet_ids)
+        self.register_outputs({"vpc_id": self.vpc_id, "private_subnet_ids": self.private_subnet_ids})

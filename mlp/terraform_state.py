@@ -1,0 +1,62 @@
+"""Answers for `pulumi_terraform` state references in the offline planner: read the real state file.
+
+`terraform:state:getLocalReference` reads a local file; `terraform:state:getS3Reference` reads the object from S3
+with boto3 (credentials and endpoint as boto3 finds them: environment, profile, `AWS_ENDPOINT_URL`). Both return
+the state's output values, exactly what the provider returns to the program, which then checks them the same
+way under `pulumi up`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from infra.network.terraform_state import TerraformStateError, parse_state
+from mlp.mocks import PlannerError
+
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def invoke_handlers(project_root: Path) -> dict[str, Handler]:
+    return {
+        "terraform:state:getLocalReference": lambda args: _local(project_root, args),
+        "terraform:state:getS3Reference": _s3,
+    }
+
+
+def _local(project_root: Path, args: dict[str, Any]) -> dict[str, Any]:
+    path = Path(str(args.get("path") or "terraform.tfstate"))
+    if not path.is_absolute():
+        path = project_root / path
+    if not path.is_file():
+        raise PlannerError(f"Terraform state not found: {path} (network.adopt.terraform_state.path)")
+    try:
+        return {"outputs": parse_state(path.read_text(encoding="utf-8"), str(path))}
+    except TerraformStateError as exc:
+        raise PlannerError(str(exc)) from None
+
+
+def _s3(args: dict[str, Any]) -> dict[str, Any]:
+    import boto3
+    import botocore.exceptions
+
+    bucket, key, region = args.get("bucket"), args.get("key"), args.get("region")
+    source = f"s3://{bucket}/{key}"
+    try:
+        client = boto3.client("s3", region_name=region, endpoint_url=args.get("endpoint") or None)
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+    except botocore.exceptions.NoCredentialsError:
+        raise PlannerError(
+            f"no AWS credentials to read the Terraform state {source}; set AWS_PROFILE or AWS_ACCESS_KEY_ID "
+            "(the offline planner reads adopted state, nothing else, from AWS)"
+        ) from None
+    except botocore.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise PlannerError(f"cannot read the Terraform state {source} ({region}): {code}") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise PlannerError(f"cannot read the Terraform state {source} ({region}): {exc}") from None
+    try:
+        return {"outputs": parse_state(body, source)}
+    except TerraformStateError as exc:
+        raise PlannerError(str(exc)) from None
