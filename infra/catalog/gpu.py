@@ -37,6 +37,12 @@ class GpuInstance:
     def total_gpu_memory_gib(self) -> float:
         return round(self.gpu_count * self.gpu_memory_gib, 2)
 
+    def on_demand_price(self, region: str) -> float | None:
+        """USD per hour on demand (Linux), or None where the price snapshot has no figure for the region."""
+        from infra.catalog.prices import ec2_on_demand_price
+
+        return ec2_on_demand_price(self.instance_type, region)
+
 
 def _load_json(name: str) -> dict[str, Any]:
     text = resources.files("infra.catalog").joinpath("data", name).read_text(encoding="utf-8")
