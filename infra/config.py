@@ -18,7 +18,6 @@ import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
@@ -32,15 +31,13 @@ from pydantic import (
 
 from infra.catalog import gpu as gpu_catalog
 from infra.catalog import versions as version_catalog
+from infra.config_errors import ConfigError, ConfigIssue, Path
+from infra.constants import PROJECT
+from infra.tagging.rules import MAX_AWS_TAGS, PLATFORM_TAG_KEYS, REQUIRED_COST_TAGS, tag_problems
 
-PROJECT = "ml-platform"
 NAMESPACE = PROJECT  # config keys are `ml-platform:<section>`
 
 Environment = Literal["dev", "staging", "prod"]
-REQUIRED_COST_TAGS: tuple[str, ...] = ("cost-center", "team", "environment", "project", "owner")
-MAX_AWS_TAGS = 50
-# Tags the platform adds to every resource itself, on top of the configured cost tags (see infra.tagging).
-PLATFORM_TAG_KEYS: tuple[str, ...] = ("managed-by", "pulumi-stack")
 
 # --- reusable constrained types -------------------------------------------------------------------------------
 
@@ -665,42 +662,6 @@ class PlatformConfig(_Model):
 
 SECTIONS: tuple[str, ...] = tuple(PlatformConfig.model_fields)
 
-# --- errors ---------------------------------------------------------------------------------------------------
-
-Path = tuple[str | int, ...]
-
-
-@dataclass(frozen=True)
-class ConfigIssue:
-    path: Path
-    message: str
-    line: int | None = None
-
-    def key_path(self) -> str:
-        if not self.path:
-            return "(stack file)"
-        head, *rest = self.path
-        text = "aws:region" if head == "region" and not rest else str(head)
-        for part in rest:
-            text += f"[{part}]" if isinstance(part, int) else f".{part}"
-        return text
-
-
-@dataclass
-class ConfigError(Exception):
-    """Every problem of one stack's configuration."""
-
-    source: str
-    issues: list[ConfigIssue] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        lines = [f"{self.source}: {len(self.issues)} configuration error(s):"]
-        for issue in self.issues:
-            where = f"{self.source}:{issue.line}" if issue.line else self.source
-            lines.append(f"  {where}: {issue.key_path()}: {issue.message}")
-        return "\n".join(lines)
-
-
 # --- loading --------------------------------------------------------------------------------------------------
 
 
@@ -890,23 +851,6 @@ def _semantic_checks(cfg: PlatformConfig) -> list[ConfigIssue]:
 
 
 Add = typing.Callable[[Path, str], None]
-_TAG_CHARS = re.compile(r"^[\w\s+\-=.:/@]*$", re.UNICODE)
-
-
-def tag_problems(key: str, value: str) -> list[str]:
-    """What is wrong with one AWS tag under AWS's tagging rules (shared with the tag policies)."""
-    problems = []
-    if not 1 <= len(key) <= 128:
-        problems.append(f"tag key must be 1 to 128 characters (is {len(key)})")
-    if len(value) > 256:
-        problems.append(f"tag value must be at most 256 characters (is {len(value)})")
-    if key.lower().startswith("aws:"):
-        problems.append("tag keys starting with `aws:` are reserved for AWS")
-    if not _TAG_CHARS.match(key):
-        problems.append("tag key may contain only letters, digits, spaces and _ . : / = + - @")
-    if not _TAG_CHARS.match(value):
-        problems.append("tag value may contain only letters, digits, spaces and _ . : / = + - @")
-    return problems
 
 
 def _check_tags(cfg: PlatformConfig, add: Add) -> None:

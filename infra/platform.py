@@ -58,7 +58,9 @@ class Platform:
     def _create_keys(self) -> PlatformKeys:
         return PlatformKeys(
             "platform",
-            PlatformKeysArgs(alias_prefix=self.cfg.cluster_name, tags=self.tags),
+            PlatformKeysArgs(
+                alias_prefix=self.cfg.cluster_name, tags=self.tags, protect=self.cfg.cluster.deletion_protection
+            ),
             opts=self._opts,
         )
 

@@ -12,12 +12,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from infra.config import ConfigError
+from infra.config_errors import ConfigError
+from mlp.errors import ProgramError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -31,9 +34,20 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Piped output (CI logs, files) gets a wide console so that tables do not wrap every cell.
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
+
+
+def _console(stderr: bool = False) -> Console:
+    """A rich console, imported on first use (commands that print JSON never pay for rich)."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output (CI logs, files) gets a wide console so that tables do not wrap every cell.
+    return Console(stderr=stderr, soft_wrap=True, width=None if stream.isatty() else 200)
+
+
+def _say(text: str, stderr: bool = True) -> None:
+    """Plain text output (no markup): messages and errors."""
+    print(text, file=sys.stderr if stderr else sys.stdout, flush=True)
 
 
 class PlanFormat(enum.StrEnum):
@@ -78,15 +92,15 @@ def validate(
         cfg = load_stack(project, stack).validate()
     except ConfigError as error:
         if fmt is ValidateFormat.json:
-            out.print_json(json.dumps(_errors_json(stack, error)))
+            _say(json.dumps(_errors_json(stack, error), indent=2), stderr=False)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         raise
     if fmt is ValidateFormat.json:
-        out.print_json(json.dumps({"stack": stack, "valid": True, "errors": []}))
+        _say(json.dumps({"stack": stack, "valid": True, "errors": []}, indent=2), stderr=False)
     else:
         pools = len(cfg.gpu_pools)
-        out.print(
-            f"[green]ok[/green] stack {stack}: environment {cfg.environment}, region {cfg.region}, "
+        _say(
+            f"ok stack {stack}: environment {cfg.environment}, region {cfg.region}, "
             f"cluster {cfg.cluster_name} (Kubernetes {cfg.cluster.version}), {pools} GPU pool(s)"
         )
 
@@ -123,8 +137,84 @@ def plan(
     elif fmt is PlanFormat.markdown:
         _emit(render_markdown(result), output)
     else:
-        console = Console(file=output.open("w", encoding="utf-8"), width=200) if output else out
+        if output:
+            from rich.console import Console
+
+            console = Console(file=output.open("w", encoding="utf-8"), width=200)
+        else:
+            console = _console()
         (render_tree if fmt is PlanFormat.tree else render_table)(result, console)
+
+
+class PolicyFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+    sarif = "sarif"
+
+
+@app.command()
+def policy(
+    stack: Annotated[
+        str | None, typer.Argument(help="Stack to plan offline and check (omit with --terraform-plan).")
+    ] = None,
+    terraform_plan: Annotated[
+        Path | None, typer.Option("--terraform-plan", help="Check Terraform plan JSON (terraform show -json).")
+    ] = None,
+    plan_json: Annotated[
+        Path | None, typer.Option("--plan-json", help="Check a saved `mlp plan --format json`.")
+    ] = None,
+    environment: Annotated[
+        str | None, typer.Option("--environment", "-e", help="Policy config to apply: dev, staging or prod.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="A policy config file (CrossGuard format).")] = None,
+    fmt: Annotated[PolicyFormat, typer.Option("--format", "-f")] = PolicyFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")] = None,
+    list_rules: Annotated[bool, typer.Option("--list-rules", help="List the rules and exit.")] = False,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Check a stack, a saved plan or a Terraform plan against the policy rules; exit 1 on a mandatory violation."""
+    from policies import output as render
+    from policies import run
+    from policies.registry import all_rules
+
+    rules = all_rules()
+    if list_rules:
+        _emit("".join(f"{r.id}\t{r.severity}\t{r.kind}\t{r.description}\n" for r in rules), output)
+        return
+    sources = [s for s in (stack, terraform_plan, plan_json) if s is not None]
+    if len(sources) != 1:
+        raise typer.BadParameter("give exactly one of STACK, --terraform-plan or --plan-json")
+    budget: float | None = None
+    if terraform_plan is not None:
+        resources, skipped = run.resources_from_terraform(terraform_plan)
+        artifact = str(terraform_plan)
+    elif plan_json is not None:
+        resources, skipped = run.resources_from_plan(run.load_json(plan_json))
+        artifact = str(plan_json)
+    else:
+        from mlp.planner import plan_stack
+        from mlp.stackfile import load_project, load_stack
+
+        assert stack is not None
+        project = load_project(_project_root(project_dir))
+        stack_config = load_stack(project, stack)
+        platform = stack_config.validate()
+        environment = environment or platform.environment
+        budget = platform.budget.monthly_usd
+        resources, skipped = run.resources_from_plan(plan_stack(stack_config, platform).to_dict())
+        artifact = stack_config.source
+    settings = run.policy_config(environment, config, rules)
+    if budget is not None:
+        settings = run.with_stack_budget(settings, budget)
+    report = run.check(resources, settings, skipped=skipped)
+    if fmt is PolicyFormat.json:
+        _emit(render.to_json(report), output)
+    elif fmt is PolicyFormat.sarif:
+        _emit(render.to_sarif(report, rules, artifact), output)
+    else:
+        _emit(render.to_table(report), output)
+    if report.mandatory:
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()
@@ -146,8 +236,6 @@ def _emit(text: str, output: Path | None) -> None:
 
 def main() -> None:
     """Console-script entry point: run the app and turn every failure into a message and an exit code."""
-    from mlp.planner import ProgramError
-
     try:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
@@ -156,13 +244,13 @@ def main() -> None:
         if callable(show):
             show()
         else:
-            err.print(f"error: {error.format_message()}", markup=False, highlight=False)
+            _say(f"error: {error.format_message()}")
         sys.exit(error.exit_code)
     except ConfigError as error:
-        err.print(str(error), markup=False, highlight=False)
+        _say(str(error))
         sys.exit(EXIT_BAD_INPUT)
     except ProgramError as error:
-        err.print(f"error: {error}", markup=False, highlight=False)
+        _say(f"error: {error}")
         sys.exit(EXIT_PROGRAM)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -173,11 +261,7 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("MLP_DEBUG") == "1":
             raise
-        err.print(
-            f"internal error: {type(exc).__name__}: {exc}\n(run with MLP_DEBUG=1 for a traceback)",
-            markup=False,
-            highlight=False,
-        )
+        _say(f"internal error: {type(exc).__name__}: {exc}\n(run with MLP_DEBUG=1 for a traceback)")
         sys.exit(EXIT_INTERNAL)
 
 

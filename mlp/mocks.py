@@ -301,6 +301,7 @@ class Recorded:
     inputs: dict[str, Any]
     options: dict[str, Any]
     dependency_urns: list[str]
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
 
 
 SECRET = "[secret]"
@@ -391,7 +392,10 @@ class RecordingMonitor(mocks.MockMonitor):
         )
         id_, state = self.mocks.new_resource(resource_args)
         obj_proto = _sync_await(rpc.serialize_properties(state, {}))
-        explicit = set(request.dependencies) - {u for deps in request.propertyDependencies.values() for u in deps.urns}
+        property_dependencies = {
+            prop: sorted(deps.urns) for prop, deps in request.propertyDependencies.items() if list(deps.urns)
+        }
+        explicit = set(request.dependencies) - {u for urns in property_dependencies.values() for u in urns}
         record = Recorded(
             urn=urn,
             type=request.type,
@@ -402,6 +406,7 @@ class RecordingMonitor(mocks.MockMonitor):
             inputs=inputs,
             options=options,
             dependency_urns=sorted(explicit),
+            property_dependencies=property_dependencies,
         )
         with self._lock:
             self.resources[urn] = mocks.MockMonitor.ResourceRegistration(urn, id_ or "", state)

@@ -16,7 +16,7 @@ import runpy
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,10 @@ from pulumi.runtime.settings import ROOT, SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import PROJECT, PlatformConfig
+from infra.config import PlatformConfig
+from infra.constants import PROJECT
 from mlp import terraform_state
+from mlp.errors import ProgramError
 from mlp.mocks import DEFAULT_ACCOUNT_ID, PlanContext, PlanMocks, PlannerError, Recorded, RecordingMonitor
 from mlp.stackfile import StackConfig
 
@@ -48,6 +50,8 @@ class PlannedResource:
     inputs: dict[str, Any]
     options: dict[str, Any]
     custom: bool
+    references: dict[str, list[str]] = field(default_factory=dict)
+    """Input name -> logical names of the resources its value comes from (the engine's property dependencies)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +61,7 @@ class PlannedResource:
             "provider": self.provider,
             "inputs": self.inputs,
             "options": self.options,
+            "references": self.references,
         }
 
 
@@ -92,10 +97,6 @@ class Plan:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
-
-
-class ProgramError(Exception):
-    """The program failed under the planner (a bug in a component, or an unanswerable invoke)."""
 
 
 # One mock runtime per process: Pulumi's settings are process-global. Plans of several stacks reuse it, and each
@@ -244,6 +245,11 @@ def build_plan(project: str, stack: str, records: list[Recorded]) -> Plan:
                 inputs=_decode_provider_inputs(r.inputs) if r.type.startswith("pulumi:providers:") else r.inputs,
                 options=dict(sorted(options.items())),
                 custom=r.custom,
+                references={
+                    prop: sorted({n for u in urns if (n := names.get(u))})
+                    for prop, urns in sorted(r.property_dependencies.items())
+                    if any(names.get(u) for u in urns)
+                },
             )
         )
     return Plan(project=project, stack=stack, resources=tuple(resources))

@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-from infra.config import NAMESPACE, ConfigError, ConfigIssue, PlatformConfig, validate_config
+from infra.config import NAMESPACE, PlatformConfig, validate_config
+from infra.config_errors import ConfigError, ConfigIssue
 
 KeyPath = tuple[str | int, ...]
 

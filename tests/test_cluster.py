@@ -9,7 +9,7 @@ import pytest
 
 from infra.catalog import versions
 from infra.cluster import documents
-from infra.config import REQUIRED_COST_TAGS
+from infra.tagging.rules import REQUIRED_COST_TAGS
 from mlp.planner import Plan
 
 

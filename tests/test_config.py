@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.config import REQUIRED_COST_TAGS, ConfigError, PlatformConfig, tag_problems, validate_config
+from infra.config import ConfigError, PlatformConfig, validate_config
+from infra.tagging.rules import REQUIRED_COST_TAGS, tag_problems
 
 SOURCE = "stacks/Pulumi.test.yaml"
 

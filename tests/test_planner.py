@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.config import REQUIRED_COST_TAGS
+from infra.tagging.rules import REQUIRED_COST_TAGS
 from mlp.mocks import PlanContext
 from mlp.planner import Plan, ProgramError, build_plan, plan_stack, run_program
 from mlp.stackfile import Project, load_stack

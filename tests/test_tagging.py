@@ -10,8 +10,8 @@ from functools import cache
 
 import pytest
 
-from infra.config import REQUIRED_COST_TAGS
 from infra.tagging import COST_LABEL_KEYS, cost_labels, effective_tags, missing_required_tags, platform_tags
+from infra.tagging.rules import REQUIRED_COST_TAGS
 from mlp.planner import Plan
 from tests.conftest import STACKS
 

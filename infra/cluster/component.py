@@ -127,7 +127,10 @@ class Cluster(pulumi.ComponentResource):
                 lambda v: account_only_key_policy(v[0], v[1])
             ),
             tags=self._tags(),
-            opts=self._child,
+            # Losing this key makes every Kubernetes secret unreadable: protected with the cluster.
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.deletion_protection, retain_on_delete=args.deletion_protection
+            ),
         )
         aws.kms.Alias(
             f"{name}-secrets-alias",

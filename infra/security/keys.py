@@ -17,6 +17,8 @@ COMPONENT_TYPE = "mlplatform:security:PlatformKeys"
 class PlatformKeysArgs:
     alias_prefix: str  # e.g. "mlp-prod": aliases become alias/mlp-prod-logs
     deletion_window_days: int = 30
+    protect: bool = False
+    """`protect` and `retainOnDelete` on the keys (log groups encrypted with them become unreadable without them)."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -42,7 +44,7 @@ class PlatformKeys(pulumi.ComponentResource):
                 lambda v: logs_key_policy(v[0], v[1], v[2])
             ),
             tags=dict(args.tags),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
         )
         aws.kms.Alias(
             f"{name}-logs-alias", name=f"alias/{args.alias_prefix}-logs", target_key_id=logs_key.key_id, opts=child

@@ -1,0 +1,5 @@
+"""Errors the CLI turns into messages and exit codes (kept light: importing this module imports nothing heavy)."""
+
+
+class ProgramError(Exception):
+    """The program failed under the planner (a bug in a component, or an unanswerable invoke)."""

@@ -1,0 +1,45 @@
+"""Run rules over normalized resources: the same engine for offline plans, Terraform plans and tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+
+from policies.config import PolicyConfig
+from policies.model import Report, Resource, Rule, RuleContext, Skipped, Violation
+
+
+def evaluate(
+    resources: Sequence[Resource],
+    rules: Sequence[Rule],
+    config: PolicyConfig,
+    *,
+    today: dt.date | None = None,
+    skipped: Sequence[Skipped] = (),
+) -> Report:
+    day = today or dt.date.today()
+    by_type: dict[str, list[Resource]] = defaultdict(list)
+    for resource in resources:
+        by_type[resource.type].append(resource)
+    violations: list[Violation] = []
+    active = 0
+    for rule in rules:
+        level = config.level(rule)
+        if level == "disabled":
+            continue
+        active += 1
+        ctx = RuleContext(params=config.params_for(rule), today=day)
+        if rule.kind == "resource":
+            for type_token in rule.resource_types:
+                for resource in by_type.get(type_token, ()):
+                    for message in rule.check(resource, ctx):
+                        violations.append(
+                            Violation(rule.id, rule.severity, level, resource.name, resource.type, message)
+                        )
+        else:
+            for resource, message in rule.check(resources, ctx):
+                violations.append(Violation(rule.id, rule.severity, level, resource.name, resource.type, message))
+    order = {"mandatory": 0, "advisory": 1, "disabled": 2}
+    violations.sort(key=lambda v: (order[v.level], v.rule, v.resource, v.message))
+    return Report(violations=tuple(violations), checked=len(resources), skipped=tuple(skipped), rules=active)

@@ -1,0 +1,1 @@
+"""Amazon EC2 and VPC: launch templates and instances, security groups, flow logs."""

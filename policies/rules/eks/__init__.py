@@ -1,0 +1,1 @@
+"""Amazon EKS: cluster endpoint, encryption, logging, versions, authentication; managed node groups."""

@@ -1,0 +1,1 @@
+"""Kubernetes workloads and Helm releases."""

@@ -1,0 +1,1 @@
+"""ML platform and cost rules: cost tags, GPU pools, budgets, ML service exposure, data protection."""

@@ -1,0 +1,64 @@
+"""MLflow, the Ray dashboard, Grafana and Prometheus are never exposed to the internet."""
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from policies.model import Resource, RuleContext, resource_rule
+
+INTERNAL_ANNOTATIONS = {
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+    "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+}
+
+
+def _annotations(r: Resource) -> Mapping[str, Any]:
+    meta = r.inputs.get("metadata")
+    found = meta.get("annotations") if isinstance(meta, Mapping) else None
+    return found if isinstance(found, Mapping) else {}
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _helm_exposures(values: Any, path: str = "") -> Iterator[str]:
+    """Public service types or internet-facing ingresses anywhere in a chart's values."""
+    if isinstance(values, Mapping):
+        if values.get("type") == "LoadBalancer" and path.endswith("service"):
+            annotations = _mapping(values.get("annotations"))
+            if not any(annotations.get(k) == v for k, v in INTERNAL_ANNOTATIONS.items()):
+                yield f"{path}.type is LoadBalancer without an internal scheme"
+        if path.endswith("ingress") and values.get("enabled") is True:
+            annotations = _mapping(values.get("annotations"))
+            if annotations.get("alb.ingress.kubernetes.io/scheme") != "internal":
+                yield f"{path} is enabled without alb.ingress.kubernetes.io/scheme: internal"
+        for key, value in values.items():
+            yield from _helm_exposures(value, f"{path}.{key}" if path else str(key))
+
+
+@resource_rule(
+    id="mlp-no-public-ml-endpoints",
+    severity="critical",
+    types=["kubernetes:core/v1:Service", "kubernetes:networking.k8s.io/v1:Ingress", "kubernetes:helm.sh/v3:Release"],
+    description="Services of type LoadBalancer and Ingresses are internal (MLflow, the Ray dashboard, Grafana and "
+    "Prometheus hold credentials and data); charts are not configured to expose them either.",
+    remediation='Annotate load balancer Services with aws-load-balancer-scheme "internal" and ALB Ingresses with '
+    "alb.ingress.kubernetes.io/scheme: internal; reach them over the VPN or kubectl port-forward.",
+    references=["CIS Amazon EKS Benchmark 5.4.3 (private nodes; same intent for services)"],
+)
+def check(r: Resource, ctx: RuleContext) -> Iterator[str]:
+    if r.type == "kubernetes:core/v1:Service":
+        spec = r.inputs.get("spec")
+        if isinstance(spec, Mapping) and spec.get("type") == "LoadBalancer":
+            annotations = _annotations(r)
+            if not any(annotations.get(k) == v for k, v in INTERNAL_ANNOTATIONS.items()):
+                yield "the Service is an internet-facing load balancer"
+    elif r.type == "kubernetes:networking.k8s.io/v1:Ingress":
+        if _annotations(r).get("alb.ingress.kubernetes.io/scheme") != "internal":
+            yield "the Ingress is internet-facing (alb.ingress.kubernetes.io/scheme is not internal)"
+    else:
+        for exposure in _helm_exposures(r.inputs.get("values")):
+            yield f"chart values expose a service: {exposure}"
+
+
+RULE = check

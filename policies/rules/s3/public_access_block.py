@@ -1,0 +1,40 @@
+"""Every bucket has a public access block with all four flags on."""
+
+from collections.abc import Iterator, Sequence
+
+from policies.helpers import BUCKET, bucket_settings, by_type
+from policies.model import Resource, RuleContext, is_unknown, stack_rule
+
+FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+
+
+@stack_rule(
+    id="aws-s3-bucket-public-access-block",
+    severity="high",
+    types=[BUCKET, PAB],
+    description="Every S3 bucket has a BucketPublicAccessBlock with blockPublicAcls, blockPublicPolicy, "
+    "ignorePublicAcls and restrictPublicBuckets set.",
+    remediation="Add an aws.s3.BucketPublicAccessBlock for the bucket with all four flags true.",
+    references=[
+        "checkov CKV2_AWS_6",
+        "trivy AVD-AWS-0086",
+        "trivy AVD-AWS-0087",
+        "trivy AVD-AWS-0091",
+        "trivy AVD-AWS-0093",
+        "trivy AVD-AWS-0094",
+    ],
+)
+def check(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[Resource, str]]:
+    for bucket in by_type(resources, BUCKET):
+        blocks = bucket_settings(resources, bucket, PAB)
+        if not blocks:
+            yield bucket, "the bucket has no public access block"
+            continue
+        for block in blocks:
+            off = [f for f in FLAGS if not is_unknown(block.inputs.get(f)) and block.inputs.get(f) is not True]
+            if off:
+                yield bucket, f"the public access block leaves {', '.join(off)} off"
+
+
+RULE = check
