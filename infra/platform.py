@@ -118,6 +118,7 @@ class Platform:
                         transition_to_ia_days=z.transition_to_ia_days,
                         transition_to_glacier_ir_days=z.transition_to_glacier_ir_days,
                         noncurrent_version_expiration_days=z.noncurrent_version_expiration_days,
+                        expected_size_gb=z.expected_size_gb,
                     )
                     for zone, z in lake.zones.items()
                 ],

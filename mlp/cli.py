@@ -101,7 +101,8 @@ def validate(
         pools = len(cfg.gpu_pools)
         _say(
             f"ok stack {stack}: environment {cfg.environment}, region {cfg.region}, "
-            f"cluster {cfg.cluster_name} (Kubernetes {cfg.cluster.version}), {pools} GPU pool(s)"
+            f"cluster {cfg.cluster_name} (Kubernetes {cfg.cluster.version}), {pools} GPU pool(s)",
+            stderr=False,
         )
 
 

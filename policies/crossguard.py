@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 from pulumi_policy import (
+    Policy,
     PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
@@ -79,5 +80,5 @@ def stack_policy(rule: Rule) -> StackValidationPolicy:
     )
 
 
-def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
+def policies() -> list[Policy]:
     return [resource_policy(r) if r.kind == "resource" else stack_policy(r) for r in all_rules()]

@@ -138,8 +138,8 @@ BAD_CASES: list[tuple[str, str, Any, str, str]] = [
     ),
     (
         "dev",
-        P + "gpu_pools.shared.provisioner",
-        "node_group",
+        P + "gpu_pools.shared",
+        {"provisioner": "node_group", "instance_families": ["g6"], "max_gpus": 4},
         "gpu_pools.shared.instance_families",
         "take instance_types, not families",
     ),
@@ -184,7 +184,7 @@ BAD_CASES: list[tuple[str, str, Any, str, str]] = [
         P + "vllm.models.assistant.gpus_per_replica",
         16,
         "vllm.models.assistant.pool",
-        "do not fit on any node of pool 'shared' (at most 8)",
+        "do not fit on any node of pool 'shared' (at most 1)",
     ),
     (
         "prod",

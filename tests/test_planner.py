@@ -116,7 +116,11 @@ def test_plan_json_shape(plans: dict[str, Plan]) -> None:
     data = json.loads(plans["dev"].to_json())
     assert set(data) == {"project", "stack", "notice", "resources", "summary"}
     assert data["project"] == "ml-platform" and data["stack"] == "dev"
-    assert all(set(r) == {"type", "name", "parent", "provider", "inputs", "options"} for r in data["resources"])
+    keys = {"type", "name", "parent", "provider", "inputs", "options", "references"}
+    assert all(set(r) == keys for r in data["resources"])
+    # references are the engine's property dependencies, by logical name
+    (versioning,) = [r for r in data["resources"] if r["name"] == "lake-raw-versioning"]
+    assert versioning["references"] == {"bucket": ["lake-raw"]}
     assert data["summary"]["count"] == len(data["resources"])
     assert sum(data["summary"]["by_type"].values()) == len(data["resources"])
     for r in data["resources"]:

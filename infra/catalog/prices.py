@@ -34,3 +34,13 @@ def price_source() -> tuple[str, str]:
 
 def priced_regions() -> tuple[str, ...]:
     return tuple(sorted(_data()["regions"]))
+
+
+def instance_types_of_family(family: str, region: str) -> list[tuple[str, float]]:
+    """(instance type, USD/hour) of every priced size of a family, metal sizes excluded."""
+    prefix = f"{family}."
+    return sorted(
+        (t, float(p))
+        for t, p in _data()["regions"].get(region, {}).items()
+        if t.startswith(prefix) and "metal" not in t
+    )

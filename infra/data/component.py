@@ -145,7 +145,11 @@ class DataLake(pulumi.ComponentResource):
             f"{name}-{zone.name}",
             bucket_prefix=f"{args.name_prefix}-{zone.name}-",
             force_destroy=False,
-            tags={**args.tags, "mlplatform.io/lake-zone": zone.name},
+            tags={
+                **args.tags,
+                "mlplatform.io/lake-zone": zone.name,
+                **({"mlplatform.io/expected-size-gb": f"{zone.expected_size_gb:g}"} if zone.expected_size_gb else {}),
+            },
             opts=self._data_opts,
         )
         block = self._secure_bucket(

@@ -16,6 +16,8 @@ class ZoneSpec:
     transition_to_ia_days: int | None = None
     transition_to_glacier_ir_days: int | None = None
     noncurrent_version_expiration_days: int = 90
+    expected_size_gb: float = 0.0
+    """For the cost estimate only (carried as a tag, so that plans and cost reports agree)."""
 
 
 def _deny_insecure_transport(bucket_arn: str) -> dict[str, Any]:

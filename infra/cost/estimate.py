@@ -1,0 +1,471 @@
+"""Monthly cost of a plan, from its resources and the dated price data (730 hours a month).
+
+Every line gives a floor (what runs at minimum scale), an expected figure, a ceiling (everything the stack allows
+scaled up: NodePool limits, node group max sizes) and, where spot is configured, a spot scenario; and says how it
+was computed. The same function serves `mlp cost`, the budget policy and the config's budget check. Usage-based
+charges (data processed by NAT gateways and endpoints, requests, log ingestion, data transfer) are not estimated;
+the estimate says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources as package_files
+from typing import Any, Protocol
+
+from infra.catalog import gpu as gpu_catalog
+from infra.catalog import versions
+from infra.catalog.prices import HOURS_PER_MONTH, ec2_on_demand_price
+
+UNPRICED_USAGE = (
+    "Not estimated (usage-based): NAT gateway and endpoint data processing, data transfer, S3 requests, "
+    "CloudWatch Logs ingestion, load balancer capacity units, KMS requests."
+)
+
+
+class CostedResource(Protocol):
+    """What the estimator reads of a resource (the normalized resource of a plan satisfies it)."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def inputs(self) -> Mapping[str, Any]: ...
+
+    @property
+    def tags(self) -> Mapping[str, str]: ...
+
+    @property
+    def references(self) -> Mapping[str, tuple[str, ...]]: ...
+
+
+@dataclass(frozen=True)
+class CostLine:
+    component: str
+    resource: str
+    item: str
+    floor: float
+    expected: float
+    ceiling: float
+    how: str
+    spot: float | None = None
+    priced: bool = True
+    flags: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "component": self.component,
+            "resource": self.resource,
+            "item": self.item,
+            "floor": round(self.floor, 2),
+            "expected": round(self.expected, 2),
+            "ceiling": round(self.ceiling, 2),
+            "spot": None if self.spot is None else round(self.spot, 2),
+            "how": self.how,
+            "priced": self.priced,
+            "flags": list(self.flags),
+        }
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    region: str
+    lines: tuple[CostLine, ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def total(self, which: str) -> float:
+        return round(sum(float(getattr(line, which)) for line in self.lines), 2)
+
+    @property
+    def spot_total(self) -> float:
+        return round(sum(line.spot if line.spot is not None else line.ceiling for line in self.lines), 2)
+
+    def by_component(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for line in self.lines:
+            bucket = out.setdefault(line.component, {"floor": 0.0, "expected": 0.0, "ceiling": 0.0})
+            for key in bucket:
+                bucket[key] = round(bucket[key] + getattr(line, key), 2)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "hours_per_month": HOURS_PER_MONTH,
+            "totals": {
+                "floor": self.total("floor"),
+                "expected": self.total("expected"),
+                "ceiling": self.total("ceiling"),
+                "spot_scenario": self.spot_total,
+            },
+            "components": self.by_component(),
+            "lines": [line.to_json() for line in self.lines],
+            "notes": list(self.notes),
+        }
+
+
+@cache
+def _prices() -> dict[str, Any]:
+    text = package_files.files("infra.catalog").joinpath("data", "aws_prices.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def service_price(region: str, key: str, field_name: str = "price") -> float | None:
+    entry = _prices()["regions"].get(region, {}).get(key)
+    if not isinstance(entry, Mapping) or field_name not in entry:
+        return None
+    return float(entry[field_name])
+
+
+def assumption(key: str) -> float:
+    return float(_prices()["assumptions"][key])
+
+
+def rds_price(region: str, instance_class: str, multi_az: bool) -> tuple[float | None, str]:
+    entry = _prices()["regions"].get(region, {}).get("rds_postgres_hour", {}).get(instance_class)
+    if not entry:
+        return None, "no price data"
+    if multi_az and "multi_az" in entry:
+        return float(entry["multi_az"]), f"${entry['multi_az']}/h Multi-AZ ({entry['status']})"
+    single = float(entry["single_az"])
+    if multi_az:
+        factor = assumption("multi_az_factor")
+        return single * factor, f"{factor:g} x ${single}/h Single-AZ ({entry['status']})"
+    return single, f"${single}/h ({entry['status']})"
+
+
+def _component(name: str) -> str:
+    """Children are named `<component>-<key>`; Terraform addresses by module."""
+    if name.startswith("module."):
+        return name.split(".")[1].split("[")[0]
+    return name.split("-", 1)[0]
+
+
+def _money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+class _Estimator:
+    def __init__(self, resources: Sequence[CostedResource], region: str, today: dt.date, utilization: float) -> None:
+        self.resources = resources
+        self.by_name = {r.name: r for r in resources}
+        self.region = region
+        self.today = today
+        self.utilization = utilization
+        self.lines: list[CostLine] = []
+        self.notes: list[str] = [UNPRICED_USAGE]
+
+    def add(
+        self,
+        r: CostedResource,
+        item: str,
+        floor: float,
+        ceiling: float,
+        how: str,
+        *,
+        expected: float | None = None,
+        spot: float | None = None,
+        priced: bool = True,
+        flags: Iterable[str] = (),
+    ) -> None:
+        if expected is None:
+            expected = floor + (ceiling - floor) * self.utilization
+        self.lines.append(
+            CostLine(_component(r.name), r.name, item, floor, expected, ceiling, how, spot, priced, tuple(flags))
+        )
+
+    def unpriced(self, r: CostedResource, item: str, what: str) -> None:
+        self.add(r, item, 0.0, 0.0, f"no price data: {what}", priced=False)
+
+    def fixed(self, r: CostedResource, item: str, key: str, quantity: float = 1.0, unit: str = "") -> None:
+        hourly = service_price(self.region, key)
+        if hourly is None:
+            self.unpriced(r, item, f"{key} in {self.region}")
+            return
+        monthly = hourly * HOURS_PER_MONTH * quantity
+        qty = f"{quantity:g} {unit} x " if unit else ""
+        self.add(r, item, monthly, monthly, f"{qty}{HOURS_PER_MONTH} h x ${hourly}/h")
+
+    # -- per type -------------------------------------------------------------------------------------------
+
+    def eks_cluster(self, r: CostedResource) -> None:
+        version = str(r.inputs.get("version") or "")
+        support = str((r.inputs.get("upgradePolicy") or {}).get("supportType") or "EXTENDED")
+        known = versions.eks().versions.get(version)
+        status = known.support_on(self.today) if known else "standard"
+        # With STANDARD, EKS upgrades the cluster when standard support ends instead of billing extended support.
+        billed = "EXTENDED" if status != "standard" and support == "EXTENDED" else "STANDARD"
+        hourly = service_price(self.region, "eks_cluster_hour", billed)
+        if hourly is None:
+            self.unpriced(r, "EKS control plane", f"EKS in {self.region}")
+            return
+        flags = ["extended-support"] if billed == "EXTENDED" else []
+        note = f" (Kubernetes {version} is past standard support)" if billed == "EXTENDED" else ""
+        monthly = hourly * HOURS_PER_MONTH
+        self.add(
+            r,
+            f"EKS control plane, {billed.lower()} support{note}",
+            monthly,
+            monthly,
+            f"{HOURS_PER_MONTH} h x ${hourly}/h",
+            flags=flags,
+        )
+
+    def node_group(self, r: CostedResource) -> None:
+        scaling = r.inputs.get("scalingConfig") or {}
+        types = [str(t) for t in r.inputs.get("instanceTypes") or []]
+        prices = [(t, ec2_on_demand_price(t, self.region)) for t in types]
+        priced = [(t, p) for t, p in prices if p is not None]
+        if not priced:
+            self.unpriced(r, f"node group {', '.join(types)}", f"EC2 prices of {', '.join(types)} in {self.region}")
+            return
+        itype, hourly = max(priced, key=lambda x: x[1])  # the dearest type bounds the cost
+        low, want, high = (int(scaling.get(k, 0)) for k in ("minSize", "desiredSize", "maxSize"))
+        month = hourly * HOURS_PER_MONTH
+        disk = self._node_disk_gib(r)
+        disk_month = disk * (service_price(self.region, "ebs_gp3_gb_month") or 0.0)
+        per_node = month + disk_month
+        capacity = str(r.inputs.get("capacityType") or "ON_DEMAND")
+        spot = high * per_node * assumption("spot_fraction_of_on_demand") if capacity == "SPOT" else None
+        reserved = capacity == "CAPACITY_BLOCK"
+        how = (
+            f"nodes x ({HOURS_PER_MONTH} h x ${hourly}/h {itype} on demand + {disk:g} GiB gp3 x "
+            f"${service_price(self.region, 'ebs_gp3_gb_month')}/GiB-month); floor {low}, expected {want}, "
+            f"ceiling {high} nodes"
+        )
+        if reserved:
+            how += "; Capacity Block pricing differs (paid upfront per reservation)"
+        self.add(
+            r,
+            f"node group {itype} ({capacity.lower()})",
+            low * per_node,
+            high * per_node,
+            how,
+            expected=want * per_node,
+            spot=spot,
+            flags=["capacity-block"] if reserved else [],
+        )
+
+    def _node_disk_gib(self, r: CostedResource) -> float:
+        template = next((self.by_name[n] for n in r.references.get("launchTemplate", ()) if n in self.by_name), None)
+        mappings = (template.inputs.get("blockDeviceMappings") or []) if template else []
+        return float(sum(int((m.get("ebs") or {}).get("volumeSize") or 0) for m in mappings))
+
+    def karpenter_pool(self, r: CostedResource) -> None:
+        spec = r.inputs.get("spec") or {}
+        limits = spec.get("limits") or {}
+        reqs = {q.get("key"): q for q in (spec.get("template") or {}).get("spec", {}).get("requirements", [])}
+        families = list((reqs.get("karpenter.k8s.aws/instance-family") or {}).get("values") or [])
+        types = list((reqs.get("node.kubernetes.io/instance-type") or {}).get("values") or [])
+        capacity = list((reqs.get("karpenter.sh/capacity-type") or {}).get("values") or ["on-demand"])
+        gpu_limit = int(str(limits.get("nvidia.com/gpu", "0")) or 0)
+        name = (r.inputs.get("metadata") or {}).get("name", r.name)
+        disk = self._nodeclass_disk_gib(str(name))
+        ebs = service_price(self.region, "ebs_gp3_gb_month") or 0.0
+        if gpu_limit:
+            self._gpu_pool(r, str(name), families, types, capacity, gpu_limit, disk * ebs)
+        elif limits.get("cpu"):
+            self._cpu_pool(r, str(name), families, capacity, int(str(limits["cpu"])), disk * ebs)
+
+    def _nodeclass_disk_gib(self, class_name: str) -> float:
+        for r in self.resources:
+            if (
+                r.type == "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+                and (r.inputs.get("metadata") or {}).get("name") == class_name
+            ):
+                mappings = (r.inputs.get("spec") or {}).get("blockDeviceMappings") or []
+                return float(sum(int(str((m.get("ebs") or {}).get("volumeSize", "0")).rstrip("Gi")) for m in mappings))
+        return 0.0
+
+    def _gpu_pool(
+        self,
+        r: CostedResource,
+        pool: str,
+        families: list[str],
+        types: list[str],
+        capacity: list[str],
+        gpu_limit: int,
+        disk_month: float,
+    ) -> None:
+        candidates = [i for t in types if (i := gpu_catalog.gpu_instance(t))]
+        for fam in families:
+            candidates += list(gpu_catalog.instances_of_family(fam))
+        priced = [
+            (i, p) for i in candidates if i.gpu_count and (p := ec2_on_demand_price(i.instance_type, self.region))
+        ]
+        if not priced:
+            self.unpriced(r, f"GPU pool {pool}", f"EC2 prices of {', '.join(families + types)} in {self.region}")
+            return
+        per_gpu = [((p * HOURS_PER_MONTH + disk_month) / i.gpu_count, i) for i, p in priced]
+        cheap, cheap_type = min(per_gpu, key=lambda x: x[0])
+        dear, dear_type = max(per_gpu, key=lambda x: x[0])
+        warm = self._warm_gpus(pool)
+        floor = warm * cheap
+        ceiling = gpu_limit * dear
+        spot = ceiling * assumption("spot_fraction_of_on_demand") if "spot" in capacity else None
+        missing = sorted({i.instance_type for i in candidates} - {i.instance_type for i, _ in priced})
+        how = (
+            f"ceiling {gpu_limit} GPUs (NodePool limit) x {_money(dear)}/GPU-month ({dear_type.instance_type}, the "
+            f"dearest per GPU, with its gp3 disk); floor {warm} warm GPU(s) x {_money(cheap)}/GPU-month "
+            f"({cheap_type.instance_type}, the cheapest)"
+        )
+        if missing:
+            how += f"; unpriced candidates ignored: {', '.join(missing[:6])}{'...' if len(missing) > 6 else ''}"
+        self.add(r, f"GPU pool {pool} (Karpenter, {'/'.join(capacity)})", floor, ceiling, how, spot=spot)
+
+    def _warm_gpus(self, pool: str) -> int:
+        warm = 0
+        for r in self.resources:
+            if r.type != "kubernetes:apps/v1:Deployment":
+                continue
+            pod = ((r.inputs.get("spec") or {}).get("template") or {}).get("spec") or {}
+            if (pod.get("nodeSelector") or {}).get("mlplatform.io/gpu-pool") == pool and pod.get(
+                "priorityClassName"
+            ) == "gpu-warm-capacity":
+                warm += int((r.inputs.get("spec") or {}).get("replicas") or 0)
+        return warm
+
+    def _cpu_pool(
+        self, r: CostedResource, pool: str, families: list[str], capacity: list[str], vcpus: int, disk_month: float
+    ) -> None:
+        from infra.catalog.prices import instance_types_of_family
+
+        priced = []
+        for fam in families:
+            for itype, hourly in instance_types_of_family(fam, self.region):
+                cpu = _vcpus(itype)
+                if cpu:
+                    priced.append(((hourly * HOURS_PER_MONTH) / cpu, itype, cpu))
+        if not priced:
+            self.unpriced(r, f"CPU pool {pool}", f"EC2 prices of {', '.join(families)} in {self.region}")
+            return
+        dear, dear_type, cpu = max(priced)
+        ceiling = vcpus * dear + math.ceil(vcpus / cpu) * disk_month
+        spot = ceiling * assumption("spot_fraction_of_on_demand") if "spot" in capacity else None
+        self.add(
+            r,
+            f"CPU pool {pool} (Karpenter, {'/'.join(capacity)})",
+            0.0,
+            ceiling,
+            f"ceiling {vcpus} vCPUs (NodePool limit) x {_money(dear)}/vCPU-month ({dear_type}, the dearest per "
+            f"vCPU of the priced families) plus gp3 disks; floor 0 (scales to zero)",
+            spot=spot,
+        )
+
+    def rds(self, r: CostedResource) -> None:
+        klass = str(r.inputs.get("instanceClass") or "")
+        multi = bool(r.inputs.get("multiAz"))
+        hourly, how = rds_price(self.region, klass, multi)
+        storage = float(r.inputs.get("allocatedStorage") or 0)
+        gb = service_price(self.region, "rds_gp3_gb_month", "multi_az" if multi else "single_az")
+        if hourly is None or gb is None:
+            self.unpriced(r, f"RDS PostgreSQL {klass}", f"{klass} in {self.region}")
+            return
+        monthly = hourly * HOURS_PER_MONTH + storage * gb
+        self.add(
+            r,
+            f"RDS PostgreSQL {klass}{' Multi-AZ' if multi else ''}",
+            monthly,
+            monthly,
+            f"{HOURS_PER_MONTH} h x {how} + {storage:g} GB gp3 x ${gb}/GB-month",
+        )
+
+    def bucket(self, r: CostedResource) -> None:
+        size = r.tags.get("mlplatform.io/expected-size-gb")
+        if size is None:
+            return
+        gb = float(size)
+        price = service_price(self.region, "s3_standard_gb_month")
+        if price is None:
+            self.unpriced(r, "S3 storage", f"S3 in {self.region}")
+            return
+        monthly = gb * price
+        self.add(
+            r,
+            f"S3 Standard storage, {gb:g} GB expected",
+            monthly,
+            monthly,
+            f"{gb:g} GB x ${price}/GB-month (tiering to cheaper classes not counted)",
+        )
+
+    def endpoint(self, r: CostedResource) -> None:
+        if r.inputs.get("vpcEndpointType") != "Interface":
+            return  # gateway endpoints are free
+        azs = len(r.inputs.get("subnetIds") or []) or 1
+        self.fixed(
+            r,
+            f"interface endpoint {str(r.inputs.get('serviceName', '')).split(f'{self.region}.', 1)[-1]}",
+            "interface_endpoint_az_hour",
+            azs,
+            "AZ(s)",
+        )
+
+    def estimate(self) -> CostEstimate:
+        handlers: dict[str, Callable[[CostedResource], None]] = {
+            "aws:eks/cluster:Cluster": self.eks_cluster,
+            "aws:eks/nodeGroup:NodeGroup": self.node_group,
+            "kubernetes:karpenter.sh/v1:NodePool": self.karpenter_pool,
+            "aws:rds/instance:Instance": self.rds,
+            "aws:s3/bucket:Bucket": self.bucket,
+            "aws:ec2/vpcEndpoint:VpcEndpoint": self.endpoint,
+            "aws:ec2/natGateway:NatGateway": lambda r: self.fixed(r, "NAT gateway", "nat_gateway_hour"),
+            "aws:ec2/eip:Eip": lambda r: self.fixed(r, "public IPv4 address", "public_ipv4_hour"),
+            "aws:lb/loadBalancer:LoadBalancer": lambda r: self.fixed(
+                r, "load balancer", "nlb_hour" if r.inputs.get("loadBalancerType") == "network" else "alb_hour"
+            ),
+            "aws:kms/key:Key": lambda r: self._monthly(r, "KMS key", "kms_key_month"),
+            "aws:secretsmanager/secret:Secret": lambda r: self._monthly(
+                r, "Secrets Manager secret", "secretsmanager_secret_month"
+            ),
+        }
+        if self.region not in _prices()["regions"]:
+            self.notes.append(
+                f"The price data has no {self.region} figures: only us-east-1 is kept; lines are marked unpriced."
+            )
+        for r in self.resources:
+            handler = handlers.get(r.type)
+            if handler is not None:
+                handler(r)
+        return CostEstimate(self.region, tuple(self.lines), tuple(self.notes))
+
+    def _monthly(self, r: CostedResource, item: str, key: str) -> None:
+        price = service_price(self.region, key)
+        if price is None:
+            self.unpriced(r, item, f"{key} in {self.region}")
+            return
+        self.add(r, item, price, price, f"${price}/month")
+
+
+def _vcpus(instance_type: str) -> int:
+    """vCPUs of a general-purpose instance type from its size name (large = 2, xlarge = 4, 2xlarge = 8...)."""
+    size = instance_type.split(".", 1)[1]
+    named = {"nano": 2, "micro": 2, "small": 2, "medium": 2, "large": 2, "xlarge": 4}
+    if size in named:
+        return 1 if size == "medium" and instance_type.startswith(("m7g", "c7g", "r7g")) else named[size]
+    if size.endswith("xlarge") and size[:-6].isdigit():
+        return int(size[:-6]) * 4
+    return 0  # metal sizes: not used by the estimate
+
+
+def estimate_cost(
+    resources: Sequence[CostedResource],
+    region: str,
+    *,
+    today: dt.date | None = None,
+    utilization: float | None = None,
+) -> CostEstimate:
+    return _Estimator(
+        resources,
+        region,
+        today or dt.date.today(),
+        assumption("expected_utilization") if utilization is None else utilization,
+    ).estimate()
