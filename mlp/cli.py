@@ -147,75 +147,15 @@ def plan(
         (render_tree if fmt is PlanFormat.tree else render_table)(result, console)
 
 
-class PolicyFormat(enum.StrEnum):
-    table = "table"
-    json = "json"
-    sarif = "sarif"
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def policy(ctx: typer.Context) -> None:
+    """Check a stack, a saved plan or a Terraform plan against the policy rules (`mlp policy --help`)."""
+    from policies.cli import main as policy_main
 
-
-@app.command()
-def policy(
-    stack: Annotated[
-        str | None, typer.Argument(help="Stack to plan offline and check (omit with --terraform-plan).")
-    ] = None,
-    terraform_plan: Annotated[
-        Path | None, typer.Option("--terraform-plan", help="Check Terraform plan JSON (terraform show -json).")
-    ] = None,
-    plan_json: Annotated[
-        Path | None, typer.Option("--plan-json", help="Check a saved `mlp plan --format json`.")
-    ] = None,
-    environment: Annotated[
-        str | None, typer.Option("--environment", "-e", help="Policy config to apply: dev, staging or prod.")
-    ] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="A policy config file (CrossGuard format).")] = None,
-    fmt: Annotated[PolicyFormat, typer.Option("--format", "-f")] = PolicyFormat.table,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")] = None,
-    list_rules: Annotated[bool, typer.Option("--list-rules", help="List the rules and exit.")] = False,
-    project_dir: ProjectDir = None,
-) -> None:
-    """Check a stack, a saved plan or a Terraform plan against the policy rules; exit 1 on a mandatory violation."""
-    from policies import output as render
-    from policies import run
-    from policies.registry import all_rules
-
-    rules = all_rules()
-    if list_rules:
-        _emit("".join(f"{r.id}\t{r.severity}\t{r.kind}\t{r.description}\n" for r in rules), output)
-        return
-    sources = [s for s in (stack, terraform_plan, plan_json) if s is not None]
-    if len(sources) != 1:
-        raise typer.BadParameter("give exactly one of STACK, --terraform-plan or --plan-json")
-    budget: float | None = None
-    if terraform_plan is not None:
-        resources, skipped = run.resources_from_terraform(terraform_plan)
-        artifact = str(terraform_plan)
-    elif plan_json is not None:
-        resources, skipped = run.resources_from_plan(run.load_json(plan_json))
-        artifact = str(plan_json)
-    else:
-        from mlp.planner import plan_stack
-        from mlp.stackfile import load_project, load_stack
-
-        assert stack is not None
-        project = load_project(_project_root(project_dir))
-        stack_config = load_stack(project, stack)
-        platform = stack_config.validate()
-        environment = environment or platform.environment
-        budget = platform.budget.monthly_usd
-        resources, skipped = run.resources_from_plan(plan_stack(stack_config, platform).to_dict())
-        artifact = stack_config.source
-    settings = run.policy_config(environment, config, rules)
-    if budget is not None:
-        settings = run.with_stack_budget(settings, budget)
-    report = run.check(resources, settings, skipped=skipped)
-    if fmt is PolicyFormat.json:
-        _emit(render.to_json(report), output)
-    elif fmt is PolicyFormat.sarif:
-        _emit(render.to_sarif(report, rules, artifact), output)
-    else:
-        _emit(render.to_table(report), output)
-    if report.mandatory:
-        raise typer.Exit(EXIT_FAILED)
+    raise typer.Exit(policy_main(list(ctx.args)))
 
 
 @app.command()

@@ -157,10 +157,47 @@ BUCKET = "aws:s3/bucket:Bucket"
 ACCESS_LOG_PURPOSE = ("mlplatform.io/purpose", "s3-access-logs")
 
 
-def bucket_settings(resources: Sequence[Resource], bucket: Resource, type_token: str) -> list[Resource]:
-    """The separate resources of `type_token` (encryption, versioning, ...) that configure `bucket`."""
-    ids = (bucket.inputs.get("bucket"), bucket.inputs.get("id"))
-    return [r for r in resources if r.type == type_token and r.refers_to("bucket", bucket, *ids)]
+class ReferenceIndex:
+    """Resources of one type, found by what their `prop` input points at (a reference or an id value).
+
+    Stack rules look up, for every bucket or VPC, the resources that configure it; the index keeps that linear in
+    the number of resources.
+    """
+
+    def __init__(self, resources: Sequence[Resource], type_token: str, prop: str) -> None:
+        self._by_key: dict[str, list[Resource]] = {}
+        for r in resources:
+            if r.type != type_token:
+                continue
+            keys = set(r.references.get(prop, ()))
+            value = r.inputs.get(prop)
+            if isinstance(value, str):
+                keys.add(value)
+            for key in keys:
+                self._by_key.setdefault(key, []).append(r)
+
+    def find(self, target: Resource, *values: Any) -> list[Resource]:
+        keys = [target.name, _instance_free(target.name), *(v for v in values if isinstance(v, str))]
+        found: dict[str, Resource] = {}
+        for key in keys:
+            for r in self._by_key.get(key, []):
+                found[r.name] = r
+        return list(found.values())
+
+
+def _instance_free(address: str) -> str:
+    import re
+
+    return re.sub(r"\[[^\]]*\]", "", address)
+
+
+def bucket_index(resources: Sequence[Resource], type_token: str) -> ReferenceIndex:
+    return ReferenceIndex(resources, type_token, "bucket")
+
+
+def settings_of(index: ReferenceIndex, bucket: Resource) -> list[Resource]:
+    """The separate resources (encryption, versioning, ...) that configure `bucket`."""
+    return index.find(bucket, bucket.inputs.get("bucket"), bucket.inputs.get("id"))
 
 
 def is_access_log_bucket(bucket: Resource) -> bool:

@@ -16,7 +16,7 @@ from tests.conftest import ROOT
 
 def _mlp(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mlp.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "mlp.entry", *args], cwd=cwd, capture_output=True, text=True, timeout=120
     )
 
 

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator, Sequence
 
-from policies.helpers import by_type
+from policies.helpers import ReferenceIndex, by_type
 from policies.model import Resource, RuleContext, stack_rule
 
 
@@ -15,9 +15,9 @@ from policies.model import Resource, RuleContext, stack_rule
     references=["checkov CKV2_AWS_11", "trivy AVD-AWS-0178", "CIS AWS Foundations 3.9"],
 )
 def check(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[Resource, str]]:
-    logs = by_type(resources, "aws:ec2/flowLog:FlowLog")
+    logs = ReferenceIndex(resources, "aws:ec2/flowLog:FlowLog", "vpcId")
     for vpc in by_type(resources, "aws:ec2/vpc:Vpc"):
-        if not any(log.refers_to("vpcId", vpc, vpc.inputs.get("id")) for log in logs):
+        if not logs.find(vpc, vpc.inputs.get("id")):
             yield vpc, "the VPC has no flow log"
 
 

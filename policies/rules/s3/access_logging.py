@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from policies.helpers import BUCKET, bucket_settings, by_type, is_access_log_bucket
+from policies.helpers import BUCKET, bucket_index, by_type, is_access_log_bucket, settings_of
 from policies.model import Resource, RuleContext, stack_rule
 
 LOGGING = "aws:s3/bucketLogging:BucketLogging"
@@ -17,11 +17,12 @@ LOGGING = "aws:s3/bucketLogging:BucketLogging"
     references=["checkov CKV_AWS_18", "trivy AVD-AWS-0089"],
 )
 def check(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[Resource, str]]:
+    index = bucket_index(resources, LOGGING)
     for bucket in by_type(resources, BUCKET):
         if is_access_log_bucket(bucket):
             continue
         inline = bucket.inputs.get("logging") or bucket.inputs.get("loggings")
-        if bucket_settings(resources, bucket, LOGGING) or (isinstance(inline, Mapping | list) and inline):
+        if settings_of(index, bucket) or (isinstance(inline, Mapping | list) and inline):
             continue
         yield bucket, "the bucket has no server access logging"
 

@@ -3,7 +3,7 @@
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from policies.helpers import BUCKET, as_list, bucket_settings, by_type, is_access_log_bucket
+from policies.helpers import BUCKET, as_list, bucket_index, by_type, is_access_log_bucket, settings_of
 from policies.model import Resource, RuleContext, contains_unknown, stack_rule
 
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
@@ -29,9 +29,10 @@ def _algorithms(rules: Any) -> list[str]:
     references=["checkov CKV_AWS_145", "trivy AVD-AWS-0088", "trivy AVD-AWS-0132"],
 )
 def check(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[Resource, str]]:
+    index = bucket_index(resources, SSE)
     for bucket in by_type(resources, BUCKET):
         inline = bucket.inputs.get("serverSideEncryptionConfiguration")
-        configs = [c.inputs.get("rules") for c in bucket_settings(resources, bucket, SSE)]
+        configs = [c.inputs.get("rules") for c in settings_of(index, bucket)]
         if isinstance(inline, Mapping):
             configs.append(inline.get("rule"))
         if any(contains_unknown(c) for c in configs):

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator, Sequence
 
-from policies.helpers import BUCKET, as_list, bucket_settings, by_type
+from policies.helpers import BUCKET, as_list, bucket_index, by_type, settings_of
 from policies.model import Resource, RuleContext, stack_rule
 
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
@@ -17,9 +17,10 @@ LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
     references=["checkov CKV2_AWS_61"],
 )
 def check(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[Resource, str]]:
+    index = bucket_index(resources, LIFECYCLE)
     for bucket in by_type(resources, BUCKET):
         if (
-            bucket_settings(resources, bucket, LIFECYCLE)
+            settings_of(index, bucket)
             or as_list(bucket.inputs.get("lifecycleRules"))
             or as_list(bucket.inputs.get("lifecycleRule"))
         ):

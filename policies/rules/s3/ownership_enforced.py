@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator, Sequence
 
-from policies.helpers import BUCKET, bucket_settings, by_type
+from policies.helpers import BUCKET, bucket_index, by_type, settings_of
 from policies.model import Resource, RuleContext, is_unknown, stack_rule
 
 OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
@@ -17,8 +17,9 @@ OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
     references=["checkov CKV2_AWS_65"],
 )
 def check(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[Resource, str]]:
+    index = bucket_index(resources, OWNERSHIP)
     for bucket in by_type(resources, BUCKET):
-        controls = [c.get("rule.objectOwnership") for c in bucket_settings(resources, bucket, OWNERSHIP)]
+        controls = [c.get("rule.objectOwnership") for c in settings_of(index, bucket)]
         if any(is_unknown(c) for c in controls):
             continue
         if "BucketOwnerEnforced" not in controls:

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator, Sequence
 
-from policies.helpers import BUCKET, bucket_settings, by_type
+from policies.helpers import BUCKET, bucket_index, by_type, settings_of
 from policies.model import Resource, RuleContext, is_unknown, stack_rule
 
 FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
@@ -26,8 +26,9 @@ PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
     ],
 )
 def check(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[Resource, str]]:
+    index = bucket_index(resources, PAB)
     for bucket in by_type(resources, BUCKET):
-        blocks = bucket_settings(resources, bucket, PAB)
+        blocks = settings_of(index, bucket)
         if not blocks:
             yield bucket, "the bucket has no public access block"
             continue

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from policies.helpers import BUCKET, as_list, bucket_settings, by_type, policy_document, statements
+from policies.helpers import BUCKET, as_list, bucket_index, by_type, policy_document, settings_of, statements
 from policies.model import Resource, RuleContext, is_unknown, stack_rule
 
 POLICY = "aws:s3/bucketPolicy:BucketPolicy"
@@ -33,8 +33,9 @@ def _denies_plain_http(document: Mapping[str, object] | None) -> bool:
     references=["AWS Config s3-bucket-ssl-requests-only", "AWS Security Hub S3.5", "checkov CKV_AWS_379 (partial)"],
 )
 def check(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[Resource, str]]:
+    index = bucket_index(resources, POLICY)
     for bucket in by_type(resources, BUCKET):
-        policies = [p.inputs.get("policy") for p in bucket_settings(resources, bucket, POLICY)]
+        policies = [p.inputs.get("policy") for p in settings_of(index, bucket)]
         policies.append(bucket.inputs.get("policy"))
         if any(is_unknown(p) for p in policies):
             continue

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from policies.helpers import BUCKET, bucket_settings, by_type
+from policies.helpers import BUCKET, bucket_index, by_type, settings_of
 from policies.model import Resource, RuleContext, contains_unknown, stack_rule
 
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
@@ -17,9 +17,10 @@ VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
     references=["checkov CKV_AWS_21", "trivy AVD-AWS-0090"],
 )
 def check(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[Resource, str]]:
+    index = bucket_index(resources, VERSIONING)
     for bucket in by_type(resources, BUCKET):
         inline = bucket.inputs.get("versioning")
-        states = [v.inputs.get("versioningConfiguration") for v in bucket_settings(resources, bucket, VERSIONING)]
+        states = [v.inputs.get("versioningConfiguration") for v in settings_of(index, bucket)]
         if any(contains_unknown(s) for s in states) or contains_unknown(inline):
             continue
         enabled = any(isinstance(s, Mapping) and s.get("status") == "Enabled" for s in states) or (
