@@ -36,6 +36,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--format", choices=("table", "json", "sarif"), default="table")
     p.add_argument("-o", "--output", type=Path, help="write the report to a file instead of stdout")
     p.add_argument("--list-rules", action="store_true", help="list the rules and exit")
+    p.add_argument("--docs", action="store_true", help="print the policy reference (Markdown) and exit")
     p.add_argument("-C", "--project-dir", type=Path, help="the Pulumi project (default: nearest Pulumi.yaml)")
     return p
 
@@ -64,6 +65,11 @@ def run(argv: list[str]) -> int:
     from policies.registry import all_rules
 
     rules = all_rules()
+    if args.docs:
+        from policies.docs import policies_reference
+
+        _emit(policies_reference(), args.output)
+        return 0
     if args.list_rules:
         _emit("".join(f"{r.id}\t{r.severity}\t{r.kind}\t{r.description}\n" for r in rules), args.output)
         return 0

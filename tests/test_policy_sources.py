@@ -311,3 +311,10 @@ def test_cli_exit_codes() -> None:
     assert "Traceback" not in bad.stderr + missing.stderr
     listed = _mlp("--list-rules")
     assert listed.returncode == 0 and len(listed.stdout.splitlines()) == len(all_rules())
+
+
+def test_policy_reference_is_in_sync() -> None:
+    from policies.docs import policies_reference
+
+    committed = (ROOT / "docs" / "POLICIES.md").read_text()
+    assert committed == policies_reference(), "docs/POLICIES.md is stale: run `mlp policy --docs -o docs/POLICIES.md`"
