@@ -37,6 +37,9 @@ from infra.tagging.rules import MAX_AWS_TAGS, PLATFORM_TAG_KEYS, REQUIRED_COST_T
 
 NAMESPACE = PROJECT  # config keys are `ml-platform:<section>`
 
+SERVING_RUNTIMES = ("vllm",)
+"""ServingRuntimes the platform installs (KServe's ClusterServingRuntimes are chosen through model_format)."""
+
 Environment = Literal["dev", "staging", "prod"]
 
 # --- reusable constrained types -------------------------------------------------------------------------------
@@ -412,12 +415,19 @@ class MlflowAuthConfig(_Model):
 
 class MlflowIngressConfig(_Model):
     enabled: bool = False
-    """Create an internal ALB ingress."""
+    """Create an internal ALB ingress (installs the AWS Load Balancer Controller)."""
     internal: bool = Field(True, description="Internal ALB only; MLflow is never exposed to the internet.")
-    hostname: str | None = None
-    """Host name of the ingress."""
-    certificate_arn: str | None = None
-    """ACM certificate for HTTPS."""
+    hostname: (
+        Annotated[str, StringConstraints(pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")] | None
+    ) = None
+    """Host name of the ingress (a DNS name you point at the ALB)."""
+    certificate_arn: (
+        Annotated[
+            str, StringConstraints(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]{36}$")
+        ]
+        | None
+    ) = None
+    """ACM certificate for HTTPS (required in prod)."""
 
 
 class MlflowConfig(_Model):
@@ -497,6 +507,13 @@ class ResourcesConfig(_Model):
     """nvidia.com/gpu limit."""
 
 
+class CanaryConfig(_Model):
+    storage_path: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")] = Field(
+        ..., description="Key prefix of the candidate model in the models zone."
+    )
+    traffic_percent: int = Field(..., ge=1, le=99, description="Share of requests sent to the candidate.")
+
+
 class InferenceServiceConfig(_Model):
     model_format: Literal["sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "onnx", "huggingface"] | None = (
         None
@@ -511,8 +528,8 @@ class InferenceServiceConfig(_Model):
     """Replica floor."""
     max_replicas: int = Field(2, ge=1)
     """Replica ceiling."""
-    canary_traffic_percent: int | None = Field(None, ge=0, le=100)
-    """Share of traffic to the latest revision."""
+    canary: CanaryConfig | None = None
+    """A candidate model version that receives a share of the traffic (KServe Standard mode `spec.canary`)."""
     resources: ResourcesConfig = ResourcesConfig()
     """Per-replica resources."""
     gpu_pool: Name | None = None
@@ -547,6 +564,8 @@ class VllmModelConfig(_Model):
     max_replicas: int = Field(2, ge=1)
     """Replica ceiling."""
     max_waiting_requests: int = Field(8, ge=1, description="Scale out above this many queued requests per replica.")
+    cpu: Quantity | None = Field(None, description="CPU request per replica (default: 3 per GPU).")
+    memory: Quantity | None = Field(None, description="Memory request and limit per replica (default: 12Gi per GPU).")
 
 
 class VllmConfig(_Model):
@@ -603,6 +622,9 @@ class TenantConfig(_Model):
     )
     quota: TenantQuotaConfig = TenantQuotaConfig()
     """ResourceQuota of the team's namespace."""
+    principal_arns: tuple[IamPrincipalArn, ...] = Field(
+        (), description="IAM roles given an EKS access entry in the team's groups (none: map them yourself)."
+    )
     cost_center: str | None = Field(None, description="Defaults to the stack's cost-center tag.")
 
 
@@ -762,6 +784,8 @@ _PATTERN_HINTS: dict[str, str] = {
     "vpc_id": "a VPC id such as vpc-0123456789abcdef0",
     "name": "letters, digits, - and _, starting with a letter (at most 100 characters)",
     "prometheus_retention": "a Prometheus duration such as 15d",
+    "hostname": "a DNS name such as mlflow.ml.example.com",
+    "certificate_arn": "an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/UUID)",
 }
 
 
@@ -1071,8 +1095,16 @@ def _check_services(cfg: PlatformConfig, add: Add) -> None:
 
     if not cfg.mlflow.auth.enabled and cfg.environment != "dev":
         add(("mlflow", "auth", "enabled"), "must be true outside dev: MLflow would accept anonymous writes")
-    if not cfg.mlflow.ingress.internal:
+    zones = cfg.data_lake.zones
+    if cfg.mlflow.enabled and "artifacts" not in zones:
+        add(("mlflow", "enabled"), "MLflow stores artifacts in the lake's `artifacts` zone; add it to data_lake.zones")
+    ingress = cfg.mlflow.ingress
+    if not ingress.internal:
         add(("mlflow", "ingress", "internal"), "must be true: MLflow is never exposed to the internet")
+    if ingress.enabled and ingress.hostname is None:
+        add(("mlflow", "ingress", "hostname"), "is required when the ingress is enabled")
+    if ingress.enabled and cfg.is_prod and ingress.certificate_arn is None:
+        add(("mlflow", "ingress", "certificate_arn"), "is required in prod (the ALB listens on HTTPS only)")
     db = cfg.mlflow.database
     if db.max_allocated_storage_gib < db.allocated_storage_gib:
         add(("mlflow", "database", "max_allocated_storage_gib"), "must be >= allocated_storage_gib")
@@ -1096,6 +1128,12 @@ def _check_services(cfg: PlatformConfig, add: Add) -> None:
         path = ("kserve", "inference_services", sname)
         if (svc.model_format is None) == (svc.runtime is None):
             add(path, "give exactly one of model_format or runtime")
+        if svc.runtime is not None and svc.runtime not in SERVING_RUNTIMES:
+            add(path + ("runtime",), f"unknown runtime {svc.runtime!r}; allowed: {', '.join(SERVING_RUNTIMES)}")
+        if "models" not in zones:
+            add(path + ("storage_path",), "models are read from the lake's `models` zone; add it to data_lake.zones")
+        if not cfg.kserve.enabled:
+            add(path, "kserve.enabled is false; remove the service or enable KServe")
         if svc.min_replicas > svc.max_replicas:
             add(path + ("max_replicas",), "must be >= min_replicas")
         check_pool(path + ("gpu_pool",), svc.gpu_pool, svc.resources.gpus)
@@ -1113,10 +1151,27 @@ def _check_services(cfg: PlatformConfig, add: Add) -> None:
             )
         if model.source == "lake" and model.hub_token_secret:
             add(path + ("hub_token_secret",), "only applies to source: hub")
+        if model.source == "lake" and "models" not in zones:
+            add(path + ("source",), "weights are read from the lake's `models` zone; add it to data_lake.zones")
+        if model.min_replicas != model.max_replicas and not cfg.observability.enabled:
+            add(
+                path + ("max_replicas",),
+                "autoscaling reads vLLM's queue from Prometheus: enable observability or set "
+                "min_replicas = max_replicas",
+            )
         if model.served_model_name in served:
             add(path + ("served_model_name",), f"is also served by vllm.models.{served[model.served_model_name]}")
         served[model.served_model_name] = mname
 
+    admins = {a.principal_arn for a in cfg.cluster.admins}
+    seen_principals: dict[str, str] = {}
     for tname, tenant in cfg.tenants.items():
+        for i, arn in enumerate(tenant.principal_arns):
+            at: Path = ("tenants", tname, "principal_arns", i)
+            if arn in admins:
+                add(at, "is also in cluster.admins; an IAM principal has one access entry per cluster")
+            elif arn in seen_principals:
+                add(at, f"is also in tenants.{seen_principals[arn]} (one access entry per principal)")
+            seen_principals[arn] = tname
         if tenant.quota.gpus > cfg.budget.max_gpus:
             add(("tenants", tname, "quota", "gpus"), f"exceeds budget.max_gpus ({cfg.budget.max_gpus})")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -64,3 +66,78 @@ def pod_identity_trust_policy(cluster_name: str, namespace: str, service_account
 
 def managed_policy_arn(partition: str, name: str) -> str:
     return f"arn:{partition}:iam::aws:policy/{name}"
+
+
+@dataclass(frozen=True)
+class S3Grant:
+    """Access to the objects under one key prefix of one bucket ("" = the whole bucket)."""
+
+    bucket_arn: str
+    prefix: str = ""
+    write: bool = False
+
+
+def s3_access_policy(
+    grants: Sequence[S3Grant], *, key_arn: str, secret_arns: Sequence[str] = (), sid_prefix: str = ""
+) -> str:
+    """Least privilege over the lake: objects under the granted prefixes, listing only those prefixes, the lake
+    key for them, and reading the named secrets. Nothing else (no bucket configuration, no other prefix)."""
+    statements: list[dict[str, Any]] = []
+    reads = sorted({f"{g.bucket_arn}/{g.prefix}*" for g in grants})
+    writes = sorted({f"{g.bucket_arn}/{g.prefix}*" for g in grants if g.write})
+    if reads:
+        statements.append({"Sid": "ReadObjects", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": reads})
+    if writes:
+        statements.append(
+            {
+                "Sid": "WriteObjects",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                "Resource": writes,
+            }
+        )
+    by_bucket: dict[str, set[str]] = {}
+    for g in grants:
+        by_bucket.setdefault(g.bucket_arn, set()).add(g.prefix)
+    for i, (bucket, prefixes) in enumerate(sorted(by_bucket.items())):
+        statement: dict[str, Any] = {
+            "Sid": f"List{i}",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket,
+        }
+        if "" not in prefixes:
+            statement["Condition"] = {"StringLike": {"s3:prefix": sorted(f"{p}*" for p in prefixes)}}
+        statements.append(statement)
+    if grants:
+        statements.append(
+            {
+                "Sid": "UseTheLakeKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"] if writes else ["kms:Decrypt"],
+                "Resource": key_arn,
+            }
+        )
+    if secret_arns:
+        statements.append(
+            {
+                "Sid": "ReadOwnSecrets",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": sorted(secret_arns),
+            }
+        )
+        if not grants:
+            statements.append(
+                {"Sid": "DecryptSecrets", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn}
+            )
+    for st in statements:
+        st["Sid"] = sid_prefix + st["Sid"]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
+
+
+def secret_arn_pattern(partition: str, region: str, account_id: str, name: str) -> str:
+    """The ARN of a Secrets Manager secret known by name (AWS appends a random 6-character suffix)."""
+    if name.startswith("arn:"):
+        return name
+    return f"arn:{partition}:secretsmanager:{region}:{account_id}:secret:{name}-??????"

@@ -16,11 +16,31 @@ from infra.cluster import AdminAccess, Cluster, ClusterArgs, SystemNodeGroupArgs
 from infra.config import GpuPoolConfig, PlatformConfig
 from infra.data import DataLake, DataLakeArgs, ZoneSpec
 from infra.gpu_pools import GeneralPoolSpec, GpuNodePools, GpuNodePoolsArgs, PoolSpec
+from infra.gpu_pools.documents import POOL_LABEL
+from infra.ingress import LoadBalancerController, LoadBalancerControllerArgs
+from infra.mlops import DatabaseSpec, LakeAccess, Mlflow, MlflowArgs, Ray, RayArgs
+from infra.mlops.documents import (
+    MLFLOW_NAMESPACE,
+    MLFLOW_PORT,
+    RAY_CLIENT_PORT,
+    RAY_DASHBOARD_PORT,
+    RAY_NAMESPACE,
+    RayClusterSpec,
+    RayGpuGroup,
+)
 from infra.network import AdoptedNetwork, AdoptedNetworkArgs, Network, NetworkArgs, TerraformStateSource
 from infra.security import PlatformKeys, PlatformKeysArgs
+from infra.serving import InferenceServiceArgs, Serving, ServingArgs
+from infra.serving.documents import SERVING_NAMESPACE, VLLM_PORT, VllmServer, default_vllm_resources
 from infra.tagging import cost_labels, platform_tags
+from infra.tenancy import TenantAccess, Tenants, TenantsArgs
+from infra.tenancy.documents import PlatformEndpoint, TenantSpec
 
 SYSTEM_NODE_LABEL = {"node.mlplatform.io/role": "system"}
+MONITORING_NAMESPACE = "monitoring"
+PROMETHEUS_URL = f"http://kube-prometheus-stack-prometheus.{MONITORING_NAMESPACE}.svc.cluster.local:9090"
+# Secrets Manager keeps a deleted secret this many days (its name stays taken); 0 deletes at once.
+SECRET_RECOVERY_DAYS = {"dev": 0, "staging": 7, "prod": 30}
 
 
 @dataclass(frozen=True)
@@ -54,6 +74,12 @@ class Platform:
         self.cluster = self._create_cluster()
         self._k8s_opts = pulumi.ResourceOptions(providers={"aws": self.aws, "kubernetes": self.cluster.provider})
         self.node_pools = self._create_node_pools()
+        self._pools: list[pulumi.Resource] = [self.node_pools] if self.node_pools is not None else []
+        self.load_balancer_controller = self._create_load_balancer_controller()
+        self.mlflow = self._create_mlflow()
+        self.ray = self._create_ray()
+        self.serving = self._create_serving()
+        self.tenants = self._create_tenants()
 
     def _create_keys(self) -> PlatformKeys:
         return PlatformKeys(
@@ -201,6 +227,230 @@ class Platform:
                 cost_labels=self.labels,
                 karpenter_replicas=1 if cfg.environment == "dev" else 2,
                 system_node_selector=SYSTEM_NODE_LABEL,
+            ),
+            opts=self._k8s_opts,
+        )
+
+    def _create_load_balancer_controller(self) -> LoadBalancerController | None:
+        cfg = self.cfg
+        if not (cfg.mlflow.enabled and cfg.mlflow.ingress.enabled):
+            return None
+        return LoadBalancerController(
+            "lb-controller",
+            LoadBalancerControllerArgs(
+                cluster_name=cfg.cluster_name,
+                region=cfg.region,
+                vpc_id=self.network.vpc_id,
+                replicas=1 if cfg.environment == "dev" else 2,
+                cost_tags=self.tags,
+                system_node_selector=SYSTEM_NODE_LABEL,
+            ),
+            opts=self._k8s_opts,
+        )
+
+    def _create_mlflow(self) -> Mlflow | None:
+        cfg = self.cfg
+        m = cfg.mlflow
+        if not m.enabled:
+            return None
+        db = m.database
+        return Mlflow(
+            "mlflow",
+            MlflowArgs(
+                cluster_name=cfg.cluster_name,
+                region=cfg.region,
+                vpc_id=self.network.vpc_id,
+                private_subnet_ids=self.network.private_subnet_ids,
+                cluster_security_group_id=self.cluster.cluster_security_group_id,
+                key_arn=self.lake.key_arn,
+                artifacts_bucket_name=self.lake.bucket_names["artifacts"],
+                artifacts_bucket_arn=self.lake.bucket_arns["artifacts"],
+                image=m.image or versions.image("mlflow"),
+                replicas=m.replicas,
+                auth_enabled=m.auth.enabled,
+                admin_secret_name=m.auth.admin_secret,
+                database=DatabaseSpec(
+                    instance_class=db.instance_class,
+                    allocated_storage_gib=db.allocated_storage_gib,
+                    max_allocated_storage_gib=db.max_allocated_storage_gib,
+                    multi_az=db.multi_az,
+                    backup_retention_days=db.backup_retention_days,
+                    deletion_protection=db.deletion_protection,
+                ),
+                ingress_enabled=m.ingress.enabled,
+                ingress_hostname=m.ingress.hostname,
+                ingress_certificate_arn=m.ingress.certificate_arn,
+                ingress_depends_on=[self.load_balancer_controller] if self.load_balancer_controller else [],
+                protect=db.deletion_protection,  # Pulumi refuses to delete what AWS would refuse to
+                secret_recovery_days=SECRET_RECOVERY_DAYS[cfg.environment],
+                cost_tags=self.tags,
+                cost_labels=self.labels,
+                system_node_selector=SYSTEM_NODE_LABEL,
+            ),
+            opts=self._k8s_opts,
+        )
+
+    def _create_ray(self) -> Ray | None:
+        cfg = self.cfg
+        if not cfg.ray.enabled:
+            return None
+        image, gpu_image = versions.image("ray"), versions.image("ray-gpu")
+        cpu_selector = {POOL_LABEL: "general"} if cfg.cpu_pool.enabled else SYSTEM_NODE_LABEL
+        clusters = [
+            RayClusterSpec(
+                name=name,
+                ray_version=versions.image_version("ray"),
+                image=image,
+                gpu_image=gpu_image,
+                head_cpu=c.head.cpu,
+                head_memory=c.head.memory,
+                cpu_min=c.cpu_workers.min_replicas,
+                cpu_max=c.cpu_workers.max_replicas,
+                cpu_cpu=c.cpu_workers.cpu,
+                cpu_memory=c.cpu_workers.memory,
+                gpu_groups=[
+                    RayGpuGroup(
+                        name=gname,
+                        pool=g.pool,
+                        gpus_per_worker=g.gpus_per_worker,
+                        min_replicas=g.min_replicas,
+                        max_replicas=g.max_replicas,
+                        cpu=g.cpu,
+                        memory=g.memory,
+                    )
+                    for gname, g in c.gpu_workers.items()
+                ],
+                head_node_selector=SYSTEM_NODE_LABEL,
+                cpu_node_selector=cpu_selector,
+                pool_label=POOL_LABEL,
+            )
+            for name, c in cfg.ray.clusters.items()
+        ]
+        zones = self.lake.bucket_arns
+        return Ray(
+            "ray",
+            RayArgs(
+                cluster_name=cfg.cluster_name,
+                clusters=clusters,
+                lake=LakeAccess(
+                    read_bucket_arns=[zones[z] for z in ("curated", "features", "models") if z in zones],
+                    write_bucket_arn=zones.get("artifacts"),
+                    key_arn=self.lake.key_arn,
+                ),
+                operator_replicas=1,
+                cost_tags=self.tags,
+                cost_labels=self.labels,
+                system_node_selector=SYSTEM_NODE_LABEL,
+                depends_on=self._pools,
+            ),
+            opts=self._k8s_opts,
+        )
+
+    def _create_serving(self) -> Serving | None:
+        cfg = self.cfg
+        if not cfg.kserve.enabled and not cfg.vllm.models:
+            return None
+        if "models" not in self.lake.bucket_names:
+            return None  # config validation reports it; nothing to serve from
+        services = [
+            InferenceServiceArgs(
+                name=name,
+                model_format=s.model_format,
+                runtime=s.runtime,
+                storage_path=s.storage_path,
+                min_replicas=s.min_replicas,
+                max_replicas=s.max_replicas,
+                cpu=s.resources.cpu,
+                memory=s.resources.memory,
+                gpus=s.resources.gpus,
+                gpu_pool=s.gpu_pool,
+                canary_storage_path=s.canary.storage_path if s.canary else None,
+                canary_traffic_percent=s.canary.traffic_percent if s.canary else None,
+            )
+            for name, s in cfg.kserve.inference_services.items()
+        ]
+        servers = []
+        for name, v in cfg.vllm.models.items():
+            cpu, memory = default_vllm_resources(v.gpus_per_replica)
+            servers.append(
+                VllmServer(
+                    name=name,
+                    model=v.model,
+                    source=v.source,
+                    served_model_name=v.served_model_name,
+                    pool=v.pool,
+                    gpus=v.gpus_per_replica,
+                    max_model_len=v.max_model_len,
+                    gpu_memory_utilization=v.gpu_memory_utilization,
+                    min_replicas=v.min_replicas,
+                    max_replicas=v.max_replicas,
+                    max_waiting_requests=v.max_waiting_requests,
+                    cpu=v.cpu or cpu,
+                    memory=v.memory or memory,
+                    hub_token_secret=v.hub_token_secret,
+                    region=cfg.region,
+                )
+            )
+        return Serving(
+            "serving",
+            ServingArgs(
+                cluster_name=cfg.cluster_name,
+                region=cfg.region,
+                models_bucket_name=self.lake.bucket_names["models"],
+                models_bucket_arn=self.lake.bucket_arns["models"],
+                key_arn=self.lake.key_arn,
+                install_kserve=cfg.kserve.enabled,
+                inference_services=services,
+                vllm_servers=servers,
+                vllm_image=cfg.vllm.image or versions.image("vllm"),
+                prometheus_url=PROMETHEUS_URL if cfg.observability.enabled else None,
+                cost_tags=self.tags,
+                cost_labels=self.labels,
+                system_node_selector=SYSTEM_NODE_LABEL,
+                pool_label=POOL_LABEL,
+                depends_on=self._pools,
+            ),
+            opts=self._k8s_opts,
+        )
+
+    def _create_tenants(self) -> Tenants | None:
+        cfg = self.cfg
+        if not cfg.tenants:
+            return None
+        endpoints = []
+        if cfg.mlflow.enabled:
+            endpoints.append(PlatformEndpoint(namespace=MLFLOW_NAMESPACE, ports=[MLFLOW_PORT]))
+        if cfg.ray.enabled:
+            endpoints.append(PlatformEndpoint(namespace=RAY_NAMESPACE, ports=[RAY_CLIENT_PORT, RAY_DASHBOARD_PORT]))
+        if self.serving is not None:
+            endpoints.append(PlatformEndpoint(namespace=SERVING_NAMESPACE, ports=[VLLM_PORT, 8080]))
+        return Tenants(
+            "tenants",
+            TenantsArgs(
+                cluster_name=cfg.cluster_name,
+                tenants=[
+                    TenantAccess(
+                        tenant=TenantSpec(
+                            name=name,
+                            groups=t.groups,
+                            gpus=t.quota.gpus,
+                            cpu=t.quota.cpu,
+                            memory=t.quota.memory,
+                            storage=t.quota.storage,
+                            labels=cost_labels(
+                                {**cfg.tags, **({"cost-center": t.cost_center} if t.cost_center else {})},
+                                team=name,
+                            ),
+                        ),
+                        principal_arns=t.principal_arns,
+                    )
+                    for name, t in cfg.tenants.items()
+                ],
+                lake_bucket_arns=list(self.lake.bucket_arns.values()),
+                key_arn=self.lake.key_arn,
+                platform_endpoints=endpoints,
+                monitoring_namespace=MONITORING_NAMESPACE if cfg.observability.enabled else None,
+                cost_tags=self.tags,
             ),
             opts=self._k8s_opts,
         )

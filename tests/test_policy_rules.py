@@ -724,6 +724,17 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         "spec.template.spec.containers[app] sets HF_TOKEN as a literal value; use valueFrom.secretKeyRef",
     ),
     (
+        "mlp-hub-token-secret-reference",
+        "deploy",
+        {
+            "spec.template.spec.containers.0.env.0": {
+                "name": "HF_TOKEN_PATH",
+                "value": "hf_abcdefghijklmnopqrstuvwxyz0123",
+            }
+        },
+        "spec.template.spec.containers[app] sets HF_TOKEN_PATH as a literal value; use valueFrom.secretKeyRef",
+    ),
+    (
         "mlp-no-public-ml-endpoints",
         "service",
         {"spec.type": "LoadBalancer"},

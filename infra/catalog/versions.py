@@ -94,3 +94,23 @@ def chart(name: str) -> Chart:
 
 def image(name: str) -> str:
     return str(_data()["images"][name]["image"])
+
+
+@dataclass(frozen=True)
+class Database:
+    engine_version: str
+    parameter_group_family: str
+    source: str
+
+
+def database(name: str) -> Database:
+    raw = _data()["databases"][name]
+    return Database(
+        engine_version=raw["engine_version"], parameter_group_family=raw["parameter_group_family"], source=raw["source"]
+    )
+
+
+def image_version(name: str) -> str:
+    """The release an image tag names: `rayproject/ray:2.60.0-py311` -> `2.60.0`."""
+    tag = image(name).rsplit(":", 1)[1]
+    return tag.split("-", 1)[0].removeprefix("v")

@@ -1,0 +1,19 @@
+"""The AWS Load Balancer Controller: internal ALBs for the platform's ingresses. The pure builders import no SDK;
+the component loads on first use."""
+
+from typing import TYPE_CHECKING, Any
+
+from infra.ingress import documents
+
+if TYPE_CHECKING:
+    from infra.ingress.component import LoadBalancerController, LoadBalancerControllerArgs
+
+__all__ = ["LoadBalancerController", "LoadBalancerControllerArgs", "documents"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("LoadBalancerController", "LoadBalancerControllerArgs"):
+        from infra.ingress import component
+
+        return getattr(component, name)
+    raise AttributeError(name)

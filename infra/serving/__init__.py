@@ -1,0 +1,19 @@
+"""Model serving: KServe (Standard mode) with a vLLM ServingRuntime, vLLM servers scaled by KEDA. The pure
+builders import no SDK; the component loads on first use."""
+
+from typing import TYPE_CHECKING, Any
+
+from infra.serving import documents
+
+if TYPE_CHECKING:
+    from infra.serving.component import InferenceServiceArgs, Serving, ServingArgs
+
+__all__ = ["InferenceServiceArgs", "Serving", "ServingArgs", "documents"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("InferenceServiceArgs", "Serving", "ServingArgs"):
+        from infra.serving import component
+
+        return getattr(component, name)
+    raise AttributeError(name)

@@ -1,0 +1,339 @@
+"""Model serving: cert-manager and KServe in Standard (raw Deployment) mode with InferenceServices and a vLLM
+ServingRuntime; vLLM OpenAI-compatible servers as Deployments scaled by KEDA on queued requests.
+
+Models come from the models zone of the lake through Pod Identity roles that read only the configured prefixes;
+hub tokens are read from Secrets Manager inside the pod, never by Pulumi.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from infra.catalog import versions
+from infra.iam_documents import S3Grant, pod_identity_trust_policy, s3_access_policy, secret_arn_pattern
+from infra.k8s_documents import pod_disruption_budget, pod_security_labels, service
+from infra.serving import documents
+from infra.serving.documents import (
+    CERT_MANAGER_NAMESPACE,
+    KEDA_NAMESPACE,
+    KSERVE_NAMESPACE,
+    MODEL_SERVICE_ACCOUNT,
+    SERVING_NAMESPACE,
+    VLLM_PORT,
+    InferenceServiceSpec,
+    VllmServer,
+)
+
+COMPONENT_TYPE = "mlplatform:serving:Serving"
+
+
+@dataclass(frozen=True, kw_only=True)
+class InferenceServiceArgs:
+    """An InferenceService with storage paths relative to the models bucket."""
+
+    name: str
+    model_format: str | None
+    runtime: str | None
+    storage_path: str
+    min_replicas: int
+    max_replicas: int
+    cpu: str
+    memory: str
+    gpus: int = 0
+    gpu_pool: str | None = None
+    canary_storage_path: str | None = None
+    canary_traffic_percent: int | None = None
+
+    def prefixes(self) -> list[str]:
+        paths = [self.storage_path] + ([self.canary_storage_path] if self.canary_storage_path else [])
+        return [p.strip("/") + "/" for p in paths]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingArgs:
+    cluster_name: str
+    region: str
+    models_bucket_name: pulumi.Input[str]
+    models_bucket_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
+    install_kserve: bool = True
+    inference_services: Sequence[InferenceServiceArgs] = ()
+    vllm_servers: Sequence[VllmServer] = ()
+    """models_bucket is filled in by the component."""
+    vllm_image: str = field(default_factory=lambda: versions.image("vllm"))
+    aws_cli_image: str = field(default_factory=lambda: versions.image("aws-cli"))
+    prometheus_url: str | None = None
+    """Prometheus that KEDA queries; None: no autoscaling (vLLM servers run min_replicas)."""
+    controller_replicas: int = 1
+    cost_tags: Mapping[str, str] = field(default_factory=dict)
+    cost_labels: Mapping[str, str] = field(default_factory=dict)
+    system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"node.mlplatform.io/role": "system"})
+    pool_label: str = "mlplatform.io/gpu-pool"
+    depends_on: Sequence[pulumi.Resource] = ()
+    """Node pools the model servers are scheduled on."""
+
+
+class Serving(pulumi.ComponentResource):
+    """KServe, vLLM and KEDA for one cluster. Needs the `aws` and `kubernetes` providers in `opts.providers`."""
+
+    def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        self._partition = aws.get_partition_output(opts=invoke).partition
+        self._account_id = aws.get_caller_identity_output(opts=invoke).account_id
+        self._labels = {**args.cost_labels, "app.kubernetes.io/part-of": "ml-platform"}
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": SERVING_NAMESPACE, "labels": {**self._labels, **pod_security_labels("restricted")}},
+            opts=self._child,
+        )
+        self._kserve: list[pulumi.Resource] = []
+        if args.install_kserve:
+            self._install_kserve()
+            self._create_inference_services()
+        self._keda: list[pulumi.Resource] = []
+        if args.vllm_servers and args.prometheus_url:
+            self._install_keda()
+        for server in args.vllm_servers:
+            self._create_vllm_server(server)
+        self.register_outputs({})
+
+    def _release(
+        self, resource_name: str, chart_key: str, namespace: str, values: Any, depends_on: Sequence[pulumi.Resource]
+    ) -> k8s.helm.v3.Release:
+        chart = versions.chart(chart_key)
+        return k8s.helm.v3.Release(
+            resource_name,
+            name=chart_key,
+            chart=chart.name,
+            version=chart.version,
+            repository_opts={"repo": chart.repository} if chart.repository else None,
+            namespace=namespace,
+            values=values,
+            atomic=True,
+            cleanup_on_fail=True,
+            max_history=5,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+        )
+
+    def _namespace(self, resource_name: str, namespace: str) -> k8s.core.v1.Namespace:
+        return k8s.core.v1.Namespace(
+            resource_name,
+            metadata={"name": namespace, "labels": {**self._labels, **pod_security_labels("restricted")}},
+            opts=self._child,
+        )
+
+    # -- KServe --------------------------------------------------------------------------------------------------
+
+    def _install_kserve(self) -> None:
+        name, args = self._name, self._args
+        selector = args.system_node_selector
+        cm_ns = self._namespace(f"{name}-cert-manager-namespace", CERT_MANAGER_NAMESPACE)
+        cert_manager = self._release(
+            f"{name}-cert-manager",
+            "cert-manager",
+            CERT_MANAGER_NAMESPACE,
+            documents.cert_manager_values(selector),
+            [cm_ns],
+        )
+        ks_ns = self._namespace(f"{name}-kserve-namespace", KSERVE_NAMESPACE)
+        crds = self._release(f"{name}-kserve-crd", "kserve-crd", KSERVE_NAMESPACE, {}, [ks_ns])
+        controller = self._release(
+            f"{name}-kserve",
+            "kserve-resources",
+            KSERVE_NAMESPACE,
+            documents.kserve_values(node_selector=selector, region=args.region),
+            # The KServe webhooks take their certificates from cert-manager.
+            [ks_ns, crds, cert_manager],
+        )
+        runtimes = self._release(
+            f"{name}-kserve-runtimes",
+            "kserve-runtime-configs",
+            KSERVE_NAMESPACE,
+            documents.kserve_runtime_values(),
+            [crds, controller],
+        )
+        self._kserve = [crds, controller, runtimes]
+
+    def _create_inference_services(self) -> None:
+        name, args = self._name, self._args
+        after_kserve = [self.namespace, *self._kserve]
+        sa = k8s.core.v1.ServiceAccount(
+            f"{name}-model-service-account",
+            metadata={"name": MODEL_SERVICE_ACCOUNT, "namespace": SERVING_NAMESPACE, "labels": self._labels},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace]),
+        )
+        prefixes = sorted({p for svc in args.inference_services for p in svc.prefixes()})
+        identity = self._pod_identity(
+            f"{name}-models",
+            MODEL_SERVICE_ACCOUNT,
+            "KServe model servers: read the configured model prefixes",
+            pulumi.Output.all(args.models_bucket_arn, args.key_arn).apply(
+                lambda v: s3_access_policy([S3Grant(v[0], p) for p in prefixes], key_arn=v[1])
+            ),
+        )
+        runtime = documents.vllm_serving_runtime(image=args.vllm_image, labels=self._labels)
+        k8s.apiextensions.CustomResource(
+            f"{name}-vllm-runtime",
+            api_version=runtime["apiVersion"],
+            kind=runtime["kind"],
+            metadata=runtime["metadata"],
+            spec=runtime["spec"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after_kserve),
+        )
+        for svc in args.inference_services:
+            spec = pulumi.Output.from_input(args.models_bucket_name).apply(functools.partial(self._isvc_spec, svc))
+            k8s.apiextensions.CustomResource(
+                f"{name}-isvc-{svc.name}",
+                api_version="serving.kserve.io/v1beta1",
+                kind="InferenceService",
+                metadata={
+                    "name": svc.name,
+                    "namespace": SERVING_NAMESPACE,
+                    "labels": self._labels,
+                    "annotations": {documents.DEPLOYMENT_MODE_ANNOTATION: documents.DEPLOYMENT_MODE},
+                },
+                spec=spec,
+                # The storage initializer needs the role when the first pod starts.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*after_kserve, sa, identity, *args.depends_on]),
+            )
+
+    def _isvc_spec(self, svc: InferenceServiceArgs, bucket: str) -> dict[str, Any]:
+        canary = svc.canary_storage_path
+        spec = InferenceServiceSpec(
+            name=svc.name,
+            model_format=svc.model_format,
+            runtime=svc.runtime,
+            storage_uri=documents.s3_uri(bucket, svc.storage_path),
+            min_replicas=svc.min_replicas,
+            max_replicas=svc.max_replicas,
+            cpu=svc.cpu,
+            memory=svc.memory,
+            gpus=svc.gpus,
+            gpu_pool=svc.gpu_pool,
+            canary_storage_uri=documents.s3_uri(bucket, canary) if canary else None,
+            canary_traffic_percent=svc.canary_traffic_percent,
+        )
+        manifest = documents.inference_service(spec, labels=self._labels, pool_label=self._args.pool_label)
+        body: dict[str, Any] = manifest["spec"]
+        return body
+
+    # -- KEDA and vLLM -------------------------------------------------------------------------------------------
+
+    def _install_keda(self) -> None:
+        name, args = self._name, self._args
+        ns = self._namespace(f"{name}-keda-namespace", KEDA_NAMESPACE)
+        self._keda = [
+            self._release(
+                f"{name}-keda", "keda", KEDA_NAMESPACE, documents.keda_values(args.system_node_selector), [ns]
+            )
+        ]
+
+    def _pod_identity(
+        self, resource_name: str, service_account: str, purpose: str, policy: pulumi.Input[str]
+    ) -> aws.eks.PodIdentityAssociation:
+        args = self._args
+        role = aws.iam.Role(
+            f"{resource_name}-role",
+            description=f"{args.cluster_name}: {purpose} (Pod Identity)"[:1000],
+            assume_role_policy=pod_identity_trust_policy(args.cluster_name, SERVING_NAMESPACE, service_account),
+            tags=dict(args.cost_tags),
+            opts=self._child,
+        )
+        aws.iam.RolePolicy(f"{resource_name}-policy", role=role.id, policy=policy, opts=self._child)
+        return aws.eks.PodIdentityAssociation(
+            f"{resource_name}-pod-identity",
+            cluster_name=args.cluster_name,
+            namespace=SERVING_NAMESPACE,
+            service_account=service_account,
+            role_arn=role.arn,
+            tags=dict(args.cost_tags),
+            opts=self._child,
+        )
+
+    def _vllm_policy(self, server: VllmServer) -> pulumi.Output[str]:
+        args = self._args
+        hub_secret = server.hub_token_secret
+        prefix = server.model.strip("/") + "/"
+        return pulumi.Output.all(args.models_bucket_arn, args.key_arn, self._partition, self._account_id).apply(
+            lambda v: s3_access_policy(
+                [S3Grant(v[0], prefix)] if server.source == "lake" else [],
+                key_arn=v[1],
+                secret_arns=[secret_arn_pattern(v[2], args.region, v[3], hub_secret)] if hub_secret else [],
+            )
+        )
+
+    def _create_vllm_server(self, server: VllmServer) -> None:
+        name, args = self._name, self._args
+        key = f"{name}-vllm-{server.name}"
+        after_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+        sa = k8s.core.v1.ServiceAccount(
+            f"{key}-service-account",
+            metadata={"name": server.service_account, "namespace": SERVING_NAMESPACE, "labels": self._labels},
+            opts=after_ns,
+        )
+        needs_aws = server.source == "lake" or server.hub_token_secret is not None
+        identity: list[pulumi.Resource] = []
+        if needs_aws:
+            identity.append(
+                self._pod_identity(
+                    key,
+                    server.service_account,
+                    f"vLLM {server.name}: read its weights or its hub token",
+                    self._vllm_policy(server),
+                )
+            )
+        manifest = pulumi.Output.from_input(args.models_bucket_name).apply(
+            lambda bucket: documents.vllm_deployment(
+                replace(server, models_bucket=bucket, region=args.region),
+                image=args.vllm_image,
+                aws_cli_image=args.aws_cli_image,
+                labels=self._labels,
+                pool_label=args.pool_label,
+            )
+        )
+        autoscaled = bool(self._keda) and server.min_replicas != server.max_replicas
+        deployment = k8s.apps.v1.Deployment(
+            f"{key}-deployment",
+            metadata=manifest["metadata"],
+            spec=manifest["spec"],
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[self.namespace, sa, *identity, *args.depends_on],
+                # KEDA owns the replica count once the server runs.
+                ignore_changes=["spec.replicas"] if autoscaled else None,
+            ),
+        )
+        svc = service(
+            server.deployment_name,
+            SERVING_NAMESPACE,
+            server.selector,
+            VLLM_PORT,
+            {**self._labels, **server.selector},
+        )
+        k8s.core.v1.Service(f"{key}-service", metadata=svc["metadata"], spec=svc["spec"], opts=after_ns)
+        pdb = pod_disruption_budget(
+            server.deployment_name, SERVING_NAMESPACE, server.selector, self._labels, server.min_replicas
+        )
+        k8s.policy.v1.PodDisruptionBudget(f"{key}-pdb", metadata=pdb["metadata"], spec=pdb["spec"], opts=after_ns)
+        if autoscaled:
+            assert args.prometheus_url is not None
+            scaled = documents.vllm_scaled_object(server, prometheus_url=args.prometheus_url, labels=self._labels)
+            k8s.apiextensions.CustomResource(
+                f"{key}-scaler",
+                api_version=scaled["apiVersion"],
+                kind=scaled["kind"],
+                metadata=scaled["metadata"],
+                spec=scaled["spec"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[deployment, *self._keda]),
+            )

@@ -1,0 +1,484 @@
+"""Pure builders for model serving: KServe InferenceServices and the vLLM ServingRuntime, vLLM server Deployments,
+their KEDA autoscaling, and the vLLM command line checked against the pinned vLLM release. No resources, no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from infra.k8s_documents import GPU_TOLERATION, pod_security, restricted_container_security
+
+SERVING_NAMESPACE = "serving"
+KSERVE_NAMESPACE = "kserve"
+CERT_MANAGER_NAMESPACE = "cert-manager"
+KEDA_NAMESPACE = "keda"
+MODEL_SERVICE_ACCOUNT = "kserve-models"
+VLLM_PORT = 8000
+VLLM_RUNTIME = "vllm"
+"""Name of the platform's vLLM ServingRuntime; an InferenceService with `runtime: vllm` uses it."""
+VLLM_MODEL_FORMAT = "vllm"
+KSERVE_MODEL_DIR = "/mnt/models"
+MODELS_DIR = "/models"
+HF_TOKEN_DIR = "/var/run/secrets/huggingface"
+DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+# KServe v0.20 renamed RawDeployment to Standard (the old name is still accepted); Standard needs no Knative.
+DEPLOYMENT_MODE = "Standard"
+
+
+class UnknownVllmFlagError(ValueError):
+    """The platform would pass a flag the pinned vLLM release does not have."""
+
+
+@cache
+def vllm_flag_catalog() -> tuple[str, frozenset[str]]:
+    """(version, flags) of `vllm serve` in the pinned release, read from the release's own argument parser."""
+    raw = json.loads(resources.files("infra.catalog").joinpath("data", "vllm_flags.json").read_text(encoding="utf-8"))
+    return str(raw["version"]), frozenset(raw["flags"])
+
+
+def check_vllm_args(args: Sequence[str]) -> None:
+    version, known = vllm_flag_catalog()
+    unknown = sorted({a.split("=", 1)[0] for a in args if a.startswith("--")} - known)
+    if unknown:
+        raise UnknownVllmFlagError(f"vLLM {version} has no flag(s) {', '.join(unknown)}")
+
+
+# --- vLLM servers -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class VllmServer:
+    name: str
+    """Config key; the Deployment is vllm-<name>."""
+    model: str
+    """Hub id, or the key prefix in the models bucket (source lake)."""
+    source: str
+    served_model_name: str
+    pool: str
+    gpus: int
+    max_model_len: int
+    gpu_memory_utilization: float
+    min_replicas: int
+    max_replicas: int
+    max_waiting_requests: int
+    cpu: str
+    memory: str
+    models_bucket: str = ""
+    hub_token_secret: str | None = None
+    region: str = "us-east-1"
+
+    @property
+    def deployment_name(self) -> str:
+        return f"vllm-{self.name}"
+
+    @property
+    def service_account(self) -> str:
+        return f"vllm-{self.name}"
+
+    @property
+    def selector(self) -> dict[str, str]:
+        return {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": self.name}
+
+
+def default_vllm_resources(gpus: int) -> tuple[str, str]:
+    """CPU and memory per replica when the config gives none: 3 CPUs and 12 GiB per GPU, which fits every GPU
+    node of the catalog's 1-GPU sizes (g6.xlarge: 4 vCPUs, 16 GiB)."""
+    return str(3 * gpus), f"{12 * gpus}Gi"
+
+
+def vllm_args(server: VllmServer) -> list[str]:
+    model_ref = f"{MODELS_DIR}/{server.name}" if server.source == "lake" else server.model
+    args = [
+        model_ref,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(VLLM_PORT),
+        "--served-model-name",
+        server.served_model_name,
+        "--tensor-parallel-size",
+        str(server.gpus),
+        "--max-model-len",
+        str(server.max_model_len),
+        "--gpu-memory-utilization",
+        f"{server.gpu_memory_utilization:g}",
+        "--disable-uvicorn-access-log",
+    ]
+    if server.source == "hub":
+        args += ["--download-dir", f"{MODELS_DIR}/hub"]
+    check_vllm_args(args)
+    return args
+
+
+def _aws_cli_container(name: str, image: str, command: list[str], region: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": image,
+        "command": command,
+        "env": [
+            {"name": "AWS_REGION", "value": region},
+            {"name": "HOME", "value": "/tmp"},
+        ],
+        "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+        "securityContext": restricted_container_security(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+
+
+def vllm_deployment(
+    server: VllmServer, *, image: str, aws_cli_image: str, labels: Mapping[str, str], pool_label: str
+) -> dict[str, Any]:
+    """A vLLM OpenAI-compatible server. Weights come from the lake (an init container syncs them to the node's
+    disk) or from the hub; a hub token is read from Secrets Manager by an init container into an in-memory file,
+    so it is never in the config, the Pulumi state or the pod spec."""
+    selector = server.selector
+    init: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = [
+        {"name": "models", "mountPath": MODELS_DIR},
+        {"name": "dshm", "mountPath": "/dev/shm"},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    env = [
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "HF_HOME", "value": f"{MODELS_DIR}/hf-home"},
+        {"name": "VLLM_CACHE_ROOT", "value": "/tmp/vllm-cache"},
+        {"name": "XDG_CACHE_HOME", "value": "/tmp/.cache"},
+        {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
+        {"name": "DO_NOT_TRACK", "value": "1"},
+    ]
+    volumes: list[dict[str, Any]] = [
+        # Weights on the node's disk (the GPU pools give nodes large volumes); gone with the pod.
+        {"name": "models", "emptyDir": {}},
+        # NCCL (tensor parallelism) and the tokenizer workers use shared memory; counts against the memory limit.
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "4Gi" if server.gpus > 1 else "1Gi"}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    if server.source == "lake":
+        source = f"s3://{server.models_bucket}/{server.model.rstrip('/')}/"
+        container = _aws_cli_container(
+            "fetch-weights",
+            aws_cli_image,
+            ["aws", "s3", "sync", "--only-show-errors", "--no-progress", source, f"{MODELS_DIR}/{server.name}/"],
+            server.region,
+        )
+        container["volumeMounts"].append({"name": "models", "mountPath": MODELS_DIR})
+        init.append(container)
+    else:
+        env.append({"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"})
+    if server.hub_token_secret:
+        token_file = f"{HF_TOKEN_DIR}/token"
+        container = _aws_cli_container(
+            "fetch-hub-token",
+            aws_cli_image,
+            [
+                "/bin/sh",
+                "-ec",
+                # The secret's value is the token itself; it goes to a file on an in-memory volume, never stdout.
+                f'umask 077; aws secretsmanager get-secret-value --secret-id "$HUB_TOKEN_SECRET_ID" '
+                f"--query SecretString --output text > {token_file}",
+            ],
+            server.region,
+        )
+        container["env"].append({"name": "HUB_TOKEN_SECRET_ID", "value": server.hub_token_secret})
+        container["volumeMounts"].append({"name": "hub-token", "mountPath": HF_TOKEN_DIR})
+        init.append(container)
+        volumes.append({"name": "hub-token", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}})
+        mounts.append({"name": "hub-token", "mountPath": HF_TOKEN_DIR, "readOnly": True})
+        env.append({"name": "HF_TOKEN_PATH", "value": token_file})  # huggingface_hub reads the token from here
+    gpu = str(server.gpus)
+    probe = {"httpGet": {"path": "/health", "port": "http"}}
+    container_security = {**restricted_container_security(), "readOnlyRootFilesystem": False}
+    # vLLM and its JIT compilers (Triton, torch.compile, FlashInfer) write caches at start; where exactly could not
+    # be verified offline, so the root filesystem stays writable (everything else is dropped).
+    return {
+        "metadata": {
+            "name": server.deployment_name,
+            "namespace": SERVING_NAMESPACE,
+            "labels": {**labels, **selector},
+        },
+        "spec": {
+            "replicas": server.min_replicas,  # KEDA owns the count afterwards (the component ignores changes)
+            "selector": {"matchLabels": selector},
+            # One extra replica during a rollout would need one more GPU node; replace in place instead.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
+            "template": {
+                "metadata": {
+                    "labels": {**labels, **selector, "mlplatform.io/served-model": server.served_model_name},
+                },
+                "spec": {
+                    "serviceAccountName": server.service_account,
+                    "automountServiceAccountToken": False,
+                    "securityContext": pod_security(),
+                    "nodeSelector": {pool_label: server.pool},
+                    "tolerations": [dict(GPU_TOLERATION)],
+                    "terminationGracePeriodSeconds": 60,
+                    "initContainers": init,
+                    "containers": [
+                        {
+                            "name": "vllm",
+                            "image": image,
+                            "command": ["vllm", "serve"],
+                            "args": vllm_args(server),
+                            "env": env,
+                            "ports": [{"name": "http", "containerPort": VLLM_PORT}],
+                            "resources": {
+                                "requests": {"cpu": server.cpu, "memory": server.memory, "nvidia.com/gpu": gpu},
+                                "limits": {"memory": server.memory, "nvidia.com/gpu": gpu},
+                            },
+                            # Loading a large model (and compiling CUDA graphs) takes minutes: allow 30.
+                            "startupProbe": {**probe, "periodSeconds": 10, "failureThreshold": 180},
+                            "readinessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 3},
+                            "livenessProbe": {**probe, "periodSeconds": 15, "failureThreshold": 6},
+                            "securityContext": container_security,
+                            "volumeMounts": mounts,
+                        }
+                    ],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
+
+
+def vllm_scaled_object(server: VllmServer, *, prometheus_url: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """KEDA scaling on queued requests: one replica per `max_waiting_requests` waiting requests.
+
+    With min_replicas 0 the server is parked when idle: a second trigger on running requests keeps it up while it
+    serves, and it scales to zero only when nothing ran for the cooldown. Requests cannot wake a parked server
+    (nothing exports a queue while no replica runs): scale it up (`kubectl scale`) and KEDA keeps it while busy.
+    """
+    selector = f'namespace="{SERVING_NAMESPACE}",model_name="{server.served_model_name}"'
+    triggers: list[dict[str, Any]] = [
+        {
+            "type": "prometheus",
+            "name": "waiting-requests",
+            "metadata": {
+                "serverAddress": prometheus_url,
+                "query": f"sum(vllm:num_requests_waiting{{{selector}}}) or vector(0)",
+                "threshold": str(server.max_waiting_requests),
+                "activationThreshold": "0",
+            },
+        }
+    ]
+    if server.min_replicas == 0:
+        triggers.append(
+            {
+                "type": "prometheus",
+                "name": "running-requests",
+                "metadata": {
+                    "serverAddress": prometheus_url,
+                    "query": f"sum(vllm:num_requests_running{{{selector}}}) or vector(0)",
+                    # Never drives scale-out (the target is out of reach); only keeps a busy server active.
+                    "threshold": "1000000",
+                    "activationThreshold": "0",
+                },
+            }
+        )
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": server.deployment_name, "namespace": SERVING_NAMESPACE, "labels": dict(labels)},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": server.deployment_name},
+            "minReplicaCount": server.min_replicas,
+            "maxReplicaCount": server.max_replicas,
+            "pollingInterval": 15,
+            "cooldownPeriod": 900,  # a GPU node takes minutes to come back: do not park a model between bursts
+            "fallback": {"failureThreshold": 4, "replicas": max(server.min_replicas, 1)},
+            "advanced": {
+                "horizontalPodAutoscalerConfig": {
+                    "behavior": {
+                        "scaleDown": {
+                            "stabilizationWindowSeconds": 600,
+                            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 300}],
+                        }
+                    }
+                }
+            },
+            "triggers": triggers,
+        },
+    }
+
+
+# --- KServe -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class InferenceServiceSpec:
+    name: str
+    model_format: str | None
+    runtime: str | None
+    storage_uri: str
+    min_replicas: int
+    max_replicas: int
+    cpu: str
+    memory: str
+    gpus: int = 0
+    gpu_pool: str | None = None
+    canary_storage_uri: str | None = None
+    canary_traffic_percent: int | None = None
+
+
+CANARY_PREDICTOR = "canary"
+
+
+def _predictor(spec: InferenceServiceSpec, storage_uri: str, pool_label: str, canary: bool = False) -> dict[str, Any]:
+    resources: dict[str, Any] = {
+        "requests": {"cpu": spec.cpu, "memory": spec.memory},
+        "limits": {"memory": spec.memory},
+    }
+    if spec.gpus:
+        resources["requests"]["nvidia.com/gpu"] = str(spec.gpus)
+        resources["limits"]["nvidia.com/gpu"] = str(spec.gpus)
+    model: dict[str, Any] = {
+        "modelFormat": {"name": spec.model_format or VLLM_MODEL_FORMAT},
+        "storageUri": storage_uri,
+        "resources": resources,
+        "securityContext": restricted_container_security(),
+    }
+    if spec.runtime:
+        model["runtime"] = spec.runtime
+    predictor: dict[str, Any] = {
+        "minReplicas": spec.min_replicas,
+        "maxReplicas": spec.max_replicas,
+        "serviceAccountName": MODEL_SERVICE_ACCOUNT,
+        "securityContext": pod_security(),
+        "model": model,
+    }
+    if canary:
+        # KServe's webhook: a canary has a name (its Deployment is <isvc>-<name>-predictor) and fixed replicas
+        # (no maxReplicas or autoscaling); the CRD requires the model container's name there.
+        del predictor["maxReplicas"]
+        predictor.update(name=CANARY_PREDICTOR, minReplicas=max(spec.min_replicas, 1))
+        model["name"] = "kserve-container"
+    if spec.gpus and spec.gpu_pool:
+        predictor["nodeSelector"] = {pool_label: spec.gpu_pool}
+        predictor["tolerations"] = [dict(GPU_TOLERATION)]
+    return predictor
+
+
+def inference_service(spec: InferenceServiceSpec, *, labels: Mapping[str, str], pool_label: str) -> dict[str, Any]:
+    """A serving.kserve.io/v1beta1 InferenceService in Standard (raw Deployment) mode.
+
+    Canary: in Standard mode KServe v0.20 ignores `predictor.canaryTrafficPercent` (only its Knative reconciler
+    reads it); a candidate goes in `spec.canary[]` with its own predictor and `trafficPercent`.
+    """
+    body: dict[str, Any] = {"predictor": _predictor(spec, spec.storage_uri, pool_label)}
+    if spec.canary_storage_uri and spec.canary_traffic_percent:
+        body["canary"] = [
+            {
+                "predictor": _predictor(spec, spec.canary_storage_uri, pool_label, canary=True),
+                "trafficPercent": spec.canary_traffic_percent,
+            }
+        ]
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {
+            "name": spec.name,
+            "namespace": SERVING_NAMESPACE,
+            "labels": dict(labels),
+            "annotations": {DEPLOYMENT_MODE_ANNOTATION: DEPLOYMENT_MODE},
+        },
+        "spec": body,
+    }
+
+
+def vllm_serving_runtime(*, image: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """A namespaced ServingRuntime that serves a model directory downloaded by KServe's storage initializer with
+    vLLM's OpenAI-compatible server."""
+    args = ["--model", KSERVE_MODEL_DIR, "--served-model-name", "{{.Name}}", "--port", "8080"]
+    check_vllm_args(args)
+    return {
+        "apiVersion": "serving.kserve.io/v1alpha1",
+        "kind": "ServingRuntime",
+        "metadata": {"name": VLLM_RUNTIME, "namespace": SERVING_NAMESPACE, "labels": dict(labels)},
+        "spec": {
+            "supportedModelFormats": [{"name": VLLM_MODEL_FORMAT, "autoSelect": True, "priority": 1}],
+            "protocolVersions": ["v1"],
+            "containers": [
+                {
+                    "name": "kserve-container",
+                    "image": image,
+                    "command": ["vllm", "serve"],
+                    "args": args,
+                    "env": [
+                        {"name": "HOME", "value": "/tmp"},
+                        {"name": "HF_HUB_OFFLINE", "value": "1"},
+                        {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
+                    ],
+                    "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+                    "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"memory": "8Gi"}},
+                }
+            ],
+        },
+    }
+
+
+def s3_uri(bucket: str, path: str) -> str:
+    return f"s3://{bucket}/{path.strip('/')}"
+
+
+# --- chart values -----------------------------------------------------------------------------------------------
+
+
+def _small(cpu: str = "50m", memory: str = "128Mi", limit: str = "256Mi") -> dict[str, Any]:
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": limit}}
+
+
+def cert_manager_values(node_selector: Mapping[str, str]) -> dict[str, Any]:
+    """cert-manager v1.21 chart values: CRDs from the chart (kept on uninstall), all parts on the system nodes."""
+    selector = dict(node_selector)
+    return {
+        "crds": {"enabled": True, "keep": True},
+        "nodeSelector": selector,
+        "resources": _small(),
+        "webhook": {"nodeSelector": selector, "resources": _small(cpu="20m", memory="64Mi", limit="128Mi")},
+        "cainjector": {"nodeSelector": selector, "resources": _small()},
+        "startupapicheck": {"nodeSelector": selector},
+        "prometheus": {"enabled": True},
+    }
+
+
+def kserve_values(*, node_selector: Mapping[str, str], region: str) -> dict[str, Any]:
+    """kserve-resources v0.20 chart values: Standard mode (plain Deployments, no Knative or Istio), no ingress
+    objects (models are reached inside the cluster), the controller on the system nodes."""
+    return {
+        "kserve": {
+            "controller": {
+                "deploymentMode": DEPLOYMENT_MODE,
+                "nodeSelector": dict(node_selector),
+                "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "512Mi"}},
+                "gateway": {"disableIngressCreation": True},
+            },
+            "storage": {"s3": {"region": region, "useHttps": "1", "verifySSL": "1"}},
+        }
+    }
+
+
+def kserve_runtime_values() -> dict[str, Any]:
+    """kserve-runtime-configs v0.20: install the ClusterServingRuntimes (the chart installs none by default). The
+    chart's own vLLM runtime uses an unpinned `latest` image, so it is disabled; the platform's namespaced `vllm`
+    ServingRuntime serves that format with the pinned image."""
+    return {"kserve": {"servingruntime": {"enabled": True, "vllmserver": {"disabled": True}}}}
+
+
+def keda_values(node_selector: Mapping[str, str]) -> dict[str, Any]:
+    """KEDA 2.20 chart values: operator, metrics server and webhooks on the system nodes, modest resources."""
+    return {
+        "nodeSelector": dict(node_selector),
+        "resources": {
+            "operator": _small(cpu="100m", memory="128Mi", limit="512Mi"),
+            "metricServer": _small(cpu="100m", memory="128Mi", limit="512Mi"),
+            "webhooks": _small(cpu="50m", memory="64Mi", limit="256Mi"),
+        },
+        "prometheus": {
+            "operator": {"enabled": True},
+            "metricServer": {"enabled": True},
+        },
+    }

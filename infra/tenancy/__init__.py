@@ -1,0 +1,19 @@
+"""Team tenancy: namespaces with quota, defaults, network policies, RBAC and a lake prefix each. The pure builders
+import no SDK; the component loads on first use."""
+
+from typing import TYPE_CHECKING, Any
+
+from infra.tenancy import documents
+
+if TYPE_CHECKING:
+    from infra.tenancy.component import TenantAccess, Tenants, TenantsArgs
+
+__all__ = ["TenantAccess", "Tenants", "TenantsArgs", "documents"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("TenantAccess", "Tenants", "TenantsArgs"):
+        from infra.tenancy import component
+
+        return getattr(component, name)
+    raise AttributeError(name)
