@@ -168,6 +168,65 @@ def schema(
     _emit(config_reference(), output)
 
 
+class SmokeFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def smoke(
+    stack: Annotated[str, typer.Argument(help="Stack name, e.g. dev (its config says what to check).")],
+    only: Annotated[
+        str | None,
+        typer.Option("--only", help="Comma-separated checks: kubernetes, mlflow, ray, vllm, prometheus."),
+    ] = None,
+    url: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--url",
+            help="KEY=URL of a service instead of a kubectl port-forward; KEY is mlflow, prometheus, ray:<cluster> "
+            "or vllm:<model>. Repeatable.",
+        ),
+    ] = None,
+    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig file.")] = None,
+    context: Annotated[str | None, typer.Option("--context", help="Kubeconfig context.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for Ray jobs and woken servers.")] = 600,
+    wake: Annotated[bool, typer.Option("--wake", help="Scale parked vLLM servers (0 replicas) to one.")] = False,
+    fmt: Annotated[SmokeFormat, typer.Option("--format", "-f")] = SmokeFormat.table,
+    project_dir: ProjectDir = None,
+) -> None:
+    """After `pulumi up`: check the deployed platform end to end (pass or fail per check, exit 1 on any failure)."""
+    from mlp.smoke import CHECK_NAMES, CheckResult, SmokeOptions, results_json, run_smoke
+    from mlp.stackfile import load_project, load_stack
+
+    checks = tuple(c.strip() for c in only.split(",")) if only else CHECK_NAMES
+    unknown = sorted(set(checks) - set(CHECK_NAMES))
+    if unknown:
+        raise typer.BadParameter(f"unknown check(s) {', '.join(unknown)}; allowed: {', '.join(CHECK_NAMES)}")
+    urls: dict[str, str] = {}
+    for item in url or []:
+        key, sep, value = item.partition("=")
+        if not sep or not value.startswith(("http://", "https://")):
+            raise typer.BadParameter(f"--url {item!r}: expected KEY=http(s)://HOST:PORT")
+        urls[key] = value
+    cfg = load_stack(load_project(_project_root(project_dir)), stack).validate()
+
+    def emit(result: CheckResult) -> None:
+        if fmt is SmokeFormat.table:
+            mark = "PASS" if result.ok else "FAIL"
+            _say(f"{mark}  {result.check:<11} {result.target}: {result.detail} ({result.seconds:.1f}s)", stderr=False)
+
+    options = SmokeOptions(checks=checks, kubeconfig=kubeconfig, context=context, urls=urls, timeout=timeout, wake=wake)
+    results = run_smoke(cfg, options, emit)
+    if fmt is SmokeFormat.json:
+        _say(results_json(stack, results), stderr=False)
+    failed = [r for r in results if not r.ok]
+    if fmt is SmokeFormat.table:
+        _say(f"{len(results) - len(failed)} passed, {len(failed)} failed", stderr=False)
+    if failed or not results:
+        raise typer.Exit(EXIT_FAILED)
+
+
 def _emit(text: str, output: Path | None) -> None:
     if output:
         output.write_text(text, encoding="utf-8")

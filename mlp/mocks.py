@@ -98,9 +98,12 @@ class PlanMocks(mocks.Mocks):
 
     def __init__(self) -> None:
         self.ctx = PlanContext(region="us-east-1")
+        self.generated_secrets: list[str] = []
+        """Every value the mocks generated as a secret (passwords): a plan must contain none of them."""
 
     def reset(self, ctx: PlanContext) -> None:
         self.ctx = ctx
+        self.generated_secrets = []
 
     # -- resources ------------------------------------------------------------------------------------------
 
@@ -206,8 +209,12 @@ class PlanMocks(mocks.Mocks):
                 f"{arn_base}:secretsmanager:{region}:{account}:secret:{state['name']}-{_digest(name, length=6)}"
             )
         elif typ == "random:index/randomPassword:RandomPassword":
-            # A fixed placeholder, never a usable password; the planner redacts secrets anyway.
-            out.update(result="planned-random-password", bcryptHash="planned-bcrypt-hash")
+            # Unique per resource, so that a leak can be traced; never a usable password. The planner redacts
+            # secrets, and tests assert that none of these values appears in any plan.
+            result = "mock-pw-" + _digest("random-password", name, length=24)
+            bcrypt = "mock-bcrypt-" + _digest("bcrypt", name, length=24)
+            self.generated_secrets.extend((result, bcrypt))
+            out.update(result=result, bcryptHash=bcrypt)
         elif module in ("ec2", "eks", "iam", "cloudwatch", "s3", "sqs", "rds", "secretsmanager", "kms", "ecr"):
             out["arn"] = f"{arn_base}:{module}:{region}:{account}:{typ.rsplit(':', 1)[-1].lower()}/{rid}"
         return out

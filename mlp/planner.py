@@ -105,6 +105,11 @@ _MOCKS = PlanMocks()
 _MONITOR = RecordingMonitor(_MOCKS)
 
 
+def generated_secrets() -> list[str]:
+    """The secret values (generated passwords) the mock runtime handed out during the last program run."""
+    return list(_MOCKS.generated_secrets)
+
+
 def plan_stack(stack_config: StackConfig, platform: PlatformConfig | None = None) -> Plan:
     """Plan one stack of this project or of another Pulumi program (an example, a user's own program).
 

@@ -31,11 +31,12 @@ from urllib.parse import quote
 import boto3
 sm = boto3.client("secretsmanager")
 db = json.loads(sm.get_secret_value(SecretId=os.environ["MLFLOW_DB_SECRET_ID"])["SecretString"])
-uri = "postgresql+psycopg2://%s:%s@%s:%s/%s?sslmode=%s" % (
-    quote(db["username"], safe=""), quote(db["password"], safe=""), db["host"], db["port"], db["dbname"],
-    db.get("sslmode", "require"))
 if db.get("engine") == "sqlite":
     uri = "sqlite:///" + db["path"]
+else:
+    uri = "postgresql+psycopg2://%s:%s@%s:%s/%s?sslmode=%s" % (
+        quote(db["username"], safe=""), quote(db["password"], safe=""), db["host"], db["port"], db["dbname"],
+        db.get("sslmode", "require"))
 os.environ["MLFLOW_BACKEND_STORE_URI"] = uri
 args = sys.argv[1:]
 if os.environ.get("MLFLOW_ADMIN_SECRET_ID"):
@@ -67,6 +68,8 @@ class MlflowServer:
     port: int = MLFLOW_PORT
     allowed_hosts: Sequence[str] = ()
     default_permission: str = "NO_PERMISSIONS"  # new users see nothing until granted
+    host: str = "0.0.0.0"  # all interfaces of the pod
+    auth_config_path: str = AUTH_CONFIG_PATH
 
 
 def mlflow_allowed_hosts(service: str, namespace: str, extra: Sequence[str] = ()) -> list[str]:
@@ -101,7 +104,7 @@ def mlflow_command(server: MlflowServer) -> list[str]:
         "-c",
         MLFLOW_LAUNCHER,
         "--host",
-        "0.0.0.0",
+        server.host,
         "--port",
         str(server.port),
         "--workers",
@@ -130,7 +133,7 @@ def mlflow_env(server: MlflowServer) -> dict[str, str]:
         env.update(
             {
                 "MLFLOW_ADMIN_SECRET_ID": server.admin_secret_id,
-                "MLFLOW_AUTH_CONFIG_PATH": AUTH_CONFIG_PATH,
+                "MLFLOW_AUTH_CONFIG_PATH": server.auth_config_path,
                 "MLFLOW_AUTH_DEFAULT_PERMISSION": server.default_permission,
             }
         )

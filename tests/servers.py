@@ -1,0 +1,240 @@
+"""Real servers for contract tests, each on 127.0.0.1 and a free port, stopped by the test that started it:
+PostgreSQL (when the machine has it), MLflow and a Ray head.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.aws_server import free_port
+
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+def wait_for_http(
+    url: str,
+    process: subprocess.Popen[bytes] | None,
+    timeout: float,
+    log: Path | None = None,
+    accept: tuple[int, ...] = (200,),
+) -> None:
+    """Poll `url` until it answers with an accepted status, the process exits, or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
+            raise RuntimeError(f"server exited with {process.returncode} before {url} answered:\n{tail}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status in accept:
+                    return
+        except urllib.error.HTTPError as exc:
+            if exc.code in accept:
+                return
+            last = str(exc)
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.3)
+    tail = log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s ({last}):\n{tail}")
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """Terminate a server and its children (it runs in its own process group)."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, 15)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, 9)
+        process.wait(5)
+
+
+def start(cmd: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    out = log.open("wb")
+    return subprocess.Popen(
+        list(cmd), env=dict(env), stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
+    )
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Postgres:
+    host: str
+    port: int
+    superuser: str
+    password: str
+
+    def connect(self, dbname: str = "postgres", user: str | None = None, password: str | None = None) -> object:
+        import psycopg2
+
+        return psycopg2.connect(
+            host=self.host,
+            port=self.port,
+            user=user or self.superuser,
+            password=password or self.password,
+            dbname=dbname,
+        )
+
+
+def postgres_bin() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(os.path.realpath(found)).parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return Path(candidates[-1]).parent if candidates else None
+
+
+def _as_user(cmd: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: run it as `postgres` (or `nobody`) when the tests run as root."""
+    if os.geteuid() != 0:
+        return cmd
+    import pwd
+
+    for user in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            continue
+        return ["runuser", "-u", user, "--", *cmd]
+    raise RuntimeError("running as root and no unprivileged user to run PostgreSQL as")
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[Postgres | None]:
+    """A throw-away PostgreSQL cluster, or None when the machine has no PostgreSQL.
+
+    Its directory is a fresh one under the system temp dir (pytest's own are private to the test user, and
+    PostgreSQL runs as another user when the tests run as root); it is removed afterwards."""
+    bindir = postgres_bin()
+    if bindir is None:
+        yield None
+        return
+    import tempfile
+
+    workdir = Path(tempfile.mkdtemp(prefix="mlp-postgres-"))
+    try:
+        with _cluster(bindir, workdir) as server:
+            yield server
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _cluster(bindir: Path, workdir: Path) -> Iterator[Postgres]:
+    data, sockets = workdir / "data", workdir / "sockets"
+    sockets.mkdir()
+    password = "contract-test-superuser"
+    pwfile = workdir / "pw"
+    pwfile.write_text(password)
+    if os.geteuid() == 0:
+        import pwd
+
+        user = "postgres" if _user_exists("postgres") else "nobody"
+        entry = pwd.getpwnam(user)
+        for path in (workdir, sockets, pwfile):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    init = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=scram-sha-256", f"--pwfile={pwfile}"]
+    subprocess.run(_as_user(init), check=True, capture_output=True)
+    port = free_port()
+    log = workdir / "postgres.log"
+    ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60"]
+    options = f"-h 127.0.0.1 -p {port} -k {sockets}"
+    subprocess.run(_as_user([*ctl, "-o", options, "start"]), check=True, capture_output=True)
+    try:
+        yield Postgres(host="127.0.0.1", port=port, superuser="postgres", password=password)
+    finally:
+        subprocess.run(_as_user([*ctl, "-m", "fast", "stop"]), capture_output=True)
+
+
+def _user_exists(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+# --- Ray --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RayHead:
+    dashboard_url: str
+    token: str
+
+
+@contextlib.contextmanager
+def ray_head(token: str | None) -> Iterator[RayHead]:
+    """A Ray head on 127.0.0.1 (one CPU, no GPU), with token authentication when a token is given.
+
+    Every port Ray opens is a free one on the loopback address; the temp dir is short because Ray's socket paths
+    must fit in 107 characters."""
+    import tempfile
+
+    workdir = Path(tempfile.mkdtemp(prefix="mlp-ray-"))
+    ports = {
+        name: free_port()
+        for name in ("gcs", "dashboard", "client", "agent", "agent_grpc", "metrics", "node", "objects", "runtime_env")
+    }
+    cmd = [
+        str(Path(VENV_BIN) / "ray"),
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        f"--port={ports['gcs']}",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={ports['dashboard']}",
+        f"--ray-client-server-port={ports['client']}",
+        f"--dashboard-agent-listen-port={ports['agent']}",
+        f"--dashboard-agent-grpc-port={ports['agent_grpc']}",
+        f"--metrics-export-port={ports['metrics']}",
+        f"--node-manager-port={ports['node']}",
+        f"--object-manager-port={ports['objects']}",
+        f"--runtime-env-agent-port={ports['runtime_env']}",
+        "--min-worker-port=0",
+        "--max-worker-port=0",
+        "--num-cpus=1",
+        "--num-gpus=0",
+        "--object-store-memory=100000000",
+        "--include-dashboard=true",
+        "--disable-usage-stats",
+        f"--temp-dir={workdir / 't'}",
+    ]
+    env = {
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HOME": str(workdir),
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "token" if token else "disabled",
+    }
+    if token:
+        env["RAY_AUTH_TOKEN"] = token
+    log = workdir / "ray.log"
+    process = start(cmd, env, log, cwd=workdir)
+    url = f"http://127.0.0.1:{ports['dashboard']}"
+    try:
+        wait_for_http(f"{url}/api/gcs_healthz", process, timeout=120, log=log, accept=(200, 401))
+        yield RayHead(dashboard_url=url, token=token or "")
+    finally:
+        stop(process, timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)

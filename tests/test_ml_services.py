@@ -1,0 +1,286 @@
+"""ML services in the shipped stacks' plans: MLflow, Ray, KServe, vLLM, tenancy and the load balancer controller.
+
+Every Kubernetes object of every plan validates (built-in kinds against the Kubernetes API models, custom
+resources against the upstream CRDs); generated secrets never reach a plan; the builders' choices that users rely
+on are asserted one by one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infra.catalog import versions
+from mlp.planner import Plan, generated_secrets, plan_stack
+from mlp.stackfile import Project, load_stack
+from tests.k8s_schema import object_of, validate_plan
+
+
+def _by_name(plan: Plan, name: str) -> Any:
+    found = [r for r in plan.resources if r.name == name]
+    assert found, f"{name} not in the plan"
+    return found[0]
+
+
+def _of_type(plan: Plan, type_token: str) -> list[Any]:
+    return [r for r in plan.resources if r.type == type_token]
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_kubernetes_object_validates(plans: dict[str, Plan], stack: str) -> None:
+    assert validate_plan(plans[stack]) == {}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_no_generated_secret_appears_in_the_plan(project: Project, stack: str) -> None:
+    plan = plan_stack(load_stack(project, stack))
+    secrets = generated_secrets()
+    # MLflow's database password, its admin password and its Flask key, each with its bcrypt hash.
+    assert len(secrets) == 6
+    text = plan.to_json()
+    assert [s for s in secrets if s in text] == []
+    # The values that carry them are present, redacted.
+    secret_versions = _of_type(plan, "aws:secretsmanager/secretVersion:SecretVersion")
+    assert {r.inputs["secretString"] for r in secret_versions} == {"[secret]"}
+    assert _by_name(plan, "mlflow-db").inputs["password"] == "[secret]"
+
+
+def test_the_secret_check_would_catch_a_leak() -> None:
+    """The test above can fail: a generated password that reaches a plain input is found in the plan."""
+    import pulumi
+    import pulumi_aws as aws
+    import pulumi_random as random
+
+    from tests.conftest import plan_component
+
+    def leaky() -> None:
+        password = random.RandomPassword("pw", length=20)
+        provider = aws.Provider("aws", region="us-east-1")
+        aws.sqs.Queue(
+            "leak",
+            tags={"oops": pulumi.Output.unsecret(password.result)},
+            opts=pulumi.ResourceOptions(provider=provider),
+        )
+
+    plan = plan_component(leaky)
+    secrets = generated_secrets()
+    assert [s for s in secrets if s in plan.to_json()] == [secrets[0]]
+
+
+# --- MLflow -----------------------------------------------------------------------------------------------------
+
+
+def test_mlflow_database_is_private_encrypted_and_backed_up(plans: dict[str, Plan]) -> None:
+    dev, prod = _by_name(plans["dev"], "mlflow-db"), _by_name(plans["prod"], "mlflow-db")
+    for db in (dev, prod):
+        inputs = db.inputs
+        assert (
+            inputs["engine"] == "postgres" and inputs["engineVersion"] == versions.database("postgres").engine_version
+        )
+        assert inputs["publiclyAccessible"] is False and inputs["storageEncrypted"] is True
+        assert inputs["kmsKeyId"] == inputs["performanceInsightsKmsKeyId"]  # the lake key
+        assert inputs["backupRetentionPeriod"] >= 7
+    assert prod.inputs["multiAz"] is True and prod.inputs["deletionProtection"] is True
+    assert prod.options.get("protect") is True and prod.inputs["skipFinalSnapshot"] is False
+    assert dev.inputs["multiAz"] is False and dev.inputs["instanceClass"] == "db.t4g.micro"
+    params = {p["name"]: p["value"] for p in _by_name(plans["prod"], "mlflow-db-params").inputs["parameters"]}
+    assert params["rds.force_ssl"] == "1"
+
+
+def test_mlflow_database_admits_only_the_cluster(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    rules = _of_type(plan, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    db_rules = [r for r in rules if r.name.startswith("mlflow-")]
+    assert len(db_rules) == 1
+    rule = db_rules[0].inputs
+    assert (rule["fromPort"], rule["toPort"], rule["ipProtocol"]) == (5432, 5432, "tcp")
+    assert "cidrIpv4" not in rule and rule["referencedSecurityGroupId"].startswith("sg-")
+    assert not [
+        r for r in _of_type(plan, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule") if "mlflow" in r.name
+    ]
+
+
+def test_mlflow_role_reaches_only_its_prefix_and_secrets(plans: dict[str, Plan]) -> None:
+    policy = json.loads(_by_name(plans["prod"], "mlflow-policy").inputs["policy"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert all(r.endswith("/mlflow/*") for r in statements["ReadObjects"]["Resource"])
+    assert statements["List0"]["Condition"] == {"StringLike": {"s3:prefix": ["mlflow/*"]}}
+    assert len(statements["ReadOwnSecrets"]["Resource"]) == 2
+    trust = json.loads(_by_name(plans["prod"], "mlflow-role").inputs["assumeRolePolicy"])
+    condition = trust["Statement"][0]["Condition"]["StringEquals"]
+    assert condition["aws:RequestTag/kubernetes-namespace"] == "mlflow"
+    assert condition["aws:RequestTag/kubernetes-service-account"] == "mlflow"
+
+
+def test_mlflow_deployment_runs_authenticated_non_root_with_probes(plans: dict[str, Plan]) -> None:
+    deployment = object_of(_by_name(plans["prod"], "mlflow-deployment"))
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == versions.image("mlflow")
+    args = container["command"]
+    assert args[:2] == ["python", "-c"] and args[-2:] == ["--app-name", "basic-auth"]
+    assert args[args.index("--artifacts-destination") + 1].startswith("s3://") and "--serve-artifacts" in args
+    hosts = args[args.index("--allowed-hosts") + 1].split(",")
+    assert "mlflow.mlflow.svc.cluster.local:*" in hosts and "mlflow.ml.internal.example.com" in hosts
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["MLFLOW_DB_SECRET_ID"].startswith("arn:aws:secretsmanager:")
+    assert env["MLFLOW_AUTH_DEFAULT_PERMISSION"] == "NO_PERMISSIONS"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert container[probe]["httpGet"]["path"] == "/health"
+    assert deployment["spec"]["replicas"] == 2
+    pdb = object_of(_by_name(plans["prod"], "mlflow-pdb"))
+    assert pdb["spec"] == {"minAvailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": "mlflow"}}}
+
+
+def test_mlflow_ingress_is_an_internal_alb_with_tls_in_prod(plans: dict[str, Plan]) -> None:
+    ingress = object_of(_by_name(plans["prod"], "mlflow-ingress"))
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["alb.ingress.kubernetes.io/scheme"] == "internal"
+    assert annotations["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTPS": 443}]'
+    values = _by_name(plans["prod"], "lb-controller-release").inputs["values"]
+    assert values["defaultLoadBalancerScheme"] == "internal" and values["enableWafv2"] is False
+    assert values["defaultTags"]["cost-center"] == "ml-platform"
+    assert not [r for r in plans["dev"].resources if r.name.startswith("lb-controller")]
+
+
+# --- Ray --------------------------------------------------------------------------------------------------------
+
+
+def test_ray_clusters_bind_gpu_groups_to_their_pools(plans: dict[str, Plan]) -> None:
+    cluster = object_of(_by_name(plans["prod"], "ray-training"))
+    spec = cluster["spec"]
+    assert spec["authOptions"] == {"mode": "token"} and spec["enableInTreeAutoscaling"] is True
+    head = spec["headGroupSpec"]["template"]["spec"]
+    assert "nvidia.com/gpu" not in head["containers"][0]["resources"]["limits"]
+    assert head["nodeSelector"] == {"node.mlplatform.io/role": "system"}
+    groups = {g["groupName"]: g for g in spec["workerGroupSpecs"]}
+    assert groups["cpu"]["minReplicas"] == 0
+    gpu = groups["h100"]
+    pod = gpu["template"]["spec"]
+    assert gpu["minReplicas"] == 0 and gpu["maxReplicas"] == 2
+    assert pod["nodeSelector"] == {"mlplatform.io/gpu-pool": "training"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "8"
+    assert gpu["rayStartParams"]["num-gpus"] == "8"
+    assert pod["serviceAccountName"] == "ray"
+    assert cluster["spec"]["rayVersion"] == versions.image_version("ray")
+
+
+def test_kuberay_operator_is_pinned_and_namespaced(plans: dict[str, Plan]) -> None:
+    release = _by_name(plans["dev"], "ray-kuberay-operator").inputs
+    assert release["version"] == versions.chart("kuberay-operator").version
+    assert release["values"]["singleNamespaceInstall"] is True and release["values"]["watchNamespace"] == ["ray"]
+
+
+# --- KServe and vLLM --------------------------------------------------------------------------------------------
+
+
+def test_kserve_runs_in_standard_mode_with_canary(plans: dict[str, Plan]) -> None:
+    values = _by_name(plans["prod"], "serving-kserve").inputs["values"]
+    assert values["kserve"]["controller"]["deploymentMode"] == "Standard"
+    isvc = object_of(_by_name(plans["prod"], "serving-isvc-churn-model"))
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["model"]["storageUri"].endswith("/churn/v3") and predictor["model"]["storageUri"].startswith(
+        "s3://"
+    )
+    assert (predictor["minReplicas"], predictor["maxReplicas"]) == (2, 6)
+    (canary,) = isvc["spec"]["canary"]
+    assert canary["trafficPercent"] == 10 and canary["predictor"]["model"]["storageUri"].endswith("/churn/v4")
+    assert canary["predictor"]["name"] == "canary" and "maxReplicas" not in canary["predictor"]
+    policy = json.loads(_by_name(plans["prod"], "serving-models-policy").inputs["policy"])
+    reads = next(s for s in policy["Statement"] if s["Sid"] == "ReadObjects")["Resource"]
+    assert sorted(r.rsplit(":::", 1)[1].split("/", 1)[1] for r in reads) == ["churn/v3/*", "churn/v4/*"]
+
+
+def test_vllm_server_maps_config_to_flags_and_gpus(plans: dict[str, Plan]) -> None:
+    deployment = object_of(_by_name(plans["prod"], "serving-vllm-assistant-deployment"))
+    pod = deployment["spec"]["template"]["spec"]
+    vllm = pod["containers"][0]
+    args = vllm["args"]
+    assert args[0] == "/models/assistant"
+    flag = {args[i]: args[i + 1] for i in range(1, len(args) - 1) if args[i].startswith("--")}
+    assert flag["--tensor-parallel-size"] == "4" and flag["--max-model-len"] == "32768"
+    assert flag["--gpu-memory-utilization"] == "0.92" and flag["--served-model-name"] == "assistant"
+    assert vllm["resources"]["limits"]["nvidia.com/gpu"] == "4"
+    assert vllm["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert vllm["startupProbe"]["failureThreshold"] * vllm["startupProbe"]["periodSeconds"] >= 1800
+    assert {"name": "dshm", "mountPath": "/dev/shm"} in vllm["volumeMounts"]
+    (fetch,) = pod["initContainers"]
+    assert fetch["command"][:3] == ["aws", "s3", "sync"] and fetch["command"][-2].endswith(
+        "/llm/llama-3.1-70b-instruct/"
+    )
+    assert pod["nodeSelector"] == {"mlplatform.io/gpu-pool": "inference"}
+    assert _by_name(plans["prod"], "serving-vllm-assistant-deployment").options["ignoreChanges"] == ["spec.replicas"]
+
+
+def test_hub_token_is_read_in_the_pod_not_by_pulumi(plans: dict[str, Plan]) -> None:
+    deployment = object_of(_by_name(plans["prod"], "serving-vllm-embedder-deployment"))
+    pod = deployment["spec"]["template"]["spec"]
+    (fetch,) = pod["initContainers"]
+    env = {e["name"]: e["value"] for e in fetch["env"]}
+    assert env["HUB_TOKEN_SECRET_ID"] == "ml-platform/prod/hf-token"  # a name, never a value
+    vllm_env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert vllm_env["HF_TOKEN_PATH"] == "/var/run/secrets/huggingface/token"
+    token_volume = next(v for v in pod["volumes"] if v["name"] == "hub-token")
+    assert token_volume["emptyDir"]["medium"] == "Memory"
+    policy = json.loads(_by_name(plans["prod"], "serving-vllm-embedder-policy").inputs["policy"])
+    (statement,) = [s for s in policy["Statement"] if s["Sid"] == "ReadOwnSecrets"]
+    assert statement["Resource"] == [
+        "arn:aws:secretsmanager:us-east-1:444455556666:secret:ml-platform/prod/hf-token-??????"
+    ]
+
+
+def test_keda_scales_on_waiting_requests(plans: dict[str, Plan]) -> None:
+    scaler = object_of(_by_name(plans["prod"], "serving-vllm-assistant-scaler"))
+    spec = scaler["spec"]
+    assert spec["scaleTargetRef"]["name"] == "vllm-assistant"
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (1, 3)
+    (trigger,) = spec["triggers"]
+    assert trigger["metadata"]["query"].startswith("sum(vllm:num_requests_waiting{")
+    assert trigger["metadata"]["threshold"] == "8"
+    dev = object_of(_by_name(plans["dev"], "serving-vllm-assistant-scaler"))["spec"]
+    assert dev["minReplicaCount"] == 0
+    assert [t["name"] for t in dev["triggers"]] == ["waiting-requests", "running-requests"]
+
+
+# --- tenancy ----------------------------------------------------------------------------------------------------
+
+
+def test_tenant_namespace_is_fenced(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    namespace = object_of(_by_name(plan, "tenants-research-namespace"))
+    labels = namespace["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted" and labels["team"] == "research"
+    quota = object_of(_by_name(plan, "tenants-research-quota"))["spec"]["hard"]
+    assert quota["requests.nvidia.com/gpu"] == "16" and quota["services.loadbalancers"] == "0"
+    policies = {
+        r.name.removeprefix("tenants-research-")
+        for r in plan.resources
+        if r.type.endswith("NetworkPolicy") and "research" in r.name
+    }
+    assert policies == {
+        "default-deny",
+        "allow-same-namespace",
+        "allow-dns",
+        "allow-platform-services",
+        "allow-aws-apis",
+        "allow-monitoring",
+    }
+    egress = object_of(_by_name(plan, "tenants-research-allow-platform-services"))["spec"]["egress"]
+    reachable = {
+        rule["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]: [
+            p["port"] for p in rule["ports"]
+        ]
+        for rule in egress
+    }
+    assert reachable == {"mlflow": [5000], "ray": [10001, 8265], "serving": [8000, 8080]}
+    binding = object_of(_by_name(plan, "tenants-research-edit"))
+    assert binding["roleRef"]["name"] == "edit" and binding["subjects"][0]["name"] == "ml-research"
+    policy = json.loads(_by_name(plan, "tenants-research-policy").inputs["policy"])
+    writes = next(s for s in policy["Statement"] if s["Sid"] == "WriteObjects")["Resource"]
+    assert writes and all(r.endswith("/teams/research/*") for r in writes)

@@ -1,0 +1,233 @@
+"""Contract test: a real MLflow server started with exactly the command and environment the platform renders.
+
+The launcher reads the database and admin secrets from Secrets Manager and the server keeps artifacts in S3, both
+on a moto server over HTTP; the backend store is PostgreSQL when the machine has it (CI installs it), else sqlite.
+Only what cannot exist here is swapped: the AWS endpoint (moto), the listen address (127.0.0.1 instead of the pod's
+0.0.0.0), the port, one worker, and the path of the auth config (a temp dir instead of the pod's in-memory volume).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+
+from infra.mlops import documents
+from infra.mlops.documents import MlflowServer
+from tests.aws_server import free_port
+from tests.servers import VENV_BIN, Postgres, postgres_bin, postgres_server, start, stop, wait_for_http
+
+pytestmark = pytest.mark.contract
+
+BUCKET = "mlp-test-artifacts"
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class RunningMlflow:
+    url: str
+    admin_user: str
+    admin_password: str
+    backend: str  # "postgresql" or "sqlite"
+    postgres: Postgres | None
+    db_password: str
+    log: Path
+
+
+def _database(postgres: Postgres | None, tmp_path: Path) -> tuple[str, str]:
+    """(secret value, backend kind): an mlflow role and database on the test PostgreSQL, or a sqlite file."""
+    if postgres is None:
+        return json.dumps({"engine": "sqlite", "path": str(tmp_path / "mlflow.db")}), ""
+    password = secrets.token_urlsafe(24) + "!#%"  # characters that need quoting in a URI
+    conn = postgres.connect()
+    conn.autocommit = True  # type: ignore[attr-defined]
+    with conn.cursor() as cur:  # type: ignore[attr-defined]
+        cur.execute("CREATE ROLE mlflow LOGIN PASSWORD %s", (password,))
+        cur.execute("CREATE DATABASE mlflow OWNER mlflow")
+    conn.close()  # type: ignore[attr-defined]
+    value = documents.db_secret_value(
+        username="mlflow",
+        password=password,
+        host=postgres.host,
+        port=postgres.port,
+        dbname="mlflow",
+        sslmode="disable",  # the test cluster has no TLS; RDS forces it (rds.force_ssl) and the default is require
+    )
+    return value, password
+
+
+@pytest.fixture
+def mlflow_server(moto_endpoint: str, tmp_path: Path) -> Iterator[RunningMlflow]:
+    sm = boto3.client("secretsmanager", region_name=REGION)
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    admin_password = secrets.token_urlsafe(18)
+    with postgres_server() as postgres:
+        db_value, db_password = _database(postgres, tmp_path)
+        db_arn = sm.create_secret(Name="mlp-test/mlflow/database", SecretString=db_value)["ARN"]
+        admin_arn = sm.create_secret(
+            Name="mlp-test/mlflow-admin",
+            SecretString=documents.admin_secret_value(
+                username=documents.MLFLOW_ADMIN_USER,
+                password=admin_password,
+                flask_secret_key=secrets.token_hex(32),
+            ),
+        )["ARN"]
+        port = free_port()
+        server = MlflowServer(
+            db_secret_id=db_arn,
+            admin_secret_id=admin_arn,
+            artifacts_destination=f"s3://{BUCKET}/mlflow",
+            region=REGION,
+            workers=1,
+            port=port,
+            host="127.0.0.1",
+            allowed_hosts=documents.mlflow_allowed_hosts(documents.MLFLOW_SERVICE, documents.MLFLOW_NAMESPACE),
+            auth_config_path=str(tmp_path / "auth" / "basic_auth.ini"),
+        )
+        env = {
+            **documents.mlflow_env(server),
+            "HOME": str(tmp_path),  # the pod's HOME is its in-memory /tmp
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "AWS_ENDPOINT_URL": moto_endpoint,
+            "MLFLOW_S3_ENDPOINT_URL": moto_endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+        log = tmp_path / "mlflow.log"
+        process = start(documents.mlflow_command(server), env, log, cwd=tmp_path)
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/health", process, timeout=120, log=log)
+            yield RunningMlflow(
+                url=f"http://127.0.0.1:{port}",
+                admin_user=documents.MLFLOW_ADMIN_USER,
+                admin_password=admin_password,
+                backend="postgresql" if postgres else "sqlite",
+                postgres=postgres,
+                db_password=db_password,
+                log=log,
+            )
+        finally:
+            stop(process)
+
+
+def test_command_runs_the_launcher_then_mlflow_server() -> None:
+    server = MlflowServer(
+        db_secret_id="db", admin_secret_id="admin", artifacts_destination="s3://b/mlflow", region=REGION
+    )
+    command = documents.mlflow_command(server)
+    assert command[:3] == ["python", "-c", documents.MLFLOW_LAUNCHER]
+    compile(documents.MLFLOW_LAUNCHER, "<launcher>", "exec")  # the launcher is valid Python
+    args = command[3:]
+    assert args[args.index("--host") + 1] == "0.0.0.0"
+    assert args[args.index("--artifacts-destination") + 1] == "s3://b/mlflow"
+    assert "--serve-artifacts" in args and args[-2:] == ["--app-name", "basic-auth"]
+    env = documents.mlflow_env(server)
+    # Only secret ids in the environment, never their values.
+    assert env["MLFLOW_DB_SECRET_ID"] == "db" and env["MLFLOW_ADMIN_SECRET_ID"] == "admin"
+    assert not any("PASSWORD" in k or "BACKEND_STORE_URI" in k for k in env)
+    no_auth = documents.mlflow_command(
+        MlflowServer(db_secret_id="db", admin_secret_id=None, artifacts_destination="s3://b/m", region=REGION)
+    )
+    assert "--app-name" not in no_auth
+
+
+def test_mlflow_server_tracks_stores_artifacts_and_refuses_anonymous_writes(
+    mlflow_server: RunningMlflow, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    url = mlflow_server.url
+    # 1. Anonymous requests are refused, reads and writes alike; /health stays open for the probes.
+    anonymous = requests.post(f"{url}/api/2.0/mlflow/experiments/create", json={"name": "anon"}, timeout=10)
+    assert anonymous.status_code == 401, anonymous.text
+    assert requests.get(f"{url}/api/2.0/mlflow/experiments/search?max_results=1", timeout=10).status_code == 401
+    assert requests.get(f"{url}/health", timeout=10).status_code == 200
+    wrong = requests.post(
+        f"{url}/api/2.0/mlflow/experiments/create", json={"name": "x"}, auth=("admin", "not-the-password"), timeout=10
+    )
+    assert wrong.status_code == 401
+
+    # 2. The admin (credentials from the secret) logs a run with params, metrics and an artifact.
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", mlflow_server.admin_user)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", mlflow_server.admin_password)
+    mlflow.set_tracking_uri(url)
+    client = MlflowClient(url)
+    experiment_id = client.create_experiment("contract")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("weights: 42\n")
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_params({"lr": 0.01, "epochs": 3})
+        for step, loss in enumerate([0.9, 0.5, 0.2]):
+            mlflow.log_metric("loss", loss, step=step)
+        mlflow.log_artifact(str(notes), artifact_path="reports")
+    run_id = run.info.run_id
+    stored = client.get_run(run_id)
+    assert stored.data.params == {"lr": "0.01", "epochs": "3"}
+    assert [m.value for m in client.get_metric_history(run_id, "loss")] == [0.9, 0.5, 0.2]
+
+    # 3. The artifact went through the server (--serve-artifacts) into the artifacts zone, and reads back.
+    assert stored.info.artifact_uri.startswith("mlflow-artifacts:")
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    assert any(k.startswith("mlflow/") and k.endswith("reports/notes.txt") for k in keys), keys
+    local = client.download_artifacts(run_id, "reports/notes.txt", str(tmp_path / "back"))
+    assert Path(local).read_text() == "weights: 42\n"
+
+    # 4. A model version is registered from the run.
+    client.create_registered_model("churn")
+    version = client.create_model_version("churn", source=f"{stored.info.artifact_uri}/reports", run_id=run_id)
+    assert version.version == "1"
+    assert client.get_model_version("churn", "1").run_id == run_id
+
+    # 5. A new user sees nothing until granted (default_permission NO_PERMISSIONS).
+    admin = (mlflow_server.admin_user, mlflow_server.admin_password)
+    created = requests.post(
+        f"{url}/api/2.0/mlflow/users/create",
+        json={"username": "analyst", "password": "analyst-password-1"},
+        auth=admin,
+        timeout=10,
+    )
+    assert created.status_code == 200, created.text
+    denied = requests.get(
+        f"{url}/api/2.0/mlflow/experiments/get",
+        params={"experiment_id": experiment_id},
+        auth=("analyst", "analyst-password-1"),
+        timeout=10,
+    )
+    assert denied.status_code == 403, denied.text
+
+    # 6. The backend store is the database from the secret (PostgreSQL whenever the machine has it; CI sets
+    # MLP_REQUIRE_POSTGRES so that a missing PostgreSQL fails instead of falling back to sqlite).
+    if os.environ.get("MLP_REQUIRE_POSTGRES") or postgres_bin() is not None:
+        assert mlflow_server.backend == "postgresql"
+    if mlflow_server.postgres is not None:
+        conn = mlflow_server.postgres.connect("mlflow", user="mlflow", password=mlflow_server.db_password)
+        with conn.cursor() as cur:  # type: ignore[attr-defined]
+            cur.execute("SELECT name FROM experiments WHERE experiment_id = %s", (int(experiment_id),))
+            assert cur.fetchone() == ("contract",)
+            cur.execute("SELECT username FROM users ORDER BY username")
+            assert [r[0] for r in cur.fetchall()] == ["admin", "analyst"]
+        conn.close()  # type: ignore[attr-defined]
+    # Nothing secret reached the server's log.
+    log = mlflow_server.log.read_text(errors="replace")
+    assert mlflow_server.admin_password not in log
+    if mlflow_server.db_password:
+        assert mlflow_server.db_password not in log
+
+
+def test_smoke_mlflow_check_against_the_real_server(mlflow_server: RunningMlflow) -> None:
+    from mlp.smoke import check_mlflow
+
+    result = check_mlflow(mlflow_server.url, mlflow_server.admin_user, mlflow_server.admin_password)
+    assert result.ok, result.detail
+    assert "logged; artifact stored (mlflow-artifacts:" in result.detail and "read back" in result.detail
+    refused = check_mlflow(mlflow_server.url, mlflow_server.admin_user, "wrong-password")
+    assert not refused.ok and "401" in refused.detail
+    assert os.environ.get("MLFLOW_TRACKING_PASSWORD") is None  # the check restores the environment
