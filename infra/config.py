@@ -452,6 +452,11 @@ class RayHeadConfig(_Model):
     """CPU request and limit."""
     memory: Quantity = "8Gi"
     """Memory request and limit."""
+    placement: Literal["system", "general"] = Field(
+        "system",
+        description="`system`: the managed system nodes (no extra node); `general`: the Karpenter CPU pool "
+        "(for heads larger than a system node; never consolidated away while it runs).",
+    )
 
 
 class RayCpuWorkersConfig(_Model):
@@ -1078,6 +1083,63 @@ def _pool_gpus_per_node(cfg: PlatformConfig, pool_name: str) -> int | None:
     return max(counts) if counts else None
 
 
+_GIB_PER_VCPU = {"m": 4, "c": 2, "r": 8, "t": 2, "x": 16, "z": 8}
+_SIZE_VCPUS = {"medium": 2, "large": 2, "xlarge": 4}
+
+
+def _system_node_capacity(instance_type: str) -> tuple[float, float] | None:
+    """(vCPUs, GiB) of a general-purpose instance type from its name, or None when the name does not say."""
+    family, _, size = instance_type.partition(".")
+    vcpus = _SIZE_VCPUS.get(size) or (int(size[:-6]) * 4 if size.endswith("xlarge") and size[:-6].isdigit() else 0)
+    per_vcpu = _GIB_PER_VCPU.get(family[:1])
+    if not vcpus or per_vcpu is None:
+        return None
+    if family.startswith("t") and size == "medium":
+        return 2, 4
+    return vcpus, vcpus * per_vcpu
+
+
+def _quantity(value: str, memory: bool) -> float:
+    """A Kubernetes quantity as cores or GiB."""
+    match = re.match(r"^([0-9.]+)([a-zA-Z]*)$", value)
+    assert match is not None  # the config type already checked the format
+    number, unit = float(match.group(1)), match.group(2)
+    if not memory:
+        return number / 1000 if unit == "m" else number
+    factor = {
+        "": 1 / 2**30,
+        "k": 1e3 / 2**30,
+        "Ki": 1 / 2**20,
+        "M": 1e6 / 2**30,
+        "Mi": 1 / 2**10,
+        "G": 1e9 / 2**30,
+        "Gi": 1,
+        "T": 1e12 / 2**30,
+        "Ti": 2**10,
+        "P": 1e15 / 2**30,
+        "Pi": 2**20,
+        "E": 1e18 / 2**30,
+        "Ei": 2**30,
+        "m": 1e-3 / 2**30,
+    }
+    return number * factor[unit]
+
+
+def _fit_on_system_nodes(cfg: PlatformConfig, cpu: str, memory: str) -> str | None:
+    """Why a pod of this size cannot run on the smallest system node (about 85% of a node is allocatable)."""
+    sizes = [(t, c) for t in cfg.cluster.system_node_group.instance_types if (c := _system_node_capacity(t))]
+    if not sizes:
+        return None
+    itype, (vcpus, gib) = min(sizes, key=lambda item: item[1])
+    want_cpu, want_gib = _quantity(cpu, memory=False), _quantity(memory, memory=True)
+    if want_cpu > vcpus * 0.85 or want_gib > gib * 0.85:
+        return (
+            f"a {cpu} CPU / {memory} head does not fit a system node ({itype}: {vcpus:g} vCPUs, {gib:g} GiB, about "
+            "85% allocatable)"
+        )
+    return None
+
+
 def _check_services(cfg: PlatformConfig, add: Add) -> None:
     pools = cfg.gpu_pools
 
@@ -1115,6 +1177,14 @@ def _check_services(cfg: PlatformConfig, add: Add) -> None:
             add(("mlflow", "database", "multi_az"), "must be true in prod")
 
     for cname, cluster in cfg.ray.clusters.items():
+        head = cluster.head
+        head_path: Path = ("ray", "clusters", cname, "head")
+        if head.placement == "general" and not cfg.cpu_pool.enabled:
+            add(head_path + ("placement",), "`general` needs cpu_pool.enabled (the Karpenter CPU pool)")
+        elif head.placement == "system":
+            problem = _fit_on_system_nodes(cfg, head.cpu, head.memory)
+            if problem:
+                add(head_path, f"{problem}; use smaller head values or head.placement: general")
         workers = cluster.cpu_workers
         if workers.min_replicas > workers.max_replicas:
             add(("ray", "clusters", cname, "cpu_workers", "max_replicas"), "must be >= min_replicas")

@@ -320,7 +320,7 @@ class Platform:
                     )
                     for gname, g in c.gpu_workers.items()
                 ],
-                head_node_selector=SYSTEM_NODE_LABEL,
+                head_node_selector=SYSTEM_NODE_LABEL if c.head.placement == "system" else {POOL_LABEL: "general"},
                 cpu_node_selector=cpu_selector,
                 pool_label=POOL_LABEL,
             )

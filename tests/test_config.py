@@ -243,6 +243,14 @@ BAD_CASES: list[tuple[str, str, Any, str, str]] = [
     ),
     ("prod", P + "mlflow.ingress.hostname", ..., "mlflow.ingress.hostname", "is required when the ingress is enabled"),
     ("dev", P + "vllm.models.assistant.memory", "a lot", "vllm.models.assistant.memory", "Kubernetes quantity"),
+    (
+        "dev",
+        P + "ray.clusters.research.head.memory",
+        "4Gi",
+        "ray.clusters.research.head",
+        "does not fit a system node (t3.medium: 2 vCPUs, 4 GiB",
+    ),
+    ("prod", P + "cpu_pool.enabled", False, "ray.clusters.training.head.placement", "needs cpu_pool.enabled"),
     ("dev", P + "tenants.research.groups", [], "tenants.research.groups", "at least 1 item"),
     (
         "dev",

@@ -156,7 +156,10 @@ def test_ray_clusters_bind_gpu_groups_to_their_pools(plans: dict[str, Plan]) -> 
     assert spec["authOptions"] == {"mode": "token"} and spec["enableInTreeAutoscaling"] is True
     head = spec["headGroupSpec"]["template"]["spec"]
     assert "nvidia.com/gpu" not in head["containers"][0]["resources"]["limits"]
-    assert head["nodeSelector"] == {"node.mlplatform.io/role": "system"}
+    assert head["nodeSelector"] == {"mlplatform.io/gpu-pool": "general"}  # placement: general (too big for system)
+    assert spec["headGroupSpec"]["template"]["metadata"]["annotations"] == {"karpenter.sh/do-not-disrupt": "true"}
+    dev_head = object_of(_by_name(plans["dev"], "ray-research"))["spec"]["headGroupSpec"]["template"]["spec"]
+    assert dev_head["nodeSelector"] == {"node.mlplatform.io/role": "system"}
     groups = {g["groupName"]: g for g in spec["workerGroupSpecs"]}
     assert groups["cpu"]["minReplicas"] == 0
     gpu = groups["h100"]
