@@ -29,6 +29,9 @@ from infra.mlops.documents import (
     RayGpuGroup,
 )
 from infra.network import AdoptedNetwork, AdoptedNetworkArgs, Network, NetworkArgs, TerraformStateSource
+from infra.observability import Monitoring, MonitoringArgs
+from infra.observability.documents import NAMESPACE as MONITORING_NAMESPACE
+from infra.observability.documents import PROMETHEUS_URL, MonitoringSpec, platform_monitors
 from infra.security import PlatformKeys, PlatformKeysArgs
 from infra.serving import InferenceServiceArgs, Serving, ServingArgs
 from infra.serving.documents import SERVING_NAMESPACE, VLLM_PORT, VllmServer, default_vllm_resources
@@ -37,8 +40,6 @@ from infra.tenancy import TenantAccess, Tenants, TenantsArgs
 from infra.tenancy.documents import PlatformEndpoint, TenantSpec
 
 SYSTEM_NODE_LABEL = {"node.mlplatform.io/role": "system"}
-MONITORING_NAMESPACE = "monitoring"
-PROMETHEUS_URL = f"http://kube-prometheus-stack-prometheus.{MONITORING_NAMESPACE}.svc.cluster.local:9090"
 # Secrets Manager keeps a deleted secret this many days (its name stays taken); 0 deletes at once.
 SECRET_RECOVERY_DAYS = {"dev": 0, "staging": 7, "prod": 30}
 
@@ -80,6 +81,7 @@ class Platform:
         self.ray = self._create_ray()
         self.serving = self._create_serving()
         self.tenants = self._create_tenants()
+        self.monitoring = self._create_monitoring()
 
     def _create_keys(self) -> PlatformKeys:
         return PlatformKeys(
@@ -451,6 +453,41 @@ class Platform:
                 platform_endpoints=endpoints,
                 monitoring_namespace=MONITORING_NAMESPACE if cfg.observability.enabled else None,
                 cost_tags=self.tags,
+            ),
+            opts=self._k8s_opts,
+        )
+
+    def _create_monitoring(self) -> Monitoring | None:
+        cfg = self.cfg
+        obs = cfg.observability
+        if not obs.enabled:
+            return None
+        prod = cfg.is_prod
+        monitors = platform_monitors(
+            vllm=bool(cfg.vllm.models),
+            ray=cfg.ray.enabled and bool(cfg.ray.clusters),
+            kserve=cfg.kserve.enabled and bool(cfg.kserve.inference_services),
+            karpenter=self.node_pools is not None and self.node_pools.installs_karpenter,
+            serving_namespace=SERVING_NAMESPACE,
+            ray_namespace=RAY_NAMESPACE,
+        )
+        owners = [c for c in (self.ray, self.serving, self.node_pools) if c is not None]
+        return Monitoring(
+            "monitoring",
+            MonitoringArgs(
+                spec=MonitoringSpec(
+                    retention=obs.prometheus_retention,
+                    storage_gib=obs.prometheus_storage_gib,
+                    grafana=obs.grafana,
+                    prometheus_memory="4Gi" if prod else "1536Mi",
+                    node_selector=SYSTEM_NODE_LABEL,
+                    labels=self.labels,
+                ),
+                monitors=monitors,
+                gpu_nodes=bool(cfg.gpu_pools),
+                retain_volumes=prod,
+                cost_labels=self.labels,
+                depends_on=owners,
             ),
             opts=self._k8s_opts,
         )

@@ -37,14 +37,16 @@ def test_every_kubernetes_object_validates(plans: dict[str, Plan], stack: str) -
 def test_no_generated_secret_appears_in_the_plan(project: Project, stack: str) -> None:
     plan = plan_stack(load_stack(project, stack))
     secrets = generated_secrets()
-    # MLflow's database password, its admin password and its Flask key, each with its bcrypt hash.
-    assert len(secrets) == 6
+    # MLflow's database password, its admin password and its Flask key, Grafana's admin password; each with its
+    # bcrypt hash.
+    assert len(secrets) == 8
     text = plan.to_json()
     assert [s for s in secrets if s in text] == []
     # The values that carry them are present, redacted.
     secret_versions = _of_type(plan, "aws:secretsmanager/secretVersion:SecretVersion")
     assert {r.inputs["secretString"] for r in secret_versions} == {"[secret]"}
     assert _by_name(plan, "mlflow-db").inputs["password"] == "[secret]"
+    assert _by_name(plan, "monitoring-grafana-admin").inputs["stringData"] == "[secret]"
 
 
 def test_the_secret_check_would_catch_a_leak() -> None:

@@ -150,6 +150,7 @@ def test_mlflow_server_tracks_stores_artifacts_and_refuses_anonymous_writes(
     assert anonymous.status_code == 401, anonymous.text
     assert requests.get(f"{url}/api/2.0/mlflow/experiments/search?max_results=1", timeout=10).status_code == 401
     assert requests.get(f"{url}/health", timeout=10).status_code == 200
+
     wrong = requests.post(
         f"{url}/api/2.0/mlflow/experiments/create", json={"name": "x"}, auth=("admin", "not-the-password"), timeout=10
     )

@@ -61,6 +61,7 @@ class GpuNodePools(pulumi.ComponentResource):
 
         karpenter_pools = [p for p in args.pools if p.provisioner == "karpenter"]
         uses_karpenter = bool(karpenter_pools) or args.general_pool is not None
+        self.installs_karpenter = uses_karpenter and args.install_karpenter
         self.interruption_queue_name = None
         self.karpenter_node_role_name = None
         self._crds: list[pulumi.Resource] = []

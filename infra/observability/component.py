@@ -1,0 +1,115 @@
+"""Monitoring: kube-prometheus-stack (Prometheus, Alertmanager, Grafana, kube-state-metrics, node exporter), the
+DCGM exporter on GPU nodes, and monitors for the platform's services."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from infra.catalog import versions
+from infra.k8s_documents import pod_security_labels
+from infra.observability import documents
+from infra.observability.documents import DCGM_NAMESPACE, NAMESPACE, Monitor, MonitoringSpec
+
+COMPONENT_TYPE = "mlplatform:observability:Monitoring"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringArgs:
+    spec: MonitoringSpec
+    monitors: Sequence[Monitor] = ()
+    gpu_nodes: bool = True
+    """Install the DCGM exporter (there are GPU pools)."""
+    retain_volumes: bool = False
+    cost_labels: Mapping[str, str] = field(default_factory=dict)
+    depends_on: Sequence[pulumi.Resource] = ()
+    """Namespaces the monitors live in (their components)."""
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Needs the `kubernetes` provider in `opts.providers`."""
+
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = {**args.cost_labels, "app.kubernetes.io/part-of": "ml-platform"}
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            # The node exporter mounts host paths; the namespace cannot be `restricted`.
+            metadata={"name": NAMESPACE, "labels": {**labels, **pod_security_labels("privileged")}},
+            opts=child,
+        )
+        sc = documents.storage_class(retain=args.retain_volumes, labels=labels)
+        storage = k8s.storage.v1.StorageClass(
+            f"{name}-gp3",
+            metadata=sc["metadata"],
+            provisioner=sc["provisioner"],
+            parameters=sc["parameters"],
+            reclaim_policy=sc["reclaimPolicy"],
+            volume_binding_mode=sc["volumeBindingMode"],
+            allow_volume_expansion=sc["allowVolumeExpansion"],
+            opts=child,
+        )
+        password = random.RandomPassword(f"{name}-grafana-admin-password", length=32, special=False, opts=child)
+        admin = k8s.core.v1.Secret(
+            f"{name}-grafana-admin",
+            metadata={"name": documents.GRAFANA_ADMIN_SECRET, "namespace": NAMESPACE, "labels": labels},
+            type="Opaque",
+            string_data={"admin-user": "admin", "admin-password": password.result},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
+        chart = versions.chart("kube-prometheus-stack")
+        self.release = k8s.helm.v3.Release(
+            f"{name}-kube-prometheus-stack",
+            name=documents.RELEASE,
+            chart=chart.name,
+            version=chart.version,
+            repository_opts={"repo": chart.repository},
+            namespace=NAMESPACE,
+            values=documents.kube_prometheus_stack_values(args.spec),
+            atomic=True,
+            cleanup_on_fail=True,
+            max_history=5,
+            timeout=900,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, storage, admin]),
+        )
+        self.crds: list[pulumi.Resource] = [self.release]
+        if args.gpu_nodes:
+            dcgm_ns = k8s.core.v1.Namespace(
+                f"{name}-dcgm-namespace",
+                # The exporter talks to the GPU driver as root with SYS_ADMIN (NVIDIA's chart default).
+                metadata={"name": DCGM_NAMESPACE, "labels": {**labels, **pod_security_labels("privileged")}},
+                opts=child,
+            )
+            dcgm = versions.chart("dcgm-exporter")
+            k8s.helm.v3.Release(
+                f"{name}-dcgm-exporter",
+                name="dcgm-exporter",
+                chart=dcgm.name,
+                version=dcgm.version,
+                repository_opts={"repo": dcgm.repository},
+                namespace=DCGM_NAMESPACE,
+                values=documents.dcgm_exporter_values(labels=labels),
+                atomic=True,
+                cleanup_on_fail=True,
+                max_history=5,
+                # Its ServiceMonitor needs the Prometheus Operator's CRDs.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[dcgm_ns, self.release]),
+            )
+        for monitor in args.monitors:
+            manifest = documents.monitor_manifest(monitor, labels)
+            k8s.apiextensions.CustomResource(
+                f"{name}-{monitor.name}-monitor",
+                api_version=manifest["apiVersion"],
+                kind=manifest["kind"],
+                metadata=manifest["metadata"],
+                spec=manifest["spec"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, *args.depends_on]),
+            )
+        self.register_outputs({})

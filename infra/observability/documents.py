@@ -1,0 +1,231 @@
+"""Pure builders for the monitoring stack: kube-prometheus-stack and DCGM exporter values, the monitors that scrape
+the platform's services, and the encrypted gp3 StorageClass. No resources, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from infra.k8s_documents import GPU_TOLERATION
+
+NAMESPACE = "monitoring"
+RELEASE = "kube-prometheus-stack"
+# The chart names objects after its release ("kube-prometheus-stack" contains the chart name, so no prefix).
+PROMETHEUS_SERVICE = f"{RELEASE}-prometheus"
+PROMETHEUS_PORT = 9090
+PROMETHEUS_URL = f"http://{PROMETHEUS_SERVICE}.{NAMESPACE}.svc.cluster.local:{PROMETHEUS_PORT}"
+GRAFANA_ADMIN_SECRET = "grafana-admin"
+DASHBOARD_LABEL = ("grafana_dashboard", "1")
+DCGM_NAMESPACE = "dcgm-exporter"
+STORAGE_CLASS = "gp3-encrypted"
+GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringSpec:
+    retention: str
+    storage_gib: int
+    grafana: bool
+    prometheus_cpu: str = "250m"
+    prometheus_memory: str = "2Gi"
+    replicas: int = 1
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def storage_class(*, retain: bool, labels: Mapping[str, str]) -> dict[str, Any]:
+    """Encrypted gp3 volumes bound in the pod's zone; kept after their claim is deleted in prod."""
+    return {
+        "metadata": {"name": STORAGE_CLASS, "labels": dict(labels)},
+        "provisioner": "ebs.csi.aws.com",
+        "parameters": {"type": "gp3", "encrypted": "true", "fsType": "ext4"},
+        "reclaimPolicy": "Retain" if retain else "Delete",
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "allowVolumeExpansion": True,
+    }
+
+
+def _resources(cpu: str, memory: str) -> dict[str, Any]:
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}}
+
+
+def kube_prometheus_stack_values(spec: MonitoringSpec) -> dict[str, Any]:
+    """kube-prometheus-stack 88.x values (keys as in its values.yaml).
+
+    Prometheus keeps `retention` on an encrypted gp3 volume and picks up every ServiceMonitor, PodMonitor and
+    PrometheusRule in the cluster (not only the chart's own); Grafana's admin password comes from a Secret the
+    platform generates; the dashboards sidecar loads every ConfigMap labelled grafana_dashboard=1. Nothing is
+    exposed outside the cluster: every Service is ClusterIP and no ingress is enabled.
+    """
+    selector = dict(spec.node_selector)
+    values: dict[str, Any] = {
+        "fullnameOverride": RELEASE,
+        "prometheus": {
+            "service": {"type": "ClusterIP"},
+            "ingress": {"enabled": False},
+            "prometheusSpec": {
+                "retention": spec.retention,
+                "retentionSize": f"{int(spec.storage_gib * 0.85)}GB",  # leave headroom before the volume fills
+                "replicas": spec.replicas,
+                "serviceMonitorSelectorNilUsesHelmValues": False,
+                "podMonitorSelectorNilUsesHelmValues": False,
+                "ruleSelectorNilUsesHelmValues": False,
+                "nodeSelector": selector,
+                "resources": _resources(spec.prometheus_cpu, spec.prometheus_memory),
+                "storageSpec": {
+                    "volumeClaimTemplate": {
+                        "spec": {
+                            "storageClassName": STORAGE_CLASS,
+                            "accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": f"{spec.storage_gib}Gi"}},
+                        }
+                    }
+                },
+            },
+        },
+        "alertmanager": {
+            "enabled": True,
+            "service": {"type": "ClusterIP"},
+            "ingress": {"enabled": False},
+            "alertmanagerSpec": {"nodeSelector": selector, "resources": _resources("20m", "64Mi")},
+        },
+        "grafana": {
+            "enabled": spec.grafana,
+            "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
+            "service": {"type": "ClusterIP"},
+            "ingress": {"enabled": False},
+            "nodeSelector": selector,
+            "resources": _resources("100m", "256Mi"),
+            "sidecar": {
+                "dashboards": {
+                    "enabled": True,
+                    "label": DASHBOARD_LABEL[0],
+                    "labelValue": DASHBOARD_LABEL[1],
+                    "searchNamespace": "ALL",
+                    "folderAnnotation": "grafana_folder",
+                    "provider": {"foldersFromFilesStructure": True},
+                }
+            },
+            "grafana.ini": {"analytics": {"reporting_enabled": False, "check_for_updates": False}},
+        },
+        "prometheusOperator": {
+            "nodeSelector": selector,
+            "resources": _resources("50m", "128Mi"),
+            "admissionWebhooks": {"patch": {"nodeSelector": selector}, "deployment": {"nodeSelector": selector}},
+        },
+        "kube-state-metrics": {
+            "nodeSelector": selector,
+            "resources": _resources("20m", "128Mi"),
+            # Pod and node labels as metric labels, so that cost panels can group GPUs by team and pool.
+            "metricLabelsAllowlist": [
+                "pods=[team,cost-center,mlplatform.io/served-model,mlplatform.io/ray-cluster]",
+                "nodes=[mlplatform.io/gpu-pool,node.kubernetes.io/instance-type,karpenter.sh/capacity-type]",
+            ],
+        },
+        # The node exporter runs everywhere, GPU nodes included.
+        "prometheus-node-exporter": {"tolerations": [{"operator": "Exists"}]},
+    }
+    return values
+
+
+def dcgm_exporter_values(*, labels: Mapping[str, str]) -> dict[str, Any]:
+    """DCGM exporter 4.8 values: only on GPU nodes (their taint tolerated), pod labels on metrics for attribution."""
+    return {
+        "nodeSelector": {GPU_NODE_LABEL[0]: GPU_NODE_LABEL[1]},
+        "tolerations": [dict(GPU_TOLERATION)],
+        "serviceMonitor": {"enabled": True, "interval": "15s", "additionalLabels": dict(labels)},
+        "kubernetes": {"enablePodLabels": True, "podLabelAllowlistRegex": ["^team$", "^mlplatform\\.io/.*"]},
+        "resources": _resources("100m", "256Mi"),
+    }
+
+
+# --- monitors ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Monitor:
+    """A PodMonitor or ServiceMonitor for one platform service."""
+
+    name: str
+    kind: str  # PodMonitor | ServiceMonitor
+    namespace: str
+    selector: Mapping[str, Any]
+    port: str | None = None
+    port_number: int | None = None
+    path: str = "/metrics"
+    interval: str = "30s"
+    exporter: str = ""
+
+
+def platform_monitors(
+    *, vllm: bool, ray: bool, kserve: bool, karpenter: bool, serving_namespace: str, ray_namespace: str
+) -> list[Monitor]:
+    monitors = []
+    if vllm:
+        monitors.append(
+            Monitor(
+                name="vllm",
+                kind="PodMonitor",
+                namespace=serving_namespace,
+                selector={"matchLabels": {"app.kubernetes.io/name": "vllm"}},
+                port="http",
+                interval="15s",
+                exporter="vLLM /metrics (vllm:*)",
+            )
+        )
+    if ray:
+        monitors.append(
+            Monitor(
+                name="ray",
+                kind="PodMonitor",
+                namespace=ray_namespace,
+                selector={"matchExpressions": [{"key": "mlplatform.io/ray-cluster", "operator": "Exists"}]},
+                port="metrics",
+                exporter="Ray metrics export port (ray_*)",
+            )
+        )
+    if kserve:
+        monitors.append(
+            Monitor(
+                name="kserve-predictors",
+                kind="PodMonitor",
+                namespace=serving_namespace,
+                selector={"matchExpressions": [{"key": "serving.kserve.io/inferenceservice", "operator": "Exists"}]},
+                port_number=8080,
+                exporter="KServe model servers (request_*)",
+            )
+        )
+    if karpenter:
+        monitors.append(
+            Monitor(
+                name="karpenter",
+                kind="ServiceMonitor",
+                namespace="karpenter",
+                selector={
+                    "matchLabels": {"app.kubernetes.io/name": "karpenter", "app.kubernetes.io/instance": "karpenter"}
+                },
+                port="http-metrics",
+                exporter="Karpenter controller (karpenter_*)",
+            )
+        )
+    return monitors
+
+
+def monitor_manifest(monitor: Monitor, labels: Mapping[str, str]) -> dict[str, Any]:
+    endpoint: dict[str, Any] = {"path": monitor.path, "interval": monitor.interval}
+    if monitor.port:
+        endpoint["port"] = monitor.port
+    if monitor.port_number:
+        endpoint["portNumber"] = monitor.port_number
+    key = "podMetricsEndpoints" if monitor.kind == "PodMonitor" else "endpoints"
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": monitor.kind,
+        "metadata": {"name": monitor.name, "namespace": monitor.namespace, "labels": dict(labels)},
+        "spec": {
+            "selector": dict(monitor.selector),
+            "namespaceSelector": {"matchNames": [monitor.namespace]},
+            key: [endpoint],
+        },
+    }
