@@ -1,7 +1,8 @@
 """`mlp`: the platform's command-line tool.
 
 Exit codes: 0 success; 1 the command's check failed (e.g. a mandatory policy violation); 2 bad input (stack
-config, arguments); 3 the program failed under the offline planner; 70 an internal error. No command prints a
+config, arguments); 3 the program failed under the offline planner; 4 an AWS account call failed (credentials,
+permissions, region); 70 an internal error. No command prints a
 Python traceback unless MLP_DEBUG=1.
 """
 
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from infra.config_errors import ConfigError
-from mlp.errors import ProgramError
+from mlp.errors import AccountError, ProgramError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_PROGRAM = 3
+EXIT_ACCOUNT = 4
 EXIT_INTERNAL = 70
 
 app = typer.Typer(
@@ -252,6 +254,9 @@ def main() -> None:
     except ProgramError as error:
         _say(f"error: {error}")
         sys.exit(EXIT_PROGRAM)
+    except AccountError as error:
+        _say(f"error: {error}")
+        sys.exit(EXIT_ACCOUNT)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -3,3 +3,8 @@
 
 class ProgramError(Exception):
     """The program failed under the planner (a bug in a component, or an unanswerable invoke)."""
+
+
+class AccountError(Exception):
+    """An account tool could not do its work (credentials, permissions, region, a failed AWS call); the message
+    says what and what to do."""
