@@ -18,10 +18,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from infra.config_errors import ConfigError
-from mlp.errors import AccountError, ProgramError
+from infra.constants import PROJECT
+from mlp.errors import AccountError, PlanFileError, ProgramError
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from infra.config import PlatformConfig
+    from mlp.planner import Plan
+    from mlp.stackfile import StackConfig
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -84,19 +89,33 @@ def _project_root(project_dir: Path | None) -> Path:
 def validate(
     stack: Annotated[str, typer.Argument(help="Stack name, e.g. dev (reads stacks/Pulumi.<stack>.yaml).")],
     fmt: Annotated[ValidateFormat, typer.Option("--format", "-f")] = ValidateFormat.text,
+    budget: Annotated[
+        bool,
+        typer.Option(
+            "--budget/--no-budget",
+            help="Also plan the stack offline and check its full-scale cost against budget.monthly_usd (an error "
+            "in prod, a warning elsewhere).",
+        ),
+    ] = True,
     project_dir: ProjectDir = None,
 ) -> None:
     """Check a stack's configuration against the platform schema; list every problem at once."""
     from mlp.stackfile import load_project, load_stack
 
     project = load_project(_project_root(project_dir))
+    stack_config = load_stack(project, stack)
+    warning = None
     try:
-        cfg = load_stack(project, stack).validate()
+        cfg = stack_config.validate()
+        if budget:
+            warning = _budget_warning(stack_config, cfg)
     except ConfigError as error:
         if fmt is ValidateFormat.json:
             _say(json.dumps(_errors_json(stack, error), indent=2), stderr=False)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         raise
+    if warning:
+        _say(warning)
     if fmt is ValidateFormat.json:
         _say(json.dumps({"stack": stack, "valid": True, "errors": []}, indent=2), stderr=False)
     else:
@@ -106,6 +125,15 @@ def validate(
             f"cluster {cfg.cluster_name} (Kubernetes {cfg.cluster.version}), {pools} GPU pool(s)",
             stderr=False,
         )
+
+
+def _budget_warning(stack_config: StackConfig, cfg: PlatformConfig, plan: Plan | None = None) -> str | None:
+    """Plan the stack (unless given) and check its cost ceiling against the budget: raises in prod."""
+    from mlp.cost import check_budget, stack_cost
+    from mlp.planner import plan_stack
+
+    plan = plan if plan is not None else plan_stack(stack_config, cfg)
+    return check_budget(stack_cost(stack_config, cfg, plan), stack_config)
 
 
 def _errors_json(stack: str, error: ConfigError) -> dict[str, object]:
@@ -135,6 +163,10 @@ def plan(
     project = load_project(_project_root(project_dir))
     stack_config = load_stack(project, stack)
     result = plan_stack(stack_config)
+    if project.name == PROJECT:
+        warning = _budget_warning(stack_config, stack_config.validate(), result)
+        if warning:
+            _say(warning)
     if fmt is PlanFormat.json:
         _emit(result.to_json(), output)
     elif fmt is PlanFormat.markdown:
@@ -168,6 +200,119 @@ def schema(
     from mlp.docs import config_reference
 
     _emit(config_reference(), output)
+
+
+class CostFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command()
+def cost(
+    stack: Annotated[str, typer.Argument(help="Stack name, e.g. prod.")],
+    compare: Annotated[str | None, typer.Option("--compare", help="A second stack to compare with.")] = None,
+    fmt: Annotated[CostFormat, typer.Option("--format", "-f", help="table, json or markdown.")] = CostFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Monthly cost from the offline plan and the dated price data: floor, expected, ceiling and spot scenario,
+    per component and resource, each line saying how it was computed. Exit 1 when the ceiling is over budget."""
+    from mlp import cost as costs
+    from mlp.planner import plan_stack
+    from mlp.stackfile import load_project, load_stack
+
+    project = load_project(_project_root(project_dir))
+
+    def one(name: str) -> costs.StackCost:
+        stack_config = load_stack(project, name)
+        cfg = stack_config.validate()
+        return costs.stack_cost(stack_config, cfg, plan_stack(stack_config, cfg))
+
+    first = one(stack)
+    second = one(compare) if compare else None
+    if fmt is CostFormat.json:
+        _emit(json.dumps(costs.to_json(first, second), indent=2) + "\n", output)
+    elif fmt is CostFormat.markdown:
+        _emit(costs.render_markdown(first, second), output)
+    else:
+        console = _file_console(output) if output else _console()
+        if second is not None:
+            costs.render_compare_table(first, second, console)
+        else:
+            costs.render_table(first, console)
+    if first.over_budget:
+        _say(f"{first.stack}: {costs.budget_message(first)}")
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _file_console(output: Path) -> Console:
+    from rich.console import Console
+
+    return Console(file=output.open("w", encoding="utf-8"), width=200)
+
+
+class DiffFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+def _plan_dict(ref: str, project_dir: Path | None) -> dict[str, object]:
+    """A plan from a saved JSON file (a path ending in .json) or by planning a stack."""
+    from mlp.diff import load_plan_json
+    from mlp.planner import plan_stack
+    from mlp.stackfile import load_project, load_stack
+
+    if ref.endswith(".json"):
+        return load_plan_json(Path(ref))
+    stack_config = load_stack(load_project(_project_root(project_dir)), ref)
+    return plan_stack(stack_config).to_dict()
+
+
+@app.command()
+def diff(
+    left: Annotated[str, typer.Argument(help="A stack name or a saved plan (FILE.json from mlp plan -f json).")],
+    right: Annotated[str, typer.Argument(help="Another stack name or saved plan.")],
+    fmt: Annotated[DiffFormat, typer.Option("--format", "-f", help="text, json or markdown.")] = DiffFormat.text,
+    project_dir: ProjectDir = None,
+) -> None:
+    """What differs between two plans: resources added and removed, and every changed input or option."""
+    from mlp import diff as diffs
+
+    result = diffs.diff_plans(_plan_dict(left, project_dir), _plan_dict(right, project_dir), left, right)
+    if fmt is DiffFormat.json:
+        _say(json.dumps(diffs.to_json(result), indent=2, default=str), stderr=False)
+    elif fmt is DiffFormat.markdown:
+        _say(diffs.render_markdown(result), stderr=False)
+    else:
+        diffs.render_text(result, _console())
+
+
+@app.command()
+def graph(
+    stack: Annotated[str, typer.Argument(help="A stack name or a saved plan (FILE.json).")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="mermaid (default) or json (components and edges).")
+    ] = "mermaid",
+    project_dir: ProjectDir = None,
+) -> None:
+    """A Mermaid diagram of the stack's components and the dependencies between them."""
+    from mlp import graph as graphs
+
+    plan = _plan_dict(stack, project_dir)
+    if fmt == "json":
+        components, edges = graphs.component_edges(plan)
+        body = {
+            "components": [{"name": n, "type": t, "resources": c} for n, (t, c) in sorted(components.items())],
+            "edges": [{"from": a, "to": b} for a, b in sorted(edges)],
+        }
+        _emit(json.dumps(body, indent=2) + "\n", output)
+    elif fmt == "mermaid":
+        _emit(graphs.mermaid(plan), output)
+    else:
+        raise typer.BadParameter(f"--format {fmt!r}: allowed: mermaid, json")
 
 
 class SmokeFormat(enum.StrEnum):
@@ -254,6 +399,9 @@ def main() -> None:
     except ProgramError as error:
         _say(f"error: {error}")
         sys.exit(EXIT_PROGRAM)
+    except PlanFileError as error:
+        _say(f"error: {error}")
+        sys.exit(EXIT_BAD_INPUT)
     except AccountError as error:
         _say(f"error: {error}")
         sys.exit(EXIT_ACCOUNT)

@@ -8,3 +8,7 @@ class ProgramError(Exception):
 class AccountError(Exception):
     """An account tool could not do its work (credentials, permissions, region, a failed AWS call); the message
     says what and what to do."""
+
+
+class PlanFileError(Exception):
+    """A saved plan file cannot be read or is not a plan."""

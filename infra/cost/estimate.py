@@ -309,14 +309,21 @@ class _Estimator:
         cheap, cheap_type = min(per_gpu, key=lambda x: x[0])
         dear, dear_type = max(per_gpu, key=lambda x: x[0])
         warm = self._warm_gpus(pool)
-        floor = warm * cheap
+        warm_cost = warm * cheap
+        demand_cost, who = self._min_gpu_demand_cost(pool, [(i, p * HOURS_PER_MONTH + disk_month) for i, p in priced])
+        floor = min(max(warm_cost, demand_cost), gpu_limit * dear)
         ceiling = gpu_limit * dear
         spot = ceiling * assumption("spot_fraction_of_on_demand") if "spot" in capacity else None
         missing = sorted({i.instance_type for i in candidates} - {i.instance_type for i, _ in priced})
+        if demand_cost > warm_cost:
+            floor_how = f"floor: minimum replicas hold nodes ({'; '.join(who)})"
+        else:
+            floor_how = (
+                f"floor {warm} warm GPU(s) x {_money(cheap)}/GPU-month ({cheap_type.instance_type}, the cheapest)"
+            )
         how = (
             f"ceiling {gpu_limit} GPUs (NodePool limit) x {_money(dear)}/GPU-month ({dear_type.instance_type}, the "
-            f"dearest per GPU, with its gp3 disk); floor {warm} warm GPU(s) x {_money(cheap)}/GPU-month "
-            f"({cheap_type.instance_type}, the cheapest)"
+            f"dearest per GPU, with its gp3 disk); {floor_how}"
         )
         if missing:
             how += f"; unpriced candidates ignored: {', '.join(missing[:6])}{'...' if len(missing) > 6 else ''}"
@@ -334,6 +341,58 @@ class _Estimator:
                 warm += int((r.inputs.get("spec") or {}).get("replicas") or 0)
         return warm
 
+    def _pod_specs_on(self, selector_value: str) -> list[tuple[str, int, dict[str, Any]]]:
+        """(owner, minimum replicas, pod spec) of every workload pinned to a pool by its node selector, warm
+        placeholders excepted: Deployments, RayCluster heads and worker groups, InferenceService predictors."""
+        found: list[tuple[str, int, dict[str, Any]]] = []
+        for r in self.resources:
+            spec = r.inputs.get("spec") or {}
+            if r.type == "kubernetes:apps/v1:Deployment":
+                pod = (spec.get("template") or {}).get("spec") or {}
+                if pod.get("priorityClassName") == "gpu-warm-capacity":
+                    continue
+                found.append((r.name, int(spec.get("replicas") or 0), pod))
+            elif r.type == "kubernetes:ray.io/v1:RayCluster":
+                head = ((spec.get("headGroupSpec") or {}).get("template") or {}).get("spec") or {}
+                found.append((f"{r.name} head", 1, head))
+                for group in spec.get("workerGroupSpecs") or []:
+                    pod = (group.get("template") or {}).get("spec") or {}
+                    found.append((f"{r.name} {group.get('groupName')}", int(group.get("minReplicas") or 0), pod))
+            elif r.type == "kubernetes:serving.kserve.io/v1beta1:InferenceService":
+                predictor = spec.get("predictor") or {}
+                model = predictor.get("model") or {}
+                pod = {"nodeSelector": predictor.get("nodeSelector") or {}, "containers": [model]}
+                found.append((r.name, int(predictor.get("minReplicas") or 0), pod))
+        return [
+            (owner, n, pod)
+            for owner, n, pod in found
+            if n and (pod.get("nodeSelector") or {}).get("mlplatform.io/gpu-pool") == selector_value
+        ]
+
+    @staticmethod
+    def _requests(pod: Mapping[str, Any], resource: str) -> float:
+        total = 0.0
+        for container in pod.get("containers") or []:
+            value = str(((container.get("resources") or {}).get("requests") or {}).get(resource, "0"))
+            total += float(value[:-1]) / 1000 if value.endswith("m") else float(value or 0)
+        return total
+
+    def _min_gpu_demand_cost(
+        self, pool: str, node_months: Sequence[tuple[gpu_catalog.GpuInstance, float]]
+    ) -> tuple[float, list[str]]:
+        """What workloads on the pool cost at their minimum replicas: each replica on the cheapest node that has
+        enough GPUs for it (a 4-GPU replica needs a 4-GPU node)."""
+        total, who = 0.0, []
+        for owner, replicas, pod in self._pod_specs_on(pool):
+            gpus = int(self._requests(pod, "nvidia.com/gpu"))
+            fitting = [(month, i) for i, month in node_months if i.gpu_count >= gpus]
+            if not gpus or not fitting:
+                continue
+            month, itype = min(fitting, key=lambda x: x[0])
+            total += replicas * month
+            who.append(f"{owner}: {replicas} x {gpus} GPU(s) on {itype.instance_type} {_money(month)}")
+        return total, who
+
     def _cpu_pool(
         self, r: CostedResource, pool: str, families: list[str], capacity: list[str], vcpus: int, disk_month: float
     ) -> None:
@@ -349,15 +408,25 @@ class _Estimator:
             self.unpriced(r, f"CPU pool {pool}", f"EC2 prices of {', '.join(families)} in {self.region}")
             return
         dear, dear_type, cpu = max(priced)
+        cheap, cheap_type, cheap_cpu = min(priced)
         ceiling = vcpus * dear + math.ceil(vcpus / cpu) * disk_month
+        held = [(owner, n * self._requests(pod, "cpu")) for owner, n, pod in self._pod_specs_on(pool)]
+        held_vcpus = min(sum(v for _, v in held), float(vcpus))
+        floor = held_vcpus * cheap + (math.ceil(held_vcpus / cheap_cpu) * disk_month if held_vcpus else 0.0)
         spot = ceiling * assumption("spot_fraction_of_on_demand") if "spot" in capacity else None
+        floor_how = (
+            f"floor {held_vcpus:g} vCPUs held by minimum replicas ({', '.join(f'{o} {v:g}' for o, v in held)}) x "
+            f"{_money(cheap)}/vCPU-month ({cheap_type}, the cheapest) plus gp3 disks"
+            if held_vcpus
+            else "floor 0 (scales to zero)"
+        )
         self.add(
             r,
             f"CPU pool {pool} (Karpenter, {'/'.join(capacity)})",
-            0.0,
+            floor,
             ceiling,
             f"ceiling {vcpus} vCPUs (NodePool limit) x {_money(dear)}/vCPU-month ({dear_type}, the dearest per "
-            f"vCPU of the priced families) plus gp3 disks; floor 0 (scales to zero)",
+            f"vCPU of the priced families) plus gp3 disks; {floor_how}",
             spot=spot,
         )
 
@@ -409,6 +478,35 @@ class _Estimator:
             "AZ(s)",
         )
 
+    def ingress(self, r: CostedResource) -> None:
+        """The AWS Load Balancer Controller creates one ALB per Ingress (no ingress group is used)."""
+        if (r.inputs.get("spec") or {}).get("ingressClassName") != "alb":
+            return
+        self.fixed(r, "application load balancer (made by the AWS Load Balancer Controller)", "alb_hour")
+
+    def helm_release(self, r: CostedResource) -> None:
+        """Volumes that a chart's pods claim: Prometheus' PersistentVolumeClaims in kube-prometheus-stack."""
+        if r.inputs.get("chart") != "kube-prometheus-stack":
+            return
+        spec = ((r.inputs.get("values") or {}).get("prometheus") or {}).get("prometheusSpec") or {}
+        claim = ((spec.get("storageSpec") or {}).get("volumeClaimTemplate") or {}).get("spec") or {}
+        size = str(((claim.get("resources") or {}).get("requests") or {}).get("storage") or "")
+        if not size.endswith("Gi"):
+            return
+        gib, replicas = float(size[:-2]), int(spec.get("replicas") or 1)
+        price = service_price(self.region, "ebs_gp3_gb_month")
+        if price is None:
+            self.unpriced(r, "Prometheus volume", f"EBS gp3 in {self.region}")
+            return
+        monthly = replicas * gib * price
+        self.add(
+            r,
+            f"Prometheus volume{'s' if replicas > 1 else ''} (gp3, {gib:g} GiB)",
+            monthly,
+            monthly,
+            f"{replicas} x {gib:g} GiB x ${price}/GiB-month",
+        )
+
     def estimate(self) -> CostEstimate:
         handlers: dict[str, Callable[[CostedResource], None]] = {
             "aws:eks/cluster:Cluster": self.eks_cluster,
@@ -426,6 +524,8 @@ class _Estimator:
             "aws:secretsmanager/secret:Secret": lambda r: self._monthly(
                 r, "Secrets Manager secret", "secretsmanager_secret_month"
             ),
+            "kubernetes:networking.k8s.io/v1:Ingress": self.ingress,
+            "kubernetes:helm.sh/v3:Release": self.helm_release,
         }
         if self.region not in _prices()["regions"]:
             self.notes.append(

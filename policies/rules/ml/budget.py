@@ -9,7 +9,7 @@ from policies.model import Resource, RuleContext, stack_rule
 @stack_rule(
     id="mlp-budget",
     severity="high",
-    types=["aws:*", "kubernetes:karpenter.sh/v1:NodePool"],
+    types=["aws:*", "kubernetes:*"],
     description="The estimated monthly cost at full scale (every pool at its limit, node groups at max size) is "
     "within the budget: the same estimate `mlp cost` prints. A budget of 0 turns the rule off.",
     remediation="Lower pool limits or node group sizes, or raise budget.monthly_usd / monthlyBudgetUsd.",

@@ -1,0 +1,186 @@
+"""`mlp cost` and the budget check: the estimate of the shipped stacks equals a hand calculation from the dated
+price data, to the cent; the dev idle floor stays under $250; a ceiling over budget is an error in prod and a
+warning elsewhere."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from typing import Any
+
+import pytest
+
+from infra.catalog.prices import ec2_on_demand_price
+from infra.cost.estimate import service_price
+from mlp.cost import estimate_plan
+from mlp.planner import Plan
+
+H = 730  # hours per month
+TODAY = dt.date(2026, 11, 23)
+
+
+def _prices_are(expected: dict[str, float]) -> None:
+    """The literal prices the hand calculation uses are the ones in the price data."""
+    for key, value in expected.items():
+        if "." in key:
+            actual = ec2_on_demand_price(key, "us-east-1")
+        else:
+            name, _, field = key.partition(":")
+            actual = service_price("us-east-1", name, field or "price")
+        assert actual == value, f"{key}: price data has {actual}, the hand calculation uses {value}"
+
+
+def _totals(plan: Plan) -> dict[str, float]:
+    estimate = estimate_plan(plan, "us-east-1", TODAY)
+    return {k: estimate.total(k) for k in ("floor", "ceiling")}
+
+
+def test_dev_cost_equals_the_hand_calculation(plans: dict[str, Plan]) -> None:
+    _prices_are(
+        {
+            "eks_cluster_hour:STANDARD": 0.10,
+            "t3.medium": 0.0416,
+            "ebs_gp3_gb_month": 0.08,
+            "s3_standard_gb_month": 0.023,
+            "nat_gateway_hour": 0.045,
+            "public_ipv4_hour": 0.005,
+            "kms_key_month": 1.0,
+            "secretsmanager_secret_month": 0.4,
+            "g5.2xlarge": 1.212,
+            "m7i.xlarge": 0.2016,
+        }
+    )
+    system_node = H * 0.0416 + 30 * 0.08  # t3.medium + its 30 GiB gp3 disk
+    fixed = (
+        H * 0.10  # EKS control plane, standard support
+        + 3 * 1.0  # KMS keys: cluster secrets, lake, logs
+        + (200 + 50 + 20 + 100 + 50) * 0.023  # lake zones at their expected sizes
+        + (H * 0.016 + 20 * 0.115)  # MLflow: db.t4g.micro single-AZ + 20 GB gp3
+        + 2 * 0.4  # MLflow secrets: database, admin
+        + 20 * 0.08  # Prometheus volume
+        + H * 0.045  # one NAT gateway
+        + H * 0.005  # its public IPv4 address
+    )
+    floor = fixed + 3 * system_node  # GPU and CPU pools at zero
+    gpu_ceiling = 4 * (H * 1.212 + 150 * 0.08)  # 4 GPUs at g5.2xlarge (dearest per GPU) with a 150 GiB disk
+    cpu_ceiling = 16 * (H * 0.2016 / 4) + math.ceil(16 / 4) * 100 * 0.08  # 16 vCPUs of m7i.xlarge + 100 GiB disks
+    ceiling = fixed + 4 * system_node + gpu_ceiling + cpu_ceiling
+    assert _totals(plans["dev"]) == {"floor": round(floor, 2), "ceiling": round(ceiling, 2)}
+    assert round(floor, 2) == 236.84
+
+
+def test_dev_idle_floor_is_at_most_250_dollars(plans: dict[str, Plan]) -> None:
+    """GPU pools at zero; MLflow, Ray, KServe and monitoring running (they run on the system nodes)."""
+    assert _totals(plans["dev"])["floor"] <= 250
+
+
+def test_prod_cost_equals_the_hand_calculation(plans: dict[str, Plan]) -> None:
+    _prices_are(
+        {
+            "m7i.xlarge": 0.2016,
+            "c7i.12xlarge": 2.142,
+            "g6e.xlarge": 1.861,
+            "g6e.12xlarge": 10.49264,
+            "g6e.48xlarge": 30.13118,
+            "p5.48xlarge": 55.04,
+            "alb_hour": 0.0225,
+            "interface_endpoint_az_hour": 0.01,
+        }
+    )
+    system_node = H * 0.2016 + 100 * 0.08
+    gpu_node = {t: H * p + 300 * 0.08 for t, p in {"g6e.xlarge": 1.861, "g6e.12xlarge": 10.49264}.items()}
+    fixed = (
+        H * 0.10
+        + 3 * 1.0
+        + (20000 + 5000 + 2000 + 3000 + 2000) * 0.023
+        + (H * 2 * 0.168 + 100 * 0.23)  # db.m7g.large Multi-AZ (2 x Single-AZ) + 100 GB Multi-AZ gp3
+        + 2 * 0.4
+        + H * 0.0225  # the internal ALB the MLflow Ingress gets
+        + 200 * 0.08
+        + 4 * 3 * H * 0.01  # 4 interface endpoints in 3 AZs
+        + 3 * (H * 0.045 + H * 0.005)  # NAT gateway and address per AZ
+    )
+    cpu_floor = 4 * (H * 2.142 / 48) + 1 * 100 * 0.08  # the Ray head (4 vCPUs) on the general pool
+    inference_floor = gpu_node["g6e.12xlarge"] + gpu_node["g6e.xlarge"]  # vLLM assistant (4 GPUs) + embedder (1)
+    floor = fixed + 3 * system_node + cpu_floor + inference_floor
+    inference_ceiling = 16 * (H * 30.13118 + 300 * 0.08) / 8  # 16 GPUs at g6e.48xlarge's per-GPU cost
+    training_ceiling = 2 * (H * 55.04 + 1000 * 0.08)  # 2 x p5.48xlarge with 1000 GiB disks
+    cpu_ceiling = 128 * (H * 0.2016 / 4) + (128 // 4) * 100 * 0.08
+    ceiling = fixed + 6 * system_node + cpu_ceiling + inference_ceiling + training_ceiling
+    assert _totals(plans["prod"]) == {"floor": round(floor, 2), "ceiling": round(ceiling, 2)}
+
+
+def test_every_line_says_how_it_was_computed(plans: dict[str, Plan]) -> None:
+    estimate = estimate_plan(plans["prod"], "us-east-1", TODAY)
+    assert all(line.how and line.priced for line in estimate.lines)
+    pool = next(line for line in estimate.lines if line.resource == "nodepools-inference-nodepool")
+    assert "ceiling 16 GPUs (NodePool limit)" in pool.how and "serving-vllm-assistant-deployment" in pool.how
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
+    from mlp.cli import main
+
+    monkeypatch.setattr("sys.argv", ["mlp", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    return int(exit_info.value.code or 0)
+
+
+def _with_budget(tmp_path: Any, stack: str, budget: float) -> str:
+    """A copy of the project whose stack has another budget; returns the project dir."""
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    project = tmp_path / "project"
+    shutil.copytree(root, project, ignore=shutil.ignore_patterns(".venv", ".git", "tests", "__pycache__", "bench"))
+    path = project / "stacks" / f"Pulumi.{stack}.yaml"
+    text = path.read_text()
+    start = text.index("  ml-platform:budget:")
+    line = next(i for i, line in enumerate(text[start:].splitlines()) if "monthly_usd" in line)
+    lines = text.splitlines()
+    offset = text[:start].count("\n")
+    lines[offset + line] = f"    monthly_usd: {budget}"
+    path.write_text("\n".join(lines) + "\n")
+    return str(project)
+
+
+def test_over_budget_is_an_error_in_prod(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = _with_budget(tmp_path, "prod", 100000)
+    assert _run(monkeypatch, "validate", "prod", "-C", project) == 2
+    err = capsys.readouterr().err
+    assert "stacks/Pulumi.prod.yaml" in err and "budget.monthly_usd:" in err
+    assert "the estimated monthly cost at full scale is $131,764.91, over the budget of $100,000.00" in err
+    assert "nodepools-training $80,518" in err  # the largest lines are named
+
+
+def test_over_budget_is_a_warning_elsewhere(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = _with_budget(tmp_path, "dev", 1000)
+    assert _run(monkeypatch, "validate", "dev", "-C", project) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("warning: stacks/Pulumi.dev.yaml: budget.monthly_usd: the estimated monthly cost")
+    assert "ok stack dev" in captured.out
+    # `mlp cost` says so too, and exits 1 so a CI step can fail on it.
+    assert _run(monkeypatch, "cost", "dev", "-C", project, "-f", "json") == 1
+    body = json.loads(capsys.readouterr().out)
+    assert body["over_budget"] is True and body["budget_usd"] == 1000
+
+
+def test_cost_json_markdown_and_compare(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(monkeypatch, "cost", "dev", "-f", "json") == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["totals"]["floor"] == 236.84 and body["hours_per_month"] == 730
+    assert {"floor", "expected", "ceiling"} <= set(body["components"]["mlflow"])
+    assert _run(monkeypatch, "cost", "dev", "--compare", "prod", "-f", "markdown") == 0
+    markdown = capsys.readouterr().out
+    assert markdown.startswith("### Monthly cost: `dev`")
+    assert "| **total** | $236.84 | $10,980.57 | $4,477.32 | $131,764.91 | +$127,287.59 |" in markdown
+    assert "<details><summary>Every line and how it was computed</summary>" in markdown
+    assert _run(monkeypatch, "cost", "dev", "--compare", "prod", "-f", "json") == 0
+    compared = json.loads(capsys.readouterr().out)
+    assert compared["delta"]["ceiling"] == round(131764.91 - 4477.32, 2)
