@@ -32,6 +32,7 @@ from infra.network import AdoptedNetwork, AdoptedNetworkArgs, Network, NetworkAr
 from infra.observability import Monitoring, MonitoringArgs
 from infra.observability.documents import NAMESPACE as MONITORING_NAMESPACE
 from infra.observability.documents import PROMETHEUS_URL, MonitoringSpec, platform_monitors
+from infra.observability.rules import Thresholds, gpu_hourly_prices
 from infra.security import PlatformKeys, PlatformKeysArgs
 from infra.serving import InferenceServiceArgs, Serving, ServingArgs
 from infra.serving.documents import SERVING_NAMESPACE, VLLM_PORT, VllmServer, default_vllm_resources
@@ -486,6 +487,15 @@ class Platform:
                 monitors=monitors,
                 gpu_nodes=bool(cfg.gpu_pools),
                 retain_volumes=prod,
+                thresholds=Thresholds(**obs.alerts.model_dump()),
+                gpu_hourly_prices=gpu_hourly_prices(
+                    [
+                        i.instance_type
+                        for pool in cfg.gpu_pools.values()
+                        for i in pool_spec("p", pool).candidate_types()
+                    ],
+                    cfg.region,
+                ),
                 cost_labels=self.labels,
                 depends_on=owners,
             ),

@@ -12,8 +12,9 @@ import pulumi_random as random
 
 from infra.catalog import versions
 from infra.k8s_documents import pod_security_labels
-from infra.observability import documents
+from infra.observability import dashboards, documents, rules
 from infra.observability.documents import DCGM_NAMESPACE, NAMESPACE, Monitor, MonitoringSpec
+from infra.observability.rules import Thresholds
 
 COMPONENT_TYPE = "mlplatform:observability:Monitoring"
 
@@ -25,6 +26,9 @@ class MonitoringArgs:
     gpu_nodes: bool = True
     """Install the DCGM exporter (there are GPU pools)."""
     retain_volumes: bool = False
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    gpu_hourly_prices: Mapping[str, float] = field(default_factory=dict)
+    """On-demand price of one GPU per instance type the pools may launch (recording rules for cost panels)."""
     cost_labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
     """Namespaces the monitors live in (their components)."""
@@ -111,5 +115,27 @@ class Monitoring(pulumi.ComponentResource):
                 metadata=manifest["metadata"],
                 spec=manifest["spec"],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, *args.depends_on]),
+            )
+        after_stack = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
+        for rule_name, groups in (
+            ("mlplatform-alerts", rules.alert_groups(args.thresholds)),
+            ("mlplatform-cost", rules.recording_groups(args.gpu_hourly_prices)),
+        ):
+            manifest = rules.prometheus_rule(rule_name, groups, labels)
+            k8s.apiextensions.CustomResource(
+                f"{name}-{rule_name}",
+                api_version=manifest["apiVersion"],
+                kind=manifest["kind"],
+                metadata=manifest["metadata"],
+                spec=manifest["spec"],
+                opts=after_stack,
+            )
+        for dashboard in dashboards.platform_dashboards(args.thresholds.gpu_idle_utilization_percent):
+            config_map = dashboards.dashboard_config_map(dashboard, labels)
+            k8s.core.v1.ConfigMap(
+                f"{name}-{dashboard.uid}",
+                metadata=config_map["metadata"],
+                data=config_map["data"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
             )
         self.register_outputs({})

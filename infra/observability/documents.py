@@ -130,12 +130,19 @@ def kube_prometheus_stack_values(spec: MonitoringSpec) -> dict[str, Any]:
 
 
 def dcgm_exporter_values(*, labels: Mapping[str, str]) -> dict[str, Any]:
-    """DCGM exporter 4.8 values: only on GPU nodes (their taint tolerated), pod labels on metrics for attribution."""
+    """DCGM exporter 4.8 values: only on GPU nodes (their taint tolerated), each series labelled with its node."""
     return {
         "nodeSelector": {GPU_NODE_LABEL[0]: GPU_NODE_LABEL[1]},
         "tolerations": [dict(GPU_TOLERATION)],
-        "serviceMonitor": {"enabled": True, "interval": "15s", "additionalLabels": dict(labels)},
-        "kubernetes": {"enablePodLabels": True, "podLabelAllowlistRegex": ["^team$", "^mlplatform\\.io/.*"]},
+        "serviceMonitor": {
+            "enabled": True,
+            "interval": "15s",
+            "additionalLabels": dict(labels),
+            # The exporter's Hostname label is its pod's name; the rules and dashboards join on the node.
+            "relabelings": [
+                {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node", "action": "replace"}
+            ],
+        },
         "resources": _resources("100m", "256Mi"),
     }
 
