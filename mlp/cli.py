@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from infra.config import PlatformConfig
+    from mlp.aws import AwsContext
     from mlp.planner import Plan
     from mlp.stackfile import StackConfig
 
@@ -313,6 +314,105 @@ def graph(
         _emit(graphs.mermaid(plan), output)
     else:
         raise typer.BadParameter(f"--format {fmt!r}: allowed: mermaid, json")
+
+
+class AccountFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+
+
+RegionOption = Annotated[
+    str | None, typer.Option("--region", help="AWS region (default: the stack's, else AWS_REGION).")
+]
+ProfileOption = Annotated[str | None, typer.Option("--profile", help="AWS profile (default: the environment's).")]
+StackOption = Annotated[
+    str | None, typer.Option("--stack", "-s", help="A stack whose region (and, for --fix, cost tags) to use.")
+]
+
+
+def _aws_context(region: str | None, profile: str | None, stack_cfg: PlatformConfig | None = None) -> AwsContext:
+    from mlp.aws import AwsContext
+
+    chosen = region or (stack_cfg.region if stack_cfg else None) or os.environ.get("AWS_REGION")
+    chosen = chosen or os.environ.get("AWS_DEFAULT_REGION")
+    if not chosen:
+        raise typer.BadParameter("no AWS region: pass --region or --stack, or set AWS_REGION")
+    return AwsContext(region=chosen, profile=profile)
+
+
+def _stack_cfg(stack: str | None, project_dir: Path | None) -> PlatformConfig | None:
+    if stack is None:
+        return None
+    from mlp.stackfile import load_project, load_stack
+
+    return load_stack(load_project(_project_root(project_dir)), stack).validate()
+
+
+@app.command("audit-tags")
+def audit_tags(
+    fix: Annotated[
+        Path | None,
+        typer.Option("--fix", help="A mapping file (YAML/JSON: defaults and per-resource values) to fill the gaps."),
+    ] = None,
+    fix_from_stack: Annotated[
+        bool, typer.Option("--fix-from-stack", help="With --stack: fill the gaps with the stack's own cost tags.")
+    ] = False,
+    apply: Annotated[bool, typer.Option("--apply", help="Write the tags (without it --fix is a dry run).")] = False,
+    required: Annotated[
+        str | None, typer.Option("--required", help="Comma-separated tag keys (default: the platform's cost tags).")
+    ] = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    fmt: Annotated[AccountFormat, typer.Option("--format", "-f")] = AccountFormat.table,
+    project_dir: ProjectDir = None,
+) -> None:
+    """AWS resources of an account and region missing required cost tags (EC2 instances, volumes, network
+    interfaces, S3, RDS, EKS clusters and node groups, load balancers), each through its own service's API.
+    Exit 1 when resources lack tags (or would after the fix), 4 when a kind could not be read or a tag failed."""
+    from infra.tagging.rules import REQUIRED_COST_TAGS
+    from mlp import audit_tags as audits
+    from mlp.aws import Progress
+
+    cfg = _stack_cfg(stack, project_dir)
+    if fix_from_stack and cfg is None:
+        raise typer.BadParameter("--fix-from-stack needs --stack")
+    if apply and fix is None and not fix_from_stack:
+        raise typer.BadParameter("--apply needs --fix FILE or --fix-from-stack")
+    keys = tuple(k.strip() for k in required.split(",")) if required else REQUIRED_COST_TAGS
+    ctx = _aws_context(region, profile, cfg)
+    with Progress(quiet=fmt is AccountFormat.json) as progress:
+        report = audits.audit(ctx, keys, progress.step)
+        changes = None
+        if fix is not None or fix_from_stack:
+            mapping = (
+                audits.load_mapping(fix)
+                if fix is not None
+                else audits.parse_mapping({"defaults": dict(cfg.tags) if cfg else {}}, f"stack {stack}")
+            )
+            changes = audits.plan_fix(report, mapping)
+            if apply:
+                changes = audits.apply_fix(ctx, changes, progress.step)
+    if fmt is AccountFormat.json:
+        body = audits.to_json(report)
+        if changes is not None:
+            body["fix"] = {"applied": apply, **audits.to_json(changes)}
+        _say(json.dumps(body, indent=2), stderr=False)
+    else:
+        console = _console()
+        audits.render_table(report, console)
+        if changes is not None:
+            audits.render_table(changes, console)
+            if not apply:
+                _say("dry run: nothing was tagged; add --apply to write these tags", stderr=False)
+    if report.errors or (changes is not None and any(c.error for c in changes)):
+        raise typer.Exit(EXIT_ACCOUNT)
+    if changes is None:
+        unresolved = bool(report.findings)
+    else:
+        unresolved = any(c.unfixable for c in changes) or (not apply and any(c.add for c in changes))
+    if unresolved:
+        raise typer.Exit(EXIT_FAILED)
 
 
 class SmokeFormat(enum.StrEnum):

@@ -1,0 +1,86 @@
+"""The account commands end to end through `mlp` against a moto server over HTTP: exit codes, JSON output, dry
+run by default, and a clear message (never a traceback) for bad credentials."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from infra.tagging.rules import REQUIRED_COST_TAGS
+
+FULL = {"cost-center": "cc", "team": "ml", "environment": "dev", "project": "p", "owner": "o@example.com"}
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
+    from mlp.cli import main
+
+    monkeypatch.setattr("sys.argv", ["mlp", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    return int(exit_info.value.code or 0)
+
+
+def _volume(ec2: object, tags: dict[str, str]) -> str:
+    spec = [{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}] if tags else []
+    return str(ec2.create_volume(AvailabilityZone="us-east-1a", Size=8, TagSpecifications=spec)["VolumeId"])  # type: ignore[attr-defined]
+
+
+def test_audit_tags_dry_run_then_apply(
+    moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    good = _volume(ec2, FULL)
+    bad = _volume(ec2, {k: v for k, v in FULL.items() if k != "owner"})
+    mapping = tmp_path / "tags.yaml"
+    mapping.write_text("defaults:\n  owner: platform@example.com\n")
+
+    assert _run(monkeypatch, "audit-tags", "--region", "us-east-1", "-f", "json") == 1
+    report = json.loads(capsys.readouterr().out)
+    assert [f["id"] for f in report["findings"]] == [bad]
+    assert report["findings"][0]["missing"] == ["owner"] and tuple(report["required"]) == REQUIRED_COST_TAGS
+
+    # --fix alone is a dry run: it shows the change, writes nothing, and still exits 1.
+    assert _run(monkeypatch, "audit-tags", "--region", "us-east-1", "--fix", str(mapping)) == 1
+    out = capsys.readouterr().out
+    assert "dry run: nothing was tagged" in out
+    tags = {t["Key"]: t["Value"] for t in ec2.describe_volumes(VolumeIds=[bad])["Volumes"][0].get("Tags", [])}
+    assert "owner" not in tags
+
+    assert _run(monkeypatch, "audit-tags", "--region", "us-east-1", "--fix", str(mapping), "--apply", "-f", "json") == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["fix"]["applied"] is True
+    tags = {t["Key"]: t["Value"] for t in ec2.describe_volumes(VolumeIds=[bad])["Volumes"][0]["Tags"]}
+    assert tags["owner"] == "platform@example.com"
+    # Idempotent: nothing left, exit 0, the good volume untouched.
+    assert _run(monkeypatch, "audit-tags", "--region", "us-east-1", "-f", "json") == 0
+    assert json.loads(capsys.readouterr().out)["findings"] == []
+    assert {t["Key"] for t in ec2.describe_volumes(VolumeIds=[good])["Volumes"][0]["Tags"]} == set(FULL)
+
+
+def test_audit_tags_needs_a_region_and_a_fix_source(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    assert _run(monkeypatch, "audit-tags") == 2
+    assert "no AWS region" in capsys.readouterr().err
+    assert _run(monkeypatch, "audit-tags", "--region", "us-east-1", "--apply") == 2
+    assert "--apply needs --fix FILE or --fix-from-stack" in capsys.readouterr().err
+
+
+def test_rejected_credentials_are_a_message_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No moto here: real STS rejects made-up keys... but no network either, so point at a dead local endpoint."""
+    from tests.aws_server import free_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    assert _run(monkeypatch, "audit-tags", "--region", "us-east-1") == 4
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
