@@ -217,12 +217,12 @@ def check_prometheus(url: str, metric: str = DCGM_METRIC) -> CheckResult:
             f"no {metric} series: no GPU node is running, or the DCGM exporter is not scraped",
             timer.elapsed(),
         )
-    gpus = sorted(
-        {
-            f"{s['metric'].get('Hostname', s['metric'].get('instance', '?'))}/{s['metric'].get('gpu', '?')}"
-            for s in series
-        }
-    )
+
+    def where(labels: dict[str, str]) -> str:
+        node = labels.get("node") or labels.get("Hostname") or labels.get("instance", "?")
+        return f"{node}/{labels.get('gpu', '?')}"
+
+    gpus = sorted({where(s["metric"]) for s in series})
     return CheckResult(
         "prometheus", url, True, f"{metric} present for {len(series)} GPU(s): {', '.join(gpus[:4])}", timer.elapsed()
     )

@@ -132,7 +132,15 @@ def test_prometheus_check_needs_a_dcgm_series(http_server: Callable[[Handler], s
     empty = smoke.check_prometheus(url)
     assert not empty.ok and "no DCGM_FI_DEV_GPU_UTIL series" in empty.detail
     series.append(
-        {"metric": {"__name__": "DCGM_FI_DEV_GPU_UTIL", "gpu": "0", "Hostname": "ip-10-0-1-5"}, "value": [1, "37"]}
+        {
+            "metric": {
+                "__name__": "DCGM_FI_DEV_GPU_UTIL",
+                "gpu": "0",
+                "Hostname": "dcgm-exporter-x",
+                "node": "ip-10-0-1-5",
+            },
+            "value": [1, "37"],
+        }
     )
     present = smoke.check_prometheus(url)
     assert present.ok and present.detail == "DCGM_FI_DEV_GPU_UTIL present for 1 GPU(s): ip-10-0-1-5/0"
