@@ -348,6 +348,58 @@ def _stack_cfg(stack: str | None, project_dir: Path | None) -> PlatformConfig | 
     return load_stack(load_project(_project_root(project_dir)), stack).validate()
 
 
+def _adopted_subnets(cfg: PlatformConfig, project_root: Path) -> list[str] | None:
+    """The private subnet ids of a network adopted from a Terraform state (read as the planner reads it)."""
+    adopt = cfg.network.adopt
+    if adopt is None or adopt.terraform_state is None:
+        return None
+    from infra.network.terraform_state import TerraformStateError, network_from_outputs
+    from mlp.mocks import PlannerError
+    from mlp.terraform_state import invoke_handlers
+
+    state = adopt.terraform_state
+    handlers = invoke_handlers(project_root)
+    try:
+        if state.path is not None:
+            outputs = handlers["terraform:state:getLocalReference"]({"path": state.path})["outputs"]
+            source = state.path
+        else:
+            assert state.s3 is not None
+            args = {"bucket": state.s3.bucket, "key": state.s3.key, "region": state.s3.region}
+            outputs = handlers["terraform:state:getS3Reference"](args)["outputs"]
+            source = f"s3://{state.s3.bucket}/{state.s3.key}"
+        return network_from_outputs(outputs, state.outputs.model_dump(), source).private_subnet_ids
+    except (PlannerError, TerraformStateError) as exc:
+        raise AccountError(str(exc)) from None
+
+
+@app.command()
+def preflight(
+    stack: Annotated[str, typer.Argument(help="Stack name, e.g. prod (its config says what to check).")],
+    profile: ProfileOption = None,
+    fmt: Annotated[AccountFormat, typer.Option("--format", "-f")] = AccountFormat.table,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Before `pulumi up` (needs AWS credentials, reads only): GPU vCPU quotas against the stack's maximum, instance
+    type offerings in its AZs, capacity reservations, free IPs. Exit 1 when something will fail."""
+    from mlp import preflight as checks
+    from mlp.aws import Progress
+
+    root = _project_root(project_dir)
+    cfg = _stack_cfg(stack, root)
+    assert cfg is not None
+    ctx = _aws_context(None, profile, cfg)
+    subnets = _adopted_subnets(cfg, root)
+    with Progress(quiet=fmt is AccountFormat.json) as progress:
+        report = checks.run_preflight(cfg, ctx, progress.step, adopted_subnet_ids=subnets)
+    if fmt is AccountFormat.json:
+        _say(json.dumps(checks.to_json(report), indent=2), stderr=False)
+    else:
+        checks.render_table(report, _console())
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
 @app.command("audit-tags")
 def audit_tags(
     fix: Annotated[

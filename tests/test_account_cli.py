@@ -84,3 +84,40 @@ def test_rejected_credentials_are_a_message_not_a_traceback(
     assert _run(monkeypatch, "audit-tags", "--region", "us-east-1") == 4
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
+
+
+class _Quotas:
+    """A Service Quotas client that answers get_service_quota from a table (moto does not implement EC2 quotas)."""
+
+    def __init__(self, values: dict[str, float]) -> None:
+        self.values = values
+
+    def get_service_quota(self, ServiceCode: str, QuotaCode: str) -> dict[str, object]:  # noqa: N803 - boto3 names
+        assert ServiceCode == "ec2"
+        return {"Quota": {"QuotaCode": QuotaCode, "Value": self.values.get(QuotaCode, 10000.0)}}
+
+    get_aws_default_service_quota = get_service_quota
+
+
+def test_preflight_exit_codes(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlp.aws import AwsContext
+
+    quotas = _Quotas({})
+    original = AwsContext.client
+
+    def client(self: AwsContext, service: str) -> object:
+        return quotas if service == "service-quotas" else original(self, service)
+
+    monkeypatch.setattr(AwsContext, "client", client)
+    assert _run(monkeypatch, "preflight", "dev", "-f", "json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True and report["region"] == "us-east-1"
+    assert {f["check"] for f in report["findings"]} >= {"quotas", "offerings", "ips"}
+
+    quotas.values["L-DB2E81BA"] = 8  # on-demand G and VT vCPUs: dev's shared pool may need 32
+    assert _run(monkeypatch, "preflight", "dev", "-f", "json") == 1
+    report = json.loads(capsys.readouterr().out)
+    (error,) = [f for f in report["findings"] if f["severity"] == "error"]
+    assert error["check"] == "quotas" and "L-DB2E81BA" in error["fix"] and "8" in error["message"]

@@ -1,0 +1,1055 @@
+"""`mlp preflight STACK`: before `pulumi up`, check that the AWS account can run what the stack's config allows.
+
+Each check reads the account (read-only calls) and reports findings that say what will fail and how to fix it:
+
+- quotas: EC2 vCPU service quotas against the stack's worst-case vCPUs per quota bucket (`vcpu_demand`);
+- offerings: every configured instance type (for family-based Karpenter pools, every catalog type of the family,
+  and the system node types) is offered in the availability zones the stack uses;
+- reservations: capacity reservations referenced by node_group pools exist, are active, match the pool's type,
+  sit in one of the stack's AZs and hold enough instances;
+- ips: the private subnets have enough free addresses for the nodes and pods at full scale (adopted subnets from
+  DescribeSubnets, created ones from the subnet plan);
+- network and account: the adopted subnets exist in the adopted VPC, the region has `az_count` AZs, and the
+  credentials belong to the stack's `aws_account_id`.
+
+Quota codes: botocore's model carries no quota codes, and none could be looked up from here; the six codes in
+`QUOTA_BUCKETS` are the well-known EC2 vCPU quota codes (Service Quotas, service code `ec2`) as AWS documents
+them. Tests: moto serves EC2 (AZs, offerings, subnets) and STS; moto implements neither Service Quotas for EC2
+nor DescribeCapacityReservations, so those are tested with botocore's Stubber.
+
+Credentials that are rejected raise `AccountError`. A call the caller may not make (AccessDenied) does not stop
+the other checks: it becomes a `warning` finding that says what was not checked and which permission is missing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from infra.catalog import gpu as gpu_catalog
+from infra.catalog.gpu import GpuInstance
+from infra.config import GpuPoolConfig, PlatformConfig
+from infra.network.cidr import AWS_RESERVED_PER_SUBNET, SubnetPlanError, plan_subnets
+from mlp.aws import ACCESS_DENIED, AwsContext, StepCallback, describe_aws_error, paginate
+from mlp.errors import AccountError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+Severity = Literal["ok", "warning", "error"]
+SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "ok": 2}
+
+IPS_PER_NODE = 30
+"""IP budget per node. The VPC CNI gives every pod a VPC address and keeps a warm ENI's worth of spare addresses
+per node (WARM_ENI_TARGET=1): a 2-vCPU node (3 ENIs x 10 addresses) holds 30; bigger nodes hold more but run
+fewer of them per vCPU. 30 is an assumption for a budget, not a limit AWS enforces."""
+
+CPU_POOL_VCPUS_PER_NODE = 2
+"""Worst case for the CPU pool's node count: Karpenter fills max_vcpus with the smallest (2-vCPU) nodes."""
+
+_SUBNET_MISSING = ("InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed")
+_RESERVATION_MISSING = ("InvalidCapacityReservationId.NotFound", "InvalidCapacityReservationId.Malformed")
+_NO_SUCH_QUOTA = ("NoSuchResourceException",)
+
+IP_WARNING_RATIO = 0.8
+"""Above this share of the free addresses the ips check warns."""
+
+
+@dataclass(frozen=True)
+class QuotaBucket:
+    code: str
+    name: str
+    label: str  # how a message names the capacity it counts, e.g. "on-demand P instances"
+
+
+QUOTA_BUCKETS: tuple[QuotaBucket, ...] = (
+    QuotaBucket(
+        "L-1216C47A", "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", "on-demand Standard instances"
+    ),
+    QuotaBucket(
+        "L-34B43A08", "All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests", "spot Standard instances"
+    ),
+    QuotaBucket("L-DB2E81BA", "Running On-Demand G and VT instances", "on-demand G and VT instances"),
+    QuotaBucket("L-3819A6DF", "All G and VT Spot Instance Requests", "spot G and VT instances"),
+    QuotaBucket("L-417A185B", "Running On-Demand P instances", "on-demand P instances"),
+    QuotaBucket("L-7212CCBC", "All P Spot Instance Requests", "spot P instances"),
+)
+_BUCKETS = {b.code: b for b in QUOTA_BUCKETS}
+_CODES: dict[tuple[str, str], str] = {
+    ("standard", "on-demand"): "L-1216C47A",
+    ("standard", "spot"): "L-34B43A08",
+    ("g", "on-demand"): "L-DB2E81BA",
+    ("g", "spot"): "L-3819A6DF",
+    ("p", "on-demand"): "L-417A185B",
+    ("p", "spot"): "L-7212CCBC",
+}
+# Leading letters of a family name -> vCPU quota class (im4gn and is4gen are I instances, gr6 is a G instance).
+_CLASS_OF_PREFIX = {
+    **dict.fromkeys(("a", "c", "d", "h", "i", "im", "is", "m", "r", "t", "z"), "standard"),
+    **dict.fromkeys(("g", "gr", "vt"), "g"),
+    "p": "p",
+}
+
+
+# --- results --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One result of a check: `message` says what will fail, `fix` how to fix it (empty for `ok`)."""
+
+    check: str
+    severity: Severity
+    subject: str
+    message: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    region: str
+    account: str
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        """No error: `pulumi up` is not expected to fail on what preflight can see."""
+        return not any(f.severity == "error" for f in self.findings)
+
+    def counts(self) -> dict[str, int]:
+        counts = Counter(f.severity for f in self.findings)
+        return {s: counts.get(s, 0) for s in ("error", "warning", "ok")}
+
+    def by_check(self, check: str) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.check == check)
+
+
+@dataclass(frozen=True)
+class DemandItem:
+    """vCPUs one part of the stack may run at most in one quota bucket. quota_code None: no bucket preflight checks
+    (or vCPUs unknown); `how` is then the whole sentence a warning shows."""
+
+    quota_code: str | None
+    source: str  # config path: gpu_pools.<name>, cpu_pool, cluster.system_node_group
+    label: str  # how a message names the source: pool `training`, the CPU pool, system nodes
+    vcpus: int
+    how: str
+
+
+@dataclass(frozen=True)
+class Subnet:
+    subnet_id: str
+    availability_zone: str
+    free_ips: int
+    vpc_id: str
+
+
+@dataclass(frozen=True)
+class StackNetwork:
+    """The AZs the stack uses and, for an adopted network, its private subnets."""
+
+    zones: tuple[str, ...]
+    adopted: bool
+    subnets: tuple[Subnet, ...] = ()
+    zones_known: bool = True  # False: subnets come from a Terraform state preflight did not read
+    findings: tuple[Finding, ...] = field(default=())
+
+
+# --- pure helpers: instance sizes and vCPU demand -------------------------------------------------------------
+
+
+def vcpus_of(instance_type: str) -> int | None:
+    """vCPUs of an instance type: the GPU catalog's figure, else read from the size name (t3.medium = 2,
+    m7i.large = 2, m7i.xlarge = 4, m7i.12xlarge = 48, m7i.metal-24xl = 96); None when the name does not say
+    (plain `metal`). Burstable sizes below medium may have 1 vCPU; counting 2 errs on the safe side."""
+    spec = gpu_catalog.gpu_instance(instance_type)
+    if spec is not None:
+        return spec.vcpus
+    _, _, size = instance_type.partition(".")
+    if size in ("nano", "micro", "small", "medium", "large"):
+        return 2
+    if size == "xlarge":
+        return 4
+    match = re.fullmatch(r"([0-9]+)xlarge|metal-([0-9]+)xl", size)
+    return int(match.group(1) or match.group(2)) * 4 if match else None
+
+
+def quota_class(family: str) -> str | None:
+    """`standard`, `g` or `p` for a family name such as m7i, g6e, gr6, p6-b200; None for other classes."""
+    match = re.match(r"[a-z]+", family)
+    return _CLASS_OF_PREFIX.get(match.group(0)) if match else None
+
+
+def quota_code(family: str, capacity_type: str) -> str | None:
+    cls = quota_class(family)
+    return _CODES.get((cls, capacity_type)) if cls else None
+
+
+def pool_candidates(pool: GpuPoolConfig) -> tuple[GpuInstance, ...]:
+    """Every catalog type the pool may launch: its instance types and every type of its families."""
+    seen: dict[str, GpuInstance] = {}
+    for itype in pool.instance_types:
+        spec = gpu_catalog.gpu_instance(itype)
+        if spec is not None:
+            seen[itype] = spec
+    for family in pool.instance_families:
+        for spec in gpu_catalog.instances_of_family(family):
+            if spec.is_nvidia and spec.arch == pool.architecture:
+                seen.setdefault(spec.instance_type, spec)
+    return tuple(seen[t] for t in sorted(seen))
+
+
+def worst_case_nodes(types: Sequence[GpuInstance], max_gpus: int) -> tuple[int, dict[str, int]]:
+    """The most vCPUs a set of nodes can have while their GPUs stay within max_gpus, and that set.
+
+    Karpenter launches no node that would take the pool over its nvidia.com/gpu limit, but it may pick any mix of
+    the candidate types. The largest type is not always the worst case: a 1-GPU type with many vCPUs
+    (g6e.16xlarge: 64 vCPUs per GPU) beats g6e.48xlarge (24 per GPU). So this is an exact unbounded knapsack over
+    GPUs (max_gpus is at most 4096)."""
+    usable = sorted((t for t in types if t.gpu_count > 0), key=lambda t: (-t.gpu_count, -t.vcpus, t.instance_type))
+    best = [0] * (max_gpus + 1)
+    pick: list[GpuInstance | None] = [None] * (max_gpus + 1)
+    for gpus in range(1, max_gpus + 1):
+        best[gpus] = best[gpus - 1]
+        for spec in usable:
+            if spec.gpu_count <= gpus and best[gpus - spec.gpu_count] + spec.vcpus > best[gpus]:
+                best[gpus] = best[gpus - spec.gpu_count] + spec.vcpus
+                pick[gpus] = spec
+    chosen: Counter[str] = Counter()
+    gpus = max_gpus
+    while gpus > 0:
+        picked = pick[gpus]
+        if picked is None:
+            gpus -= 1
+        else:
+            chosen[picked.instance_type] += 1
+            gpus -= picked.gpu_count
+    return best[max_gpus], dict(chosen)
+
+
+def _describe_nodes(chosen: dict[str, int]) -> str:
+    parts = []
+    for itype, count in sorted(chosen.items(), key=lambda item: (-item[1], item[0])):
+        spec = gpu_catalog.gpu_instance(itype)
+        assert spec is not None  # chosen only from catalog types
+        gpus = f"{spec.gpu_count} GPU{'s' if spec.gpu_count > 1 else ''}"
+        parts.append(f"{count} x {itype} with {gpus} and {spec.vcpus} vCPUs each")
+    return " + ".join(parts)
+
+
+def _gpu_pool_demand(name: str, pool: GpuPoolConfig) -> list[DemandItem]:
+    candidates = pool_candidates(pool)
+    label = f"pool `{name}`"
+    items: list[DemandItem] = []
+    by_class: dict[str | None, list[GpuInstance]] = {}
+    for spec in candidates:
+        by_class.setdefault(quota_class(spec.family), []).append(spec)
+    for cls, types in sorted(by_class.items(), key=lambda item: str(item[0])):
+        if pool.provisioner == "node_group":
+            spec = types[0]
+            nodes = max(1, pool.max_gpus // spec.gpu_count)
+            vcpus, how = (
+                nodes * spec.vcpus,
+                f"{_describe_nodes({spec.instance_type: nodes})}, at max_gpus {pool.max_gpus}",
+            )
+        else:
+            vcpus, chosen = worst_case_nodes(types, pool.max_gpus)
+            if not vcpus:
+                continue
+            which = "picks this type" if len(chosen) == 1 else "picks these types"
+            how = f"{_describe_nodes(chosen)}, the worst case if Karpenter {which} within max_gpus {pool.max_gpus}"
+        if cls is None:
+            families = ", ".join(sorted({t.family for t in types}))
+            note = f"{label} may run {vcpus} vCPUs of {families} ({how}); preflight checks no quota for {families}"
+            items.append(DemandItem(None, f"gpu_pools.{name}", label, vcpus, note))
+            continue
+        for capacity in pool.capacity_types:
+            items.append(DemandItem(_CODES[cls, capacity], f"gpu_pools.{name}", label, vcpus, how))
+    return items
+
+
+def demand_items(cfg: PlatformConfig) -> tuple[DemandItem, ...]:
+    """Each part of the stack's worst-case vCPUs per quota bucket (GPU pools, the CPU pool, system nodes)."""
+    items: list[DemandItem] = []
+    for name, pool in cfg.gpu_pools.items():
+        items += _gpu_pool_demand(name, pool)
+    cpu = cfg.cpu_pool
+    if cpu.enabled:
+        classes: dict[str | None, list[str]] = {}
+        for family in cpu.instance_families:
+            classes.setdefault(quota_class(family), []).append(family)
+        how = f"its NodePool cpu limit max_vcpus {cpu.max_vcpus}"
+        for cls, families in sorted(classes.items(), key=lambda item: str(item[0])):
+            if cls is None:
+                names = ", ".join(families)
+                note = (
+                    f"the CPU pool may run {cpu.max_vcpus} vCPUs of {names} ({how}); preflight checks no quota for "
+                    f"{names}"
+                )
+                items.append(DemandItem(None, "cpu_pool", "the CPU pool", cpu.max_vcpus, note))
+                continue
+            for capacity in cpu.capacity_types:
+                items.append(DemandItem(_CODES[cls, capacity], "cpu_pool", "the CPU pool", cpu.max_vcpus, how))
+    ng = cfg.cluster.system_node_group
+    capacity = "spot" if ng.capacity_type == "SPOT" else "on-demand"
+    by_code: dict[str | None, tuple[int, str]] = {}
+    for itype in ng.instance_types:
+        vcpus = vcpus_of(itype)
+        if vcpus is None:
+            note = f"the vCPUs of system node type {itype} are not in its name; its quota is not checked"
+            items.append(DemandItem(None, "cluster.system_node_group", "system nodes", 0, note))
+            continue
+        code = quota_code(itype.partition(".")[0], capacity)
+        if code not in by_code or vcpus > by_code[code][0]:
+            by_code[code] = (vcpus, itype)
+    for code, (vcpus, itype) in sorted(by_code.items(), key=lambda item: str(item[0])):
+        how = f"max_size {ng.max_size} x {itype} with {vcpus} vCPUs"
+        items.append(DemandItem(code, "cluster.system_node_group", "system nodes", ng.max_size * vcpus, how))
+    return tuple(items)
+
+
+def vcpu_demand(cfg: PlatformConfig) -> dict[str, tuple[int, str]]:
+    """Quota code -> (worst-case vCPUs the stack may run in that bucket, how that number comes about)."""
+    out: dict[str, tuple[int, str]] = {}
+    for bucket in QUOTA_BUCKETS:
+        items = [i for i in demand_items(cfg) if i.quota_code == bucket.code]
+        if items:
+            out[bucket.code] = (
+                sum(i.vcpus for i in items),
+                "; ".join(f"{i.label}: {i.vcpus} = {i.how}" for i in items),
+            )
+    return out
+
+
+def max_nodes(cfg: PlatformConfig) -> tuple[int, str]:
+    """The most nodes the stack may run at once (smallest GPU nodes, 2-vCPU CPU nodes, system max_size), and how."""
+    parts: list[tuple[str, int]] = []
+    for name, pool in cfg.gpu_pools.items():
+        counts = [s.gpu_count for s in pool_candidates(pool) if s.gpu_count > 0]
+        if counts:
+            parts.append((f"pool `{name}`", max(1, pool.max_gpus // min(counts))))
+    if cfg.cpu_pool.enabled:
+        parts.append(("the CPU pool", cfg.cpu_pool.max_vcpus // CPU_POOL_VCPUS_PER_NODE))
+    parts.append(("system nodes", cfg.cluster.system_node_group.max_size))
+    return sum(n for _, n in parts), ", ".join(f"{label} {n}" for label, n in parts)
+
+
+# --- AWS helpers ---------------------------------------------------------------------------------------------
+
+
+def _error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
+class _RefusedError(Exception):
+    """An AWS error the check reports itself (AccessDenied, or a code it expects such as NotFound)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.code = _error_code(error)
+        self.denied = self.code in ACCESS_DENIED
+
+
+def _call(action: str, fn: Any, /, passthrough: Iterable[str] = (), **kwargs: Any) -> Any:
+    """Call AWS; an AccessDenied or one of the `passthrough` codes becomes `_RefusedError` for the check to report,
+    anything else (rejected credentials, throttling, no endpoint) an AccountError."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return fn(**kwargs)
+    except ClientError as exc:
+        code = _error_code(exc)
+        if code in ACCESS_DENIED or code in set(passthrough):
+            raise _RefusedError(exc) from None
+        raise AccountError(describe_aws_error(exc, action)) from None
+    except BotoCoreError as exc:
+        raise AccountError(describe_aws_error(exc, action)) from None
+
+
+def _why(exc: BaseException) -> str:
+    """describe_aws_error's explanation without its leading action."""
+    return describe_aws_error(exc, "-").removeprefix("-: ")
+
+
+def _not_checked(check: str, subject: str, exc: BaseException, what: str, permission: str) -> Finding:
+    return Finding(
+        check,
+        "warning",
+        subject,
+        f"{what} not checked: {_why(exc)}",
+        f"allow {permission} for the caller (read-only), then run preflight again",
+    )
+
+
+def _zones_text(zones: Iterable[str]) -> str:
+    return "/".join(zones) or "no AZ"
+
+
+# --- network: the stack's AZs and subnets --------------------------------------------------------------------
+
+
+def _region_zones(ec2: Any) -> tuple[str, ...]:
+    # The same filter the network component passes to get_availability_zones: standard AZs, no opt-in zones.
+    response = _call(
+        "reading the availability zones",
+        ec2.describe_availability_zones,
+        Filters=[
+            {"Name": "state", "Values": ["available"]},
+            {"Name": "opt-in-status", "Values": ["opt-in-not-required"]},
+        ],
+    )
+    return tuple(
+        str(z["ZoneName"])
+        for z in response.get("AvailabilityZones", [])
+        if z.get("ZoneType", "availability-zone") == "availability-zone"
+    )
+
+
+def resolve_network(cfg: PlatformConfig, ec2: Any, adopted_subnet_ids: Sequence[str] | None = None) -> StackNetwork:
+    """The AZs the stack will use: the first az_count available AZs for a created network, the adopted private
+    subnets' AZs otherwise (explicit ids, or `adopted_subnet_ids` resolved from a Terraform state by the caller)."""
+    net = cfg.network
+    adopt = net.adopt
+    if adopt is None:
+        zones = _region_zones(ec2)
+        findings: list[Finding] = []
+        if len(zones) < net.az_count:
+            findings.append(
+                Finding(
+                    "network",
+                    "error",
+                    "network.az_count",
+                    f"the VPC cannot be created as planned: network.az_count is {net.az_count} but {cfg.region} has "
+                    f"{len(zones)} available AZs without opt-in ({_zones_text(zones)})",
+                    f"set network.az_count to at most {len(zones)}",
+                )
+            )
+        return StackNetwork(zones=zones[: net.az_count], adopted=False, findings=tuple(findings))
+
+    ids = tuple(adopt.private_subnet_ids) or tuple(adopted_subnet_ids or ())
+    if not ids:
+        zones = _region_zones(ec2)
+        note = Finding(
+            "network",
+            "warning",
+            "network.adopt.terraform_state",
+            "the adopted private subnets come from a Terraform state, which preflight does not read: instance "
+            f"offerings are checked against every AZ of {cfg.region} ({_zones_text(zones)}) and free IPs are not "
+            "checked",
+            "pass the private subnet ids to preflight, or list them in network.adopt.private_subnet_ids",
+        )
+        return StackNetwork(zones=zones, adopted=True, zones_known=False, findings=(note,))
+
+    subnets: list[Subnet] = []
+    findings = []
+    for subnet_id in ids:
+        try:
+            found = _call(
+                "reading the adopted subnets",
+                lambda **kw: list(paginate(ec2, "describe_subnets", "Subnets", **kw)),
+                passthrough=_SUBNET_MISSING,
+                SubnetIds=[subnet_id],
+            )
+        except _RefusedError as exc:
+            if not exc.denied:
+                found = []  # one of _SUBNET_MISSING
+            else:
+                findings.append(
+                    _not_checked(
+                        "network", "network.adopt", exc.error, "the adopted subnets were", "ec2:DescribeSubnets"
+                    )
+                )
+                zones = _region_zones(ec2)
+                return StackNetwork(zones=zones, adopted=True, zones_known=False, findings=tuple(findings))
+        if not found:
+            findings.append(
+                Finding(
+                    "network",
+                    "error",
+                    f"network.adopt.private_subnet_ids: {subnet_id}",
+                    f"nodes cannot be placed: subnet {subnet_id} does not exist in account/region {cfg.region}",
+                    "correct network.adopt.private_subnet_ids (or the credentials' account and the region)",
+                )
+            )
+            continue
+        raw = found[0]
+        subnet = Subnet(
+            subnet_id=str(raw["SubnetId"]),
+            availability_zone=str(raw["AvailabilityZone"]),
+            free_ips=int(raw.get("AvailableIpAddressCount", 0)),
+            vpc_id=str(raw.get("VpcId", "")),
+        )
+        if adopt.vpc_id is not None and subnet.vpc_id != adopt.vpc_id:
+            findings.append(
+                Finding(
+                    "network",
+                    "error",
+                    f"network.adopt.private_subnet_ids: {subnet_id}",
+                    f"the cluster cannot use subnet {subnet_id}: it is in {subnet.vpc_id}, not in the adopted VPC "
+                    f"{adopt.vpc_id}",
+                    "list only private subnets of network.adopt.vpc_id",
+                )
+            )
+        subnets.append(subnet)
+    zones = tuple(dict.fromkeys(s.availability_zone for s in subnets))
+    return StackNetwork(zones=zones, adopted=True, subnets=tuple(subnets), findings=tuple(findings))
+
+
+# --- check 1: vCPU quotas -------------------------------------------------------------------------------------
+
+
+def _quota_value(sq: Any, code: str) -> float | None:
+    """The applied quota, else AWS's default; None when neither is known."""
+    for action, fn in (
+        (f"reading quota {code}", sq.get_service_quota),
+        (f"reading the default of quota {code}", sq.get_aws_default_service_quota),
+    ):
+        try:
+            response = _call(action, fn, passthrough=_NO_SUCH_QUOTA, ServiceCode="ec2", QuotaCode=code)
+        except _RefusedError as exc:
+            if exc.denied:
+                raise
+            continue  # NoSuchResourceException: try AWS's default, then give up
+        return float(response["Quota"]["Value"])
+    return None
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else f"{value:g}"
+
+
+def _consequence(items: Sequence[DemandItem]) -> str:
+    phrases = []
+    if any(i.source == "cluster.system_node_group" for i in items):
+        phrases.append("system nodes will fail to launch")
+    pending = [
+        kind
+        for kind, src in (("GPU", "gpu_pools."), ("CPU", "cpu_pool"))
+        if any(i.source.startswith(src) for i in items)
+    ]
+    if pending:
+        phrases.append(f"{' and '.join(pending)} pods will stay Pending")
+    return " and ".join(phrases)
+
+
+def _knob(source: str) -> str:
+    if source.startswith("gpu_pools."):
+        return f"{source}.max_gpus"
+    if source == "cpu_pool":
+        return "cpu_pool.max_vcpus"
+    return f"{source}.max_size"
+
+
+def check_quotas(cfg: PlatformConfig, sq: Any) -> list[Finding]:
+    """EC2 vCPU quotas (Service Quotas, service code ec2) against `vcpu_demand`."""
+    items = demand_items(cfg)
+    findings: list[Finding] = []
+    for item in items:
+        if item.quota_code is None:
+            findings.append(
+                Finding(
+                    "quotas",
+                    "warning",
+                    item.source,
+                    item.how,
+                    "compare the stack's figure with that family's EC2 vCPU quota in Service Quotas yourself",
+                )
+            )
+    needed = [(b, [i for i in items if i.quota_code == b.code]) for b in QUOTA_BUCKETS]
+    needed = [(b, its) for b, its in needed if its]
+    for bucket, its in needed:
+        total = sum(i.vcpus for i in its)
+        subject = f"{bucket.code} {bucket.name}"
+        try:
+            value = _quota_value(sq, bucket.code)
+        except _RefusedError as refused:  # AccessDenied: _call turned every other failure into an AccountError
+            cause = refused.error
+            wanted = ", ".join(f"{b.code} >= {sum(i.vcpus for i in x)}" for b, x in needed)
+            findings.append(
+                Finding(
+                    "quotas",
+                    "warning",
+                    "service-quotas",
+                    f"the EC2 vCPU quotas were not checked: {_why(cause)}; the stack needs {wanted}",
+                    "allow servicequotas:GetServiceQuota and servicequotas:GetAWSDefaultServiceQuota for the caller "
+                    "(read-only), or compare those figures with Service Quotas yourself",
+                )
+            )
+            break
+        if value is None:
+            findings.append(
+                Finding(
+                    "quotas",
+                    "warning",
+                    subject,
+                    f"quota {bucket.code} is unknown to Service Quotas in {cfg.region}; the stack needs up to {total} "
+                    f"vCPUs of {bucket.label}",
+                    f"check the EC2 limits of {cfg.region} for {bucket.name}",
+                )
+            )
+            continue
+        if len(its) == 1:
+            needs = f"{its[0].label} needs {total} ({its[0].how})"
+        else:
+            needs = f"the stack needs {total} ({'; '.join(f'{i.label} {i.vcpus}: {i.how}' for i in its)})"
+        if total > value:
+            knobs = ", ".join(dict.fromkeys(_knob(i.source) for i in its))
+            findings.append(
+                Finding(
+                    "quotas",
+                    "error",
+                    subject,
+                    f"{_consequence(its)} because the account may run {_number(value)} vCPUs of {bucket.label} and "
+                    f"{needs}",
+                    f"request an increase of quota {bucket.code} ({bucket.name}) to at least {total} in Service "
+                    f"Quotas (aws service-quotas request-service-quota-increase --service-code ec2 --quota-code "
+                    f"{bucket.code} --desired-value {total} --region {cfg.region}), or lower {knobs}",
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    "quotas",
+                    "ok",
+                    subject,
+                    f"the account may run {_number(value)} vCPUs of {bucket.label} and {needs}; other instances in "
+                    "the account share this quota",
+                )
+            )
+    return findings
+
+
+# --- check 2: instance type offerings ------------------------------------------------------------------------
+
+
+def _offerings(ec2: Any, types: Sequence[str]) -> dict[str, set[str]]:
+    """Instance type -> every AZ of the region that offers it."""
+    offered: dict[str, set[str]] = {t: set() for t in types}
+    # DescribeInstanceTypeOfferings takes a bounded number of filter values; ask in chunks.
+    for start in range(0, len(types), 100):
+        chunk = list(types[start : start + 100])
+        found = _call(
+            "reading instance type offerings",
+            lambda **kw: list(paginate(ec2, "describe_instance_type_offerings", "InstanceTypeOfferings", **kw)),
+            LocationType="availability-zone",
+            Filters=[{"Name": "instance-type", "Values": chunk}],
+        )
+        for offering in found:
+            offered.setdefault(str(offering["InstanceType"]), set()).add(str(offering["Location"]))
+    return offered
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Instance types one part of the stack launches from."""
+
+    subject: str
+    consequence: str  # what fails when none of the types can launch
+    where: str  # who launches, for partial messages: "Karpenter", "the node group"
+    types: tuple[str, ...]  # explicit types: one finding each
+    families: tuple[tuple[str, tuple[str, ...]], ...]  # family -> its catalog types: one finding per family
+    config_key: str
+
+
+def _offering_groups(cfg: PlatformConfig) -> list[_Group]:
+    groups = []
+    for name, pool in cfg.gpu_pools.items():
+        families = tuple(
+            (fam, tuple(s.instance_type for s in pool_candidates(pool) if s.family == fam))
+            for fam in pool.instance_families
+        )
+        if pool.provisioner == "node_group":
+            consequence, where = f"the node group of pool `{name}` cannot launch nodes", "the node group"
+        else:
+            consequence, where = f"GPU pods of pool `{name}` will stay Pending", "Karpenter"
+        groups.append(
+            _Group(f"gpu_pools.{name}", consequence, where, tuple(pool.instance_types), families, f"gpu_pools.{name}")
+        )
+    groups.append(
+        _Group(
+            "cluster.system_node_group",
+            "the system node group cannot launch nodes (the platform's controllers have nowhere to run)",
+            "the system node group",
+            tuple(cfg.cluster.system_node_group.instance_types),
+            (),
+            "cluster.system_node_group",
+        )
+    )
+    return groups
+
+
+def check_offerings(cfg: PlatformConfig, ec2: Any, network: StackNetwork) -> list[Finding]:
+    """Every instance type the stack may launch is offered in the stack's AZs."""
+    groups = _offering_groups(cfg)
+    all_types = sorted({t for g in groups for t in g.types} | {t for g in groups for _, ts in g.families for t in ts})
+    try:
+        offered = _offerings(ec2, all_types)
+    except _RefusedError as exc:  # AccessDenied
+        permission = "ec2:DescribeInstanceTypeOfferings"
+        return [_not_checked("offerings", "instance types", exc.error, "instance type offerings were", permission)]
+    zones = network.zones
+    zone_set = set(zones)
+    azs = f"the stack's AZs ({_zones_text(zones)})"
+
+    def inside(itype: str) -> list[str]:
+        return [z for z in zones if z in offered.get(itype, set())]
+
+    def elsewhere(itype: str) -> str:
+        other = sorted(offered.get(itype, set()) - zone_set)
+        return f"offered in {', '.join(other)}" if other else f"not offered in any AZ of {cfg.region}"
+
+    findings: list[Finding] = []
+    for group in groups:
+        candidates = list(dict.fromkeys([*group.types, *(t for _, ts in group.families for t in ts)]))
+        if not candidates:
+            continue
+        if not any(inside(t) for t in candidates):
+            listed = ", ".join(f"{t} ({elsewhere(t)})" for t in candidates)
+            findings.append(
+                Finding(
+                    "offerings",
+                    "error",
+                    group.subject,
+                    f"{group.consequence}: none of its instance types is offered in {azs}: {listed}",
+                    f"choose instance types offered in {_zones_text(zones)} for {group.config_key}"
+                    + ("" if network.adopted else ", or a region whose first AZs offer them"),
+                )
+            )
+            continue
+        problems: list[Finding] = []
+        for itype in group.types:
+            where = inside(itype)
+            if not where:
+                problems.append(
+                    Finding(
+                        "offerings",
+                        "warning",
+                        f"{group.subject}: {itype}",
+                        f"{group.where} will never launch {itype}: it is not offered in {azs}; {elsewhere(itype)}",
+                        f"remove {itype} from {group.config_key}.instance_types or use AZs that offer it",
+                    )
+                )
+            elif len(where) < len(zones):
+                missing = [z for z in zones if z not in where]
+                problems.append(
+                    Finding(
+                        "offerings",
+                        "warning",
+                        f"{group.subject}: {itype}",
+                        f"{group.where} will only launch {itype} in {_zones_text(where)}; it is not offered in "
+                        f"{_zones_text(missing)}",
+                        "nothing to do if capacity in those AZs is enough; otherwise add types offered in every AZ",
+                    )
+                )
+        for family, types in group.families:
+            some = [f"{t} in {_zones_text(inside(t))}" for t in types if 0 < len(inside(t)) < len(zones)]
+            never = [t for t in types if not inside(t)]
+            if some or never:
+                detail = " and ".join(
+                    part
+                    for part in (
+                        f"only launch {'; '.join(some)}" if some else "",
+                        f"never launch {', '.join(never)}" if never else "",
+                    )
+                    if part
+                )
+                problems.append(
+                    Finding(
+                        "offerings",
+                        "warning",
+                        f"{group.subject}: family {family}",
+                        f"{group.where} will {detail} (family {family}; the stack uses {_zones_text(zones)})",
+                        "nothing to do if the other sizes of the family are enough; otherwise use AZs that offer them",
+                    )
+                )
+        if problems:
+            findings += problems
+        else:
+            findings.append(
+                Finding(
+                    "offerings",
+                    "ok",
+                    group.subject,
+                    f"all {len(candidates)} instance types are offered in every one of {azs}",
+                )
+            )
+    return findings
+
+
+# --- check 3: capacity reservations --------------------------------------------------------------------------
+
+
+def check_reservations(cfg: PlatformConfig, ec2: Any, network: StackNetwork) -> list[Finding]:
+    """Each node_group pool's capacity reservation exists, is active, matches the pool and holds its nodes."""
+    findings: list[Finding] = []
+    for name, pool in cfg.gpu_pools.items():
+        ref = pool.capacity_reservation
+        if ref is None or pool.provisioner != "node_group":
+            continue
+        subject = f"gpu_pools.{name}: {ref.id}"
+        key = f"gpu_pools.{name}.capacity_reservation"
+        try:
+            response = _call(
+                "reading capacity reservations",
+                ec2.describe_capacity_reservations,
+                passthrough=_RESERVATION_MISSING,
+                CapacityReservationIds=[ref.id],
+            )
+            found = response.get("CapacityReservations", [])
+        except _RefusedError as exc:
+            if not exc.denied:
+                found = []  # one of _RESERVATION_MISSING
+            else:
+                permission = "ec2:DescribeCapacityReservations"
+                findings.append(
+                    _not_checked("reservations", subject, exc.error, "the capacity reservation was", permission)
+                )
+                continue
+        if not found:
+            findings.append(
+                Finding(
+                    "reservations",
+                    "error",
+                    subject,
+                    f"the node group of pool `{name}` cannot launch nodes: capacity reservation {ref.id} does not "
+                    f"exist in account/region {cfg.region}",
+                    f"set {key}.id to a reservation of this account and region (aws ec2 "
+                    "describe-capacity-reservations)",
+                )
+            )
+            continue
+        res = found[0]
+        state = str(res.get("State", ""))
+        itype = pool.instance_types[0]
+        zone = str(res.get("AvailabilityZone", ""))
+        total = int(res.get("TotalInstanceCount", 0))
+        available = int(res.get("AvailableInstanceCount", 0))
+        rtype = str(res.get("ReservationType", "default"))
+        spec = gpu_catalog.gpu_instance(itype)
+        nodes = max(1, pool.max_gpus // spec.gpu_count) if spec and spec.gpu_count else 1
+        errors: list[tuple[str, str]] = []
+        if state != "active":
+            if state == "scheduled" and ref.kind == "capacity_block":
+                findings.append(
+                    Finding(
+                        "reservations",
+                        "warning",
+                        subject,
+                        f"capacity block {ref.id} has not started (state scheduled, starts "
+                        f"{res.get('StartDate', '?')}): the node group of pool `{name}` launches nodes only from then",
+                        "deploy the pool with min_gpus 0 until the block starts",
+                    )
+                )
+            else:
+                errors.append(
+                    (
+                        f"capacity reservation {ref.id} is {state or 'in an unknown state'}, not active",
+                        f"use an active reservation (or create a new one) and update {key}.id",
+                    )
+                )
+        if str(res.get("InstanceType", "")) != itype:
+            errors.append(
+                (
+                    f"capacity reservation {ref.id} holds {res.get('InstanceType')}, the pool launches {itype}",
+                    f"set gpu_pools.{name}.instance_types to [{res.get('InstanceType')}] or use a reservation "
+                    f"for {itype}",
+                )
+            )
+        if network.zones_known and zone not in network.zones:
+            errors.append(
+                (
+                    f"capacity reservation {ref.id} is in {zone}, outside the stack's AZs "
+                    f"({_zones_text(network.zones)})",
+                    "use a reservation in one of the stack's AZs, or subnets in its AZ",
+                )
+            )
+        kind = "capacity_block" if rtype == "capacity-block" else "odcr"
+        if kind != ref.kind:
+            errors.append(
+                (
+                    f"capacity reservation {ref.id} is {'a Capacity Block' if kind == 'capacity_block' else 'an ODCR'}"
+                    f" but {key}.kind is {ref.kind} (the launch template targets it the wrong way)",
+                    f"set {key}.kind to {kind}",
+                )
+            )
+        for message, fix in errors:
+            findings.append(
+                Finding(
+                    "reservations",
+                    "error",
+                    subject,
+                    f"the node group of pool `{name}` cannot launch nodes: {message}",
+                    fix,
+                )
+            )
+        if errors:
+            continue
+        if total < nodes:
+            findings.append(
+                Finding(
+                    "reservations",
+                    "warning",
+                    subject,
+                    f"capacity reservation {ref.id} holds {total} x {itype} ({available} unused) and pool `{name}` may "
+                    f"run {nodes} (max_gpus {pool.max_gpus}): the nodes beyond {total} will fail to launch into it",
+                    f"extend the reservation to {nodes} instances, or lower gpu_pools.{name}.max_gpus to "
+                    f"{total * (spec.gpu_count if spec else 1)}",
+                )
+            )
+        elif state == "active":
+            findings.append(
+                Finding(
+                    "reservations",
+                    "ok",
+                    subject,
+                    f"capacity reservation {ref.id} is active in {zone} with {total} x {itype} ({available} unused); "
+                    f"pool `{name}` needs {nodes}",
+                )
+            )
+    return findings
+
+
+# --- check 4: free IP addresses ------------------------------------------------------------------------------
+
+
+def check_ips(cfg: PlatformConfig, network: StackNetwork) -> list[Finding]:
+    """Free addresses in the private subnets against the nodes at full scale times IPS_PER_NODE."""
+    nodes, breakdown = max_nodes(cfg)
+    demand = nodes * IPS_PER_NODE
+    if network.adopted:
+        if not network.subnets:
+            return []
+        supply = sum(s.free_ips for s in network.subnets)
+        source = (
+            "free in the adopted private subnets ("
+            + ", ".join(f"{s.subnet_id} in {s.availability_zone}: {s.free_ips}" for s in network.subnets)
+            + ")"
+        )
+        fix_more = "adopt larger private subnets (or add a secondary CIDR with VPC CNI custom networking)"
+    else:
+        try:
+            plan = plan_subnets(cfg.network.cidr, cfg.network.az_count)
+        except SubnetPlanError as exc:
+            return [
+                Finding(
+                    "ips", "error", "network.cidr", f"the VPC cannot be created: {exc}", "choose a larger network.cidr"
+                )
+            ]
+        supply = plan.private_usable_ips
+        sizes = ", ".join(str(n) for n in plan.private)
+        source = (
+            f"usable in the planned private subnets ({sizes}; AWS reserves {AWS_RESERVED_PER_SUBNET} addresses in each)"
+        )
+        fix_more = "choose a larger network.cidr"
+    need = (
+        f"the stack may run {nodes} nodes ({breakdown}), about {demand} addresses at {IPS_PER_NODE} per node "
+        f"(the VPC CNI gives every pod an address), and {supply} are {source}"
+    )
+    fix = f"{fix_more}, or lower gpu_pools.*.max_gpus, cpu_pool.max_vcpus or cluster.system_node_group.max_size"
+    if demand > supply:
+        return [
+            Finding("ips", "error", "network", f"nodes and pods will fail to get addresses at full scale: {need}", fix)
+        ]
+    if demand > IP_WARNING_RATIO * supply:
+        share = round(100 * demand / supply)
+        return [
+            Finding(
+                "ips",
+                "warning",
+                "network",
+                f"the subnets will be {share}% full at full scale, leaving little room for load balancers, "
+                f"endpoints and other workloads: {need}",
+                fix,
+            )
+        ]
+    return [Finding("ips", "ok", "network", need)]
+
+
+# --- account ----------------------------------------------------------------------------------------------------
+
+
+def check_account(cfg: PlatformConfig, account: str) -> list[Finding]:
+    if cfg.aws_account_id is None or cfg.aws_account_id == account:
+        return []
+    return [
+        Finding(
+            "account",
+            "error",
+            "aws_account_id",
+            f"`pulumi up` will refuse to run: the stack allows only account {cfg.aws_account_id} and the credentials "
+            f"are for {account}",
+            "use credentials of the stack's account (AWS_PROFILE), or correct aws_account_id",
+        )
+    ]
+
+
+# --- entry point ---------------------------------------------------------------------------------------------
+
+
+def _sorted(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+    return tuple(sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.check, f.subject)))
+
+
+def run_preflight(
+    cfg: PlatformConfig,
+    ctx: AwsContext,
+    progress: StepCallback | None = None,
+    *,
+    adopted_subnet_ids: Sequence[str] | None = None,
+) -> PreflightReport:
+    """Run every check against the account of `ctx` (read-only). `adopted_subnet_ids`: the private subnets of an
+    adopted network whose ids live in a Terraform state (the caller resolves them)."""
+    if ctx.region != cfg.region:
+        raise ValueError(f"the stack deploys to {cfg.region} but the AWS context is for {ctx.region}; use {cfg.region}")
+    step = progress or (lambda _text: None)
+    step("checking the AWS credentials")
+    account = ctx.account_id()
+    findings: list[Finding] = check_account(cfg, account)
+    ec2 = ctx.client("ec2")
+    step("reading the stack's availability zones")
+    network = resolve_network(cfg, ec2, adopted_subnet_ids)
+    findings += network.findings
+    step("reading the EC2 vCPU quotas")
+    findings += check_quotas(cfg, ctx.client("service-quotas"))
+    step("reading instance type offerings")
+    findings += check_offerings(cfg, ec2, network)
+    step("reading capacity reservations")
+    findings += check_reservations(cfg, ec2, network)
+    step("counting free IP addresses")
+    findings += check_ips(cfg, network)
+    return PreflightReport(region=cfg.region, account=account, findings=_sorted(findings))
+
+
+# --- output --------------------------------------------------------------------------------------------------
+
+
+def to_json(report: PreflightReport) -> dict[str, Any]:
+    return {
+        "region": report.region,
+        "account": report.account,
+        "ok": report.ok,
+        "counts": report.counts(),
+        "findings": [asdict(f) for f in report.findings],
+    }
+
+
+_STYLE = {"error": "bold red", "warning": "yellow", "ok": "green"}
+
+
+def render_table(report: PreflightReport, console: Console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"preflight: account {report.account}, {report.region}", title_justify="left")
+    for column in ("severity", "check", "subject", "what", "fix"):
+        table.add_column(column, overflow="fold")
+    for f in report.findings:
+        table.add_row(f"[{_STYLE[f.severity]}]{f.severity}[/]", f.check, f.subject, f.message, f.fix)
+    console.print(table)
+    counts = report.counts()
+    verdict = "[green]ready[/]" if report.ok else "[bold red]not ready[/]"
+    console.print(f"{verdict}: {counts['error']} errors, {counts['warning']} warnings, {counts['ok']} ok")
