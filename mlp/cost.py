@@ -170,7 +170,8 @@ def render_compare_table(a: StackCost, b: StackCost, console: Console) -> None:
 def render_markdown(cost: StackCost, compare: StackCost | None = None) -> str:
     """A pull-request comment: totals, the budget, per-component figures, the lines in a collapsed section."""
     e = cost.estimate
-    out = [f"### Monthly cost: `{cost.stack}` ({cost.region}, 730 h/month)", ""]
+    versus = f" vs `{compare.stack}`" if compare is not None else ""
+    out = [f"### Monthly cost: `{cost.stack}`{versus} ({cost.region}, 730 h/month)", ""]
     if compare is None:
         out += [
             "| | floor | expected | ceiling | spot scenario |",
