@@ -467,6 +467,97 @@ def audit_tags(
         raise typer.Exit(EXIT_FAILED)
 
 
+@app.command()
+def residue(
+    stack: Annotated[str, typer.Argument(help="The destroyed stack (its `pulumi-stack` tag value).")],
+    delete: Annotated[bool, typer.Option("--delete", help="Delete the deletable leftovers (asks to confirm).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="With --delete: confirm without a prompt (for CI).")] = False,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    fmt: Annotated[AccountFormat, typer.Option("--format", "-f")] = AccountFormat.table,
+    project_dir: ProjectDir = None,
+) -> None:
+    """After `pulumi destroy`: billable leftovers tagged with the stack (instances Karpenter launched, volumes,
+    network interfaces, addresses, NAT gateways, load balancers, target groups, security groups, log groups; data
+    such as buckets, databases, snapshots and keys is listed and never deleted). A dry run unless --delete.
+    Exit 1 when deletable leftovers remain, 4 when a deletion failed."""
+    from mlp import residue as leftovers
+    from mlp.aws import Progress
+
+    cfg = None
+    if region is None:
+        from mlp.stackfile import load_project
+
+        project = load_project(_project_root(project_dir))
+        if project.stack_file(stack).is_file():
+            cfg = _stack_cfg(stack, project_dir)
+    ctx = _aws_context(region, profile, cfg)
+    quiet = fmt is AccountFormat.json
+    with Progress(quiet=quiet) as progress:
+        report = leftovers.find_residue(ctx, stack, progress.step)
+    results = None
+    if delete and report.deletable:
+        if not yes:
+            if not sys.stdin.isatty():
+                raise typer.BadParameter("--delete without a terminal needs --yes")
+            leftovers.render_table(report, _console())
+            answer = typer.prompt(f"Delete {len(report.deletable)} item(s) of stack {stack!r}? Type the stack name")
+            if answer.strip() != stack:
+                _say("not confirmed: nothing deleted")
+                raise typer.Exit(EXIT_FAILED)
+        with Progress(quiet=quiet) as progress:
+            results = leftovers.delete_residue(ctx, report, progress.step)
+    if fmt is AccountFormat.json:
+        body = leftovers.to_json(report)
+        if results is not None:
+            body["deletions"] = leftovers.to_json(results)
+        _say(json.dumps(body, indent=2), stderr=False)
+    else:
+        console = _console()
+        leftovers.render_table(results if results is not None else report, console)
+        if results is None and report.deletable:
+            _say(f"dry run: nothing deleted; `mlp residue {stack} --delete` removes the deletable items", stderr=False)
+    if results is not None:
+        if any(r.outcome == "failed" for r in results):
+            raise typer.Exit(EXIT_ACCOUNT)
+    elif report.deletable:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("bootstrap-backend")
+def bootstrap_backend(
+    name: Annotated[str, typer.Argument(help="The state bucket's name (also names the KMS key's alias).")],
+    region: Annotated[str | None, typer.Option("--region", help="AWS region (default: AWS_REGION).")] = None,
+    profile: ProfileOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be created or changed.")] = False,
+    noncurrent_days: Annotated[
+        int, typer.Option("--noncurrent-days", min=1, help="Keep old state versions this many days.")
+    ] = 90,
+    fmt: Annotated[AccountFormat, typer.Option("--format", "-f")] = AccountFormat.table,
+) -> None:
+    """The Pulumi state backend: a versioned, SSE-KMS, private, TLS-only S3 bucket and a KMS key (with alias) for
+    stack secrets. Idempotent: a second run changes nothing; nothing is ever deleted. Prints the login lines."""
+    from mlp import bootstrap as backend
+
+    try:
+        backend.validate_bucket_name(name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    ctx = _aws_context(region, profile)
+    plan = backend.plan_bootstrap(ctx, name, ctx.region, noncurrent_days=noncurrent_days)
+    result = None if dry_run else backend.apply_bootstrap(ctx, plan)
+    if fmt is AccountFormat.json:
+        body = backend.to_json(plan if result is None else result)
+        _say(json.dumps(body, indent=2), stderr=False)
+        return
+    console = _console()
+    backend.render_table(plan if result is None else result, console)
+    if result is None:
+        _say("dry run: nothing was created or changed", stderr=False)
+    for line in backend.login_lines(name, ctx.region, plan.alias):
+        _say(line, stderr=False)
+
+
 class SmokeFormat(enum.StrEnum):
     table = "table"
     json = "json"

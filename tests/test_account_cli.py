@@ -121,3 +121,53 @@ def test_preflight_exit_codes(
     report = json.loads(capsys.readouterr().out)
     (error,) = [f for f in report["findings"] if f["severity"] == "error"]
     assert error["check"] == "quotas" and "L-DB2E81BA" in error["fix"] and "8" in error["message"]
+
+
+def test_residue_dry_run_then_delete(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    stack_tags = {"pulumi-stack": "dev", "managed-by": "pulumi/ml-platform"}
+    leftover = _volume(ec2, stack_tags)
+    other = _volume(ec2, {"pulumi-stack": "prod", "managed-by": "pulumi/ml-platform"})
+
+    assert _run(monkeypatch, "residue", "dev", "-f", "json") == 1  # the region comes from stacks/Pulumi.dev.yaml
+    report = json.loads(capsys.readouterr().out)
+    assert [i["id"] for i in report["items"]] == [leftover]
+    assert _run(monkeypatch, "residue", "dev") == 1
+    assert "dry run: nothing deleted" in capsys.readouterr().out
+    assert ec2.describe_volumes(VolumeIds=[leftover])["Volumes"]  # still there
+
+    # Without a terminal --delete needs --yes.
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert _run(monkeypatch, "residue", "dev", "--delete") == 2
+    assert "--delete without a terminal needs --yes" in capsys.readouterr().err
+
+    assert _run(monkeypatch, "residue", "dev", "--delete", "--yes", "-f", "json") == 0
+    body = json.loads(capsys.readouterr().out)
+    assert [(d["id"], d["outcome"]) for d in body["deletions"]["results"]] == [(leftover, "deleted")]
+    remaining = {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+    assert leftover not in remaining and other in remaining
+    assert _run(monkeypatch, "residue", "dev") == 0  # idempotent: nothing left to delete
+
+
+def test_bootstrap_backend_is_idempotent(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(monkeypatch, "bootstrap-backend", "acme-pulumi-state", "--region", "us-east-1", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "dry run: nothing was created or changed" in out
+    s3 = boto3.client("s3", region_name="us-east-1")
+    assert "acme-pulumi-state" not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+
+    assert _run(monkeypatch, "bootstrap-backend", "acme-pulumi-state", "--region", "us-east-1") == 0
+    out = capsys.readouterr().out
+    assert "pulumi login 's3://acme-pulumi-state?region=us-east-1&awssdk=v2'" in out
+    assert "--secrets-provider 'awskms://alias/acme-pulumi-state-secrets?region=us-east-1'" in out
+    assert s3.get_bucket_versioning(Bucket="acme-pulumi-state")["Status"] == "Enabled"
+
+    assert _run(monkeypatch, "bootstrap-backend", "acme-pulumi-state", "--region", "us-east-1", "-f", "json") == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["changed"] is False
+    assert len(boto3.client("kms", region_name="us-east-1").list_aliases()["Aliases"]) >= 1
+    assert _run(monkeypatch, "bootstrap-backend", "Bad_Name", "--region", "us-east-1") == 2

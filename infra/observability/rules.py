@@ -74,8 +74,8 @@ def alert_groups(t: Thresholds) -> list[dict[str, Any]]:
             "critical",
             "reliability",
             "XID error on GPU {{ $labels.gpu }} of {{ $labels.node }}",
-            "The driver reported an XID error (the alert's value is its code). Many codes mean a failing GPU or a crashed "
-            "workload; drain the node if it repeats (kubectl drain, Karpenter replaces it).",
+            "The driver reported an XID error (the alert's value is its code). Many codes mean a failing GPU or a "
+            "crashed workload; drain the node if it repeats (kubectl drain, Karpenter replaces it).",
         ),
         _alert(
             "GpuMemoryPressure",
