@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import urllib.request
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from mlp.aws import AwsContext
 
 
 def free_port() -> int:
@@ -36,3 +41,24 @@ def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield endpoint
     finally:
         server.stop()
+
+
+REJECTED_CREDENTIALS_MESSAGE = (
+    "checking the AWS credentials: the AWS credentials were rejected (InvalidClientTokenId: The security token "
+    "included in the request is invalid.); refresh or replace them"
+)
+
+
+@contextlib.contextmanager
+def rejected_credentials(ctx: AwsContext) -> Iterator[None]:
+    """STS answers the next get_caller_identity as AWS does for made-up keys (moto accepts any key)."""
+    from botocore.stub import Stubber
+
+    with Stubber(ctx.client("sts")) as stub:
+        stub.add_client_error(
+            "get_caller_identity",
+            service_error_code="InvalidClientTokenId",
+            service_message="The security token included in the request is invalid.",
+            http_status_code=403,
+        )
+        yield

@@ -29,6 +29,7 @@ from mlp.bootstrap import (
     validate_bucket_name,
 )
 from mlp.errors import AccountError
+from tests.aws_server import REJECTED_CREDENTIALS_MESSAGE, rejected_credentials
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -352,19 +353,9 @@ def test_rejected_credentials_are_a_clear_error(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
     ctx = AwsContext(REGION)
-    with Stubber(ctx.client("sts")) as stub:
-        stub.add_client_error(
-            "get_caller_identity",
-            service_error_code="InvalidClientTokenId",
-            service_message="The security token included in the request is invalid.",
-            http_status_code=403,
-        )
-        with pytest.raises(AccountError) as raised:
-            plan_bootstrap(ctx, NAME, REGION)
-    assert str(raised.value) == (
-        "checking the AWS credentials: the AWS credentials were rejected (InvalidClientTokenId: The security token "
-        "included in the request is invalid.); refresh or replace them"
-    )
+    with rejected_credentials(ctx), pytest.raises(AccountError) as raised:
+        plan_bootstrap(ctx, NAME, REGION)
+    assert str(raised.value) == REJECTED_CREDENTIALS_MESSAGE
 
 
 def test_a_region_other_than_the_sessions_is_rejected() -> None:

@@ -9,9 +9,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.catalog import versions
-from infra.iam_documents import pod_identity_trust_policy
 from infra.ingress import documents
+from infra.k8s_resources import helm_release, pod_identity_role
 
 COMPONENT_TYPE = "mlplatform:ingress:LoadBalancerController"
 
@@ -34,44 +33,26 @@ class LoadBalancerController(pulumi.ComponentResource):
     def __init__(self, name: str, args: LoadBalancerControllerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-role",
-            description=f"{args.cluster_name}: AWS Load Balancer Controller (Pod Identity)",
-            assume_role_policy=pod_identity_trust_policy(
-                args.cluster_name, documents.NAMESPACE, documents.SERVICE_ACCOUNT
-            ),
-            tags=dict(args.cost_tags),
-            opts=child,
-        )
         invoke = pulumi.InvokeOutputOptions(parent=self)
         partition = aws.get_partition_output(opts=invoke).partition
         account_id = aws.get_caller_identity_output(opts=invoke).account_id
-        aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role.id,
-            policy=pulumi.Output.all(partition, account_id, args.vpc_id).apply(
-                lambda v: documents.controller_policy(partition=v[0], region=args.region, account_id=v[1], vpc_id=v[2])
-            ),
-            opts=child,
-        )
-        identity = aws.eks.PodIdentityAssociation(
-            f"{name}-pod-identity",
+        identity = pod_identity_role(
+            name,
             cluster_name=args.cluster_name,
             namespace=documents.NAMESPACE,
             service_account=documents.SERVICE_ACCOUNT,
-            role_arn=role.arn,
-            tags=dict(args.cost_tags),
+            description=f"{args.cluster_name}: AWS Load Balancer Controller (Pod Identity)",
+            policy=pulumi.Output.all(partition, account_id, args.vpc_id).apply(
+                lambda v: documents.controller_policy(partition=v[0], region=args.region, account_id=v[1], vpc_id=v[2])
+            ),
+            tags=args.cost_tags,
             opts=child,
         )
-        chart = versions.chart("aws-load-balancer-controller")
-        self.release = k8s.helm.v3.Release(
+        self.release = helm_release(
             f"{name}-release",
-            name="aws-load-balancer-controller",
-            chart=chart.name,
-            version=chart.version,
-            repository_opts={"repo": chart.repository},
-            namespace=documents.NAMESPACE,
-            values=pulumi.Output.from_input(args.vpc_id).apply(
+            "aws-load-balancer-controller",
+            documents.NAMESPACE,
+            pulumi.Output.from_input(args.vpc_id).apply(
                 lambda vpc: documents.controller_values(
                     cluster_name=args.cluster_name,
                     region=args.region,
@@ -81,9 +62,6 @@ class LoadBalancerController(pulumi.ComponentResource):
                     default_tags=args.cost_tags,
                 )
             ),
-            atomic=True,
-            cleanup_on_fail=True,
-            max_history=5,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[identity]),
+            pulumi.ResourceOptions(parent=self, depends_on=[identity]),
         )
         self.register_outputs({})

@@ -17,8 +17,9 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra.catalog import versions
-from infra.iam_documents import S3Grant, pod_identity_trust_policy, s3_access_policy
+from infra.iam_documents import S3Grant, s3_access_policy
 from infra.k8s_documents import pod_disruption_budget, pod_security_labels, service
+from infra.k8s_resources import pod_identity_role
 from infra.mlops import documents
 from infra.mlops.documents import MLFLOW_NAMESPACE, MLFLOW_PORT, MLFLOW_SERVICE_ACCOUNT, MlflowServer
 
@@ -269,31 +270,19 @@ class Mlflow(pulumi.ComponentResource):
 
     def _create_identity(self) -> None:
         name, args = self._name, self._args
-        role = aws.iam.Role(
-            f"{name}-role",
-            description=f"{args.cluster_name}: MLflow server (Pod Identity): its artifacts prefix and its secrets",
-            assume_role_policy=pod_identity_trust_policy(args.cluster_name, MLFLOW_NAMESPACE, MLFLOW_SERVICE_ACCOUNT),
-            tags=dict(args.cost_tags),
-            opts=self._child,
-        )
         secret_arns = [self.db_secret.arn] + ([self.admin_secret.arn] if args.auth_enabled else [])
-        aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role.id,
+        self.pod_identity = pod_identity_role(
+            name,
+            cluster_name=args.cluster_name,
+            namespace=MLFLOW_NAMESPACE,
+            service_account=MLFLOW_SERVICE_ACCOUNT,
+            description=f"{args.cluster_name}: MLflow server (Pod Identity): its artifacts prefix and its secrets",
             policy=pulumi.Output.all(args.artifacts_bucket_arn, args.key_arn, *secret_arns).apply(
                 lambda v: s3_access_policy(
                     [S3Grant(v[0], ARTIFACTS_PREFIX, write=True)], key_arn=v[1], secret_arns=v[2:]
                 )
             ),
-            opts=self._child,
-        )
-        self.pod_identity = aws.eks.PodIdentityAssociation(
-            f"{name}-pod-identity",
-            cluster_name=args.cluster_name,
-            namespace=MLFLOW_NAMESPACE,
-            service_account=MLFLOW_SERVICE_ACCOUNT,
-            role_arn=role.arn,
-            tags=dict(args.cost_tags),
+            tags=args.cost_tags,
             opts=self._child,
         )
 

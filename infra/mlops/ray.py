@@ -10,9 +10,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.catalog import versions
-from infra.iam_documents import S3Grant, pod_identity_trust_policy, s3_access_policy
+from infra.iam_documents import S3Grant, s3_access_policy
 from infra.k8s_documents import pod_security_labels
+from infra.k8s_resources import custom_resource, helm_release, pod_identity_role
 from infra.mlops import documents
 from infra.mlops.documents import RAY_NAMESPACE, RAY_OPERATOR_NAMESPACE, RAY_SERVICE_ACCOUNT, RayClusterSpec
 
@@ -62,21 +62,14 @@ class Ray(pulumi.ComponentResource):
             metadata={"name": RAY_OPERATOR_NAMESPACE, "labels": {**labels, **pod_security_labels("restricted")}},
             opts=self._child,
         )
-        chart = versions.chart("kuberay-operator")
-        self.operator = k8s.helm.v3.Release(
+        self.operator = helm_release(
             f"{name}-kuberay-operator",
-            name="kuberay-operator",
-            chart=chart.name,
-            version=chart.version,
-            repository_opts={"repo": chart.repository},
-            namespace=RAY_OPERATOR_NAMESPACE,
-            values=documents.kuberay_operator_values(
+            "kuberay-operator",
+            RAY_OPERATOR_NAMESPACE,
+            documents.kuberay_operator_values(
                 replicas=args.operator_replicas, node_selector=args.system_node_selector, labels=labels
             ),
-            atomic=True,
-            cleanup_on_fail=True,
-            max_history=5,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[operator_ns, self.namespace]),
+            pulumi.ResourceOptions(parent=self, depends_on=[operator_ns, self.namespace]),
         )
         k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
@@ -86,14 +79,10 @@ class Ray(pulumi.ComponentResource):
         self.pod_identity = self._create_identity()
         self.cluster_names: list[str] = []
         for spec in args.clusters:
-            manifest = documents.ray_cluster(spec, labels)
-            k8s.apiextensions.CustomResource(
+            custom_resource(
                 f"{name}-{spec.name}",
-                api_version=manifest["apiVersion"],
-                kind=manifest["kind"],
-                metadata=manifest["metadata"],
-                spec=manifest["spec"],
-                opts=pulumi.ResourceOptions(
+                documents.ray_cluster(spec, labels),
+                pulumi.ResourceOptions(
                     parent=self,
                     depends_on=[self.operator, self.namespace, self.pod_identity, *args.depends_on],
                 ),
@@ -104,13 +93,6 @@ class Ray(pulumi.ComponentResource):
     def _create_identity(self) -> aws.eks.PodIdentityAssociation:
         name, args = self._name, self._args
         lake = args.lake
-        role = aws.iam.Role(
-            f"{name}-role",
-            description=f"{args.cluster_name}: Ray pods (Pod Identity): read the lake, write under {RAY_PREFIX}",
-            assume_role_policy=pod_identity_trust_policy(args.cluster_name, RAY_NAMESPACE, RAY_SERVICE_ACCOUNT),
-            tags=dict(args.cost_tags),
-            opts=self._child,
-        )
         read = list(lake.read_bucket_arns)
         write = [lake.write_bucket_arn] if lake.write_bucket_arn is not None else []
 
@@ -120,18 +102,13 @@ class Ray(pulumi.ComponentResource):
             grants = [S3Grant(arn) for arn in reads] + [S3Grant(arn, RAY_PREFIX, write=True) for arn in writes]
             return s3_access_policy(grants, key_arn=key)
 
-        aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role.id,
-            policy=pulumi.Output.all(lake.key_arn, *read, *write).apply(policy),
-            opts=self._child,
-        )
-        return aws.eks.PodIdentityAssociation(
-            f"{name}-pod-identity",
+        return pod_identity_role(
+            name,
             cluster_name=args.cluster_name,
             namespace=RAY_NAMESPACE,
             service_account=RAY_SERVICE_ACCOUNT,
-            role_arn=role.arn,
-            tags=dict(args.cost_tags),
+            description=f"{args.cluster_name}: Ray pods (Pod Identity): read the lake, write under {RAY_PREFIX}",
+            policy=pulumi.Output.all(lake.key_arn, *read, *write).apply(policy),
+            tags=args.cost_tags,
             opts=self._child,
         )

@@ -10,8 +10,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from infra.catalog import versions
 from infra.k8s_documents import pod_security_labels
+from infra.k8s_resources import custom_resource, helm_release
 from infra.observability import dashboards, documents, rules
 from infra.observability.documents import DCGM_NAMESPACE, NAMESPACE, Monitor, MonitoringSpec
 from infra.observability.rules import Thresholds
@@ -68,20 +68,14 @@ class Monitoring(pulumi.ComponentResource):
             string_data={"admin-user": "admin", "admin-password": password.result},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
         )
-        chart = versions.chart("kube-prometheus-stack")
-        self.release = k8s.helm.v3.Release(
+        self.release = helm_release(
             f"{name}-kube-prometheus-stack",
-            name=documents.RELEASE,
-            chart=chart.name,
-            version=chart.version,
-            repository_opts={"repo": chart.repository},
-            namespace=NAMESPACE,
-            values=documents.kube_prometheus_stack_values(args.spec),
-            atomic=True,
-            cleanup_on_fail=True,
-            max_history=5,
-            timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, storage, admin]),
+            "kube-prometheus-stack",
+            NAMESPACE,
+            documents.kube_prometheus_stack_values(args.spec),
+            pulumi.ResourceOptions(parent=self, depends_on=[namespace, storage, admin]),
+            release_name=documents.RELEASE,
+            timeout=900,  # Prometheus' volume and the admission webhook's jobs take a while on first install
         )
         self.crds: list[pulumi.Resource] = [self.release]
         if args.gpu_nodes:
@@ -91,45 +85,26 @@ class Monitoring(pulumi.ComponentResource):
                 metadata={"name": DCGM_NAMESPACE, "labels": {**labels, **pod_security_labels("privileged")}},
                 opts=child,
             )
-            dcgm = versions.chart("dcgm-exporter")
-            k8s.helm.v3.Release(
+            helm_release(
                 f"{name}-dcgm-exporter",
-                name="dcgm-exporter",
-                chart=dcgm.name,
-                version=dcgm.version,
-                repository_opts={"repo": dcgm.repository},
-                namespace=DCGM_NAMESPACE,
-                values=documents.dcgm_exporter_values(labels=labels),
-                atomic=True,
-                cleanup_on_fail=True,
-                max_history=5,
+                "dcgm-exporter",
+                DCGM_NAMESPACE,
+                documents.dcgm_exporter_values(labels=labels),
                 # Its ServiceMonitor needs the Prometheus Operator's CRDs.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[dcgm_ns, self.release]),
+                pulumi.ResourceOptions(parent=self, depends_on=[dcgm_ns, self.release]),
             )
         for monitor in args.monitors:
-            manifest = documents.monitor_manifest(monitor, labels)
-            k8s.apiextensions.CustomResource(
+            custom_resource(
                 f"{name}-{monitor.name}-monitor",
-                api_version=manifest["apiVersion"],
-                kind=manifest["kind"],
-                metadata=manifest["metadata"],
-                spec=manifest["spec"],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, *args.depends_on]),
+                documents.monitor_manifest(monitor, labels),
+                pulumi.ResourceOptions(parent=self, depends_on=[self.release, *args.depends_on]),
             )
         after_stack = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         for rule_name, groups in (
             ("mlplatform-alerts", rules.alert_groups(args.thresholds)),
             ("mlplatform-cost", rules.recording_groups(args.gpu_hourly_prices)),
         ):
-            manifest = rules.prometheus_rule(rule_name, groups, labels)
-            k8s.apiextensions.CustomResource(
-                f"{name}-{rule_name}",
-                api_version=manifest["apiVersion"],
-                kind=manifest["kind"],
-                metadata=manifest["metadata"],
-                spec=manifest["spec"],
-                opts=after_stack,
-            )
+            custom_resource(f"{name}-{rule_name}", rules.prometheus_rule(rule_name, groups, labels), after_stack)
         for dashboard in dashboards.platform_dashboards(args.thresholds.gpu_idle_utilization_percent):
             config_map = dashboards.dashboard_config_map(dashboard, labels)
             k8s.core.v1.ConfigMap(

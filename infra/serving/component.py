@@ -17,8 +17,9 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.catalog import versions
-from infra.iam_documents import S3Grant, pod_identity_trust_policy, s3_access_policy, secret_arn_pattern
+from infra.iam_documents import S3Grant, s3_access_policy, secret_arn_pattern
 from infra.k8s_documents import pod_disruption_budget, pod_security_labels, service
+from infra.k8s_resources import custom_resource, helm_release, pod_identity_role
 from infra.serving import documents
 from infra.serving.documents import (
     CERT_MANAGER_NAMESPACE,
@@ -111,19 +112,12 @@ class Serving(pulumi.ComponentResource):
     def _release(
         self, resource_name: str, chart_key: str, namespace: str, values: Any, depends_on: Sequence[pulumi.Resource]
     ) -> k8s.helm.v3.Release:
-        chart = versions.chart(chart_key)
-        return k8s.helm.v3.Release(
+        return helm_release(
             resource_name,
-            name=chart_key,
-            chart=chart.name,
-            version=chart.version,
-            repository_opts={"repo": chart.repository} if chart.repository else None,
-            namespace=namespace,
-            values=values,
-            atomic=True,
-            cleanup_on_fail=True,
-            max_history=5,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+            chart_key,
+            namespace,
+            values,
+            pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )
 
     def _namespace(self, resource_name: str, namespace: str) -> k8s.core.v1.Namespace:
@@ -182,14 +176,10 @@ class Serving(pulumi.ComponentResource):
                 lambda v: s3_access_policy([S3Grant(v[0], p) for p in prefixes], key_arn=v[1])
             ),
         )
-        runtime = documents.vllm_serving_runtime(image=args.vllm_image, labels=self._labels)
-        k8s.apiextensions.CustomResource(
+        custom_resource(
             f"{name}-vllm-runtime",
-            api_version=runtime["apiVersion"],
-            kind=runtime["kind"],
-            metadata=runtime["metadata"],
-            spec=runtime["spec"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=after_kserve),
+            documents.vllm_serving_runtime(image=args.vllm_image, labels=self._labels),
+            pulumi.ResourceOptions(parent=self, depends_on=after_kserve),
         )
         for svc in args.inference_services:
             spec = pulumi.Output.from_input(args.models_bucket_name).apply(functools.partial(self._isvc_spec, svc))
@@ -243,21 +233,14 @@ class Serving(pulumi.ComponentResource):
         self, resource_name: str, service_account: str, purpose: str, policy: pulumi.Input[str]
     ) -> aws.eks.PodIdentityAssociation:
         args = self._args
-        role = aws.iam.Role(
-            f"{resource_name}-role",
-            description=f"{args.cluster_name}: {purpose} (Pod Identity)"[:1000],
-            assume_role_policy=pod_identity_trust_policy(args.cluster_name, SERVING_NAMESPACE, service_account),
-            tags=dict(args.cost_tags),
-            opts=self._child,
-        )
-        aws.iam.RolePolicy(f"{resource_name}-policy", role=role.id, policy=policy, opts=self._child)
-        return aws.eks.PodIdentityAssociation(
-            f"{resource_name}-pod-identity",
+        return pod_identity_role(
+            resource_name,
             cluster_name=args.cluster_name,
             namespace=SERVING_NAMESPACE,
             service_account=service_account,
-            role_arn=role.arn,
-            tags=dict(args.cost_tags),
+            description=f"{args.cluster_name}: {purpose} (Pod Identity)",
+            policy=policy,
+            tags=args.cost_tags,
             opts=self._child,
         )
 
@@ -328,12 +311,8 @@ class Serving(pulumi.ComponentResource):
         k8s.policy.v1.PodDisruptionBudget(f"{key}-pdb", metadata=pdb["metadata"], spec=pdb["spec"], opts=after_ns)
         if autoscaled:
             assert args.prometheus_url is not None
-            scaled = documents.vllm_scaled_object(server, prometheus_url=args.prometheus_url, labels=self._labels)
-            k8s.apiextensions.CustomResource(
+            custom_resource(
                 f"{key}-scaler",
-                api_version=scaled["apiVersion"],
-                kind=scaled["kind"],
-                metadata=scaled["metadata"],
-                spec=scaled["spec"],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[deployment, *self._keda]),
+                documents.vllm_scaled_object(server, prometheus_url=args.prometheus_url, labels=self._labels),
+                pulumi.ResourceOptions(parent=self, depends_on=[deployment, *self._keda]),
             )

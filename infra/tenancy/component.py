@@ -11,7 +11,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.iam_documents import S3Grant, pod_identity_trust_policy, s3_access_policy
+from infra.iam_documents import S3Grant, s3_access_policy
+from infra.k8s_resources import pod_identity_role
 from infra.tenancy import documents
 from infra.tenancy.documents import WORKLOAD_SERVICE_ACCOUNT, PlatformEndpoint, TenantSpec
 
@@ -86,29 +87,17 @@ class Tenants(pulumi.ComponentResource):
             opts=inside,
         )
         tags = {**args.cost_tags, "mlplatform.io/tenant": tenant.name}
-        role = aws.iam.Role(
-            f"{key}-role",
+        pod_identity_role(
+            key,
+            cluster_name=args.cluster_name,
+            namespace=tenant.namespace,
+            service_account=WORKLOAD_SERVICE_ACCOUNT,
             description=f"{args.cluster_name}: team {tenant.name} (Pod Identity): {tenant.lake_prefix} in the lake",
-            assume_role_policy=pod_identity_trust_policy(args.cluster_name, tenant.namespace, WORKLOAD_SERVICE_ACCOUNT),
-            tags=tags,
-            opts=self._child,
-        )
-        aws.iam.RolePolicy(
-            f"{key}-policy",
-            role=role.id,
             policy=pulumi.Output.all(args.key_arn, *args.lake_bucket_arns).apply(
                 lambda v: s3_access_policy(
                     [S3Grant(arn, tenant.lake_prefix, write=True) for arn in v[1:]], key_arn=v[0]
                 )
             ),
-            opts=self._child,
-        )
-        aws.eks.PodIdentityAssociation(
-            f"{key}-pod-identity",
-            cluster_name=args.cluster_name,
-            namespace=tenant.namespace,
-            service_account=WORKLOAD_SERVICE_ACCOUNT,
-            role_arn=role.arn,
             tags=tags,
             opts=self._child,
         )

@@ -1,0 +1,89 @@
+"""Small resource helpers the domains share: a custom resource from a built manifest, a pinned Helm release, and a
+Pod Identity role for one service account. Each creates exactly what its arguments say, under the caller's
+component (pass `opts` with `parent`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from infra.catalog import versions
+from infra.iam_documents import pod_identity_trust_policy
+
+
+def custom_resource(
+    resource_name: str, manifest: Mapping[str, Any], opts: pulumi.ResourceOptions
+) -> k8s.apiextensions.CustomResource:
+    """A custom resource from a pure builder's manifest (apiVersion, kind, metadata, spec)."""
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version=manifest["apiVersion"],
+        kind=manifest["kind"],
+        metadata=manifest["metadata"],
+        spec=manifest["spec"],
+        opts=opts,
+    )
+
+
+def helm_release(
+    resource_name: str,
+    chart_key: str,
+    namespace: str,
+    values: pulumi.Input[Mapping[str, Any]],
+    opts: pulumi.ResourceOptions,
+    *,
+    release_name: str | None = None,
+    timeout: int | None = None,
+) -> k8s.helm.v3.Release:
+    """A Helm release of a chart pinned in the version catalog, rolled back if it fails (atomic)."""
+    chart = versions.chart(chart_key)
+    return k8s.helm.v3.Release(
+        resource_name,
+        name=release_name or chart_key,
+        chart=chart.name,
+        version=chart.version,
+        repository_opts={"repo": chart.repository} if chart.repository else None,
+        namespace=namespace,
+        values=values,
+        atomic=True,
+        cleanup_on_fail=True,
+        max_history=5,
+        timeout=timeout,
+        opts=opts,
+    )
+
+
+def pod_identity_role(
+    resource_name: str,
+    *,
+    cluster_name: str,
+    namespace: str,
+    service_account: str,
+    description: str,
+    policy: pulumi.Input[str],
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> aws.eks.PodIdentityAssociation:
+    """An IAM role that only the given service account of the given cluster can assume (EKS Pod Identity), its
+    inline policy, and the association: `<name>-role`, `<name>-policy`, `<name>-pod-identity`."""
+    role = aws.iam.Role(
+        f"{resource_name}-role",
+        description=description[:1000],
+        assume_role_policy=pod_identity_trust_policy(cluster_name, namespace, service_account),
+        tags=dict(tags),
+        opts=opts,
+    )
+    aws.iam.RolePolicy(f"{resource_name}-policy", role=role.id, policy=policy, opts=opts)
+    return aws.eks.PodIdentityAssociation(
+        f"{resource_name}-pod-identity",
+        cluster_name=cluster_name,
+        namespace=namespace,
+        service_account=service_account,
+        role_arn=role.arn,
+        tags=dict(tags),
+        opts=opts,
+    )
