@@ -91,7 +91,7 @@ def _isvc(**overrides: object) -> InferenceServiceSpec:
         "name": "churn",
         "model_format": "sklearn",
         "runtime": None,
-        "storage_uri": "s3://models/churn/v3",
+        "storage_path": "churn/v3",
         "min_replicas": 1,
         "max_replicas": 3,
         "cpu": "1",
@@ -103,7 +103,10 @@ def _isvc(**overrides: object) -> InferenceServiceSpec:
 
 def test_inference_service_gpu_and_runtime() -> None:
     isvc = documents.inference_service(
-        _isvc(model_format=None, runtime="vllm", gpus=1, gpu_pool="inference"), labels={}, pool_label="pool"
+        _isvc(model_format=None, runtime="vllm", gpus=1, gpu_pool="inference"),
+        bucket="models",
+        labels={},
+        pool_label="pool",
     )
     assert validate_custom_resource(isvc) == []
     predictor = isvc["spec"]["predictor"]
@@ -111,6 +114,7 @@ def test_inference_service_gpu_and_runtime() -> None:
     assert predictor["nodeSelector"] == {"pool": "inference"}
     assert predictor["model"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert "canary" not in isvc["spec"]
+    assert predictor["model"]["storageUri"] == "s3://models/churn/v3"
 
 
 def test_vllm_serving_runtime_validates() -> None:

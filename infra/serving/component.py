@@ -35,26 +35,8 @@ from infra.serving.documents import (
 COMPONENT_TYPE = "mlplatform:serving:Serving"
 
 
-@dataclass(frozen=True, kw_only=True)
-class InferenceServiceArgs:
-    """An InferenceService with storage paths relative to the models bucket."""
-
-    name: str
-    model_format: str | None
-    runtime: str | None
-    storage_path: str
-    min_replicas: int
-    max_replicas: int
-    cpu: str
-    memory: str
-    gpus: int = 0
-    gpu_pool: str | None = None
-    canary_storage_path: str | None = None
-    canary_traffic_percent: int | None = None
-
-    def prefixes(self) -> list[str]:
-        paths = [self.storage_path] + ([self.canary_storage_path] if self.canary_storage_path else [])
-        return [p.strip("/") + "/" for p in paths]
+InferenceServiceArgs = InferenceServiceSpec
+"""The component takes the builder's spec as it is (storage paths in the models bucket)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,23 +180,10 @@ class Serving(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*after_kserve, sa, identity, *args.depends_on]),
             )
 
-    def _isvc_spec(self, svc: InferenceServiceArgs, bucket: str) -> dict[str, Any]:
-        canary = svc.canary_storage_path
-        spec = InferenceServiceSpec(
-            name=svc.name,
-            model_format=svc.model_format,
-            runtime=svc.runtime,
-            storage_uri=documents.s3_uri(bucket, svc.storage_path),
-            min_replicas=svc.min_replicas,
-            max_replicas=svc.max_replicas,
-            cpu=svc.cpu,
-            memory=svc.memory,
-            gpus=svc.gpus,
-            gpu_pool=svc.gpu_pool,
-            canary_storage_uri=documents.s3_uri(bucket, canary) if canary else None,
-            canary_traffic_percent=svc.canary_traffic_percent,
+    def _isvc_spec(self, svc: InferenceServiceSpec, bucket: str) -> dict[str, Any]:
+        manifest = documents.inference_service(
+            svc, bucket=bucket, labels=self._labels, pool_label=self._args.pool_label
         )
-        manifest = documents.inference_service(spec, labels=self._labels, pool_label=self._args.pool_label)
         body: dict[str, Any] = manifest["spec"]
         return body
 

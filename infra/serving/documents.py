@@ -310,18 +310,25 @@ def vllm_scaled_object(server: VllmServer, *, prometheus_url: str, labels: Mappi
 
 @dataclass(frozen=True, kw_only=True)
 class InferenceServiceSpec:
+    """An InferenceService; storage paths are key prefixes in the models bucket."""
+
     name: str
     model_format: str | None
     runtime: str | None
-    storage_uri: str
+    storage_path: str
     min_replicas: int
     max_replicas: int
     cpu: str
     memory: str
     gpus: int = 0
     gpu_pool: str | None = None
-    canary_storage_uri: str | None = None
+    canary_storage_path: str | None = None
     canary_traffic_percent: int | None = None
+
+    def prefixes(self) -> list[str]:
+        """The key prefixes its model servers read (the stable model and the canary)."""
+        paths = [self.storage_path] + ([self.canary_storage_path] if self.canary_storage_path else [])
+        return [p.strip("/") + "/" for p in paths]
 
 
 CANARY_PREDICTOR = "canary"
@@ -362,17 +369,19 @@ def _predictor(spec: InferenceServiceSpec, storage_uri: str, pool_label: str, ca
     return predictor
 
 
-def inference_service(spec: InferenceServiceSpec, *, labels: Mapping[str, str], pool_label: str) -> dict[str, Any]:
+def inference_service(
+    spec: InferenceServiceSpec, *, bucket: str, labels: Mapping[str, str], pool_label: str
+) -> dict[str, Any]:
     """A serving.kserve.io/v1beta1 InferenceService in Standard (raw Deployment) mode.
 
     Canary: in Standard mode KServe v0.20 ignores `predictor.canaryTrafficPercent` (only its Knative reconciler
     reads it); a candidate goes in `spec.canary[]` with its own predictor and `trafficPercent`.
     """
-    body: dict[str, Any] = {"predictor": _predictor(spec, spec.storage_uri, pool_label)}
-    if spec.canary_storage_uri and spec.canary_traffic_percent:
+    body: dict[str, Any] = {"predictor": _predictor(spec, s3_uri(bucket, spec.storage_path), pool_label)}
+    if spec.canary_storage_path and spec.canary_traffic_percent:
         body["canary"] = [
             {
-                "predictor": _predictor(spec, spec.canary_storage_uri, pool_label, canary=True),
+                "predictor": _predictor(spec, s3_uri(bucket, spec.canary_storage_path), pool_label, canary=True),
                 "trafficPercent": spec.canary_traffic_percent,
             }
         ]
