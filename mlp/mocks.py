@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi.runtime import mocks, rpc
+from pulumi.runtime import known_types, mocks, rpc
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
@@ -33,6 +33,14 @@ def _digest(*parts: str, length: int = 17) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:length]
 
 
+@dataclass(frozen=True)
+class StackOutputs:
+    """What a StackReference reads: a stack's exported values and the names of the secret ones."""
+
+    values: dict[str, Any]
+    secret_names: frozenset[str] = frozenset()
+
+
 @dataclass
 class PlanContext:
     """What invokes and fake outputs are derived from."""
@@ -41,6 +49,11 @@ class PlanContext:
     account_id: str = DEFAULT_ACCOUNT_ID
     # Answers for invokes that read external state (e.g. Terraform state outputs), keyed by invoke token.
     invoke_handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = field(default_factory=dict)
+    stack_outputs: dict[str, StackOutputs] = field(default_factory=dict)
+    """Outputs of other stacks a program reads with a StackReference, by fully qualified stack name."""
+    preview: bool = False
+    """Answer as a first `pulumi preview` does: inputs known, every computed output (ids, ARNs, endpoints, names
+    completed from a prefix) unknown."""
 
     @property
     def partition(self) -> str:
@@ -81,7 +94,12 @@ _AUTONAMED = {
     "aws:rds/instance:Instance": ("identifier", 63),
     "aws:rds/subnetGroup:SubnetGroup": ("name", 255),
     "aws:secretsmanager/secret:Secret": ("name", 512),
+    "aws:rds/parameterGroup:ParameterGroup": ("name", 255),
+    "aws:codebuild/project:Project": ("name", 150),
 }
+
+# `<prop>Prefix` inputs that AWS completes with a unique suffix into `<prop>` (for any type that has them).
+_PREFIXED = ("name", "identifier", "bucket")
 
 
 # Types whose AWS id is their name, as the provider reports it.
@@ -109,28 +127,58 @@ class PlanMocks(mocks.Mocks):
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         typ, name, inputs = args.typ, args.name, dict(args.inputs)
+        if typ == "pulumi:pulumi:StackReference":
+            return self._stack_reference(str(args.resource_id or inputs.get("name") or name))
         if args.resource_id:  # a read of an existing resource: echo what the program gave
             return args.resource_id, inputs
+        preview = self.ctx.preview
         rid = _ID_PREFIX.get(typ, f"{name}-") + _digest(typ, name)
         state = dict(inputs)
         if typ in _AUTONAMED:
+            # Pulumi autonames from the logical name when neither the name nor a prefix is given; it does so in
+            # Check, so the name is known in a preview too.
             prop, limit = _AUTONAMED[typ]
-            if not state.get(prop):
-                # AWS completes a `<prop>Prefix` with a unique suffix; Pulumi autonames from the logical name.
-                prefix = state.get(f"{prop}Prefix") or f"{name}-"
-                state[prop] = f"{prefix}{_digest(typ, name, length=7)}"[:limit]
+            if not state.get(prop) and not state.get(f"{prop}Prefix"):
+                state[prop] = f"{name}-{_digest(typ, name, length=7)}"[:limit]
         if typ.startswith("pulumi:providers:"):
             return rid, state
+        if typ.startswith("kubernetes:") and preview:
+            return "", {**state, **self._computed(typ, name, rid, state)}  # metadata.name: autonamed in Check
+        if preview:
+            # A create in a first preview: the provider echoes the inputs; everything it computes is unknown.
+            return "", state
+        for prop in _PREFIXED:
+            # AWS completes a `<prop>Prefix` with a unique suffix (known only after the create).
+            prefix = state.get(f"{prop}Prefix")
+            if prefix and not state.get(prop):
+                limit = _AUTONAMED.get(typ, (prop, 255))[1]
+                state[prop] = f"{prefix}{_digest(typ, name, length=7)}"[:limit]
         if typ in _ID_IS_NAME:
             rid = str(state[_ID_IS_NAME[typ]])
         state.update(self._computed(typ, name, rid, state))
         return rid, state
+
+    def _stack_reference(self, stack_name: str) -> tuple[str, dict[str, Any]]:
+        known = self.ctx.stack_outputs.get(stack_name)
+        if known is None:
+            names = ", ".join(sorted(self.ctx.stack_outputs)) or "none"
+            raise PlannerError(
+                f"the program reads stack {stack_name!r} with a StackReference; the offline planner knows the "
+                f"outputs of: {names}"
+            )
+        return stack_name, {
+            "name": stack_name,
+            "outputs": dict(known.values),
+            "secretOutputNames": sorted(known.secret_names),
+        }
 
     def _computed(self, typ: str, name: str, rid: str, state: dict[str, Any]) -> dict[str, Any]:
         ctx = self.ctx
         arn_base = f"arn:{ctx.partition}"
         region, account = ctx.region, ctx.account_id
         if typ.startswith("kubernetes:"):
+            if not isinstance(state.get("metadata") or {}, dict):
+                return {}  # unknown in a preview: so is the name
             meta = dict(state.get("metadata") or {})
             meta.setdefault("name", f"{name}-{_digest(typ, name, length=8)}")
             return {"metadata": meta}
@@ -309,9 +357,13 @@ class Recorded:
     options: dict[str, Any]
     dependency_urns: list[str]
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """The state the mocks answered with (inputs plus fake computed values), secrets redacted."""
 
 
 SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+"""How a plan shows a value that is unknown until the resource it comes from exists (a preview)."""
 
 
 def _redact(value: Any) -> Any:
@@ -321,6 +373,8 @@ def _redact(value: Any) -> Any:
     """
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if known_types.is_unknown(value) or value == rpc.UNKNOWN:
+        return UNKNOWN
     if isinstance(value, dict):
         if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
             return SECRET
@@ -343,6 +397,8 @@ class RecordingMonitor(mocks.MockMonitor):
         self.plan_mocks = mock
         self._lock = threading.Lock()
         self.records: list[Recorded] = []
+        self.stack_outputs = StackOutputs(values={})
+        """What the program exported (`pulumi.export`), as a StackReference to this stack would read it."""
         self._transforms_by_urn: dict[str, list[Any]] = {}
         self._parent_of: dict[str, str] = {}
         # The SDK runs registrations on executor threads, each with an event loop of its own that nobody closes;
@@ -367,6 +423,7 @@ class RecordingMonitor(mocks.MockMonitor):
     def reset(self) -> None:
         with self._lock:
             self.records = []
+            self.stack_outputs = StackOutputs(values={})
             self.resources = {}
             self._stack_transforms = []
             self._transforms_by_urn = {}
@@ -398,6 +455,7 @@ class RecordingMonitor(mocks.MockMonitor):
             custom=request.custom or False,
         )
         id_, state = self.mocks.new_resource(resource_args)
+        state = {k: _to_unknown(v) for k, v in state.items()}
         obj_proto = _sync_await(rpc.serialize_properties(state, {}))
         property_dependencies = {
             prop: sorted(deps.urns) for prop, deps in request.propertyDependencies.items() if list(deps.urns)
@@ -414,6 +472,7 @@ class RecordingMonitor(mocks.MockMonitor):
             options=options,
             dependency_urns=sorted(explicit),
             property_dependencies=property_dependencies,
+            outputs=self._redact_generated(_redact(state)),
         )
         with self._lock:
             self.resources[urn] = mocks.MockMonitor.ResourceRegistration(urn, id_ or "", state)
@@ -439,6 +498,28 @@ class RecordingMonitor(mocks.MockMonitor):
                 )
             )
         return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        # The root stack's outputs are the program's exports (`pulumi.export` registers them at the end).
+        if request.urn.split("::")[-2:-1] == ["pulumi:pulumi:Stack"]:
+            marked = rpc.deserialize_properties(request.outputs)
+            secret = frozenset(
+                k for k, v in marked.items() if isinstance(v, dict) and v.get(rpc._special_sig_key) == rpc._special_secret_sig
+            )
+            with self._lock:
+                self.stack_outputs = StackOutputs(values=_unwrap_secrets(marked), secret_names=secret)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
+    def _redact_generated(self, value: Any) -> Any:
+        """Generated secrets (passwords) never leave the mocks, even in recorded outputs."""
+        secrets = set(self.plan_mocks.generated_secrets)
+        if isinstance(value, str):
+            return SECRET if value in secrets else value
+        if isinstance(value, dict):
+            return {k: self._redact_generated(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._redact_generated(v) for v in value]
+        return value
 
     def _transform_chain(self, urn: str) -> list[Any]:
         chain: list[Any] = []
@@ -500,6 +581,17 @@ def _apply_transforms(
             if new_opts.ignore_changes is not None:
                 options["ignoreChanges"] = sorted(new_opts.ignore_changes)
     return props, options
+
+
+def _to_unknown(value: Any) -> Any:
+    """Unknown values (a preview) as the wire format carries them."""
+    if known_types.is_unknown(value):
+        return rpc.UNKNOWN
+    if isinstance(value, dict):
+        return {k: _to_unknown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_unknown(v) for v in value]
+    return value
 
 
 def _unwrap_secrets(value: Any) -> Any:

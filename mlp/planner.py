@@ -31,8 +31,16 @@ from infra.config import PlatformConfig
 from infra.constants import PROJECT
 from mlp import terraform_state
 from mlp.errors import ProgramError
-from mlp.mocks import DEFAULT_ACCOUNT_ID, PlanContext, PlanMocks, PlannerError, Recorded, RecordingMonitor
-from mlp.stackfile import StackConfig
+from mlp.mocks import (
+    DEFAULT_ACCOUNT_ID,
+    PlanContext,
+    PlanMocks,
+    PlannerError,
+    Recorded,
+    RecordingMonitor,
+    StackOutputs,
+)
+from mlp.stackfile import StackConfig, layer_projects, load_stack
 
 NOTICE = (
     "Offline plan: the desired state of a new stack, computed from the program and the stack file with Pulumi's "
@@ -52,9 +60,13 @@ class PlannedResource:
     custom: bool
     references: dict[str, list[str]] = field(default_factory=dict)
     """Input name -> logical names of the resources its value comes from (the engine's property dependencies)."""
+    layer: str = ""
+    """The Pulumi project (layer) that creates it: `cloud` or `cluster` for this platform, "" for one program."""
+    outputs: dict[str, Any] = field(default_factory=dict, compare=False)
+    """What the mocks answered (inputs plus placeholder ids, ARNs, names): not part of the plan's JSON."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "type": self.type,
             "name": self.name,
             "parent": self.parent,
@@ -63,6 +75,18 @@ class PlannedResource:
             "options": self.options,
             "references": self.references,
         }
+        if self.layer:
+            body["layer"] = self.layer
+        return body
+
+    def dependencies(self) -> set[str]:
+        """Every resource this one waits for on create (and outlives on delete): its input references, its
+        explicit `dependsOn` and its provider."""
+        deps = {n for names in self.references.values() for n in names}
+        deps.update(self.options.get("dependsOn") or [])
+        if self.provider:
+            deps.add(self.provider)
+        return deps
 
 
 @dataclass(frozen=True)
@@ -70,6 +94,8 @@ class Plan:
     project: str
     stack: str
     resources: tuple[PlannedResource, ...]
+    layers: tuple[str, ...] = ()
+    """The layers in deployment order (created first, destroyed last); empty for a one-program plan."""
 
     def by_type(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -86,14 +112,22 @@ class Plan:
                 return r
         raise KeyError(name)
 
+    def in_layer(self, layer: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.layer == layer]
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        summary: dict[str, Any] = {"count": len(self.resources), "by_type": self.by_type()}
+        body: dict[str, Any] = {
             "project": self.project,
             "stack": self.stack,
             "notice": NOTICE,
             "resources": [r.to_json() for r in self.resources],
-            "summary": {"count": len(self.resources), "by_type": self.by_type()},
+            "summary": summary,
         }
+        if self.layers:
+            body["layers"] = list(self.layers)
+            summary["by_layer"] = {layer: len(self.in_layer(layer)) for layer in self.layers}
+        return body
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
@@ -110,11 +144,25 @@ def generated_secrets() -> list[str]:
     return list(_MOCKS.generated_secrets)
 
 
-def plan_stack(stack_config: StackConfig, platform: PlatformConfig | None = None) -> Plan:
+ORGANIZATION = "organization"
+"""What `pulumi.get_organization()` returns with a self-managed backend (S3, local); Pulumi Cloud gives the org."""
+
+
+def qualified_stack_name(project: str, stack: str, organization: str = ORGANIZATION) -> str:
+    """The name a StackReference uses for a stack: `<organization>/<project>/<stack>`."""
+    return f"{organization}/{project}/{stack}"
+
+
+def plan_stack(stack_config: StackConfig, platform: PlatformConfig | None = None, *, preview: bool = False) -> Plan:
     """Plan one stack of this project or of another Pulumi program (an example, a user's own program).
 
     For this project the stack config is validated against the platform schema first (`platform` when the caller
-    already validated it); other programs only need `aws:region`.
+    already validated it); other programs only need `aws:region`. A project made of layers (this platform: the
+    cloud layer, then the cluster layer) is planned layer by layer in one process: each layer's StackReference to
+    an earlier one is answered with that layer's planned exports.
+
+    With `preview`, every layer runs as its first `pulumi preview` sees it: computed outputs unknown. A later layer
+    is previewed once the earlier ones exist, so it still reads their (planned) exports as known values.
     """
     project = stack_config.project
     if project.name == PROJECT:
@@ -123,9 +171,33 @@ def plan_stack(stack_config: StackConfig, platform: PlatformConfig | None = None
     else:
         region = str(stack_config.config.get("aws:region") or "us-east-1")
         account = DEFAULT_ACCOUNT_ID
-    ctx = PlanContext(region=region, account_id=account, invoke_handlers=terraform_state.invoke_handlers(project.root))
-    records = run_program(project.main, project.name, stack_config.stack, stack_config.config, ctx)
-    return build_plan(project.name, stack_config.stack, records)
+    handlers = terraform_state.invoke_handlers(project.root)
+    stack = stack_config.stack
+    runs: list[tuple[str, list[Recorded]]] = []
+    exports: dict[str, StackOutputs] = {}
+    for layer, layer_project in layer_projects(project):
+        config = stack_config.config if layer_project is project else load_stack(layer_project, stack).config
+
+        def context(as_preview: bool, known: dict[str, StackOutputs] = exports) -> PlanContext:
+            return PlanContext(
+                region=region,
+                account_id=account,
+                invoke_handlers=handlers,
+                stack_outputs=dict(known),
+                preview=as_preview,
+            )
+
+        records = run_program(layer_project.main, layer_project.name, stack, config, context(preview))
+        if preview:
+            run_program(layer_project.main, layer_project.name, stack, config, context(False))  # its exports
+        exports[qualified_stack_name(layer_project.name, stack)] = last_exports()
+        runs.append((layer, records))
+    return build_layered_plan(project.name, stack, runs)
+
+
+def last_exports() -> StackOutputs:
+    """What the last program run exported (as a StackReference to its stack would read it)."""
+    return _MONITOR.stack_outputs
 
 
 def run_program(main: Path, project: str, stack: str, config: dict[str, Any], ctx: PlanContext) -> list[Recorded]:
@@ -148,7 +220,9 @@ def run_function(
     _MOCKS.reset(ctx)
     _MONITOR.reset()
     ROOT.set(None)  # a new root Stack resource per plan, named after this stack
-    pulumi_mocks.set_mocks(_MOCKS, project=project, stack=stack, preview=False, monitor=_MONITOR)
+    pulumi_mocks.set_mocks(
+        _MOCKS, project=project, stack=stack, preview=ctx.preview, monitor=_MONITOR, organization=ORGANIZATION
+    )
     # Nothing of an earlier (possibly failed) run may be awaited again in this one.
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
@@ -214,7 +288,25 @@ def _decode_provider_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
     return decoded
 
 
-def build_plan(project: str, stack: str, records: list[Recorded]) -> Plan:
+def build_layered_plan(project: str, stack: str, runs: list[tuple[str, list[Recorded]]]) -> Plan:
+    """One plan of several layers (each a program run), resources in layer order; names unique across layers."""
+    if len(runs) == 1 and not runs[0][0]:
+        return build_plan(project, stack, runs[0][1])
+    resources: list[PlannedResource] = []
+    for layer, records in runs:
+        resources.extend(build_plan(project, stack, records, layer=layer).resources)
+    seen: dict[str, str] = {}
+    for r in resources:
+        if r.name in seen and seen[r.name] != r.layer:
+            raise ProgramError(
+                f"the resource name {r.name!r} is used in both the {seen[r.name]} and the {r.layer} layer; "
+                "names must be unique across layers so that plans, policies and reports can name each resource"
+            )
+        seen[r.name] = r.layer
+    return Plan(project=project, stack=stack, resources=tuple(resources), layers=tuple(layer for layer, _ in runs))
+
+
+def build_plan(project: str, stack: str, records: list[Recorded], layer: str = "") -> Plan:
     by_urn = {r.urn: r for r in records}
     names: dict[str, str] = {}
     for r in records:
@@ -255,6 +347,8 @@ def build_plan(project: str, stack: str, records: list[Recorded]) -> Plan:
                     for prop, urns in sorted(r.property_dependencies.items())
                     if any(names.get(u) for u in urns)
                 },
+                layer=layer,
+                outputs=r.outputs,
             )
         )
-    return Plan(project=project, stack=stack, resources=tuple(resources))
+    return Plan(project=project, stack=stack, resources=tuple(resources), layers=(layer,) if layer else ())

@@ -11,6 +11,7 @@ import yaml
 
 from infra.config import NAMESPACE, PlatformConfig, validate_config
 from infra.config_errors import ConfigError, ConfigIssue
+from infra.constants import CLUSTER_LAYER_DIR, PROJECT
 
 KeyPath = tuple[str | int, ...]
 
@@ -70,6 +71,22 @@ def load_project(root: Path) -> Project:
             continue
         project_config[_qualify(str(key), str(data["name"]))] = value
     return Project(root=root, name=str(data["name"]), main=main, stack_dir=stack_dir, config=project_config)
+
+
+def layer_projects(project: Project) -> list[tuple[str, Project]]:
+    """The layers of a project, in deployment order, each a Pulumi project: this platform's cloud layer (the
+    project at the root) and its cluster layer (`cluster/Pulumi.yaml`, which reads the same stack files). Any
+    other program is one unnamed layer."""
+    cluster_dir = project.root / CLUSTER_LAYER_DIR
+    if project.name != PROJECT or not (cluster_dir / "Pulumi.yaml").is_file():
+        return [("", project)]
+    cluster = load_project(cluster_dir)
+    if cluster.stack_dir.resolve() != project.stack_dir.resolve():
+        raise ConfigError(
+            cluster.relative(cluster.root / "Pulumi.yaml"),
+            [ConfigIssue(("stackConfigDir",), f"must be the cloud layer's stack folder ({project.stack_dir})")],
+        )
+    return [("cloud", project), ("cluster", cluster)]
 
 
 def load_stack(project: Project, stack: str) -> StackConfig:
