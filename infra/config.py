@@ -222,6 +222,38 @@ class AdminConfig(_Model):
     namespaces: tuple[Name, ...] = Field((), description="Empty: the whole cluster; else only these namespaces.")
 
 
+class RunnerConfig(_Model):
+    enabled: bool | None = Field(
+        None,
+        description="The in-VPC runner: a CodeBuild project in the private subnets, with a cluster-admin access "
+        "entry, that runs the cluster layer's `pulumi` (`mlp runner`). Default: on when the API endpoint is "
+        "private, off when it is public.",
+    )
+    backend_url: (
+        Annotated[str, StringConstraints(pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\?.*)?|https://\S+)$")]
+        | None
+    ) = Field(
+        None,
+        description="The Pulumi state backend the runner logs in to: `s3://BUCKET?region=...` (its role may use the "
+        "bucket's `.pulumi/` prefix) or `https://api.pulumi.com`.",
+    )
+    secrets_provider: Annotated[str, StringConstraints(pattern=r"^awskms://alias/[A-Za-z0-9/_-]+(\?.*)?$")] | None = (
+        Field(
+            None,
+            description="The stacks' secrets provider, `awskms://alias/NAME?region=...` (its role may use that key); "
+            "required with an s3:// backend.",
+        )
+    )
+    access_token_secret: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")] | None = Field(
+        None, description="Secrets Manager secret holding PULUMI_ACCESS_TOKEN; required with an https:// backend."
+    )
+    compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = Field(
+        "BUILD_GENERAL1_SMALL", description="CodeBuild compute type (small: 2 vCPU, 4 GiB)."
+    )
+    timeout_minutes: int = Field(120, ge=30, le=480, description="A run is stopped after this long.")
+    log_retention_days: RetentionDays = Field(90, description="Retention of the runner's build logs.")
+
+
 class SystemNodeGroupConfig(_Model):
     instance_types: tuple[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")], ...] = (
         "m7i.large",
@@ -260,6 +292,13 @@ class ClusterConfig(_Model):
     """Kubernetes API endpoint access."""
     admins: tuple[AdminConfig, ...] = ()
     """IAM principals given access entries."""
+    deployers: tuple[IamPrincipalArn, ...] = Field(
+        (),
+        description="IAM roles that run the cluster layer's `pulumi up` themselves (a cluster-admin access entry "
+        "each); with a private endpoint their network must reach the VPC. The in-VPC runner needs none.",
+    )
+    runner: RunnerConfig = RunnerConfig()
+    """The in-VPC runner that deploys the cluster layer of a private cluster."""
     log_retention_days: RetentionDays = 90
     """Retention of the control-plane log group (all five log types)."""
     system_node_group: SystemNodeGroupConfig = SystemNodeGroupConfig()
@@ -686,6 +725,12 @@ class PlatformConfig(_Model):
     def is_prod(self) -> bool:
         return self.environment == "prod"
 
+    @property
+    def runs_in_vpc_runner(self) -> bool:
+        """The cluster layer is deployed by the in-VPC runner (default for a private endpoint)."""
+        enabled = self.cluster.runner.enabled
+        return (not self.cluster.endpoint.public) if enabled is None else enabled
+
 
 SECTIONS: tuple[str, ...] = tuple(PlatformConfig.model_fields)
 
@@ -970,6 +1015,16 @@ def _check_cluster(cfg: PlatformConfig, add: Add) -> None:
         if admin.principal_arn in seen:
             add(("cluster", "admins", i, "principal_arn"), "is listed twice (one access entry per principal)")
         seen.add(admin.principal_arn)
+    for i, arn in enumerate(cluster.deployers):
+        if arn in seen:
+            add(
+                ("cluster", "deployers", i),
+                "is also in cluster.admins or listed twice (one access entry per principal)",
+            )
+        if ":assumed-role/" in arn:
+            add(("cluster", "deployers", i), "must be the role's ARN (arn:aws:iam::ACCOUNT:role/NAME), not a session")
+        seen.add(arn)
+    _check_runner(cfg, add)
     ng = cluster.system_node_group
     if not ng.min_size <= ng.desired_size <= ng.max_size:
         add(
@@ -984,6 +1039,43 @@ def _check_cluster(cfg: PlatformConfig, add: Add) -> None:
                 ("cluster", "system_node_group", "instance_types", i),
                 f"{itype} does not match ami_type {ng.ami_type} ({'arm64' if graviton else 'x86_64'} instance)",
             )
+
+
+def _check_runner(cfg: PlatformConfig, add: Add) -> None:
+    cluster = cfg.cluster
+    runner = cluster.runner
+    at = ("cluster", "runner")
+    if not cfg.runs_in_vpc_runner:
+        if not cluster.endpoint.public and not cluster.deployers:
+            add(
+                ("cluster", "deployers"),
+                "with a private endpoint and no in-VPC runner, name the roles that run the cluster layer from a "
+                "network that reaches the VPC (or leave cluster.runner.enabled unset)",
+            )
+        elif cluster.endpoint.public and not cluster.deployers:
+            add(
+                ("cluster", "deployers"),
+                "name the IAM roles that run the cluster layer's `pulumi up` (each gets a cluster-admin access "
+                "entry; the cluster creator gets none)",
+            )
+        return
+    if runner.backend_url is None:
+        add(
+            (*at, "backend_url"),
+            "the in-VPC runner needs the Pulumi state backend (s3://BUCKET?region=... or https://api.pulumi.com)",
+        )
+    elif runner.backend_url.startswith("s3://") and runner.secrets_provider is None:
+        add(
+            (*at, "secrets_provider"),
+            "an s3:// backend needs the stacks' secrets provider (awskms://alias/NAME?region=...)",
+        )
+    elif runner.backend_url.startswith("https://") and runner.access_token_secret is None:
+        add(
+            (*at, "access_token_secret"),
+            "an https:// backend needs the Secrets Manager secret holding the access token",
+        )
+    if "artifacts" not in cfg.data_lake.zones:
+        add((*at, "enabled"), "the runner reads its source bundles from the lake's artifacts zone; keep that zone")
 
 
 def _check_gpu_pools(cfg: PlatformConfig, add: Add) -> None:

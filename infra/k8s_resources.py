@@ -1,6 +1,6 @@
-"""Small resource helpers the domains share: a custom resource from a built manifest, a pinned Helm release, and a
-Pod Identity role for one service account. Each creates exactly what its arguments say, under the caller's
-component (pass `opts` with `parent`)."""
+"""Small resource helpers the domains share: a custom resource from a built manifest, a pinned Helm release (both
+cluster layer), and a Pod Identity role for one service account (cloud layer). Each creates exactly what its
+arguments say, under the caller's component (pass `opts` with `parent`)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def helm_release(
 def pod_identity_role(
     resource_name: str,
     *,
-    cluster_name: str,
+    cluster_name: pulumi.Input[str],
     namespace: str,
     service_account: str,
     description: str,
@@ -69,15 +69,21 @@ def pod_identity_role(
     opts: pulumi.ResourceOptions,
 ) -> aws.eks.PodIdentityAssociation:
     """An IAM role that only the given service account of the given cluster can assume (EKS Pod Identity), its
-    inline policy, and the association: `<name>-role`, `<name>-policy`, `<name>-pod-identity`."""
+    inline policy, and the association: `<name>-role`, `<name>-policy`, `<name>-pod-identity`.
+
+    `cluster_name` is the cluster's Output: the trust policy and the association name the cluster, so both are
+    created after it. The association waits for the policy (no value links them): a workload that starts as soon
+    as the association exists must find its permissions in place."""
     role = aws.iam.Role(
         f"{resource_name}-role",
         description=description[:1000],
-        assume_role_policy=pod_identity_trust_policy(cluster_name, namespace, service_account),
+        assume_role_policy=pulumi.Output.from_input(cluster_name).apply(
+            lambda cluster: pod_identity_trust_policy(cluster, namespace, service_account)
+        ),
         tags=dict(tags),
         opts=opts,
     )
-    aws.iam.RolePolicy(f"{resource_name}-policy", role=role.id, policy=policy, opts=opts)
+    role_policy = aws.iam.RolePolicy(f"{resource_name}-policy", role=role.id, policy=policy, opts=opts)
     return aws.eks.PodIdentityAssociation(
         f"{resource_name}-pod-identity",
         cluster_name=cluster_name,
@@ -85,5 +91,5 @@ def pod_identity_role(
         service_account=service_account,
         role_arn=role.arn,
         tags=dict(tags),
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[role_policy])),
     )

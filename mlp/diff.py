@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlp.plan_keys import resource_keys
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -76,9 +78,14 @@ def _walk(before: Any, after: Any, path: str, out: list[Change]) -> None:
         out.append(Change(path, before, after))
 
 
+def _by_key(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    keys = resource_keys(resources)
+    return {keys[i]: r for i, r in enumerate(resources)}
+
+
 def diff_plans(left: dict[str, Any], right: dict[str, Any], left_name: str, right_name: str) -> PlanDiff:
-    a = {r["name"]: r for r in left["resources"]}
-    b = {r["name"]: r for r in right["resources"]}
+    a = _by_key(left["resources"])
+    b = _by_key(right["resources"])
     changed = []
     unchanged = 0
     for name in sorted(set(a) & set(b)):

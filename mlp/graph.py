@@ -11,38 +11,44 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from mlp.plan_keys import parent_key, resource_keys
 
-def component_of(resource: dict[str, Any], by_name: dict[str, dict[str, Any]]) -> str | None:
+
+def component_of(key: str, by_key: dict[str, dict[str, Any]], keys: set[str]) -> str | None:
     """The top-level component that owns a resource (None for the stack's own providers)."""
-    name: str | None = resource["name"]
+    current: str | None = key
     top: str | None = None
     seen = set()
-    while name is not None and name not in seen:
-        seen.add(name)
-        node = by_name.get(name)
+    while current is not None and current not in seen:
+        seen.add(current)
+        node = by_key.get(current)
         if node is None:
             break
         if str(node["type"]).startswith("mlplatform:"):
-            top = name
-        name = node.get("parent")
+            top = current
+        current = parent_key(node, keys)
     return top
 
 
 def component_edges(plan: dict[str, Any]) -> tuple[dict[str, tuple[str, int]], set[tuple[str, str]]]:
-    """({component: (type, resource count)}, {(dependent, dependency)})."""
-    by_name = {r["name"]: r for r in plan["resources"]}
-    owner = {r["name"]: component_of(r, by_name) for r in plan["resources"]}
-    counts = Counter(c for n, c in owner.items() if c and by_name[n]["type"] != by_name[c]["type"])
-    components = {c: (str(by_name[c]["type"]), counts[c]) for c in set(owner.values()) if c}
+    """({component: (type, resource count)}, {(dependent, dependency)}). A component of the same name in both
+    layers (a domain's AWS side and its Kubernetes side) is shown as `cloud/NAME` and `cluster/NAME`."""
+    resources = plan["resources"]
+    index = resource_keys(resources)
+    by_key = {index[i]: r for i, r in enumerate(resources)}
+    keys = set(by_key)
+    owner = {k: component_of(k, by_key, keys) for k in by_key}
+    counts = Counter(c for k, c in owner.items() if c and by_key[k]["type"] != by_key[c]["type"])
+    components = {c: (str(by_key[c]["type"]), counts[c]) for c in set(owner.values()) if c}
     edges: set[tuple[str, str]] = set()
-    for r in plan["resources"]:
-        source = owner.get(r["name"])
+    for key, r in by_key.items():
+        source = owner.get(key)
         if source is None:
             continue
         targets = [t for names in (r.get("references") or {}).values() for t in names]
         targets += list((r.get("options") or {}).get("dependsOn") or [])
         for target in targets:
-            sink = owner.get(target)
+            sink = owner.get(target)  # references name custom resources, whose names are unique
             if sink and sink != source:
                 edges.add((source, sink))
     return components, edges

@@ -119,9 +119,12 @@ class PlanMocks(mocks.Mocks):
         self.generated_secrets: list[str] = []
         """Every value the mocks generated as a secret (passwords): a plan must contain none of them."""
 
-    def reset(self, ctx: PlanContext) -> None:
+    def reset(self, ctx: PlanContext, keep_secrets: bool = False) -> None:
+        """A new program run; `keep_secrets` when it is a later layer of the same plan (a plan holds none of the
+        secrets generated in any of its layers)."""
         self.ctx = ctx
-        self.generated_secrets = []
+        if not keep_secrets:
+            self.generated_secrets = []
 
     # -- resources ------------------------------------------------------------------------------------------
 
@@ -397,8 +400,6 @@ class RecordingMonitor(mocks.MockMonitor):
         self.plan_mocks = mock
         self._lock = threading.Lock()
         self.records: list[Recorded] = []
-        self.stack_outputs = StackOutputs(values={})
-        """What the program exported (`pulumi.export`), as a StackReference to this stack would read it."""
         self._transforms_by_urn: dict[str, list[Any]] = {}
         self._parent_of: dict[str, str] = {}
         # The SDK runs registrations on executor threads, each with an event loop of its own that nobody closes;
@@ -423,7 +424,6 @@ class RecordingMonitor(mocks.MockMonitor):
     def reset(self) -> None:
         with self._lock:
             self.records = []
-            self.stack_outputs = StackOutputs(values={})
             self.resources = {}
             self._stack_transforms = []
             self._transforms_by_urn = {}
@@ -498,17 +498,6 @@ class RecordingMonitor(mocks.MockMonitor):
                 )
             )
         return response
-
-    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        # The root stack's outputs are the program's exports (`pulumi.export` registers them at the end).
-        if request.urn.split("::")[-2:-1] == ["pulumi:pulumi:Stack"]:
-            marked = rpc.deserialize_properties(request.outputs)
-            secret = frozenset(
-                k for k, v in marked.items() if isinstance(v, dict) and v.get(rpc._special_sig_key) == rpc._special_secret_sig
-            )
-            with self._lock:
-                self.stack_outputs = StackOutputs(values=_unwrap_secrets(marked), secret_names=secret)
-        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
     def _redact_generated(self, value: Any) -> Any:
         """Generated secrets (passwords) never leave the mocks, even in recorded outputs."""

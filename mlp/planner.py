@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import set_all_config
-from pulumi.runtime.settings import ROOT, SETTINGS
+from pulumi.runtime.settings import ROOT, SETTINGS, get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -106,11 +106,12 @@ class Plan:
     def of_type(self, type_token: str) -> list[PlannedResource]:
         return [r for r in self.resources if r.type == type_token]
 
-    def get(self, name: str) -> PlannedResource:
-        for r in self.resources:
-            if r.name == name:
-                return r
-        raise KeyError(name)
+    def get(self, name: str, layer: str | None = None) -> PlannedResource:
+        """The resource of that name (a custom resource before a component of the same name in another layer)."""
+        matches = [r for r in self.resources if r.name == name and (layer is None or r.layer == layer)]
+        if not matches:
+            raise KeyError(name)
+        return next((r for r in matches if r.custom), matches[0])
 
     def in_layer(self, layer: str) -> list[PlannedResource]:
         return [r for r in self.resources if r.layer == layer]
@@ -187,24 +188,56 @@ def plan_stack(stack_config: StackConfig, platform: PlatformConfig | None = None
                 preview=as_preview,
             )
 
-        records = run_program(layer_project.main, layer_project.name, stack, config, context(preview))
-        if preview:
-            run_program(layer_project.main, layer_project.name, stack, config, context(False))  # its exports
+        later = bool(runs)
+        records = run_program(layer_project.main, layer_project.name, stack, config, context(preview), later)
+        if preview:  # its exports, as the next layer reads them once this one exists
+            run_program(layer_project.main, layer_project.name, stack, config, context(False), True)
         exports[qualified_stack_name(layer_project.name, stack)] = last_exports()
         runs.append((layer, records))
     return build_layered_plan(project.name, stack, runs)
 
 
+_LAST_EXPORTS: list[StackOutputs] = [StackOutputs(values={})]
+
+
 def last_exports() -> StackOutputs:
     """What the last program run exported (as a StackReference to its stack would read it)."""
-    return _MONITOR.stack_outputs
+    return _LAST_EXPORTS[0]
 
 
-def run_program(main: Path, project: str, stack: str, config: dict[str, Any], ctx: PlanContext) -> list[Recorded]:
+def _collect_exports() -> StackOutputs:
+    """The root stack's outputs (`pulumi.export`), resolved. The mock runtime registers the root stack's outputs
+    before the program runs, so they are read from the stack resource itself rather than from the monitor."""
+    root = get_root_resource()
+    outputs: dict[str, Any] = dict(getattr(root, "outputs", None) or {})
+    values: dict[str, Any] = {}
+    secret: set[str] = set()
+    for key, value in outputs.items():
+        out = pulumi.Output.from_input(value)
+        values[key] = _sync_await(out.future()) if _sync_await(out.is_known()) else None
+        if _sync_await(out.is_secret()):
+            secret.add(key)
+    return StackOutputs(values=_plain(values), secret_names=frozenset(secret))
+
+
+def _plain(value: Any) -> Any:
+    """Exported values as JSON would carry them (a StackReference reads the stored JSON)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def run_program(
+    main: Path, project: str, stack: str, config: dict[str, Any], ctx: PlanContext, keep_secrets: bool = False
+) -> list[Recorded]:
     """Run a Pulumi program file under the recording mock runtime and return what it registered."""
     with _in_directory(main.parent):
         return run_function(
-            lambda: runpy.run_path(str(main), run_name="__main__"), project, stack, config, ctx, program_dir=main.parent
+            lambda: runpy.run_path(str(main), run_name="__main__"),
+            project,
+            stack,
+            config,
+            ctx,
+            program_dir=main.parent,
+            keep_secrets=keep_secrets,
         )
 
 
@@ -215,9 +248,10 @@ def run_function(
     config: dict[str, Any],
     ctx: PlanContext,
     program_dir: Path | None = None,
+    keep_secrets: bool = False,
 ) -> list[Recorded]:
     """Run any callable that declares resources (a program, or one component in a test) under the mock runtime."""
-    _MOCKS.reset(ctx)
+    _MOCKS.reset(ctx, keep_secrets)
     _MONITOR.reset()
     ROOT.set(None)  # a new root Stack resource per plan, named after this stack
     pulumi_mocks.set_mocks(
@@ -231,6 +265,7 @@ def run_function(
     loop.set_exception_handler(_quiet_after_failure)
     try:
         _sync_await(run_pulumi_func(fn))
+        _LAST_EXPORTS[0] = _collect_exports()
     except pulumi.RunError as exc:
         raise ProgramError(str(exc)) from None
     except PlannerError as exc:
@@ -295,8 +330,12 @@ def build_layered_plan(project: str, stack: str, runs: list[tuple[str, list[Reco
     resources: list[PlannedResource] = []
     for layer, records in runs:
         resources.extend(build_plan(project, stack, records, layer=layer).resources)
+    # A domain's component may have the same name in both layers (`mlflow`: its AWS side and its Kubernetes
+    # side); resources with a physical counterpart must be unique, so that reports can name each one.
     seen: dict[str, str] = {}
     for r in resources:
+        if not r.custom:
+            continue
         if r.name in seen and seen[r.name] != r.layer:
             raise ProgramError(
                 f"the resource name {r.name!r} is used in both the {seen[r.name]} and the {r.layer} layer; "

@@ -82,14 +82,15 @@ def key_settings(resource: PlannedResource) -> str:
 
 
 def _groups(plan: Plan) -> dict[str, list[PlannedResource]]:
-    """Resources by top-level component (providers and loose resources under `(stack)`)."""
-    by_name = {r.name: r for r in plan.resources}
+    """Resources by layer and top-level component (providers and loose resources under `(stack)`)."""
+    by_name = {(r.layer, r.name): r for r in plan.resources}
 
     def root_of(r: PlannedResource) -> str:
         current = r
-        while current.parent and current.parent in by_name:
-            current = by_name[current.parent]
-        return current.name if not current.custom else "(stack)"
+        while current.parent and (r.layer, current.parent) in by_name:
+            current = by_name[(r.layer, current.parent)]
+        group = current.name if not current.custom else "(stack)"
+        return f"{r.layer} layer: {group}" if r.layer else group
 
     groups: dict[str, list[PlannedResource]] = {}
     for r in plan.resources:
@@ -130,19 +131,19 @@ def render_table(plan: Plan, console: Console) -> None:
 
 def render_tree(plan: Plan, console: Console) -> None:
     root = Tree(f"[bold]{plan.project}-{plan.stack}[/bold] ({len(plan.resources)} resources)")
-    nodes: dict[str, Tree] = {}
-    children: dict[str | None, list[PlannedResource]] = {}
+    children: dict[tuple[str, str | None], list[PlannedResource]] = {}
     for r in plan.resources:
-        children.setdefault(r.parent, []).append(r)
+        children.setdefault((r.layer, r.parent), []).append(r)
 
-    def add(parent_tree: Tree, parent: str | None) -> None:
-        for r in children.get(parent, []):
+    def add(parent_tree: Tree, layer: str, parent: str | None) -> None:
+        for r in children.get((layer, parent), []):
             settings = key_settings(r)
             label = f"{_short_type(r.type)} [bold]{r.name}[/bold]" + (f"  [dim]{settings}[/dim]" if settings else "")
-            nodes[r.name] = parent_tree.add(label)
-            add(nodes[r.name], r.name)
+            add(parent_tree.add(label), layer, r.name)
 
-    add(root, None)
+    for layer in plan.layers or ("",):
+        count = len(plan.in_layer(layer))
+        add(root.add(f"[bold]{layer} layer[/bold] ({count} resources)") if layer else root, layer, None)
     console.print(f"[dim]{NOTICE}[/dim]")
     console.print(root)
 

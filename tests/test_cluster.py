@@ -61,7 +61,11 @@ def test_access_entries_follow_the_admins_in_config(plans: dict[str, Plan]) -> N
     entries = {
         e.inputs["principalArn"] for e in plan.of_type("aws:eks/accessEntry:AccessEntry") if e.parent == "cluster"
     }
-    assert entries == {f"arn:aws:iam::444455556666:role/{r}" for r in ("PlatformAdmin", "OnCall", "ReadOnly")}
+    runner_role = plan.get("runner-role").outputs["arn"]
+    assert entries == {
+        *(f"arn:aws:iam::444455556666:role/{r}" for r in ("PlatformAdmin", "OnCall", "ReadOnly")),
+        runner_role,
+    }
     policies = {
         a.inputs["principalArn"].rsplit("/", 1)[-1]: (
             a.inputs["policyArn"].rsplit("/", 1)[-1],
@@ -73,12 +77,16 @@ def test_access_entries_follow_the_admins_in_config(plans: dict[str, Plan]) -> N
         "PlatformAdmin": ("AmazonEKSClusterAdminPolicy", "cluster"),
         "OnCall": ("AmazonEKSAdminPolicy", "cluster"),
         "ReadOnly": ("AmazonEKSViewPolicy", "cluster"),
+        runner_role.rsplit("/", 1)[-1]: ("AmazonEKSClusterAdminPolicy", "cluster"),
     }
     dev = {
-        a.inputs["principalArn"].rsplit("/", 1)[-1]: a.inputs["accessScope"]
+        a.inputs["principalArn"].rsplit("/", 1)[-1]: (a.inputs["policyArn"].rsplit("/", 1)[-1], a.inputs["accessScope"])
         for a in plans["dev"].of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
     }
-    assert dev["MLEngineer"] == {"type": "namespace", "namespaces": ["team-research"]}
+    assert dev["MLEngineer"] == ("AmazonEKSEditPolicy", {"type": "namespace", "namespaces": ["team-research"]})
+    # dev has a public endpoint and no runner: its deployer gets cluster admin, nobody else is a hidden admin.
+    assert dev["PlatformDeployer"] == ("AmazonEKSClusterAdminPolicy", {"type": "cluster"})
+    assert set(dev) == {"PlatformAdmin", "MLEngineer", "PlatformDeployer"}
 
 
 def test_addons_are_pinned_from_the_catalog_and_ordered_around_the_nodes(plans: dict[str, Plan]) -> None:
@@ -141,9 +149,26 @@ def test_system_launch_template_requires_imdsv2_encrypts_and_tags_everything(
     assert ng.options["ignoreChanges"] == ["scalingConfig.desiredSize"]
 
 
-def test_kubernetes_provider_gets_a_secret_kubeconfig(plans: dict[str, Plan]) -> None:
-    provider = plans["prod"].get("cluster-k8s")
-    assert provider.inputs["kubeconfig"] == "[secret]"
+def test_the_cluster_layer_builds_its_provider_from_the_cloud_layer_outputs(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    provider = plan.get("k8s")
+    assert provider.layer == "cluster" and provider.inputs["kubeconfig"] == "[secret]"
+    # The kubeconfig is made of the cloud layer's exports, read through the StackReference: known in the cluster
+    # layer's first preview, so every object is checked against the live API server.
+    assert provider.references == {"kubeconfig": ["organization/ml-platform/prod"]}
+    reference = plan.get("organization/ml-platform/prod")
+    assert reference.type == "pulumi:pulumi:StackReference" and reference.layer == "cluster"
+    cluster = plan.get("cluster-eks").outputs
+    kubeconfig = json.loads(_unsecret(provider))
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == cluster["endpoint"]
+    assert kubeconfig["users"][0]["user"]["exec"]["args"][-3] == "mlp-prod"
+
+
+def _unsecret(provider: Any) -> str:
+    """The provider's kubeconfig as the mocks answered it (outputs hold it unredacted: it holds no credential)."""
+    value = provider.outputs["kubeconfig"]
+    assert isinstance(value, str)
+    return value
 
 
 def test_kubeconfig_uses_short_lived_tokens() -> None:

@@ -71,39 +71,41 @@ def test_a_bad_plan_file_is_a_clear_error(
 
 def test_graph_shows_components_and_their_dependencies(plans: dict[str, Plan]) -> None:
     components, edges = graphs.component_edges(plans["prod"].to_dict())
+    # A domain with an AWS side and a Kubernetes side has a component in each layer, told apart by the layer.
+    split = {"lb-controller", "mlflow", "nodepools", "ray", "serving", "tenants"}
     assert set(components) == {
         "cluster",
         "lake",
-        "lb-controller",
-        "mlflow",
         "monitoring",
         "network",
-        "nodepools",
         "platform",
-        "ray",
-        "serving",
-        "tenants",
+        "runner",
+        *(f"cloud/{d}" for d in split),
+        *(f"cluster/{d}" for d in split),
     }
-    assert components["mlflow"] == ("mlplatform:mlops:Mlflow", 21)
-    # Every resource inside a component is counted once (the stack's own AWS provider is in none).
+    assert components["cloud/mlflow"] == ("mlplatform:mlops:MlflowCloud", 15)
+    assert components["cluster/mlflow"] == ("mlplatform:mlops:Mlflow", 6)
+    # Every resource inside a component is counted once (the stacks' own providers are in none).
     assert sum(count for _, count in components.values()) == len(
         [r for r in plans["prod"].resources if not r.type.startswith("mlplatform:") and r.parent is not None]
     )
     must = {
-        ("mlflow", "lake"),  # artifacts bucket and key
-        ("mlflow", "cluster"),  # security group, cluster name
-        ("mlflow", "lb-controller"),  # the ingress waits for the controller
-        ("serving", "nodepools"),  # model servers wait for their pools
+        ("cloud/mlflow", "lake"),  # artifacts bucket and key
+        ("cloud/mlflow", "cluster"),  # security group, cluster name
+        ("cluster/mlflow", "cluster/lb-controller"),  # the ingress waits for the controller
+        ("cluster/serving", "cluster/nodepools"),  # model servers wait for their pools
         ("cluster", "network"),
-        ("monitoring", "serving"),
+        ("monitoring", "cluster/serving"),
+        ("runner", "lake"),  # source bundles in the artifacts zone
     }
     assert must <= edges
-    assert ("lake", "mlflow") not in edges  # nothing flows the other way
+    assert ("lake", "cloud/mlflow") not in edges  # nothing flows the other way
 
 
 def test_graph_command_prints_mermaid(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(monkeypatch, "graph", "dev") == 0
     text = capsys.readouterr().out
     assert text.startswith("flowchart LR\n")
-    assert '    n_mlflow["mlflow<br/>Mlflow<br/>' in text and "    n_mlflow --> n_lake\n" in text
+    assert '    n_cluster_mlflow["cluster/mlflow<br/>Mlflow<br/>' in text
+    assert "    n_cloud_mlflow --> n_lake\n" in text
     assert _run(monkeypatch, "graph", "dev", "-f", "dot") == 2

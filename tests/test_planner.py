@@ -80,13 +80,30 @@ def test_program_config_errors_come_back_as_messages(project: Project) -> None:
 def test_every_shipped_stack_plans_with_explicit_providers_and_unique_names(plans: dict[str, Plan], stack: str) -> None:
     plan = plans[stack]
     assert len(plan.resources) > 50
-    names = [r.name for r in plan.resources]
+    names = [r.name for r in plan.resources if r.custom]
     assert len(names) == len(set(names))
+    # A component name appears at most once per layer.
+    components = [(r.layer, r.name) for r in plan.resources if not r.custom]
+    assert len(components) == len(set(components))
     for r in plan.resources:
         if r.custom and r.type.startswith("aws:"):
-            assert r.provider == "aws", f"{r.name} uses a default provider"
+            assert r.provider == "aws" and r.layer == "cloud", f"{r.name} uses a default provider"
         if r.custom and r.type.startswith("kubernetes:"):
-            assert r.provider == "cluster-k8s", f"{r.name} uses a default provider"
+            assert r.provider == "k8s" and r.layer == "cluster", f"{r.name} uses a default provider"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_cloud_layer_holds_everything_aws_and_the_cluster_layer_every_kubernetes_object(
+    plans: dict[str, Plan], stack: str
+) -> None:
+    plan = plans[stack]
+    assert plan.layers == ("cloud", "cluster")
+    cloud = {r.type.split(":")[0] for r in plan.in_layer("cloud") if r.custom}
+    cluster = {r.type.split(":")[0] for r in plan.in_layer("cluster") if r.custom}
+    assert cloud == {"aws", "pulumi", "random"}  # pulumi: the AWS provider
+    assert cluster == {"kubernetes", "pulumi", "random"}  # pulumi: the StackReference and the Kubernetes provider
+    # The cluster layer creates no AWS resource and the cloud layer no Kubernetes object.
+    assert not [r.name for r in plan.in_layer("cluster") if r.type.startswith(("aws:", "pulumi:providers:aws"))]
 
 
 def test_prod_plan_has_the_whole_foundation(plans: dict[str, Plan]) -> None:
@@ -114,9 +131,11 @@ def test_prod_plan_has_the_whole_foundation(plans: dict[str, Plan]) -> None:
 
 def test_plan_json_shape(plans: dict[str, Plan]) -> None:
     data = json.loads(plans["dev"].to_json())
-    assert set(data) == {"project", "stack", "notice", "resources", "summary"}
+    assert set(data) == {"project", "stack", "notice", "resources", "summary", "layers"}
     assert data["project"] == "ml-platform" and data["stack"] == "dev"
-    keys = {"type", "name", "parent", "provider", "inputs", "options", "references"}
+    assert data["layers"] == ["cloud", "cluster"]
+    assert data["summary"]["by_layer"] == {"cloud": 154, "cluster": 73}
+    keys = {"type", "name", "parent", "provider", "inputs", "options", "references", "layer"}
     assert all(set(r) == keys for r in data["resources"])
     # references are the engine's property dependencies, by logical name
     (versioning,) = [r for r in data["resources"] if r["name"] == "lake-raw-versioning"]
@@ -124,6 +143,9 @@ def test_plan_json_shape(plans: dict[str, Plan]) -> None:
     assert data["summary"]["count"] == len(data["resources"])
     assert sum(data["summary"]["by_type"].values()) == len(data["resources"])
     for r in data["resources"]:
+        if r["type"] == "pulumi:pulumi:StackReference":  # a read of another stack, not a registration
+            assert r["options"] == {"read": "organization/ml-platform/dev", "dependsOn": []}
+            continue
         assert {"protect", "retainOnDelete", "dependsOn", "ignoreChanges"} <= set(r["options"])
 
 

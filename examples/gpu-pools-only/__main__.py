@@ -11,7 +11,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.cluster.documents import kubeconfig
-from infra.gpu_pools import GpuNodePools, GpuNodePoolsArgs, PoolSpec
+from infra.gpu_pools import GpuNodePools, GpuNodePoolsArgs, GpuPoolsCloud, GpuPoolsCloudArgs, PoolSpec
 from infra.tagging import cost_labels
 
 config = pulumi.Config()
@@ -28,40 +28,62 @@ kube_provider = k8s.Provider(
             lambda v: json.dumps(kubeconfig(cluster_name, v[0], v[1], region))
         )
     ),
+    enable_server_side_apply=True,
 )
 
-pools = GpuNodePools(
-    "gpu",
-    GpuNodePoolsArgs(
-        cluster_name=cluster_name,
-        cluster_security_group_id=cluster.vpc_config.cluster_security_group_id,
+pools = [
+    PoolSpec(
+        name="inference",
+        provisioner="karpenter",
+        instance_families=("g6e", "g6"),
+        capacity_types=("spot", "on-demand"),
+        max_gpus=8,
+        ami_alias="al2023@v20260724",
+        consolidate_after="10m",
+    ),
+    PoolSpec(
+        name="notebooks",
+        provisioner="karpenter",
+        instance_types=("g6.xlarge",),
+        capacity_types=("spot",),
+        max_gpus=4,
+        ami_alias="al2023@v20260724",
+        time_slicing_replicas=4,
+    ),
+]
+# The AWS side: Karpenter's interruption queue, node and controller roles, access entry, Pod Identity association.
+# `cluster.name` (an Output of the lookup) orders nothing here: the cluster already exists.
+karpenter_aws = GpuPoolsCloud(
+    "gpu-aws",
+    GpuPoolsCloudArgs(
+        cluster_name=cluster.name,
+        label=cluster_name,
         private_subnet_ids=cluster.vpc_config.subnet_ids,
         node_group_role_arn=config.require("node_role_arn"),
-        pools=[
-            PoolSpec(
-                name="inference",
-                provisioner="karpenter",
-                instance_families=("g6e", "g6"),
-                capacity_types=("spot", "on-demand"),
-                max_gpus=8,
-                ami_alias="al2023@v20260724",
-                consolidate_after="10m",
-            ),
-            PoolSpec(
-                name="notebooks",
-                provisioner="karpenter",
-                instance_types=("g6.xlarge",),
-                capacity_types=("spot",),
-                max_gpus=4,
-                ami_alias="al2023@v20260724",
-                time_slicing_replicas=4,
-            ),
-        ],
+        pools=pools,
+        karpenter=True,
+        cost_tags=tags,
+        cost_labels=cost_labels(tags),
+    ),
+    opts=pulumi.ResourceOptions(providers={"aws": aws_provider}),
+)
+# The Kubernetes side, in the same program: Karpenter starts only once its identity and policies exist, and on
+# destroy the NodePools go first, while Karpenter still runs and can terminate their nodes.
+GpuNodePools(
+    "gpu",
+    GpuNodePoolsArgs(
+        cluster_name=cluster.name,
+        cluster_security_group_id=cluster.vpc_config.cluster_security_group_id,
+        private_subnet_ids=cluster.vpc_config.subnet_ids,
+        karpenter_node_role_name=karpenter_aws.karpenter_node_role_name,
+        interruption_queue_name=karpenter_aws.interruption_queue_name,
+        pools=pools,
         cost_tags=tags,
         cost_labels=cost_labels(tags),
         karpenter_replicas=2,
         system_node_selector={},  # this cluster's own nodes run Karpenter
+        depends_on=[karpenter_aws],
     ),
-    opts=pulumi.ResourceOptions(providers={"aws": aws_provider, "kubernetes": kube_provider}),
+    opts=pulumi.ResourceOptions(providers={"kubernetes": kube_provider}),
 )
-pulumi.export("interruption_queue", pools.interruption_queue_name)
+pulumi.export("interruption_queue", karpenter_aws.interruption_queue_name)

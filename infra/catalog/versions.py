@@ -114,3 +114,8 @@ def image_version(name: str) -> str:
     """The release an image tag names: `rayproject/ray:2.60.0-py311` -> `2.60.0`."""
     tag = image(name).rsplit(":", 1)[1]
     return tag.split("-", 1)[0].removeprefix("v")
+
+
+def tool(name: str) -> str:
+    """The pinned version of a command-line tool the platform installs (e.g. the Pulumi CLI in the runner)."""
+    return str(_data()["tools"][name]["version"])

@@ -2,18 +2,22 @@
 
 Order matters and is explicit: the VPC CNI, kube-proxy and the Pod Identity agent are installed before the system
 node group (nodes cannot become Ready without them); CoreDNS and the EBS CSI driver after it (their pods need
-nodes to become ACTIVE).
+nodes to become ACTIVE). Everything that names the cluster takes `cluster.name` (an Output), never the configured
+string, so that the engine creates it after the control plane exists.
+
+This component is all AWS: the Kubernetes provider is built by the cluster layer from the stack outputs
+(`infra.cluster.provider`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
 from infra.cluster import documents
 from infra.iam_documents import account_only_key_policy, managed_policy_arn, pod_identity_trust_policy
@@ -24,9 +28,18 @@ COMPONENT_TYPE = "mlplatform:cluster:Cluster"
 
 @dataclass(frozen=True, kw_only=True)
 class AdminAccess:
-    principal_arn: str
+    principal_arn: pulumi.Input[str]
     access_policy: str  # key of documents.ACCESS_POLICIES
     namespaces: Sequence[str] = ()
+    key: str | None = None
+    """Stable resource-name key; derived from a literal ARN when omitted (required for an Output ARN)."""
+
+    def resource_key(self) -> str:
+        if self.key is not None:
+            return self.key
+        if not isinstance(self.principal_arn, str):
+            raise ValueError("AdminAccess with an Output principal_arn needs an explicit key")
+        return _principal_key(self.principal_arn)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,10 +82,11 @@ class Cluster(pulumi.ComponentResource):
     cluster_security_group_id: pulumi.Output[str]
     """The security group EKS creates for the control plane and managed nodes."""
     node_role_arn: pulumi.Output[str]
+    arn: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     """Secret: a kubeconfig that calls `aws eks get-token` (holds no credential, kept secret anyway)."""
-    provider: k8s.Provider
-    """Kubernetes provider for this cluster; pass it to every Kubernetes resource."""
+    access_ready: list[pulumi.Resource]
+    """The access entries and policy associations: whoever calls the Kubernetes API waits for these."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
@@ -86,13 +100,16 @@ class Cluster(pulumi.ComponentResource):
         self._create_secrets_key()
         self._create_iam()
         self._create_control_plane()
-        self._create_access_entries()
+        self.access_ready: list[pulumi.Resource] = []
+        for admin in args.admins:
+            self.grant_access(admin)
         early_addons = self._create_addons(documents.ADDONS_BEFORE_NODES, depends_on=[])
         self._create_system_node_group(early_addons)
-        self._create_addons(documents.ADDONS_AFTER_NODES, depends_on=[self.system_node_group])
-        self._create_kubernetes_provider()
+        self.late_addons = self._create_addons(documents.ADDONS_AFTER_NODES, depends_on=[self.system_node_group])
+        self._create_kubeconfig()
 
         self.cluster_name = self.cluster.name
+        self.arn = self.cluster.arn
         self.endpoint = self.cluster.endpoint
         self.certificate_authority = self.cluster.certificate_authority.data
         self.cluster_security_group_id = self.cluster.vpc_config.cluster_security_group_id
@@ -225,31 +242,34 @@ class Cluster(pulumi.ComponentResource):
             ),
         )
 
-    def _create_access_entries(self) -> None:
-        name, args = self._name, self._args
-        for admin in args.admins:
-            key = _principal_key(admin.principal_arn)
-            entry = aws.eks.AccessEntry(
-                f"{name}-access-{key}",
-                cluster_name=self.cluster.name,
-                principal_arn=admin.principal_arn,
-                type="STANDARD",
-                tags=self._tags(),
-                opts=self._child,
-            )
-            scope = (
-                aws.eks.AccessPolicyAssociationAccessScopeArgs(type="namespace", namespaces=list(admin.namespaces))
-                if admin.namespaces
-                else aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster")
-            )
-            aws.eks.AccessPolicyAssociation(
-                f"{name}-access-{key}-policy",
-                cluster_name=self.cluster.name,
-                principal_arn=entry.principal_arn,
-                policy_arn=self._access_policy_arn(admin.access_policy),
-                access_scope=scope,
-                opts=self._child,
-            )
+    def grant_access(self, admin: AdminAccess, opts: pulumi.ResourceOptions | None = None) -> pulumi.Resource:
+        """An access entry and its access policy for one IAM principal (also used for the in-VPC runner's role)."""
+        name = self._name
+        key = admin.resource_key()
+        child = pulumi.ResourceOptions.merge(self._child, opts)
+        entry = aws.eks.AccessEntry(
+            f"{name}-access-{key}",
+            cluster_name=self.cluster.name,
+            principal_arn=admin.principal_arn,
+            type="STANDARD",
+            tags=self._tags(),
+            opts=child,
+        )
+        scope = (
+            aws.eks.AccessPolicyAssociationAccessScopeArgs(type="namespace", namespaces=list(admin.namespaces))
+            if admin.namespaces
+            else aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster")
+        )
+        association = aws.eks.AccessPolicyAssociation(
+            f"{name}-access-{key}-policy",
+            cluster_name=self.cluster.name,
+            principal_arn=entry.principal_arn,
+            policy_arn=self._access_policy_arn(admin.access_policy),
+            access_scope=scope,
+            opts=child,
+        )
+        self.access_ready.extend([entry, association])
+        return association
 
     def _create_addons(self, addons: Sequence[str], depends_on: list[pulumi.Resource]) -> list[aws.eks.Addon]:
         name, args = self._name, self._args
@@ -261,7 +281,9 @@ class Cluster(pulumi.ComponentResource):
                 role = aws.iam.Role(
                     f"{name}-{addon}-role",
                     description=f"EKS add-on {addon} (Pod Identity)",
-                    assume_role_policy=pod_identity_trust_policy(args.cluster_name, "kube-system", service_account),
+                    assume_role_policy=self.cluster.name.apply(
+                        functools.partial(_addon_trust_policy, service_account=service_account)
+                    ),
                     tags=self._tags(),
                     opts=self._child,
                 )
@@ -321,19 +343,17 @@ class Cluster(pulumi.ComponentResource):
             ),
         )
 
-    def _create_kubernetes_provider(self) -> None:
-        name, args = self._name, self._args
+    def _create_kubeconfig(self) -> None:
+        args = self._args
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data).apply(
                 lambda v: json.dumps(documents.kubeconfig(v[0], v[1], v[2], args.region), sort_keys=True)
             )
         )
-        self.provider = k8s.Provider(
-            f"{name}-k8s",
-            kubeconfig=self.kubeconfig,
-            enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_node_group]),
-        )
+
+
+def _addon_trust_policy(cluster_name: str, service_account: str) -> str:
+    return pod_identity_trust_policy(cluster_name, "kube-system", service_account)
 
 
 def _principal_key(arn: str) -> str:

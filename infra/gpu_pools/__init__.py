@@ -1,6 +1,7 @@
 """GPU node pools: Karpenter NodePools/EC2NodeClasses, reserved-capacity node groups, NVIDIA device plugin.
 
-The pure builders (`documents`) import no SDK; the component loads on first use.
+`GpuPoolsCloud` is the AWS side (cloud layer), `GpuNodePools` the Kubernetes side (cluster layer). The pure
+builders (`documents`) import no SDK; the components load on first use.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -9,9 +10,18 @@ from infra.gpu_pools import documents
 from infra.gpu_pools.documents import GeneralPoolSpec, PoolSpec
 
 if TYPE_CHECKING:
+    from infra.gpu_pools.cloud import GpuPoolsCloud, GpuPoolsCloudArgs
     from infra.gpu_pools.component import GpuNodePools, GpuNodePoolsArgs
 
-__all__ = ["GeneralPoolSpec", "GpuNodePools", "GpuNodePoolsArgs", "PoolSpec", "documents"]
+__all__ = [
+    "GeneralPoolSpec",
+    "GpuNodePools",
+    "GpuNodePoolsArgs",
+    "GpuPoolsCloud",
+    "GpuPoolsCloudArgs",
+    "PoolSpec",
+    "documents",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,4 +29,8 @@ def __getattr__(name: str) -> Any:
         from infra.gpu_pools import component
 
         return getattr(component, name)
+    if name in ("GpuPoolsCloud", "GpuPoolsCloudArgs"):
+        from infra.gpu_pools import cloud
+
+        return getattr(cloud, name)
     raise AttributeError(name)

@@ -6,9 +6,16 @@ from typing import TYPE_CHECKING, Any
 from infra.ingress import documents
 
 if TYPE_CHECKING:
+    from infra.ingress.cloud import LoadBalancerControllerCloud, LoadBalancerControllerCloudArgs
     from infra.ingress.component import LoadBalancerController, LoadBalancerControllerArgs
 
-__all__ = ["LoadBalancerController", "LoadBalancerControllerArgs", "documents"]
+__all__ = [
+    "LoadBalancerController",
+    "LoadBalancerControllerArgs",
+    "LoadBalancerControllerCloud",
+    "LoadBalancerControllerCloudArgs",
+    "documents",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -16,4 +23,8 @@ def __getattr__(name: str) -> Any:
         from infra.ingress import component
 
         return getattr(component, name)
+    if name in ("LoadBalancerControllerCloud", "LoadBalancerControllerCloudArgs"):
+        from infra.ingress import cloud
+
+        return getattr(cloud, name)
     raise AttributeError(name)

@@ -1,21 +1,40 @@
 """MLflow (RDS PostgreSQL, Secrets Manager, artifacts in the lake, basic auth) and Ray (KubeRay and RayClusters).
-The pure builders import no SDK; the components load on first use."""
+
+`cloud` holds the AWS side of both (cloud layer); `mlflow` and `ray` the Kubernetes side (cluster layer). The pure
+builders import no SDK; the components load on first use."""
 
 from typing import TYPE_CHECKING, Any
 
 from infra.mlops import documents
 
 if TYPE_CHECKING:
-    from infra.mlops.mlflow import DatabaseSpec, Mlflow, MlflowArgs
-    from infra.mlops.ray import LakeAccess, Ray, RayArgs
+    from infra.mlops.cloud import DatabaseSpec, LakeAccess, MlflowCloud, MlflowCloudArgs, RayCloud, RayCloudArgs
+    from infra.mlops.mlflow import Mlflow, MlflowArgs
+    from infra.mlops.ray import Ray, RayArgs
 
-__all__ = ["DatabaseSpec", "LakeAccess", "Mlflow", "MlflowArgs", "Ray", "RayArgs", "documents"]
+__all__ = [
+    "DatabaseSpec",
+    "LakeAccess",
+    "Mlflow",
+    "MlflowArgs",
+    "MlflowCloud",
+    "MlflowCloudArgs",
+    "Ray",
+    "RayArgs",
+    "RayCloud",
+    "RayCloudArgs",
+    "documents",
+]
 
 _LAZY = {
-    "DatabaseSpec": "mlflow",
+    "DatabaseSpec": "cloud",
+    "LakeAccess": "cloud",
+    "MlflowCloud": "cloud",
+    "MlflowCloudArgs": "cloud",
+    "RayCloud": "cloud",
+    "RayCloudArgs": "cloud",
     "Mlflow": "mlflow",
     "MlflowArgs": "mlflow",
-    "LakeAccess": "ray",
     "Ray": "ray",
     "RayArgs": "ray",
 }

@@ -20,6 +20,8 @@ MLFLOW_SERVICE = "mlflow"
 MLFLOW_SERVICE_ACCOUNT = "mlflow"
 MLFLOW_SELECTOR = {"app.kubernetes.io/name": "mlflow"}
 MLFLOW_ADMIN_USER = "admin"
+ARTIFACTS_PREFIX = "mlflow/"
+"""MLflow's artifacts live under this prefix of the lake's artifacts zone (its role may write nothing else)."""
 AUTH_CONFIG_PATH = "/tmp/mlflow-auth/basic_auth.ini"
 
 # Runs as the container's command. It reads the two Secrets Manager secrets with the pod's own credentials (Pod
@@ -291,6 +293,8 @@ RAY_METRICS_PORT = 8080
 RAY_DASHBOARD_PORT = 8265
 RAY_CLIENT_PORT = 10001
 RAY_GCS_PORT = 6379
+RAY_PREFIX = "ray/"
+"""Ray jobs write under this prefix of the artifacts zone."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING, Any
 from infra.serving import documents
 
 if TYPE_CHECKING:
+    from infra.serving.cloud import ServingCloud, ServingCloudArgs
     from infra.serving.component import InferenceServiceArgs, Serving, ServingArgs
 
-__all__ = ["InferenceServiceArgs", "Serving", "ServingArgs", "documents"]
+__all__ = ["InferenceServiceArgs", "Serving", "ServingArgs", "ServingCloud", "ServingCloudArgs", "documents"]
 
 
 def __getattr__(name: str) -> Any:
@@ -16,4 +17,8 @@ def __getattr__(name: str) -> Any:
         from infra.serving import component
 
         return getattr(component, name)
+    if name in ("ServingCloud", "ServingCloudArgs"):
+        from infra.serving import cloud
+
+        return getattr(cloud, name)
     raise AttributeError(name)

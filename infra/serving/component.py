@@ -1,8 +1,10 @@
-"""Model serving: cert-manager and KServe in Standard (raw Deployment) mode with InferenceServices and a vLLM
-ServingRuntime; vLLM OpenAI-compatible servers as Deployments scaled by KEDA on queued requests.
+"""Model serving, the Kubernetes side (cluster layer): cert-manager and KServe in Standard (raw Deployment) mode
+with InferenceServices and a vLLM ServingRuntime; vLLM OpenAI-compatible servers as Deployments scaled by KEDA on
+queued requests.
 
-Models come from the models zone of the lake through Pod Identity roles that read only the configured prefixes;
-hub tokens are read from Secrets Manager inside the pod, never by Pulumi.
+Models come from the models zone of the lake through Pod Identity roles that read only the configured prefixes
+(`infra.serving.cloud.ServingCloud`, cloud layer); hub tokens are read from Secrets Manager inside the pod, never
+by Pulumi.
 """
 
 from __future__ import annotations
@@ -13,13 +15,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.catalog import versions
-from infra.iam_documents import S3Grant, s3_access_policy, secret_arn_pattern
 from infra.k8s_documents import pod_disruption_budget, pod_security_labels, service
-from infra.k8s_resources import custom_resource, helm_release, pod_identity_role
+from infra.k8s_resources import custom_resource, helm_release
 from infra.serving import documents
 from infra.serving.documents import (
     CERT_MANAGER_NAMESPACE,
@@ -41,11 +41,8 @@ InferenceServiceArgs = InferenceServiceSpec
 
 @dataclass(frozen=True, kw_only=True)
 class ServingArgs:
-    cluster_name: str
     region: str
     models_bucket_name: pulumi.Input[str]
-    models_bucket_arn: pulumi.Input[str]
-    key_arn: pulumi.Input[str]
     install_kserve: bool = True
     inference_services: Sequence[InferenceServiceArgs] = ()
     vllm_servers: Sequence[VllmServer] = ()
@@ -55,25 +52,22 @@ class ServingArgs:
     prometheus_url: str | None = None
     """Prometheus that KEDA queries; None: no autoscaling (vLLM servers run min_replicas)."""
     controller_replicas: int = 1
-    cost_tags: Mapping[str, str] = field(default_factory=dict)
     cost_labels: Mapping[str, str] = field(default_factory=dict)
     system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"node.mlplatform.io/role": "system"})
     pool_label: str = "mlplatform.io/gpu-pool"
     depends_on: Sequence[pulumi.Resource] = ()
-    """Node pools the model servers are scheduled on."""
+    """Node pools the model servers are scheduled on; in a one-program setup also their Pod Identity roles
+    (`ServingCloud`)."""
 
 
 class Serving(pulumi.ComponentResource):
-    """KServe, vLLM and KEDA for one cluster. Needs the `aws` and `kubernetes` providers in `opts.providers`."""
+    """KServe, vLLM and KEDA for one cluster. Needs the `kubernetes` provider in `opts.providers`."""
 
     def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         self._name = name
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        self._partition = aws.get_partition_output(opts=invoke).partition
-        self._account_id = aws.get_caller_identity_output(opts=invoke).account_id
         self._labels = {**args.cost_labels, "app.kubernetes.io/part-of": "ml-platform"}
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
@@ -149,15 +143,6 @@ class Serving(pulumi.ComponentResource):
             metadata={"name": MODEL_SERVICE_ACCOUNT, "namespace": SERVING_NAMESPACE, "labels": self._labels},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace]),
         )
-        prefixes = sorted({p for svc in args.inference_services for p in svc.prefixes()})
-        identity = self._pod_identity(
-            f"{name}-models",
-            MODEL_SERVICE_ACCOUNT,
-            "KServe model servers: read the configured model prefixes",
-            pulumi.Output.all(args.models_bucket_arn, args.key_arn).apply(
-                lambda v: s3_access_policy([S3Grant(v[0], p) for p in prefixes], key_arn=v[1])
-            ),
-        )
         custom_resource(
             f"{name}-vllm-runtime",
             documents.vllm_serving_runtime(image=args.vllm_image, labels=self._labels),
@@ -176,8 +161,8 @@ class Serving(pulumi.ComponentResource):
                     "annotations": {documents.DEPLOYMENT_MODE_ANNOTATION: documents.DEPLOYMENT_MODE},
                 },
                 spec=spec,
-                # The storage initializer needs the role when the first pod starts.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[*after_kserve, sa, identity, *args.depends_on]),
+                # KServe finalizes InferenceServices (it must outlive them); the storage initializer runs as `sa`.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*after_kserve, sa, *args.depends_on]),
             )
 
     def _isvc_spec(self, svc: InferenceServiceSpec, bucket: str) -> dict[str, Any]:
@@ -198,33 +183,6 @@ class Serving(pulumi.ComponentResource):
             )
         ]
 
-    def _pod_identity(
-        self, resource_name: str, service_account: str, purpose: str, policy: pulumi.Input[str]
-    ) -> aws.eks.PodIdentityAssociation:
-        args = self._args
-        return pod_identity_role(
-            resource_name,
-            cluster_name=args.cluster_name,
-            namespace=SERVING_NAMESPACE,
-            service_account=service_account,
-            description=f"{args.cluster_name}: {purpose} (Pod Identity)",
-            policy=policy,
-            tags=args.cost_tags,
-            opts=self._child,
-        )
-
-    def _vllm_policy(self, server: VllmServer) -> pulumi.Output[str]:
-        args = self._args
-        hub_secret = server.hub_token_secret
-        prefix = server.model.strip("/") + "/"
-        return pulumi.Output.all(args.models_bucket_arn, args.key_arn, self._partition, self._account_id).apply(
-            lambda v: s3_access_policy(
-                [S3Grant(v[0], prefix)] if server.source == "lake" else [],
-                key_arn=v[1],
-                secret_arns=[secret_arn_pattern(v[2], args.region, v[3], hub_secret)] if hub_secret else [],
-            )
-        )
-
     def _create_vllm_server(self, server: VllmServer) -> None:
         name, args = self._name, self._args
         key = f"{name}-vllm-{server.name}"
@@ -234,17 +192,6 @@ class Serving(pulumi.ComponentResource):
             metadata={"name": server.service_account, "namespace": SERVING_NAMESPACE, "labels": self._labels},
             opts=after_ns,
         )
-        needs_aws = server.source == "lake" or server.hub_token_secret is not None
-        identity: list[pulumi.Resource] = []
-        if needs_aws:
-            identity.append(
-                self._pod_identity(
-                    key,
-                    server.service_account,
-                    f"vLLM {server.name}: read its weights or its hub token",
-                    self._vllm_policy(server),
-                )
-            )
         manifest = pulumi.Output.from_input(args.models_bucket_name).apply(
             lambda bucket: documents.vllm_deployment(
                 replace(server, models_bucket=bucket, region=args.region),
@@ -261,7 +208,7 @@ class Serving(pulumi.ComponentResource):
             spec=manifest["spec"],
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[self.namespace, sa, *identity, *args.depends_on],
+                depends_on=[self.namespace, sa, *args.depends_on],
                 # KEDA owns the replica count once the server runs.
                 ignore_changes=["spec.replicas"] if autoscaled else None,
             ),

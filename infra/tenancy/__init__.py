@@ -6,14 +6,19 @@ from typing import TYPE_CHECKING, Any
 from infra.tenancy import documents
 
 if TYPE_CHECKING:
-    from infra.tenancy.component import TenantAccess, Tenants, TenantsArgs
+    from infra.tenancy.cloud import TenantAccess, TenantsCloud, TenantsCloudArgs
+    from infra.tenancy.component import Tenants, TenantsArgs
 
-__all__ = ["TenantAccess", "Tenants", "TenantsArgs", "documents"]
+__all__ = ["TenantAccess", "Tenants", "TenantsArgs", "TenantsCloud", "TenantsCloudArgs", "documents"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("TenantAccess", "Tenants", "TenantsArgs"):
+    if name in ("Tenants", "TenantsArgs"):
         from infra.tenancy import component
 
         return getattr(component, name)
+    if name in ("TenantAccess", "TenantsCloud", "TenantsCloudArgs"):
+        from infra.tenancy import cloud
+
+        return getattr(cloud, name)
     raise AttributeError(name)

@@ -1,18 +1,15 @@
-"""Team tenancy: per team a namespace with Pod Security Admission, quota, defaults, network policies, RBAC for
-the team's groups (and optional EKS access entries that put IAM principals in those groups), and a Pod Identity
-role scoped to the team's prefix in every lake zone."""
+"""Team tenancy, the Kubernetes side (cluster layer): per team a namespace with Pod Security Admission, quota,
+defaults, network policies, RBAC for the team's groups and the workload service account. The team's Pod Identity
+role and access entries are `infra.tenancy.cloud.TenantsCloud`, in the cloud layer."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.iam_documents import S3Grant, s3_access_policy
-from infra.k8s_resources import pod_identity_role
 from infra.tenancy import documents
 from infra.tenancy.documents import WORKLOAD_SERVICE_ACCOUNT, PlatformEndpoint, TenantSpec
 
@@ -20,38 +17,26 @@ COMPONENT_TYPE = "mlplatform:tenancy:Tenants"
 
 
 @dataclass(frozen=True, kw_only=True)
-class TenantAccess:
-    tenant: TenantSpec
-    principal_arns: Sequence[str] = ()
-    """IAM roles given an EKS access entry in the team's groups."""
-
-
-@dataclass(frozen=True, kw_only=True)
 class TenantsArgs:
-    cluster_name: str
-    tenants: Sequence[TenantAccess]
-    lake_bucket_arns: Sequence[pulumi.Input[str]]
-    key_arn: pulumi.Input[str]
+    tenants: Sequence[TenantSpec]
     platform_endpoints: Sequence[PlatformEndpoint] = ()
     monitoring_namespace: str | None = None
-    cost_tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class Tenants(pulumi.ComponentResource):
-    """Namespaces for teams. Needs the `aws` and `kubernetes` providers in `opts.providers`."""
+    """Namespaces for teams. Needs the `kubernetes` provider in `opts.providers`."""
 
     def __init__(self, name: str, args: TenantsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         self._name = name
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
-        for access in args.tenants:
-            self._create_tenant(access)
-        self.register_outputs({"namespaces": [a.tenant.namespace for a in args.tenants]})
+        for tenant in args.tenants:
+            self._create_tenant(tenant)
+        self.register_outputs({"namespaces": [t.namespace for t in args.tenants]})
 
-    def _create_tenant(self, access: TenantAccess) -> None:
+    def _create_tenant(self, tenant: TenantSpec) -> None:
         name, args = self._name, self._args
-        tenant = access.tenant
         key = f"{name}-{tenant.name}"
         namespace = k8s.core.v1.Namespace(
             f"{key}-namespace",
@@ -86,28 +71,3 @@ class Tenants(pulumi.ComponentResource):
             },
             opts=inside,
         )
-        tags = {**args.cost_tags, "mlplatform.io/tenant": tenant.name}
-        pod_identity_role(
-            key,
-            cluster_name=args.cluster_name,
-            namespace=tenant.namespace,
-            service_account=WORKLOAD_SERVICE_ACCOUNT,
-            description=f"{args.cluster_name}: team {tenant.name} (Pod Identity): {tenant.lake_prefix} in the lake",
-            policy=pulumi.Output.all(args.key_arn, *args.lake_bucket_arns).apply(
-                lambda v: s3_access_policy(
-                    [S3Grant(arn, tenant.lake_prefix, write=True) for arn in v[1:]], key_arn=v[0]
-                )
-            ),
-            tags=tags,
-            opts=self._child,
-        )
-        for i, principal in enumerate(access.principal_arns):
-            aws.eks.AccessEntry(
-                f"{key}-access-{i}",
-                cluster_name=args.cluster_name,
-                principal_arn=principal,
-                type="STANDARD",
-                kubernetes_groups=list(tenant.groups),
-                tags=tags,
-                opts=self._child,
-            )

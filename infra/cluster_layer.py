@@ -1,0 +1,239 @@
+"""The cluster layer: every Kubernetes object and Helm release of the platform, through a Kubernetes provider built
+from the cloud layer's outputs (read with a StackReference), wired in order: node pools, load balancer
+controller, MLflow, Ray, serving, tenants, monitoring.
+
+It runs after the cloud layer (`pulumi -C cluster up`, or `mlp runner STACK up` for a private endpoint) and is
+destroyed before it, so the controllers' IAM and Pod Identity associations outlive everything they finalize.
+Because the kubeconfig comes from a stack that exists, the first preview of this layer already checks every
+object and chart against the live API server.
+
+Within the layer, every object that a controller finalizes depends on that controller's release (directly or
+through its component), so a destroy deletes the object while the controller still runs.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from infra import specs
+from infra.catalog import versions
+from infra.cluster.provider import kubernetes_provider
+from infra.config import PlatformConfig
+from infra.gpu_pools import GpuNodePools, GpuNodePoolsArgs
+from infra.gpu_pools.documents import POOL_LABEL
+from infra.ingress import LoadBalancerController, LoadBalancerControllerArgs
+from infra.layer_outputs import CloudOutputs, cloud_stack_name
+from infra.mlops import Mlflow, MlflowArgs, Ray, RayArgs
+from infra.mlops.documents import MLFLOW_NAMESPACE, MLFLOW_PORT, RAY_CLIENT_PORT, RAY_DASHBOARD_PORT, RAY_NAMESPACE
+from infra.observability import Monitoring, MonitoringArgs
+from infra.observability.documents import NAMESPACE as MONITORING_NAMESPACE
+from infra.observability.documents import PROMETHEUS_URL, MonitoringSpec, platform_monitors
+from infra.observability.rules import Thresholds, gpu_hourly_prices
+from infra.serving import Serving, ServingArgs
+from infra.serving.documents import SERVING_NAMESPACE, VLLM_PORT
+from infra.tagging import cost_labels, platform_tags
+from infra.tenancy import Tenants, TenantsArgs
+from infra.tenancy.documents import PlatformEndpoint
+
+
+class ClusterLayer:
+    """Builds one stack's cluster layer. Creating it registers every Kubernetes resource."""
+
+    def __init__(self, cfg: PlatformConfig, stack: str, cloud_stack: str | None = None) -> None:
+        self.cfg = cfg
+        self.tags = platform_tags(cfg.tags, stack)
+        self.labels = cost_labels(cfg.tags)
+        # The cloud layer's stack of the same name, in the same organization (self-managed backends: "organization").
+        self.reference = pulumi.StackReference(cloud_stack or cloud_stack_name(pulumi.get_organization(), stack))
+        self.cloud = CloudOutputs.read(self.reference)
+        self.provider = kubernetes_provider(
+            "k8s",
+            cluster_name=self.cloud.cluster_name,
+            endpoint=self.cloud.cluster_endpoint,
+            certificate_authority=self.cloud.cluster_certificate_authority,
+            region=cfg.region,
+        )
+        self._opts = pulumi.ResourceOptions(providers={"kubernetes": self.provider})
+        self.node_pools = self._create_node_pools()
+        self._pools: list[pulumi.Resource] = [self.node_pools] if self.node_pools is not None else []
+        self.load_balancer_controller = self._create_load_balancer_controller()
+        self.mlflow = self._create_mlflow()
+        self.ray = self._create_ray()
+        self.serving = self._create_serving()
+        self.tenants = self._create_tenants()
+        self.monitoring = self._create_monitoring()
+
+    def _bucket(self, zone: str) -> pulumi.Output[str]:
+        return pulumi.Output.from_input(self.cloud.lake_buckets).apply(lambda buckets: str(buckets[zone]))
+
+    def _create_node_pools(self) -> GpuNodePools | None:
+        cfg = self.cfg
+        if not specs.has_node_pools(cfg):
+            return None
+        karpenter = specs.uses_karpenter(cfg)
+        return GpuNodePools(
+            "nodepools",
+            GpuNodePoolsArgs(
+                cluster_name=self.cloud.cluster_name,
+                cluster_security_group_id=self.cloud.cluster_security_group_id,
+                private_subnet_ids=self.cloud.private_subnet_ids,
+                karpenter_node_role_name=self.cloud.karpenter_node_role_name if karpenter else None,
+                interruption_queue_name=self.cloud.karpenter_interruption_queue if karpenter else None,
+                pools=specs.pool_specs(cfg),
+                general_pool=specs.general_pool(cfg),
+                cost_tags=self.tags,
+                cost_labels=self.labels,
+                karpenter_replicas=1 if cfg.environment == "dev" else 2,
+                system_node_selector=specs.SYSTEM_NODE_LABEL,
+            ),
+            opts=self._opts,
+        )
+
+    def _create_load_balancer_controller(self) -> LoadBalancerController | None:
+        cfg = self.cfg
+        if not (cfg.mlflow.enabled and cfg.mlflow.ingress.enabled):
+            return None
+        return LoadBalancerController(
+            "lb-controller",
+            LoadBalancerControllerArgs(
+                cluster_name=self.cloud.cluster_name,
+                region=cfg.region,
+                vpc_id=self.cloud.vpc_id,
+                replicas=1 if cfg.environment == "dev" else 2,
+                cost_tags=self.tags,
+                system_node_selector=specs.SYSTEM_NODE_LABEL,
+            ),
+            opts=self._opts,
+        )
+
+    def _create_mlflow(self) -> Mlflow | None:
+        cfg = self.cfg
+        m = cfg.mlflow
+        if not m.enabled:
+            return None
+        return Mlflow(
+            "mlflow",
+            MlflowArgs(
+                region=cfg.region,
+                db_secret_arn=self.cloud.mlflow_db_secret_arn or "",
+                admin_secret_arn=self.cloud.mlflow_admin_secret_arn if m.auth.enabled else None,
+                artifacts_bucket_name=self._bucket("artifacts"),
+                image=m.image or versions.image("mlflow"),
+                replicas=m.replicas,
+                ingress_enabled=m.ingress.enabled,
+                ingress_hostname=m.ingress.hostname,
+                ingress_certificate_arn=m.ingress.certificate_arn,
+                ingress_depends_on=[self.load_balancer_controller] if self.load_balancer_controller else [],
+                cost_labels=self.labels,
+                system_node_selector=specs.SYSTEM_NODE_LABEL,
+            ),
+            opts=self._opts,
+        )
+
+    def _create_ray(self) -> Ray | None:
+        cfg = self.cfg
+        if not cfg.ray.enabled:
+            return None
+        return Ray(
+            "ray",
+            RayArgs(
+                clusters=specs.ray_clusters(cfg),
+                operator_replicas=1,
+                cost_labels=self.labels,
+                system_node_selector=specs.SYSTEM_NODE_LABEL,
+                depends_on=self._pools,
+            ),
+            opts=self._opts,
+        )
+
+    def _create_serving(self) -> Serving | None:
+        cfg = self.cfg
+        if not specs.serves_models(cfg):
+            return None
+        return Serving(
+            "serving",
+            ServingArgs(
+                region=cfg.region,
+                models_bucket_name=self._bucket("models"),
+                install_kserve=cfg.kserve.enabled,
+                inference_services=specs.inference_services(cfg),
+                vllm_servers=specs.vllm_servers(cfg),
+                vllm_image=cfg.vllm.image or versions.image("vllm"),
+                prometheus_url=PROMETHEUS_URL if cfg.observability.enabled else None,
+                cost_labels=self.labels,
+                system_node_selector=specs.SYSTEM_NODE_LABEL,
+                pool_label=POOL_LABEL,
+                depends_on=self._pools,
+            ),
+            opts=self._opts,
+        )
+
+    def _create_tenants(self) -> Tenants | None:
+        cfg = self.cfg
+        if not cfg.tenants:
+            return None
+        endpoints = []
+        if cfg.mlflow.enabled:
+            endpoints.append(PlatformEndpoint(namespace=MLFLOW_NAMESPACE, ports=[MLFLOW_PORT]))
+        if cfg.ray.enabled:
+            endpoints.append(PlatformEndpoint(namespace=RAY_NAMESPACE, ports=[RAY_CLIENT_PORT, RAY_DASHBOARD_PORT]))
+        if self.serving is not None:
+            endpoints.append(PlatformEndpoint(namespace=SERVING_NAMESPACE, ports=[VLLM_PORT, 8080]))
+        return Tenants(
+            "tenants",
+            TenantsArgs(
+                tenants=specs.tenant_specs(cfg),
+                platform_endpoints=endpoints,
+                monitoring_namespace=MONITORING_NAMESPACE if cfg.observability.enabled else None,
+            ),
+            opts=self._opts,
+        )
+
+    def _create_monitoring(self) -> Monitoring | None:
+        cfg = self.cfg
+        obs = cfg.observability
+        if not obs.enabled:
+            return None
+        prod = cfg.is_prod
+        monitors = platform_monitors(
+            vllm=bool(cfg.vllm.models),
+            ray=cfg.ray.enabled and bool(cfg.ray.clusters),
+            kserve=cfg.kserve.enabled and bool(cfg.kserve.inference_services),
+            karpenter=self.node_pools is not None and self.node_pools.installs_karpenter,
+            serving_namespace=SERVING_NAMESPACE,
+            ray_namespace=RAY_NAMESPACE,
+        )
+        owners = [c for c in (self.ray, self.serving, self.node_pools) if c is not None]
+        return Monitoring(
+            "monitoring",
+            MonitoringArgs(
+                spec=MonitoringSpec(
+                    retention=obs.prometheus_retention,
+                    storage_gib=obs.prometheus_storage_gib,
+                    grafana=obs.grafana,
+                    prometheus_memory="4Gi" if prod else "1536Mi",
+                    node_selector=specs.SYSTEM_NODE_LABEL,
+                    labels=self.labels,
+                ),
+                monitors=monitors,
+                gpu_nodes=bool(cfg.gpu_pools),
+                retain_volumes=prod,
+                thresholds=Thresholds(**obs.alerts.model_dump()),
+                gpu_hourly_prices=gpu_hourly_prices(
+                    [i.instance_type for pool in specs.pool_specs(cfg) for i in pool.candidate_types()],
+                    cfg.region,
+                ),
+                cost_labels=self.labels,
+                depends_on=owners,
+            ),
+            opts=self._opts,
+        )
+
+    def exports(self) -> dict[str, pulumi.Input[object]]:
+        """What the cluster layer tells its users: where the platform's services answer inside the cluster."""
+        out: dict[str, pulumi.Input[object]] = {"cloud_stack": self.reference.name}
+        if self.mlflow is not None:
+            out["mlflow_url"] = self.mlflow.service_url
+        if self.tenants is not None:
+            out["team_namespaces"] = [t.namespace for t in specs.tenant_specs(self.cfg)]
+        return out

@@ -1,0 +1,231 @@
+"""The AWS side of the GPU node pools (cloud layer): Karpenter's interruption queue and its EventBridge rules,
+Karpenter's node and controller roles with the node role's access entry and the controller's Pod Identity
+association, and the managed node groups that hold reserved capacity (ODCR or Capacity Block).
+
+The Kubernetes side (Karpenter's charts, EC2NodeClasses, NodePools, device plugin, warm capacity) is
+`infra.gpu_pools.component.GpuNodePools`, in the cluster layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.gpu_pools import documents
+from infra.gpu_pools.documents import PoolSpec
+from infra.iam_documents import managed_policy_arn, pod_identity_trust_policy, service_trust_policy
+from infra.node_launch import node_launch_template
+
+COMPONENT_TYPE = "mlplatform:gpu_pools:GpuPoolsCloud"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuPoolsCloudArgs:
+    cluster_name: pulumi.Input[str]
+    """The EKS cluster's name as an Output of the cluster (orders everything here after it)."""
+    label: str
+    """The cluster's configured name, for descriptions and instance Name tags only."""
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    node_group_role_arn: pulumi.Input[str]
+    """Node role for managed node group pools (the cluster's node role, which has its EKS access entry)."""
+    pools: Sequence[PoolSpec]
+    karpenter: bool
+    """Create Karpenter's AWS resources (some pool, or the general CPU pool, is provisioned by Karpenter)."""
+    cost_tags: Mapping[str, str] = field(default_factory=dict)
+    cost_labels: Mapping[str, str] = field(default_factory=dict)
+    """Kubernetes labels of the reserved node groups' nodes."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """What the reserved node groups wait for besides the cluster (its CNI and Pod Identity add-ons)."""
+
+
+class GpuPoolsCloud(pulumi.ComponentResource):
+    """Needs the `aws` provider in `opts.providers`."""
+
+    interruption_queue_name: pulumi.Output[str] | None
+    karpenter_node_role_name: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: GpuPoolsCloudArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        self._partition = aws.get_partition_output(opts=invoke).partition
+        self._account_id = aws.get_caller_identity_output(opts=invoke).account_id
+        self._region = aws.get_region_output(opts=invoke).region
+        self.interruption_queue_name = None
+        self.karpenter_node_role_name = None
+        if args.karpenter:
+            self._create_interruption_handling()
+            self._create_karpenter_iam()
+        for pool in args.pools:
+            if pool.provisioner == "node_group":
+                self._create_node_group_pool(pool)
+        self.register_outputs(
+            {
+                "interruption_queue_name": self.interruption_queue_name,
+                "karpenter_node_role_name": self.karpenter_node_role_name,
+            }
+        )
+
+    # -- Karpenter ---------------------------------------------------------------------------------------------
+
+    def _create_interruption_handling(self) -> None:
+        name, args = self._name, self._args
+        self.queue = aws.sqs.Queue(
+            f"{name}-interruption-queue",
+            name=f"{args.label}-karpenter",
+            message_retention_seconds=300,
+            sqs_managed_sse_enabled=True,
+            tags=dict(args.cost_tags),
+            opts=self._child,
+        )
+        aws.sqs.QueuePolicy(
+            f"{name}-interruption-queue-policy",
+            queue_url=self.queue.url,
+            policy=self.queue.arn.apply(documents.interruption_queue_policy),
+            opts=self._child,
+        )
+        for kind in documents.INTERRUPTION_EVENTS:
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-{kind}",
+                description=f"Karpenter interruption handling for {args.label}: {kind}",
+                event_pattern=documents.interruption_event_pattern(kind),
+                tags=dict(args.cost_tags),
+                opts=self._child,
+            )
+            aws.cloudwatch.EventTarget(
+                f"{name}-{kind}-target",
+                rule=rule.name,
+                arn=self.queue.arn,
+                target_id="KarpenterInterruptionQueueTarget",
+                opts=self._child,
+            )
+        self.interruption_queue_name = self.queue.name
+
+    def _policy_arn(self, policy: str) -> pulumi.Output[str]:
+        return self._partition.apply(lambda p: managed_policy_arn(p, policy))
+
+    def _create_karpenter_iam(self) -> None:
+        name, args = self._name, self._args
+        cluster = pulumi.Output.from_input(args.cluster_name)
+        self.node_role = aws.iam.Role(
+            f"{name}-karpenter-node-role",
+            description=f"{args.label}: nodes launched by Karpenter",
+            assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
+            tags=dict(args.cost_tags),
+            opts=self._child,
+        )
+        self.node_role_policies = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-karpenter-node-{policy}",
+                role=self.node_role.name,
+                policy_arn=self._policy_arn(policy),
+                opts=self._child,
+            )
+            for policy in documents.KARPENTER_NODE_ROLE_POLICIES
+        ]
+        # EC2_LINUX: EKS grants the node permissions itself; no Kubernetes groups or access policies allowed.
+        self.node_access = aws.eks.AccessEntry(
+            f"{name}-karpenter-node-access",
+            cluster_name=args.cluster_name,
+            principal_arn=self.node_role.arn,
+            type="EC2_LINUX",
+            tags=dict(args.cost_tags),
+            opts=self._child,
+        )
+        controller_role = aws.iam.Role(
+            f"{name}-karpenter-controller-role",
+            description=f"{args.label}: Karpenter controller (Pod Identity)",
+            assume_role_policy=cluster.apply(
+                lambda c: pod_identity_trust_policy(
+                    c, documents.KARPENTER_NAMESPACE, documents.KARPENTER_SERVICE_ACCOUNT
+                )
+            ),
+            tags=dict(args.cost_tags),
+            opts=self._child,
+        )
+        self.controller_policy = aws.iam.RolePolicy(
+            f"{name}-karpenter-controller-policy",
+            role=controller_role.id,
+            policy=pulumi.Output.all(
+                self._partition, self._region, self._account_id, self.node_role.arn, self.queue.arn, cluster
+            ).apply(
+                lambda v: documents.karpenter_controller_policy(
+                    partition=v[0],
+                    region=v[1],
+                    account_id=v[2],
+                    cluster_name=v[5],
+                    node_role_arn=v[3],
+                    queue_arn=v[4],
+                )
+            ),
+            opts=self._child,
+        )
+        self.pod_identity = aws.eks.PodIdentityAssociation(
+            f"{name}-karpenter-pod-identity",
+            cluster_name=args.cluster_name,
+            namespace=documents.KARPENTER_NAMESPACE,
+            service_account=documents.KARPENTER_SERVICE_ACCOUNT,
+            role_arn=controller_role.arn,
+            tags=dict(args.cost_tags),
+            opts=self._child,
+        )
+        self.karpenter_node_role_name = self.node_role.name
+
+    # -- managed node groups -----------------------------------------------------------------------------------
+
+    def _create_node_group_pool(self, pool: PoolSpec) -> None:
+        name, args = self._name, self._args
+        ami_type = documents.node_group_ami_type(pool)
+        tags = {**args.cost_tags, "mlplatform.io/node-pool": pool.name, "Name": f"{args.label}-{pool.name}"}
+        reservation = documents.capacity_reservation_launch_settings(pool)
+        extra: dict[str, Any] = {}
+        if reservation:
+            target = reservation["capacity_reservation_specification"]["capacity_reservation_target"]
+            extra["capacity_reservation_specification"] = aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
+                capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
+                    **target
+                )
+            )
+        if "instance_market_options" in reservation:
+            extra["instance_market_options"] = aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(
+                **reservation["instance_market_options"]
+            )
+        launch_template = node_launch_template(
+            f"{name}-{pool.name}-lt",
+            description=f"{args.label} GPU pool {pool.name}",
+            ami_type=ami_type,
+            disk_size_gib=pool.disk_size_gib,
+            instance_tags=tags,
+            tags=args.cost_tags,
+            opts=self._child,
+            **extra,
+        )
+        min_nodes, max_nodes = documents.node_group_sizes(pool)
+        labels = documents.pool_node_labels(pool, args.cost_labels)
+        aws.eks.NodeGroup(
+            f"{name}-{pool.name}",
+            cluster_name=args.cluster_name,
+            node_role_arn=args.node_group_role_arn,
+            subnet_ids=args.private_subnet_ids,
+            instance_types=list(pool.instance_types),
+            ami_type=ami_type,
+            release_version=pool.release_version,
+            capacity_type=documents.node_group_capacity_type(pool),
+            scaling_config={"min_size": min_nodes, "desired_size": min_nodes, "max_size": max_nodes},
+            update_config={"max_unavailable": 1},
+            launch_template={"id": launch_template.id, "version": launch_template.latest_version.apply(str)},
+            labels=labels,
+            taints=[
+                {"key": documents.GPU_TAINT["key"], "value": documents.GPU_TAINT["value"], "effect": "NO_SCHEDULE"}
+            ],
+            tags=dict(args.cost_tags),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=list(args.depends_on), ignore_changes=["scalingConfig.desiredSize"]
+            ),
+        )

@@ -1,0 +1,72 @@
+"""The contract between the two layers: what the cloud layer exports and the cluster layer reads back through a
+StackReference. One dataclass, one field per stack output, so that the exporter and the reader cannot drift.
+
+Every value the cluster layer gets from AWS comes through here (names, ids, endpoints), never re-derived from
+config, so that a cluster layer pointed at a cluster someone else made needs only these outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from infra.constants import PROJECT
+
+
+@dataclass(frozen=True)
+class CloudOutputs:
+    """Values of the cloud layer's stack. In the cloud layer they are Outputs of its resources; in the cluster layer
+    Outputs read from the StackReference. `None` (optional fields) when the stack has no such part."""
+
+    region: pulumi.Input[str]
+    cluster_name: pulumi.Input[str]
+    cluster_endpoint: pulumi.Input[str]
+    cluster_certificate_authority: pulumi.Input[str]
+    cluster_security_group_id: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: pulumi.Input[list[str]]
+    lake_buckets: pulumi.Input[dict[str, str]]
+    """Bucket name per lake zone."""
+    lake_key_arn: pulumi.Input[str]
+    kubeconfig: pulumi.Input[str]
+    """Secret: a kubeconfig for people (`aws eks get-token`); the cluster layer builds its own provider."""
+    update_kubeconfig_command: pulumi.Input[str]
+    karpenter_node_role_name: pulumi.Input[str] | None = None
+    karpenter_interruption_queue: pulumi.Input[str] | None = None
+    mlflow_db_secret_arn: pulumi.Input[str] | None = None
+    mlflow_admin_secret_arn: pulumi.Input[str] | None = None
+    runner_project: pulumi.Input[str] | None = None
+    """The in-VPC runner's CodeBuild project (`mlp runner STACK up` starts it)."""
+
+    def export(self) -> None:
+        """Export every field as a stack output of the same name (None exports as null)."""
+        for f in dataclasses.fields(self):
+            pulumi.export(f.name, getattr(self, f.name))
+
+    @classmethod
+    def read(cls, reference: pulumi.StackReference) -> CloudOutputs:
+        """Every field from the referenced cloud-layer stack; a missing required output fails with what to do."""
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            check = functools.partial(_present, key=f.name, required=f.default is dataclasses.MISSING)
+            values[f.name] = reference.get_output(f.name).apply(check)
+        return cls(**values)
+
+
+def _present(value: Any, key: str, required: bool) -> Any:
+    if value is None and required:
+        raise ValueError(
+            f"the cloud layer's stack has no output {key!r}: run `pulumi up` for the cloud layer (project "
+            f"{PROJECT}) of this stack first, with this version of the program"
+        )
+    return value
+
+
+def cloud_stack_name(organization: str, stack: str) -> str:
+    """The cloud layer's stack, as a StackReference names it (`organization/ml-platform/dev` on a self-managed
+    backend, `<org>/ml-platform/dev` on Pulumi Cloud)."""
+    return f"{organization}/{PROJECT}/{stack}"

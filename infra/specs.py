@@ -1,0 +1,179 @@
+"""The builders' view of the validated config, shared by both layers: one function per domain that turns a config
+section into the specs the components take. Pure: no resources, no Pulumi."""
+
+from __future__ import annotations
+
+from infra.catalog import versions
+from infra.config import GpuPoolConfig, PlatformConfig
+from infra.gpu_pools import GeneralPoolSpec, PoolSpec
+from infra.gpu_pools.documents import POOL_LABEL
+from infra.mlops.documents import RayClusterSpec, RayGpuGroup
+from infra.serving.documents import InferenceServiceSpec, VllmServer, default_vllm_resources
+from infra.tagging import cost_labels
+from infra.tenancy.documents import TenantSpec
+
+SYSTEM_NODE_LABEL = {"node.mlplatform.io/role": "system"}
+# Secrets Manager keeps a deleted secret this many days (its name stays taken); 0 deletes at once.
+SECRET_RECOVERY_DAYS = {"dev": 0, "staging": 7, "prod": 30}
+
+
+def pool_spec(name: str, pool: GpuPoolConfig) -> PoolSpec:
+    """The builders' view of one configured GPU pool."""
+    reservation = pool.capacity_reservation
+    return PoolSpec(
+        name=name,
+        provisioner=pool.provisioner,
+        instance_families=pool.instance_families,
+        instance_types=pool.instance_types,
+        capacity_types=pool.capacity_types,
+        architecture=pool.architecture,
+        min_gpus=pool.min_gpus,
+        max_gpus=pool.max_gpus,
+        ami_family=pool.ami_family,
+        ami_alias=pool.ami_alias,
+        release_version=pool.release_version,
+        disk_size_gib=pool.disk_size_gib,
+        consolidation_policy=pool.consolidation_policy,
+        consolidate_after=pool.consolidate_after,
+        expire_after=pool.expire_after,
+        weight=pool.weight,
+        labels=pool.labels,
+        capacity_reservation_id=reservation.id if reservation else None,
+        capacity_reservation_kind=reservation.kind if reservation else None,
+        time_slicing_replicas=pool.time_slicing_replicas,
+    )
+
+
+def pool_specs(cfg: PlatformConfig) -> list[PoolSpec]:
+    return [pool_spec(name, pool) for name, pool in cfg.gpu_pools.items()]
+
+
+def general_pool(cfg: PlatformConfig) -> GeneralPoolSpec | None:
+    cpu = cfg.cpu_pool
+    if not cpu.enabled:
+        return None
+    return GeneralPoolSpec(
+        instance_families=cpu.instance_families,
+        capacity_types=cpu.capacity_types,
+        architecture=cpu.architecture,
+        max_vcpus=cpu.max_vcpus,
+        ami_alias=f"al2023@{versions.ami_alias_version('al2023')}",
+        disk_size_gib=cpu.disk_size_gib,
+        consolidate_after=cpu.consolidate_after,
+        expire_after=cpu.expire_after,
+    )
+
+
+def uses_karpenter(cfg: PlatformConfig) -> bool:
+    return cfg.cpu_pool.enabled or any(p.provisioner == "karpenter" for p in cfg.gpu_pools.values())
+
+
+def has_node_pools(cfg: PlatformConfig) -> bool:
+    return bool(cfg.gpu_pools) or cfg.cpu_pool.enabled
+
+
+def ray_clusters(cfg: PlatformConfig) -> list[RayClusterSpec]:
+    image, gpu_image = versions.image("ray"), versions.image("ray-gpu")
+    cpu_selector = {POOL_LABEL: "general"} if cfg.cpu_pool.enabled else SYSTEM_NODE_LABEL
+    return [
+        RayClusterSpec(
+            name=name,
+            ray_version=versions.image_version("ray"),
+            image=image,
+            gpu_image=gpu_image,
+            head_cpu=c.head.cpu,
+            head_memory=c.head.memory,
+            cpu_min=c.cpu_workers.min_replicas,
+            cpu_max=c.cpu_workers.max_replicas,
+            cpu_cpu=c.cpu_workers.cpu,
+            cpu_memory=c.cpu_workers.memory,
+            gpu_groups=[
+                RayGpuGroup(
+                    name=gname,
+                    pool=g.pool,
+                    gpus_per_worker=g.gpus_per_worker,
+                    min_replicas=g.min_replicas,
+                    max_replicas=g.max_replicas,
+                    cpu=g.cpu,
+                    memory=g.memory,
+                )
+                for gname, g in c.gpu_workers.items()
+            ],
+            head_node_selector=SYSTEM_NODE_LABEL if c.head.placement == "system" else {POOL_LABEL: "general"},
+            cpu_node_selector=cpu_selector,
+            pool_label=POOL_LABEL,
+        )
+        for name, c in cfg.ray.clusters.items()
+    ]
+
+
+def serves_models(cfg: PlatformConfig) -> bool:
+    """KServe or vLLM is configured and the lake has a models zone to serve from (config validation reports a
+    missing zone)."""
+    return (cfg.kserve.enabled or bool(cfg.vllm.models)) and "models" in cfg.data_lake.zones
+
+
+def inference_services(cfg: PlatformConfig) -> list[InferenceServiceSpec]:
+    if not cfg.kserve.enabled:
+        return []
+    return [
+        InferenceServiceSpec(
+            name=name,
+            model_format=s.model_format,
+            runtime=s.runtime,
+            storage_path=s.storage_path,
+            min_replicas=s.min_replicas,
+            max_replicas=s.max_replicas,
+            cpu=s.resources.cpu,
+            memory=s.resources.memory,
+            gpus=s.resources.gpus,
+            gpu_pool=s.gpu_pool,
+            canary_storage_path=s.canary.storage_path if s.canary else None,
+            canary_traffic_percent=s.canary.traffic_percent if s.canary else None,
+        )
+        for name, s in cfg.kserve.inference_services.items()
+    ]
+
+
+def vllm_servers(cfg: PlatformConfig) -> list[VllmServer]:
+    servers = []
+    for name, v in cfg.vllm.models.items():
+        cpu, memory = default_vllm_resources(v.gpus_per_replica)
+        servers.append(
+            VllmServer(
+                name=name,
+                model=v.model,
+                source=v.source,
+                served_model_name=v.served_model_name,
+                pool=v.pool,
+                gpus=v.gpus_per_replica,
+                max_model_len=v.max_model_len,
+                gpu_memory_utilization=v.gpu_memory_utilization,
+                min_replicas=v.min_replicas,
+                max_replicas=v.max_replicas,
+                max_waiting_requests=v.max_waiting_requests,
+                cpu=v.cpu or cpu,
+                memory=v.memory or memory,
+                hub_token_secret=v.hub_token_secret,
+                region=cfg.region,
+            )
+        )
+    return servers
+
+
+def tenant_specs(cfg: PlatformConfig) -> list[TenantSpec]:
+    return [
+        TenantSpec(
+            name=name,
+            groups=t.groups,
+            gpus=t.quota.gpus,
+            cpu=t.quota.cpu,
+            memory=t.quota.memory,
+            storage=t.quota.storage,
+            labels=cost_labels(
+                {**cfg.tags, **({"cost-center": t.cost_center} if t.cost_center else {})},
+                team=name,
+            ),
+        )
+        for name, t in cfg.tenants.items()
+    ]

@@ -1,0 +1,78 @@
+"""Team tenancy's AWS side (cloud layer): per team a Pod Identity role scoped to the team's prefix in every lake
+zone, and optional EKS access entries that put the team's IAM principals in its Kubernetes groups. The Kubernetes
+side (namespace, quota, defaults, network policies, RBAC) is `infra.tenancy.component.Tenants`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.iam_documents import S3Grant, s3_access_policy
+from infra.k8s_resources import pod_identity_role
+from infra.tenancy.documents import WORKLOAD_SERVICE_ACCOUNT, TenantSpec
+
+COMPONENT_TYPE = "mlplatform:tenancy:TenantsCloud"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantAccess:
+    tenant: TenantSpec
+    principal_arns: Sequence[str] = ()
+    """IAM roles given an EKS access entry in the team's groups."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TenantsCloudArgs:
+    cluster_name: pulumi.Input[str]
+    """The EKS cluster's name, an Output of the cluster (associations and access entries name it)."""
+    label: str
+    tenants: Sequence[TenantAccess]
+    lake_bucket_arns: Sequence[pulumi.Input[str]]
+    key_arn: pulumi.Input[str]
+    cost_tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class TenantsCloud(pulumi.ComponentResource):
+    """Needs the `aws` provider in `opts.providers`."""
+
+    def __init__(self, name: str, args: TenantsCloudArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
+        for access in args.tenants:
+            self._create_tenant(access)
+        self.register_outputs({})
+
+    def _create_tenant(self, access: TenantAccess) -> None:
+        name, args = self._name, self._args
+        tenant = access.tenant
+        key = f"{name}-{tenant.name}"
+        tags = {**args.cost_tags, "mlplatform.io/tenant": tenant.name}
+        pod_identity_role(
+            key,
+            cluster_name=args.cluster_name,
+            namespace=tenant.namespace,
+            service_account=WORKLOAD_SERVICE_ACCOUNT,
+            description=f"{args.label}: team {tenant.name} (Pod Identity): {tenant.lake_prefix} in the lake",
+            policy=pulumi.Output.all(args.key_arn, *args.lake_bucket_arns).apply(
+                lambda v: s3_access_policy(
+                    [S3Grant(arn, tenant.lake_prefix, write=True) for arn in v[1:]], key_arn=v[0]
+                )
+            ),
+            tags=tags,
+            opts=self._child,
+        )
+        for i, principal in enumerate(access.principal_arns):
+            aws.eks.AccessEntry(
+                f"{key}-access-{i}",
+                cluster_name=args.cluster_name,
+                principal_arn=principal,
+                type="STANDARD",
+                kubernetes_groups=list(tenant.groups),
+                tags=tags,
+                opts=self._child,
+            )
