@@ -608,6 +608,13 @@ class VllmModelConfig(_Model):
     max_replicas: int = Field(2, ge=1)
     """Replica ceiling."""
     max_waiting_requests: int = Field(8, ge=1, description="Scale out above this many queued requests per replica.")
+    startup_minutes: int = Field(
+        30,
+        ge=5,
+        le=120,
+        description="How long a replica may take to load the model and answer /health (the startup probe); "
+        "`pulumi up` waits this plus node provisioning and the image and weights download (30 minutes).",
+    )
     cpu: Quantity | None = Field(None, description="CPU request per replica (default: 3 per GPU).")
     memory: Quantity | None = Field(None, description="Memory request and limit per replica (default: 12Gi per GPU).")
 

@@ -156,6 +156,7 @@ def vllm_servers(cfg: PlatformConfig) -> list[VllmServer]:
                 memory=v.memory or memory,
                 hub_token_secret=v.hub_token_secret,
                 region=cfg.region,
+                startup_minutes=v.startup_minutes,
             )
         )
     return servers

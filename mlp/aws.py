@@ -100,10 +100,15 @@ class AwsContext:
 
     def account_id(self) -> str:
         """The caller's account (and a cheap check that the credentials work)."""
+        return self.identity()[0]
+
+    def identity(self) -> tuple[str, str]:
+        """The caller's account and ARN (one STS call; also checks that the credentials work)."""
         try:
-            return str(self.client("sts").get_caller_identity()["Account"])
+            answer = self.client("sts").get_caller_identity()
         except Exception as exc:  # noqa: BLE001
             raise AccountError(describe_aws_error(exc, "checking the AWS credentials")) from None
+        return str(answer["Account"]), str(answer["Arn"])
 
 
 @contextlib.contextmanager

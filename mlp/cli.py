@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from infra.config import PlatformConfig
     from mlp.aws import AwsContext
+    from mlp.ordering import OrderReport
     from mlp.planner import Plan
     from mlp.stackfile import StackConfig
 
@@ -98,18 +99,37 @@ def validate(
             "in prod, a warning elsewhere).",
         ),
     ] = True,
+    check_order: Annotated[
+        bool,
+        typer.Option(
+            "--order/--no-order",
+            help="Also check the deploy order of the planned resources: every input that names another resource "
+            "has a dependency path to it, every finalized object depends on its controller (an error).",
+        ),
+    ] = True,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List the exempted references of the order check with reasons.")
+    ] = False,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Check a stack's configuration against the platform schema; list every problem at once."""
+    """Check a stack's configuration against the platform schema (every problem at once), its cost against the
+    budget and its resources' creation and deletion order. Exit 2 on a config error, 1 on an order violation or a
+    budget error."""
+    from mlp.planner import plan_stack
     from mlp.stackfile import load_project, load_stack
 
     project = load_project(_project_root(project_dir))
     stack_config = load_stack(project, stack)
     warning = None
+    order = None
     try:
         cfg = stack_config.validate()
-        if budget:
-            warning = _budget_warning(stack_config, cfg)
+        if budget or check_order:
+            planned = plan_stack(stack_config, cfg)
+            if budget:
+                warning = _budget_warning(stack_config, cfg, planned)
+            if check_order:
+                order = _order_check(planned)
     except ConfigError as error:
         if fmt is ValidateFormat.json:
             _say(json.dumps(_errors_json(stack, error), indent=2), stderr=False)
@@ -118,14 +138,49 @@ def validate(
     if warning:
         _say(warning)
     if fmt is ValidateFormat.json:
-        _say(json.dumps({"stack": stack, "valid": True, "errors": []}, indent=2), stderr=False)
+        body: dict[str, object] = {"stack": stack, "valid": order is None or order.ok, "errors": []}
+        if order is not None:
+            body["order"] = _order_json(order)
+        _say(json.dumps(body, indent=2), stderr=False)
     else:
         pools = len(cfg.gpu_pools)
-        _say(
-            f"ok stack {stack}: environment {cfg.environment}, region {cfg.region}, "
-            f"cluster {cfg.cluster_name} (Kubernetes {cfg.cluster.version}), {pools} GPU pool(s)",
-            stderr=False,
-        )
+        if order is None or order.ok:
+            _say(
+                f"ok stack {stack}: environment {cfg.environment}, region {cfg.region}, "
+                f"cluster {cfg.cluster_name} (Kubernetes {cfg.cluster.version}), {pools} GPU pool(s)",
+                stderr=False,
+            )
+        if order is not None:
+            _report_order(order, verbose)
+    if order is not None and not order.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _order_check(planned: Plan) -> OrderReport:
+    from mlp.ordering import check_order as check
+
+    return check(planned)
+
+
+def _report_order(order: OrderReport, verbose: bool = False) -> None:
+    """The deploy-order verdict on stderr: one summary line, and each violation with both resources and the path
+    (verbose: also each exempted reference with its reason)."""
+    from mlp.ordering import render
+
+    for line in render(order, verbose=verbose):
+        _say(line)
+
+
+def _order_json(order: OrderReport) -> dict[str, object]:
+    return {
+        "ok": order.ok,
+        "references_checked": order.references_checked,
+        "finalized_checked": order.finalized_checked,
+        "violations": [
+            {"kind": v.kind, "resource": v.resource, "path": v.path, "target": v.target, "message": v.message()}
+            for v in (*order.creation, *order.deletion)
+        ],
+    }
 
 
 def _budget_warning(stack_config: StackConfig, cfg: PlatformConfig, plan: Plan | None = None) -> str | None:
@@ -154,11 +209,26 @@ def plan(
         PlanFormat.table
     ),
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")] = None,
+    order: Annotated[
+        bool,
+        typer.Option(
+            "--order",
+            help="Instead of the resources: the creation waves the engine would run per layer, typical durations "
+            "with their sources, the critical path, the expected wall time of `pulumi up`, and the destroy waves.",
+        ),
+    ] = False,
+    parallelism: Annotated[
+        int, typer.Option("--parallel", min=1, help="With --order: `pulumi up --parallel` (default 4 x 8 CPUs).")
+    ] = 32,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List the exempted references of the order check with reasons.")
+    ] = False,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Show everything a stack would create, offline: no Pulumi CLI, no cloud credentials."""
+    """Show everything a stack would create, offline: no Pulumi CLI, no cloud credentials. Both layers of the
+    platform are planned (the cluster layer reads the cloud layer's planned outputs). Exit 1 when the deploy order
+    is broken (an input naming a resource it does not depend on, a finalized object outliving its controller)."""
     from mlp.planner import plan_stack
-    from mlp.render import render_markdown, render_table, render_tree
     from mlp.stackfile import load_project, load_stack
 
     project = load_project(_project_root(project_dir))
@@ -168,6 +238,26 @@ def plan(
         warning = _budget_warning(stack_config, stack_config.validate(), result)
         if warning:
             _say(warning)
+    order_report = _order_check(result)
+    if order:
+        from mlp.waves import order_report as waves
+        from mlp.waves import render_text, to_json
+
+        report = waves(result, parallelism=parallelism)
+        if fmt is PlanFormat.json:
+            _emit(json.dumps(to_json(report), indent=2) + "\n", output)
+        else:
+            _emit(render_text(report), output)
+    else:
+        _render_plan(result, fmt, output)
+    _report_order(order_report, verbose)
+    if not order_report.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _render_plan(result: Plan, fmt: PlanFormat, output: Path | None) -> None:
+    from mlp.render import render_markdown, render_table, render_tree
+
     if fmt is PlanFormat.json:
         _emit(result.to_json(), output)
     elif fmt is PlanFormat.markdown:
@@ -380,8 +470,9 @@ def preflight(
     fmt: Annotated[AccountFormat, typer.Option("--format", "-f")] = AccountFormat.table,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Before `pulumi up` (needs AWS credentials, reads only): GPU vCPU quotas against the stack's maximum, instance
-    type offerings in its AZs, capacity reservations, free IPs. Exit 1 when something will fail."""
+    """Before `pulumi up` (needs AWS credentials, reads only): your access to the cluster (which path deploys the
+    cluster layer; checked first, and alone on failure), GPU vCPU quotas against the stack's maximum, instance type
+    offerings in its AZs, capacity reservations, free IPs. Exit 1 when something will fail."""
     from mlp import preflight as checks
     from mlp.aws import Progress
 
@@ -391,7 +482,15 @@ def preflight(
     ctx = _aws_context(None, profile, cfg)
     subnets = _adopted_subnets(cfg, root)
     with Progress(quiet=fmt is AccountFormat.json) as progress:
-        report = checks.run_preflight(cfg, ctx, progress.step, adopted_subnet_ids=subnets)
+        report = checks.run_preflight(
+            cfg, ctx, progress.step, adopted_subnet_ids=subnets, stack=stack, source=f"stacks/Pulumi.{stack}.yaml"
+        )
+    if report.stopped_early and fmt is not AccountFormat.json:
+        # No cluster access: nothing else matters yet. One line: what fails and the fix.
+        for f in report.findings:
+            if f.severity == "error":
+                _say(f"error: {f.check} ({f.subject}): {f.message}; fix: {f.fix}")
+        raise typer.Exit(EXIT_FAILED)
     if fmt is AccountFormat.json:
         _say(json.dumps(checks.to_json(report), indent=2), stderr=False)
     else:

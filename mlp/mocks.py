@@ -472,7 +472,7 @@ class RecordingMonitor(mocks.MockMonitor):
             options=options,
             dependency_urns=sorted(explicit),
             property_dependencies=property_dependencies,
-            outputs=self._redact_generated(_redact(state)),
+            outputs=self._redact_generated(_redact({**state, "id": id_} if id_ else state)),
         )
         with self._lock:
             self.resources[urn] = mocks.MockMonitor.ResourceRegistration(urn, id_ or "", state)
@@ -536,6 +536,9 @@ def _options(request: Any) -> dict[str, Any]:
         opts["additionalSecretOutputs"] = sorted(request.additionalSecretOutputs)
     if request.deletedWith:
         opts["deletedWith"] = request.deletedWith
+    timeouts = {k: getattr(request.customTimeouts, k) for k in ("create", "update", "delete")}
+    if any(timeouts.values()):
+        opts["customTimeouts"] = {k: v for k, v in timeouts.items() if v}
     return opts
 
 

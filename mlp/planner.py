@@ -40,7 +40,7 @@ from mlp.mocks import (
     RecordingMonitor,
     StackOutputs,
 )
-from mlp.stackfile import StackConfig, layer_projects, load_stack
+from mlp.stackfile import StackConfig, layer_projects
 
 NOTICE = (
     "Offline plan: the desired state of a new stack, computed from the program and the stack file with Pulumi's "
@@ -177,7 +177,11 @@ def plan_stack(stack_config: StackConfig, platform: PlatformConfig | None = None
     runs: list[tuple[str, list[Recorded]]] = []
     exports: dict[str, StackOutputs] = {}
     for layer, layer_project in layer_projects(project):
-        config = stack_config.config if layer_project is project else load_stack(layer_project, stack).config
+        # Every layer reads the same stack file (as given, possibly changed in memory) with its own Pulumi.yaml.
+        config = {
+            **layer_project.config,
+            **{k: v for k, v in stack_config.config.items() if k not in project.config},
+        }
 
         def context(as_preview: bool, known: dict[str, StackOutputs] = exports) -> PlanContext:
             return PlanContext(

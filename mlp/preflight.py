@@ -10,7 +10,13 @@ Each check reads the account (read-only calls) and reports findings that say wha
 - ips: the private subnets have enough free addresses for the nodes and pods at full scale (adopted subnets from
   DescribeSubnets, created ones from the subnet plan);
 - network and account: the adopted subnets exist in the adopted VPC, the region has `az_count` AZs, and the
-  credentials belong to the stack's `aws_account_id`.
+  credentials belong to the stack's `aws_account_id`;
+- cluster access (checked first; an error stops preflight at once): which path deploys the cluster layer, and
+  whether the caller will get through it. With the in-VPC runner (a private endpoint): the runner's role is a
+  cluster admin by construction, and the caller must be allowed to start it (IAM's own policy simulator,
+  SimulatePrincipalPolicy, evaluates the caller's policies). Directly (a public endpoint, or a private one
+  reached over VPN): the caller must be one of `cluster.deployers` (or a cluster-wide `cluster-admin` admin),
+  since the cluster's creator gets no admin rights.
 
 Quota codes: botocore's model carries no quota codes, and none could be looked up from here; the six codes in
 `QUOTA_BUCKETS` are the well-known EC2 vCPU quota codes (Service Quotas, service code `ec2`) as AWS documents
@@ -113,6 +119,8 @@ class PreflightReport:
     region: str
     account: str
     findings: tuple[Finding, ...]
+    stopped_early: bool = False
+    """The cluster-access check failed: nothing else was checked (the first `up` could not finish anyway)."""
 
     @property
     def ok(self) -> bool:
@@ -988,6 +996,149 @@ def check_account(cfg: PlatformConfig, account: str) -> list[Finding]:
     ]
 
 
+# --- cluster access -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An IAM principal as EKS access entries and IAM's simulator name it."""
+
+    account: str
+    kind: str  # "role" or "user"
+    name: str
+    arn: str
+    """The IAM ARN (a session's role, without its path: STS does not say it)."""
+
+
+def principal_of(arn: str) -> Principal | None:
+    """The IAM role or user behind a caller or config ARN (`sts::A:assumed-role/R/session` is role R)."""
+    match = re.match(r"^arn:(aws[a-z-]*):(iam|sts)::(\d{12}):(assumed-role|role|user)/(.+)$", arn)
+    if match is None:
+        return None
+    partition, _service, account, kind, rest = match.groups()
+    parts = rest.split("/")
+    name = parts[0] if kind == "assumed-role" else parts[-1]
+    kind = "role" if kind == "assumed-role" else kind
+    iam_arn = f"arn:{partition}:iam::{account}:{kind}/{name}" if _service == "sts" else arn
+    return Principal(account=account, kind=kind, name=name, arn=iam_arn)
+
+
+def _same_principal(a: Principal, b: Principal) -> bool:
+    # Access entries hold the role's ARN; a session's ARN does not carry the role's path: compare by name.
+    return (a.account, a.kind, a.name) == (b.account, b.kind, b.name)
+
+
+def _cluster_admins(cfg: PlatformConfig) -> list[str]:
+    """The principals the cloud layer gives cluster-wide admin access entries, other than the runner."""
+    admins = [a.principal_arn for a in cfg.cluster.admins if a.access_policy == "cluster-admin" and not a.namespaces]
+    return [*cfg.cluster.deployers, *admins]
+
+
+def check_cluster_access(cfg: PlatformConfig, stack: str, caller_arn: str, iam: Any, source: str = "") -> list[Finding]:
+    """Which path deploys the cluster layer, and whether the caller will get through it."""
+    caller = principal_of(caller_arn)
+    where = source or f"stacks/Pulumi.{stack}.yaml"
+    if cfg.runs_in_vpc_runner:
+        return _runner_access(cfg, stack, caller_arn, caller, iam)
+    admins = _cluster_admins(cfg)
+    configured = [p for a in admins if (p := principal_of(a)) is not None]
+    network = (
+        "the API endpoint is public (from cluster.endpoint.public_cidrs)"
+        if cfg.cluster.endpoint.public
+        else "the API endpoint is private and the runner is off: your network must reach the VPC (VPN, Direct "
+        "Connect); preflight cannot check routes"
+    )
+    if caller is not None and any(_same_principal(caller, p) for p in configured):
+        return [
+            Finding(
+                "cluster-access",
+                "ok",
+                "cluster.deployers",
+                f"you ({caller.arn}) get a cluster-admin access entry: run the cluster layer yourself "
+                f"(`pulumi -C cluster up -s {stack}`); {network}",
+            )
+        ]
+    suggestion = caller.arn if caller is not None else "the role you deploy as"
+    return [
+        Finding(
+            "cluster-access",
+            "error",
+            "cluster.deployers",
+            f"you ({caller_arn}) will get no access to the cluster: every Kubernetes call of the cluster layer's "
+            "`pulumi up` would be Unauthorized (the cluster's creator gets no admin rights)",
+            f"add {suggestion} to cluster.deployers in {where} and run `pulumi up -s {stack}` (the cloud layer), "
+            f"or deploy as one of: {', '.join(admins) or '(none configured)'}",
+        )
+    ]
+
+
+def _runner_access(
+    cfg: PlatformConfig, stack: str, caller_arn: str, caller: Principal | None, iam: Any
+) -> list[Finding]:
+    from infra.runner.documents import project_name
+
+    project = project_name(cfg.cluster_name)
+    path = Finding(
+        "cluster-access",
+        "ok",
+        "cluster.runner",
+        f"the API endpoint is private: the cluster layer runs in the in-VPC runner (CodeBuild project {project}, "
+        f"whose role has a cluster-admin access entry), started with `mlp runner {stack} up`",
+    )
+    if caller is None:
+        return [
+            path,
+            Finding(
+                "cluster-access",
+                "warning",
+                "runner permissions",
+                f"not checked: {caller_arn} is not an IAM role or user, so IAM's simulator cannot evaluate it",
+            ),
+        ]
+    partition = caller.arn.split(":")[1]
+    project_arn = f"arn:{partition}:codebuild:{cfg.region}:{caller.account}:project/{project}"
+    try:
+        source_arn = caller.arn
+        if caller.kind == "role":  # the simulator needs the role's ARN with its path
+            source_arn = str(iam.get_role(RoleName=caller.name)["Role"]["Arn"])
+        results = iam.simulate_principal_policy(
+            PolicySourceArn=source_arn,
+            ActionNames=list(RUNNER_ACTIONS),
+            ResourceArns=[project_arn],
+        )["EvaluationResults"]
+    except Exception as exc:  # noqa: BLE001 - any failure means "not checked", said with the reason
+        return [
+            path,
+            Finding(
+                "cluster-access",
+                "warning",
+                "runner permissions",
+                f"not checked whether you may start the runner ({_why(exc)})",
+                "allow iam:GetRole and iam:SimulatePrincipalPolicy on yourself to let preflight check it",
+            ),
+        ]
+    denied = sorted(r["EvalActionName"] for r in results if r.get("EvalDecision") != "allowed")
+    if denied:
+        return [
+            Finding(
+                "cluster-access",
+                "error",
+                "runner permissions",
+                f"you ({caller.arn}) may not start the in-VPC runner: {', '.join(denied)} denied on {project_arn}",
+                f"grant {', '.join(RUNNER_ACTIONS)} on {project_arn} (whoever may start it is a cluster admin) and "
+                "s3:PutObject on the artifacts bucket's deploy/cluster-layer/ prefix",
+            )
+        ]
+    return [
+        path,
+        Finding("cluster-access", "ok", "runner permissions", f"you ({caller.arn}) may start and follow the runner"),
+    ]
+
+
+RUNNER_ACTIONS = ("codebuild:StartBuild", "codebuild:BatchGetBuilds")
+"""What `mlp runner` calls on the project (besides uploading the source and reading the build's log)."""
+
+
 # --- entry point ---------------------------------------------------------------------------------------------
 
 
@@ -1001,15 +1152,24 @@ def run_preflight(
     progress: StepCallback | None = None,
     *,
     adopted_subnet_ids: Sequence[str] | None = None,
+    stack: str = "",
+    source: str = "",
 ) -> PreflightReport:
     """Run every check against the account of `ctx` (read-only). `adopted_subnet_ids`: the private subnets of an
-    adopted network whose ids live in a Terraform state (the caller resolves them)."""
+    adopted network whose ids live in a Terraform state (the caller resolves them); `stack` and `source` (its stack
+    file) appear in the fixes."""
     if ctx.region != cfg.region:
         raise ValueError(f"the stack deploys to {cfg.region} but the AWS context is for {ctx.region}; use {cfg.region}")
     step = progress or (lambda _text: None)
     step("checking the AWS credentials")
-    account = ctx.account_id()
+    account, caller = ctx.identity()
     findings: list[Finding] = check_account(cfg, account)
+    step("checking your access to the cluster")
+    access = check_cluster_access(cfg, stack or cfg.environment, caller, ctx.client("iam"), source)
+    if any(f.severity == "error" for f in access):
+        # Fail early: without cluster access the first `up` cannot finish, whatever the quotas say.
+        return PreflightReport(cfg.region, account, _sorted([*findings, *access]), stopped_early=True)
+    findings += access
     ec2 = ctx.client("ec2")
     step("reading the stack's availability zones")
     network = resolve_network(cfg, ec2, adopted_subnet_ids)

@@ -7,6 +7,7 @@ on are asserted one by one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -289,3 +290,39 @@ def test_tenant_namespace_is_fenced(plans: dict[str, Plan]) -> None:
     policy = json.loads(_by_name(plan, "tenants-research-policy").inputs["policy"])
     writes = next(s for s in policy["Statement"] if s["Sid"] == "WriteObjects")["Resource"]
     assert writes and all(r.endswith("/teams/research/*") for r in writes)
+
+
+# --- awaits: how long `pulumi up` waits, derived from config --------------------------------------------------------
+
+
+def test_vllm_rollout_waits_for_a_node_the_weights_and_the_startup_budget(
+    project: Project, plans: dict[str, Plan], stack_config: Any
+) -> None:
+    deployment = _by_name(plans["prod"], "serving-vllm-assistant-deployment")
+    (container,) = deployment.inputs["spec"]["template"]["spec"]["containers"]
+    # 30 minutes of startup probe (every 10 s) by default...
+    assert container["startupProbe"]["periodSeconds"] == 10 and container["startupProbe"]["failureThreshold"] == 180
+    # ...and `pulumi up` waits for a GPU node (15), the image and weights (15) and that budget, not the
+    # Kubernetes provider's 10-minute default.
+    assert deployment.options["customTimeouts"] == {"create": "60m", "update": "60m"}
+    config = stack_config("prod")
+    config["ml-platform:vllm"]["models"]["assistant"]["startup_minutes"] = 45
+    plan = plan_stack(dataclasses.replace(load_stack(project, "prod"), config=config))
+    changed = _by_name(plan, "serving-vllm-assistant-deployment")
+    (container,) = changed.inputs["spec"]["template"]["spec"]["containers"]
+    assert container["startupProbe"]["failureThreshold"] == 270
+    assert changed.options["customTimeouts"] == {"create": "75m", "update": "75m"}
+
+
+def test_database_timeouts_follow_multi_az_storage_and_the_final_snapshot(plans: dict[str, Plan]) -> None:
+    # prod: Multi-AZ, 100 GiB, a final snapshot on delete; dev: single-AZ, no snapshot.
+    assert _by_name(plans["prod"], "mlflow-db").options["customTimeouts"] == {
+        "create": "70m",
+        "update": "90m",
+        "delete": "70m",
+    }
+    assert _by_name(plans["dev"], "mlflow-db").options["customTimeouts"] == {
+        "create": "50m",
+        "update": "90m",
+        "delete": "60m",
+    }

@@ -48,11 +48,54 @@ from mlp.stackfile import Project, load_stack
 REGION = "us-east-1"
 RESERVATION = "cr-0a1b2c3d4e5f60718"  # the prod stack's reservation id
 MOTO_ACCOUNT = "123456789012"
+MOTO_USER_ARN = "arn:aws:iam::123456789012:user/moto"  # moto's caller (its STS says arn:aws:sts::...:user/moto)
 
 
 @pytest.fixture(scope="module")
 def configs(project: Project) -> dict[str, PlatformConfig]:
     return {stack: load_stack(project, stack).validate() for stack in ("dev", "prod")}
+
+
+def _deployer(cfg: PlatformConfig, *arns: str) -> PlatformConfig:
+    return cfg.model_copy(update={"cluster": cfg.cluster.model_copy(update={"deployers": arns})})
+
+
+def _stub_simulation(iam: Any, source_arn: str, decision: str, role: str | None = None) -> Stubber:
+    """moto implements neither GetRole's path lookup for callers nor SimulatePrincipalPolicy: IAM's simulator is
+    answered by Stubber in its documented response shape."""
+    stub = Stubber(iam)
+    if role is not None:
+        stub.add_response(
+            "get_role",
+            {
+                "Role": {
+                    "Path": "/platform/",
+                    "RoleName": role,
+                    "RoleId": "AROAEXAMPLEEXAMPLE01",
+                    "Arn": source_arn,
+                    "CreateDate": "2026-01-01T00:00:00Z",
+                }
+            },
+            {"RoleName": role},
+        )
+    project = "arn:aws:codebuild:us-east-1:{}:project/mlp-prod-cluster-layer".format(source_arn.split(":")[4])
+    stub.add_response(
+        "simulate_principal_policy",
+        {
+            "EvaluationResults": [
+                {"EvalActionName": action, "EvalResourceName": project, "EvalDecision": decision}
+                for action in ("codebuild:StartBuild", "codebuild:BatchGetBuilds")
+            ],
+            "IsTruncated": False,
+        },
+        {
+            "PolicySourceArn": source_arn,
+            "ActionNames": ["codebuild:StartBuild", "codebuild:BatchGetBuilds"],
+            "ResourceArns": [project],
+        },
+    )
+    stub.activate()
+    return stub
 
 
 def _with_pools(cfg: PlatformConfig, **pools: GpuPoolConfig) -> PlatformConfig:
@@ -617,15 +660,19 @@ def test_prod_preflight_end_to_end(moto_endpoint: str, configs: dict[str, Platfo
     calls: list[list[str]] = []
     _answer_reservations(ctx.client("ec2"), [_reservation()], calls)
     stubber = _stub_quotas(ctx.client("service-quotas"), [("L-1216C47A", 256), ("L-DB2E81BA", 512), ("L-417A185B", 64)])
+    iam = _stub_simulation(ctx.client("iam"), MOTO_USER_ARN, "allowed")
     steps: list[str] = []
-    report = run_preflight(configs["prod"], ctx, steps.append)
+    report = run_preflight(configs["prod"], ctx, steps.append, stack="prod")
     stubber.assert_no_pending_responses()
+    iam.assert_no_pending_responses()
     assert calls == [[RESERVATION]]
     assert (report.region, report.account, report.ok) == (REGION, MOTO_ACCOUNT, False)
     # Errors first, then warnings, then ok; by check, then subject.
     assert [(f.severity, f.check, f.subject) for f in report.findings] == [
         ("error", "account", "aws_account_id"),
         ("error", "quotas", "L-417A185B Running On-Demand P instances"),
+        ("ok", "cluster-access", "cluster.runner"),
+        ("ok", "cluster-access", "runner permissions"),
         ("ok", "ips", "network"),
         ("ok", "offerings", "cluster.system_node_group"),
         ("ok", "offerings", "gpu_pools.inference"),
@@ -640,6 +687,7 @@ def test_prod_preflight_end_to_end(moto_endpoint: str, configs: dict[str, Platfo
     )
     assert steps == [
         "checking the AWS credentials",
+        "checking your access to the cluster",
         "reading the stack's availability zones",
         "reading the EC2 vCPU quotas",
         "reading instance type offerings",
@@ -648,7 +696,7 @@ def test_prod_preflight_end_to_end(moto_endpoint: str, configs: dict[str, Platfo
     ]
     body = to_json(report)
     assert json.loads(json.dumps(body)) == body
-    assert (body["ok"], body["counts"]) == (False, {"error": 2, "warning": 0, "ok": 7})
+    assert (body["ok"], body["counts"]) == (False, {"error": 2, "warning": 0, "ok": 9})
     assert body["findings"][1]["fix"].startswith("request an increase of quota L-417A185B")
 
 
@@ -658,16 +706,16 @@ def test_dev_preflight_is_ready_and_renders(moto_endpoint: str, configs: dict[st
         ctx.client("service-quotas"),
         [("L-1216C47A", 64), ("L-34B43A08", 64), ("L-DB2E81BA", 64), ("L-3819A6DF", 64)],
     )
-    report = run_preflight(configs["dev"], ctx)
+    report = run_preflight(_deployer(configs["dev"], MOTO_USER_ARN), ctx, stack="dev")
     stubber.assert_no_pending_responses()
     assert report.ok
-    assert report.counts() == {"error": 0, "warning": 0, "ok": 7}
-    assert {f.check for f in report.findings} == {"quotas", "offerings", "ips"}
+    assert report.counts() == {"error": 0, "warning": 0, "ok": 8}
+    assert {f.check for f in report.findings} == {"quotas", "offerings", "ips", "cluster-access"}
     out = io.StringIO()
     render_table(report, Console(file=out, width=200, color_system=None))
     text = out.getvalue()
     assert f"preflight: account {MOTO_ACCOUNT}, us-east-1" in text
-    assert "ready: 0 errors, 0 warnings, 7 ok" in text
+    assert "ready: 0 errors, 0 warnings, 8 ok" in text
     assert "L-3819A6DF" in text
 
 
@@ -699,3 +747,147 @@ def test_rejected_credentials_are_an_account_error(
 def test_a_context_for_another_region_is_refused(configs: dict[str, PlatformConfig]) -> None:
     with pytest.raises(ValueError, match=r"^the stack deploys to us-east-1 but the AWS context is for eu-west-1"):
         run_preflight(configs["dev"], AwsContext("eu-west-1"))
+
+
+# --- cluster access ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arn", "expected"),
+    [
+        (
+            "arn:aws:sts::111122223333:assumed-role/PlatformDeployer/alice",
+            ("111122223333", "role", "PlatformDeployer", "arn:aws:iam::111122223333:role/PlatformDeployer"),
+        ),
+        (
+            "arn:aws:iam::111122223333:role/platform/PlatformDeployer",
+            ("111122223333", "role", "PlatformDeployer", "arn:aws:iam::111122223333:role/platform/PlatformDeployer"),
+        ),
+        ("arn:aws:iam::111122223333:user/ci", ("111122223333", "user", "ci", "arn:aws:iam::111122223333:user/ci")),
+        ("arn:aws:sts::123456789012:user/moto", ("123456789012", "user", "moto", MOTO_USER_ARN)),
+    ],
+)
+def test_callers_are_the_iam_principals_behind_them(arn: str, expected: tuple[str, str, str, str]) -> None:
+    from mlp.preflight import principal_of
+
+    p = principal_of(arn)
+    assert p is not None and (p.account, p.kind, p.name, p.arn) == expected
+    assert principal_of("arn:aws:iam::111122223333:root") is None
+
+
+def test_a_caller_who_is_no_deployer_stops_preflight_with_the_fix(
+    moto_endpoint: str, configs: dict[str, PlatformConfig]
+) -> None:
+    ctx = AwsContext(REGION)
+    report = run_preflight(configs["dev"], ctx, stack="dev")
+    assert report.stopped_early and not report.ok
+    (finding,) = report.findings
+    assert (finding.check, finding.severity, finding.subject) == ("cluster-access", "error", "cluster.deployers")
+    assert finding.message == (
+        "you (arn:aws:sts::123456789012:user/moto) will get no access to the cluster: every Kubernetes call of the "
+        "cluster layer's `pulumi up` would be Unauthorized (the cluster's creator gets no admin rights)"
+    )
+    assert finding.fix == (
+        "add arn:aws:iam::123456789012:user/moto to cluster.deployers in stacks/Pulumi.dev.yaml and run `pulumi up "
+        "-s dev` (the cloud layer), or deploy as one of: arn:aws:iam::111122223333:role/PlatformDeployer, "
+        "arn:aws:iam::111122223333:role/PlatformAdmin"
+    )
+
+
+def test_a_session_of_a_deployer_role_is_that_deployer(configs: dict[str, PlatformConfig]) -> None:
+    from mlp.preflight import check_cluster_access
+
+    findings = check_cluster_access(
+        configs["dev"], "dev", "arn:aws:sts::111122223333:assumed-role/PlatformDeployer/alice", iam=None
+    )
+    assert [(f.severity, f.message) for f in findings] == [
+        (
+            "ok",
+            "you (arn:aws:iam::111122223333:role/PlatformDeployer) get a cluster-admin access entry: run the cluster "
+            "layer yourself (`pulumi -C cluster up -s dev`); the API endpoint is public (from "
+            "cluster.endpoint.public_cidrs)",
+        )
+    ]
+    # A namespaced `edit` admin is no deployer: it could not create cluster-wide objects.
+    engineer = check_cluster_access(
+        configs["dev"], "dev", "arn:aws:sts::111122223333:assumed-role/MLEngineer/bob", iam=None
+    )
+    assert [f.severity for f in engineer] == ["error"]
+
+
+def test_private_endpoint_uses_the_runner_and_checks_the_caller_may_start_it(
+    configs: dict[str, PlatformConfig],
+) -> None:
+    from mlp.preflight import check_cluster_access
+
+    role = "arn:aws:iam::444455556666:role/platform/PlatformAdmin"
+    ctx = AwsContext(REGION)
+    iam = ctx.client("iam")
+    with _stub_simulation(iam, role, "implicitDeny", role="PlatformAdmin"):
+        denied = check_cluster_access(
+            configs["prod"], "prod", "arn:aws:sts::444455556666:assumed-role/PlatformAdmin/alice", iam
+        )
+    project = "arn:aws:codebuild:us-east-1:444455556666:project/mlp-prod-cluster-layer"
+    assert [(f.severity, f.subject, f.message, f.fix) for f in denied] == [
+        (
+            "error",
+            "runner permissions",
+            "you (arn:aws:iam::444455556666:role/PlatformAdmin) may not start the in-VPC runner: "
+            f"codebuild:BatchGetBuilds, codebuild:StartBuild denied on {project}",
+            f"grant codebuild:StartBuild, codebuild:BatchGetBuilds on {project} (whoever may start it is a cluster "
+            "admin) and s3:PutObject on the artifacts bucket's deploy/cluster-layer/ prefix",
+        )
+    ]
+    with _stub_simulation(iam, role, "allowed", role="PlatformAdmin"):
+        allowed = check_cluster_access(
+            configs["prod"], "prod", "arn:aws:sts::444455556666:assumed-role/PlatformAdmin/alice", iam
+        )
+    assert [(f.severity, f.subject) for f in allowed] == [
+        ("ok", "cluster.runner"),
+        ("ok", "runner permissions"),
+    ]
+    assert allowed[0].message == (
+        "the API endpoint is private: the cluster layer runs in the in-VPC runner (CodeBuild project "
+        "mlp-prod-cluster-layer, whose role has a cluster-admin access entry), started with `mlp runner prod up`"
+    )
+
+
+def test_a_simulator_the_caller_may_not_use_is_a_warning(configs: dict[str, PlatformConfig]) -> None:
+    from mlp.preflight import check_cluster_access
+
+    ctx = AwsContext(REGION)
+    iam = ctx.client("iam")
+    with Stubber(iam) as stub:
+        stub.add_client_error("get_role", "AccessDenied", "not allowed", 403)
+        findings = check_cluster_access(
+            configs["prod"], "prod", "arn:aws:sts::444455556666:assumed-role/PlatformAdmin/alice", iam
+        )
+    assert [(f.severity, f.subject) for f in findings] == [("ok", "cluster.runner"), ("warning", "runner permissions")]
+    assert findings[1].message == (
+        "not checked whether you may start the runner (permission denied for GetRole (AccessDenied); the caller "
+        "needs that action allowed)"
+    )
+
+
+def test_preflight_command_prints_one_line_and_fails_without_cluster_access(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlp.cli import main
+
+    monkeypatch.setattr("sys.argv", ["mlp", "preflight", "dev"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith(
+        "error: cluster-access (cluster.deployers): you (arn:aws:sts::123456789012:user/moto) will get no access"
+    )
+    assert line.endswith(
+        "; fix: add arn:aws:iam::123456789012:user/moto to cluster.deployers in "
+        + (
+            "stacks/Pulumi.dev.yaml and run `pulumi up -s dev` (the cloud layer), or deploy as one of: "
+            "arn:aws:iam::111122223333:role/PlatformDeployer, arn:aws:iam::111122223333:role/PlatformAdmin"
+        )
+    )

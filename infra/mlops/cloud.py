@@ -183,7 +183,12 @@ class MlflowCloud(pulumi.ComponentResource):
             iam_database_authentication_enabled=False,
             ca_cert_identifier="rds-ca-rsa2048-g1",
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=args.protect,
+                retain_on_delete=args.protect,
+                custom_timeouts=pulumi.CustomTimeouts(**database_timeouts(db, final_snapshot=args.protect)),
+            ),
         )
         self.db_endpoint = self.database.address
 
@@ -278,6 +283,19 @@ class MlflowCloud(pulumi.ComponentResource):
             tags=args.cost_tags,
             opts=self._child,
         )
+
+
+def database_timeouts(db: DatabaseSpec, *, final_snapshot: bool) -> dict[str, str]:
+    """How long `pulumi up`/`destroy` wait for the database, from its config.
+
+    The provider's defaults (40 minutes to create, 80 to update, 60 to delete) fit a small single-AZ instance,
+    which typically takes 5-10 minutes. A Multi-AZ instance also builds and syncs its standby (typically 15-25
+    minutes), and storage is initialized and snapshotted in proportion to its size, so both get more room.
+    """
+    per_tib = 10 * max(1, -(-db.allocated_storage_gib // 1024))  # 10 minutes per started TiB
+    create = (60 if db.multi_az else 40) + per_tib
+    delete = 60 + (per_tib if final_snapshot else 0)
+    return {"create": f"{create}m", "update": f"{80 + per_tib}m", "delete": f"{delete}m"}
 
 
 def _secret_str(value: pulumi.Output[str]) -> pulumi.Output[str]:

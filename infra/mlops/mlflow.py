@@ -108,7 +108,9 @@ class Mlflow(pulumi.ComponentResource):
         )
         selector = documents.MLFLOW_SELECTOR
         svc = service(documents.MLFLOW_SERVICE, MLFLOW_NAMESPACE, selector, MLFLOW_PORT, labels)
-        k8s.core.v1.Service(f"{name}-service", metadata=svc["metadata"], spec=svc["spec"], opts=after_namespace)
+        service_resource = k8s.core.v1.Service(
+            f"{name}-service", metadata=svc["metadata"], spec=svc["spec"], opts=after_namespace
+        )
         pdb = pod_disruption_budget("mlflow", MLFLOW_NAMESPACE, selector, labels, args.replicas)
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb", metadata=pdb["metadata"], spec=pdb["spec"], opts=after_namespace
@@ -127,5 +129,9 @@ class Mlflow(pulumi.ComponentResource):
                 f"{name}-ingress",
                 metadata=ingress["metadata"],
                 spec=ingress["spec"],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *args.ingress_depends_on]),
+                # The controller's webhook validates the Ingress, and it must outlive the Ingress (its finalizer
+                # removes the ALB); the backend Service must exist for the target group.
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[namespace, service_resource, *args.ingress_depends_on]
+                ),
             )

@@ -211,6 +211,10 @@ class Serving(pulumi.ComponentResource):
                 depends_on=[self.namespace, sa, *args.depends_on],
                 # KEDA owns the replica count once the server runs.
                 ignore_changes=["spec.replicas"] if autoscaled else None,
+                # A replica needs a GPU node, the image and weights, then the model load: wait for all of it.
+                custom_timeouts=pulumi.CustomTimeouts(
+                    create=f"{server.rollout_minutes}m", update=f"{server.rollout_minutes}m"
+                ),
             ),
         )
         svc = service(

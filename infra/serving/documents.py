@@ -71,10 +71,19 @@ class VllmServer:
     models_bucket: str = ""
     hub_token_secret: str | None = None
     region: str = "us-east-1"
+    startup_minutes: int = 30
+    """How long the server may take to load the model and answer /health (the startup probe's budget)."""
 
     @property
     def deployment_name(self) -> str:
         return f"vllm-{self.name}"
+
+    @property
+    def rollout_minutes(self) -> int:
+        """How long `pulumi up` waits for a replica to become ready (the Deployment's custom timeout): a GPU node
+        from Karpenter (its registration limit is 15 minutes), the image and weights pulled onto it, then the
+        startup probe's budget. The Kubernetes provider's default (10 minutes) would fail a healthy rollout."""
+        return NODE_PROVISIONING_MINUTES + PULL_MINUTES + self.startup_minutes
 
     @property
     def service_account(self) -> str:
@@ -83,6 +92,12 @@ class VllmServer:
     @property
     def selector(self) -> dict[str, str]:
         return {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": self.name}
+
+
+NODE_PROVISIONING_MINUTES = 15
+"""Karpenter gives up on a node that has not registered after 15 minutes (its registration TTL)."""
+PULL_MINUTES = 15
+"""The vLLM image (~10 GB) and the weights (lake: `aws s3 sync` on the node's disk; hub: at start) onto a new node."""
 
 
 def default_vllm_resources(gpus: int) -> tuple[str, str]:
@@ -230,8 +245,13 @@ def vllm_deployment(
                                 "requests": {"cpu": server.cpu, "memory": server.memory, "nvidia.com/gpu": gpu},
                                 "limits": {"memory": server.memory, "nvidia.com/gpu": gpu},
                             },
-                            # Loading a large model (and compiling CUDA graphs) takes minutes: allow 30.
-                            "startupProbe": {**probe, "periodSeconds": 10, "failureThreshold": 180},
+                            # Loading a large model (and compiling CUDA graphs) takes minutes: the configured
+                            # budget (startup_minutes), probed every 10 seconds.
+                            "startupProbe": {
+                                **probe,
+                                "periodSeconds": 10,
+                                "failureThreshold": server.startup_minutes * 6,
+                            },
                             "readinessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 3},
                             "livenessProbe": {**probe, "periodSeconds": 15, "failureThreshold": 6},
                             "securityContext": container_security,
