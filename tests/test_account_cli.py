@@ -111,6 +111,9 @@ def test_preflight_exit_codes(
         return quotas if service == "service-quotas" else original(self, service)
 
     monkeypatch.setattr(AwsContext, "client", client)
+    # The caller is dev's deployer (a session of the role in cluster.deployers): preflight goes past the access check.
+    deployer = "arn:aws:sts::111122223333:assumed-role/PlatformDeployer/ci"
+    monkeypatch.setattr(AwsContext, "identity", lambda self: ("123456789012", deployer))
     assert _run(monkeypatch, "preflight", "dev", "-f", "json") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is True and report["region"] == "us-east-1"
