@@ -188,6 +188,7 @@ class CloudLayer:
             ClusterRunnerArgs(
                 label=cfg.cluster_name,
                 stack=self.stack,
+                environment=cfg.environment,
                 region=cfg.region,
                 vpc_id=self.network.vpc_id,
                 private_subnet_ids=self.network.private_subnet_ids,

@@ -657,6 +657,67 @@ def bootstrap_backend(
         _say(line, stderr=False)
 
 
+class RunnerCommand(enum.StrEnum):
+    preview = "preview"
+    up = "up"
+    destroy = "destroy"
+    refresh = "refresh"
+
+
+@app.command()
+def runner(
+    stack: Annotated[str, typer.Argument(help="A stack with a private endpoint (its cloud layer is deployed).")],
+    command: Annotated[RunnerCommand, typer.Argument(help="The cluster layer's pulumi command.")] = (
+        RunnerCommand.preview
+    ),
+    yes: Annotated[bool, typer.Option("--yes", help="With destroy: confirm without a prompt (for CI).")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow/--no-follow", help="Stream the build's log until it finishes.")
+    ] = True,
+    allow_dirty: Annotated[
+        bool,
+        typer.Option("--allow-dirty", help="Run although the tree has uncommitted changes (they are not deployed)."),
+    ] = False,
+    profile: ProfileOption = None,
+    fmt: Annotated[AccountFormat, typer.Option("--format", "-f")] = AccountFormat.table,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Run the cluster layer's `pulumi preview|up|destroy|refresh` in the in-VPC runner (a CodeBuild project in the
+    private subnets with a cluster-admin access entry), from the committed tree: upload it, start the build, stream
+    its log. Exit 1 when the build fails, 4 when an AWS call or a precondition fails."""
+    from mlp import runner as runs
+
+    root = _project_root(project_dir)
+    cfg = _stack_cfg(stack, root)
+    assert cfg is not None
+    runs.check_request(cfg, stack, command.value, confirmed=True)
+    confirmed = command is not RunnerCommand.destroy or yes
+    if not confirmed:
+        if not sys.stdin.isatty():
+            raise typer.BadParameter("destroy without a terminal needs --yes")
+        answer = typer.prompt(f"Destroy the cluster layer of stack {stack!r}? Type the stack name")
+        if answer.strip() != stack:
+            _say("not confirmed: nothing started")
+            raise typer.Exit(EXIT_FAILED)
+        confirmed = True
+    quiet = fmt is AccountFormat.json
+    result = runs.run_runner(
+        cfg,
+        stack,
+        command.value,
+        _aws_context(None, profile, cfg),
+        root,
+        emit=(lambda _line: None) if quiet else (lambda line: _say(line, stderr=False)),
+        confirmed=confirmed,
+        follow=follow,
+        allow_dirty=allow_dirty,
+    )
+    if quiet:
+        _say(json.dumps(runs.to_json(result), indent=2), stderr=False)
+    if result.succeeded is False:
+        raise typer.Exit(EXIT_FAILED)
+
+
 class SmokeFormat(enum.StrEnum):
     table = "table"
     json = "json"

@@ -31,6 +31,8 @@ class ClusterRunnerArgs:
     """The cluster's configured name: names the project (`<label>-cluster-layer`) and its log group."""
     stack: str
     """The stack the runner deploys (the cluster layer's stack of the same name)."""
+    environment: str
+    """Selects the policy pack's config (`policies/config.<environment>.json`)."""
     region: str
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[Sequence[str]]
@@ -181,10 +183,14 @@ class ClusterRunner(pulumi.ComponentResource):
             name=documents.project_name(args.label),
             description=f"{args.label}: runs the cluster layer's pulumi inside the VPC (mlp runner)",
             service_role=self.role.arn,
+            # Builds are started by `mlp runner`, which uploads the committed tree and overrides this location
+            # with the bundle's own key (and S3 version); nothing is ever written to latest.zip.
             source=aws.codebuild.ProjectSourceArgs(
                 type="S3",
                 location=pulumi.Output.concat(args.source_bucket_name, "/", documents.SOURCE_PREFIX, "latest.zip"),
-                buildspec=documents.buildspec(stack=args.stack, pulumi_version=versions.tool("pulumi-cli")),
+                buildspec=documents.buildspec(
+                    stack=args.stack, pulumi_version=versions.tool("pulumi-cli"), environment=args.environment
+                ),
             ),
             artifacts=aws.codebuild.ProjectArtifactsArgs(type="NO_ARTIFACTS"),
             environment=aws.codebuild.ProjectEnvironmentArgs(

@@ -56,10 +56,11 @@ def parse_backend(url: str, secrets_provider: str | None, default_region: str) -
     return Backend(url=url, bucket=bucket, secrets_alias=alias, secrets_region=region)
 
 
-def buildspec(*, stack: str, pulumi_version: str) -> str:
+def buildspec(*, stack: str, pulumi_version: str, environment: str) -> str:
     """The build: install the pinned Pulumi CLI (sha256 checked against the release's checksum file) and the
     project's hashed lock file, log in to the backend, select (or create) the cluster layer's stack, run the
     requested command. `PULUMI_COMMAND` comes from `mlp runner`; the rest is fixed here and in the project.
+    A preview and an `up` run the platform's policy pack (CrossGuard) with the environment's policy config.
 
     The archive and its checksum file come from the same host, so the check catches a corrupted or truncated
     download, not a compromised release server (there is no signature to check for the CLI archive).
@@ -70,6 +71,10 @@ def buildspec(*, stack: str, pulumi_version: str) -> str:
     allowed = "|".join(COMMANDS)
     layer = "pulumi --cwd cluster"
     stack_arg = shlex.quote(stack)
+    policy = (
+        '--policy-pack "$CODEBUILD_SRC_DIR/policies" '
+        f'--policy-pack-config "$CODEBUILD_SRC_DIR/policies/config.{shlex.quote(environment)}.json"'
+    )
     spec: dict[str, Any] = {
         "version": 0.2,
         "env": {
@@ -82,6 +87,8 @@ def buildspec(*, stack: str, pulumi_version: str) -> str:
         "phases": {
             "install": {
                 "on-failure": "ABORT",
+                # The image's default Python may change; dev.py and the lock file are made for 3.11.
+                "runtime-versions": {"python": "3.11"},
                 "commands": [
                     f'case "$PULUMI_COMMAND" in {allowed}) ;; *) echo "PULUMI_COMMAND must be one of: '
                     f'{", ".join(COMMANDS)}" >&2; exit 2;; esac',
@@ -102,7 +109,9 @@ def buildspec(*, stack: str, pulumi_version: str) -> str:
                     f"{layer} stack select {stack_arg} --create "
                     '${PULUMI_SECRETS_PROVIDER:+--secrets-provider "$PULUMI_SECRETS_PROVIDER"}',
                     f'if [ "$PULUMI_COMMAND" = preview ]; then {layer} preview --stack {stack_arg} '
-                    "--diff --non-interactive; "
+                    f"--diff --non-interactive {policy}; "
+                    f'elif [ "$PULUMI_COMMAND" = up ]; then {layer} up --stack {stack_arg} '
+                    f"--yes --non-interactive --skip-preview {policy}; "
                     f'else {layer} "$PULUMI_COMMAND" --stack {stack_arg} --yes --non-interactive --skip-preview; fi',
                 ],
             },
