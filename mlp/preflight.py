@@ -1085,16 +1085,14 @@ def _runner_access(
         f"the API endpoint is private: the cluster layer runs in the in-VPC runner (CodeBuild project {project}, "
         f"whose role has a cluster-admin access entry), started with `mlp runner {stack} up`",
     )
+
+    def not_checked(why: str, fix: str = "") -> list[Finding]:
+        return [path, Finding("cluster-access", "warning", "runner permissions", why, fix)]
+
     if caller is None:
-        return [
-            path,
-            Finding(
-                "cluster-access",
-                "warning",
-                "runner permissions",
-                f"not checked: {caller_arn} is not an IAM role or user, so IAM's simulator cannot evaluate it",
-            ),
-        ]
+        return not_checked(
+            f"not checked: {caller_arn} is not an IAM role or user, so IAM's simulator cannot evaluate it"
+        )
     partition = caller.arn.split(":")[1]
     project_arn = f"arn:{partition}:codebuild:{cfg.region}:{caller.account}:project/{project}"
     try:
@@ -1107,16 +1105,10 @@ def _runner_access(
             ResourceArns=[project_arn],
         )["EvaluationResults"]
     except Exception as exc:  # noqa: BLE001 - any failure means "not checked", said with the reason
-        return [
-            path,
-            Finding(
-                "cluster-access",
-                "warning",
-                "runner permissions",
-                f"not checked whether you may start the runner ({_why(exc)})",
-                "allow iam:GetRole and iam:SimulatePrincipalPolicy on yourself to let preflight check it",
-            ),
-        ]
+        return not_checked(
+            f"not checked whether you may start the runner ({_why(exc)})",
+            "allow iam:GetRole and iam:SimulatePrincipalPolicy on yourself to let preflight check it",
+        )
     denied = sorted(r["EvalActionName"] for r in results if r.get("EvalDecision") != "allowed")
     if denied:
         return [

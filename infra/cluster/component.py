@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws_account import aws_account
 from infra.cluster import documents
 from infra.iam_documents import account_only_key_policy, managed_policy_arn, pod_identity_trust_policy
 from infra.node_launch import node_launch_template
@@ -93,9 +94,8 @@ class Cluster(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        self._partition = aws.get_partition_output(opts=invoke).partition
-        self._account_id = aws.get_caller_identity_output(opts=invoke).account_id
+        account = aws_account(self)
+        self._partition, self._account_id = account.partition, account.account_id
 
         self._create_secrets_key()
         self._create_iam()

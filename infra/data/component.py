@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws_account import aws_account
 from infra.data import documents
 from infra.data.documents import ZoneSpec
 from infra.iam_documents import account_only_key_policy
@@ -47,9 +48,8 @@ class DataLake(pulumi.ComponentResource):
         self._child = pulumi.ResourceOptions(parent=self)
         # Data outlives the stack when protected: `pulumi destroy` stops, and removal from the program keeps it.
         self._data_opts = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        self._partition = aws.get_partition_output(opts=invoke).partition
-        self._account_id = aws.get_caller_identity_output(opts=invoke).account_id
+        account = aws_account(self)
+        self._partition, self._account_id = account.partition, account.account_id
 
         self._create_key()
         self._create_access_log_bucket()

@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws_account import aws_account
 from infra.gpu_pools import documents
 from infra.gpu_pools.documents import PoolSpec
 from infra.iam_documents import managed_policy_arn, pod_identity_trust_policy, service_trust_policy
@@ -53,10 +54,8 @@ class GpuPoolsCloud(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        self._partition = aws.get_partition_output(opts=invoke).partition
-        self._account_id = aws.get_caller_identity_output(opts=invoke).account_id
-        self._region = aws.get_region_output(opts=invoke).region
+        account = aws_account(self)
+        self._partition, self._account_id, self._region = account.partition, account.account_id, account.region
         self.interruption_queue_name = None
         self.karpenter_node_role_name = None
         if args.karpenter:

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_aws as aws
 
+from infra.aws_account import aws_account
 from infra.ingress import documents
 from infra.k8s_resources import pod_identity_role
 
@@ -33,9 +33,8 @@ class LoadBalancerControllerCloud(pulumi.ComponentResource):
         self, name: str, args: LoadBalancerControllerCloudArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        partition = aws.get_partition_output(opts=invoke).partition
-        account_id = aws.get_caller_identity_output(opts=invoke).account_id
+        account = aws_account(self)
+        partition, account_id = account.partition, account.account_id
         self.pod_identity = pod_identity_role(
             name,
             cluster_name=args.cluster_name,

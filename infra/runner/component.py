@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws_account import aws_account
 from infra.catalog import versions
 from infra.iam_documents import secret_arn_pattern
 from infra.runner import documents
@@ -63,9 +64,8 @@ class ClusterRunner(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        self._partition = aws.get_partition_output(opts=invoke).partition
-        self._account_id = aws.get_caller_identity_output(opts=invoke).account_id
+        account = aws_account(self)
+        self._partition, self._account_id = account.partition, account.account_id
         self._create_network()
         self._create_identity()
         self._create_project()

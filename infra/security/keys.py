@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws_account import aws_account
 from infra.security.documents import logs_key_policy
 
 COMPONENT_TYPE = "mlplatform:security:PlatformKeys"
@@ -29,10 +30,8 @@ class PlatformKeys(pulumi.ComponentResource):
     def __init__(self, name: str, args: PlatformKeysArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        identity = aws.get_caller_identity_output(opts=invoke)
-        partition = aws.get_partition_output(opts=invoke).partition
-        region = aws.get_region_output(opts=invoke).region
+        account = aws_account(self)
+        partition, region = account.partition, account.region
 
         logs_key = aws.kms.Key(
             f"{name}-logs-key",
@@ -40,7 +39,7 @@ class PlatformKeys(pulumi.ComponentResource):
             enable_key_rotation=True,
             rotation_period_in_days=365,
             deletion_window_in_days=args.deletion_window_days,
-            policy=pulumi.Output.all(partition, identity.account_id, region).apply(
+            policy=pulumi.Output.all(partition, account.account_id, region).apply(
                 lambda v: logs_key_policy(v[0], v[1], v[2])
             ),
             tags=dict(args.tags),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws_account import aws_account
 from infra.iam_documents import S3Grant, s3_access_policy, secret_arn_pattern
 from infra.k8s_resources import pod_identity_role
 from infra.serving.documents import MODEL_SERVICE_ACCOUNT, SERVING_NAMESPACE, InferenceServiceSpec, VllmServer
@@ -39,9 +40,8 @@ class ServingCloud(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        self._partition = aws.get_partition_output(opts=invoke).partition
-        self._account_id = aws.get_caller_identity_output(opts=invoke).account_id
+        account = aws_account(self)
+        self._partition, self._account_id = account.partition, account.account_id
         if args.inference_services:
             prefixes = sorted({p for svc in args.inference_services for p in svc.prefixes()})
             self._pod_identity(
