@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mlp.aws import AwsContext
     from mlp.ordering import OrderReport
     from mlp.planner import Plan
+    from mlp.schema_gate import SchemaReport
     from mlp.stackfile import StackConfig
 
 EXIT_FAILED = 1
@@ -103,8 +104,9 @@ def validate(
         bool,
         typer.Option(
             "--order/--no-order",
-            help="Also check the deploy order of the planned resources: every input that names another resource "
-            "has a dependency path to it, every finalized object depends on its controller (an error).",
+            help="Also check the planned resources: their deploy order (every input that names another resource "
+            "has a dependency path to it, every finalized object depends on its controller) and their inputs "
+            "against the providers' schemas, the Kubernetes API and the charts' values schemas (errors).",
         ),
     ] = True,
     verbose: Annotated[
@@ -122,6 +124,7 @@ def validate(
     stack_config = load_stack(project, stack)
     warning = None
     order = None
+    schemas = None
     try:
         cfg = stack_config.validate()
         if budget or check_order:
@@ -130,6 +133,7 @@ def validate(
                 warning = _budget_warning(stack_config, cfg, planned)
             if check_order:
                 order = _order_check(planned)
+                schemas = _schema_check(planned)
     except ConfigError as error:
         if fmt is ValidateFormat.json:
             _say(json.dumps(_errors_json(stack, error), indent=2), stderr=False)
@@ -137,14 +141,17 @@ def validate(
         raise
     if warning:
         _say(warning)
+    plan_ok = (order is None or order.ok) and (schemas is None or schemas.ok)
     if fmt is ValidateFormat.json:
-        body: dict[str, object] = {"stack": stack, "valid": order is None or order.ok, "errors": []}
+        body: dict[str, object] = {"stack": stack, "valid": plan_ok, "errors": []}
         if order is not None:
             body["order"] = _order_json(order)
+        if schemas is not None:
+            body["schema"] = _schema_json(schemas)
         _say(json.dumps(body, indent=2), stderr=False)
     else:
         pools = len(cfg.gpu_pools)
-        if order is None or order.ok:
+        if plan_ok:
             _say(
                 f"ok stack {stack}: environment {cfg.environment}, region {cfg.region}, "
                 f"cluster {cfg.cluster_name} (Kubernetes {cfg.cluster.version}), {pools} GPU pool(s)",
@@ -152,7 +159,9 @@ def validate(
             )
         if order is not None:
             _report_order(order, verbose)
-    if order is not None and not order.ok:
+        if schemas is not None:
+            _report_schemas(schemas, verbose)
+    if not plan_ok:
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -169,6 +178,30 @@ def _report_order(order: OrderReport, verbose: bool = False) -> None:
 
     for line in render(order, verbose=verbose):
         _say(line)
+
+
+def _schema_check(planned: Plan) -> SchemaReport:
+    from mlp.schema_gate import check_plan
+
+    return check_plan(planned)
+
+
+def _report_schemas(report: SchemaReport, verbose: bool = False) -> None:
+    """The schema gate's verdict on stderr: counts per provider, then each error (resource, property path, what the
+    schema allows) and warning (deprecations)."""
+    from mlp.schema_gate import render
+
+    for line in render(report, verbose=verbose):
+        _say(line)
+
+
+def _schema_json(report: SchemaReport) -> dict[str, object]:
+    return {
+        "ok": report.ok,
+        "checked": dict(report.checked),
+        "errors": [str(e) for e in report.errors],
+        "warnings": [str(w) for w in report.warnings],
+    }
 
 
 def _order_json(order: OrderReport) -> dict[str, object]:
@@ -227,7 +260,9 @@ def plan(
 ) -> None:
     """Show everything a stack would create, offline: no Pulumi CLI, no cloud credentials. Both layers of the
     platform are planned (the cluster layer reads the cloud layer's planned outputs). Exit 1 when the deploy order
-    is broken (an input naming a resource it does not depend on, a finalized object outliving its controller)."""
+    is broken (an input naming a resource it does not depend on, a finalized object outliving its controller) or
+    an input breaks its provider's schema (a misspelled nested key, a wrong type, a missing required input, a
+    value outside an enum, an unknown Kubernetes field, a chart value its schema refuses)."""
     from mlp.planner import plan_stack
     from mlp.stackfile import load_project, load_stack
 
@@ -239,6 +274,7 @@ def plan(
         if warning:
             _say(warning)
     order_report = _order_check(result)
+    schema_report = _schema_check(result)
     if order:
         from mlp.waves import order_report as waves
         from mlp.waves import render_text, to_json
@@ -251,7 +287,8 @@ def plan(
     else:
         _render_plan(result, fmt, output)
     _report_order(order_report, verbose)
-    if not order_report.ok:
+    _report_schemas(schema_report, verbose)
+    if not (order_report.ok and schema_report.ok):
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -147,9 +147,7 @@ class PlanMocks(mocks.Mocks):
             return rid, state
         if typ.startswith("kubernetes:") and preview:
             return "", {**state, **self._computed(typ, name, rid, state)}  # metadata.name: autonamed in Check
-        if preview:
-            # A create in a first preview: the provider echoes the inputs; everything it computes is unknown.
-            return "", state
+        known = dict(state)
         for prop in _PREFIXED:
             # AWS completes a `<prop>Prefix` with a unique suffix (known only after the create).
             prefix = state.get(f"{prop}Prefix")
@@ -159,6 +157,10 @@ class PlanMocks(mocks.Mocks):
         if typ in _ID_IS_NAME:
             rid = str(state[_ID_IS_NAME[typ]])
         state.update(self._computed(typ, name, rid, state))
+        if preview:
+            # A create in a first preview: the provider echoes the inputs; everything it computes (an id, an ARN,
+            # a name completed from a prefix, a nested output such as the cluster's security group) is unknown.
+            return "", _unknown_where_computed(known, state)
         return rid, state
 
     def _stack_reference(self, stack_name: str) -> tuple[str, dict[str, Any]]:
@@ -573,6 +575,19 @@ def _apply_transforms(
             if new_opts.ignore_changes is not None:
                 options["ignoreChanges"] = sorted(new_opts.ignore_changes)
     return props, options
+
+
+def _unknown_where_computed(inputs: dict[str, Any], full: dict[str, Any]) -> dict[str, Any]:
+    """The inputs, plus every key the full (created) state adds marked unknown, at any depth."""
+    out: dict[str, Any] = {}
+    for key, value in full.items():
+        if key not in inputs:
+            out[key] = rpc.UNKNOWN
+        elif isinstance(value, dict) and isinstance(inputs[key], dict):
+            out[key] = _unknown_where_computed(inputs[key], value)
+        else:
+            out[key] = inputs[key]
+    return out
 
 
 def _to_unknown(value: Any) -> Any:

@@ -15,6 +15,7 @@ from pulumi import _types
 
 from mlp.mocks import UNKNOWN
 from mlp.planner import Plan, plan_stack
+from mlp.schema_gate import check_plan
 from mlp.stackfile import Project, load_stack
 from tests.conftest import STACKS, plan_component
 
@@ -123,6 +124,14 @@ def test_first_preview_plans_the_same_resources_and_creates_none_in_an_apply(
         (r.layer, r.name, r.type) for r in plans[stack].resources
     }
     assert recorder.created_in_apply == []
+    # Every input the program gives is there, known or marked unknown (none dropped because a value was empty),
+    # and the whole preview checks against the providers' schemas, unknown values accepted.
+    assert _missing_inputs(preview, recorder) == {}
+    assert [str(e) for e in check_plan(preview).errors] == []
+    # A nested output the provider computes is unknown, not empty: the runner's ingress rule still names the
+    # cluster security group (an Output of the cluster's vpcConfig).
+    if stack != "dev":
+        assert preview.get("runner-to-api").inputs["securityGroupId"] == UNKNOWN
     # Computed values really are unknown in this run: the EKS cluster's role ARN is not known before the role
     # exists, while values from config are.
     eks = preview.get("cluster-eks")
