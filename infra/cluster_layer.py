@@ -19,6 +19,7 @@ from infra import specs
 from infra.catalog import versions
 from infra.cluster.provider import kubernetes_provider
 from infra.config import PlatformConfig
+from infra.container_logs import ContainerLogs, ContainerLogsArgs
 from infra.gpu_pools import GpuNodePools, GpuNodePoolsArgs
 from infra.gpu_pools.documents import POOL_LABEL
 from infra.ingress import LoadBalancerController, LoadBalancerControllerArgs
@@ -31,6 +32,7 @@ from infra.observability.documents import PROMETHEUS_URL, MonitoringSpec, platfo
 from infra.observability.rules import Thresholds, gpu_hourly_prices
 from infra.serving import Serving, ServingArgs
 from infra.serving.documents import SERVING_NAMESPACE, VLLM_PORT
+from infra.serving.routing import ENVOY_CONTAINER_PORT, ENVOY_GATEWAY_NAMESPACE
 from infra.tagging import cost_labels, platform_tags
 from infra.tenancy import Tenants, TenantsArgs
 from infra.tenancy.documents import PlatformEndpoint
@@ -62,6 +64,7 @@ class ClusterLayer:
         self.serving = self._create_serving()
         self.tenants = self._create_tenants()
         self.monitoring = self._create_monitoring()
+        self.container_logs = self._create_container_logs()
 
     def _bucket(self, zone: str) -> pulumi.Output[str]:
         return pulumi.Output.from_input(self.cloud.lake_buckets).apply(lambda buckets: str(buckets[zone]))
@@ -75,6 +78,7 @@ class ClusterLayer:
             "nodepools",
             GpuNodePoolsArgs(
                 cluster_name=self.cloud.cluster_name,
+                region=cfg.region,
                 cluster_security_group_id=self.cloud.cluster_security_group_id,
                 private_subnet_ids=self.cloud.private_subnet_ids,
                 karpenter_node_role_name=self.cloud.karpenter_node_role_name if karpenter else None,
@@ -163,6 +167,7 @@ class ClusterLayer:
                 cost_labels=self.labels,
                 system_node_selector=specs.SYSTEM_NODE_LABEL,
                 pool_label=POOL_LABEL,
+                keeps_serving=cfg.serving_keeps_up,
                 depends_on=self._pools,
             ),
             opts=self._opts,
@@ -179,12 +184,18 @@ class ClusterLayer:
             endpoints.append(PlatformEndpoint(namespace=RAY_NAMESPACE, ports=[RAY_CLIENT_PORT, RAY_DASHBOARD_PORT]))
         if self.serving is not None:
             endpoints.append(PlatformEndpoint(namespace=SERVING_NAMESPACE, ports=[VLLM_PORT, 8080]))
+        if self.serving is not None and self.serving.routes_models:
+            # The models' Gateway: its Envoy proxies listen on the shifted port (80 + 10000).
+            endpoints.append(PlatformEndpoint(namespace=ENVOY_GATEWAY_NAMESPACE, ports=[ENVOY_CONTAINER_PORT]))
         return Tenants(
             "tenants",
             TenantsArgs(
                 tenants=specs.tenant_specs(cfg),
                 platform_endpoints=endpoints,
                 monitoring_namespace=MONITORING_NAMESPACE if cfg.observability.enabled else None,
+                interface_endpoint_cidrs=self.cloud.interface_endpoint_cidrs
+                if cfg.network.has_interface_endpoints
+                else None,
             ),
             opts=self._opts,
         )
@@ -204,6 +215,7 @@ class ClusterLayer:
             ray_namespace=RAY_NAMESPACE,
         )
         owners = [c for c in (self.ray, self.serving, self.node_pools) if c is not None]
+        alerting = specs.alerting_spec(cfg)
         return Monitoring(
             "monitoring",
             MonitoringArgs(
@@ -215,6 +227,8 @@ class ClusterLayer:
                     node_selector=specs.SYSTEM_NODE_LABEL,
                     labels=self.labels,
                 ),
+                alerting=alerting,
+                alerts_topic_arn=self.cloud.alerts_topic_arn if alerting.uses_sns else None,
                 monitors=monitors,
                 gpu_nodes=bool(cfg.gpu_pools),
                 retain_volumes=prod,
@@ -229,6 +243,21 @@ class ClusterLayer:
             opts=self._opts,
         )
 
+    def _create_container_logs(self) -> ContainerLogs | None:
+        cfg = self.cfg
+        if not cfg.observability.logs.enabled:
+            return None
+        return ContainerLogs(
+            "container-logs",
+            ContainerLogsArgs(
+                region=cfg.region,
+                log_groups=self.cloud.container_log_groups,
+                team_namespaces=[d.key for d in specs.container_log_destinations(cfg) if d.is_team],
+                cost_labels=self.labels,
+            ),
+            opts=self._opts,
+        )
+
     def exports(self) -> dict[str, pulumi.Input[object]]:
         """What the cluster layer tells its users: where the platform's services answer inside the cluster."""
         out: dict[str, pulumi.Input[object]] = {"cloud_stack": self.reference.name}
@@ -236,4 +265,7 @@ class ClusterLayer:
             out["mlflow_url"] = self.mlflow.service_url
         if self.tenants is not None:
             out["team_namespaces"] = [t.namespace for t in specs.tenant_specs(self.cfg)]
+        if self.serving is not None and self.serving.model_gateway_url:
+            out["model_gateway_url"] = self.serving.model_gateway_url
+            out["model_hosts"] = self.serving.model_hosts
         return out

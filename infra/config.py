@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -181,6 +182,12 @@ class AdoptNetworkConfig(_Model):
     """Existing public subnets (only for internet-facing load balancers)."""
     terraform_state: TerraformStateConfig | None = None
     """Read the VPC and subnet ids from a Terraform state instead."""
+    interface_endpoint_cidrs: tuple[Cidr, ...] = Field(
+        (),
+        description="Where the VPC's interface endpoints with private DNS answer (their addresses as /32, or a "
+        "subnet that holds only endpoints; /24 or narrower): team pods may reach these on TCP 443. Empty: none "
+        "(AWS SDK calls to such endpoints from team namespaces time out).",
+    )
 
 
 class NetworkConfig(_Model):
@@ -196,6 +203,12 @@ class NetworkConfig(_Model):
     flow_logs: FlowLogsConfig = FlowLogsConfig()
     """VPC flow logs."""
     adopt: AdoptNetworkConfig | None = Field(None, description="Adopt an existing VPC instead of creating one.")
+
+    @property
+    def has_interface_endpoints(self) -> bool:
+        """The VPC has interface endpoints that team pods must reach: the ones created here, or an adopted VPC's
+        configured `interface_endpoint_cidrs`."""
+        return bool(self.adopt.interface_endpoint_cidrs if self.adopt is not None else self.interface_endpoints)
 
 
 # --- cluster --------------------------------------------------------------------------------------------------
@@ -319,16 +332,33 @@ LabelKey = Annotated[
 LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
 
 
+AvailabilityZone = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9][a-z]$")]
+
+
 class CapacityReservationConfig(_Model):
     id: Annotated[str, StringConstraints(pattern=r"^cr-[0-9a-f]{17}$")]
     """Capacity reservation id."""
     kind: Literal["odcr", "capacity_block"] = "odcr"
     """On-Demand Capacity Reservation or Capacity Block for ML."""
+    availability_zone: AvailabilityZone | None = Field(
+        None,
+        description="The reservation's AZ (`us-east-1a`). node_group pools: required, the group is placed in that "
+        "AZ's private subnet only. karpenter pools: optional (Karpenter reads the AZ from the reservation); when "
+        "given, the pool's nodes, on-demand fallback included, stay in that AZ.",
+    )
+    on_demand_fallback: bool = Field(
+        False,
+        description="karpenter pools: when the reservation is full or has ended, launch on-demand instances of the "
+        "same type (billed at on-demand rates) instead of leaving GPU pods Pending. node_group pools launch into "
+        "the reservation only.",
+    )
 
 
 class GpuPoolConfig(_Model):
     provisioner: Literal["karpenter", "node_group"] = Field(
-        "karpenter", description="`karpenter`: NodePool + EC2NodeClass; `node_group`: managed node group (reserved)."
+        "karpenter",
+        description="`karpenter`: NodePool + EC2NodeClass, scaled by pending pods (with or without a capacity "
+        "reservation); `node_group`: a managed node group of fixed size (min_gpus runs; no autoscaler).",
     )
     instance_families: tuple[str, ...] = Field((), description="Karpenter only: EC2 families such as g6e.")
     instance_types: tuple[str, ...] = Field((), description="Exact instance types (one for node groups).")
@@ -358,8 +388,11 @@ class GpuPoolConfig(_Model):
     """NodePool priority among pools that fit a pod (higher first)."""
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
     """Extra node labels."""
-    capacity_reservation: CapacityReservationConfig | None = None
-    """node_group only: target an ODCR or capacity block."""
+    capacity_reservation: CapacityReservationConfig | None = Field(
+        None,
+        description="Launch into an ODCR or Capacity Block: karpenter pools select it in their EC2NodeClass and "
+        "allow the `reserved` capacity type; node_group pools target it in their launch template.",
+    )
     time_slicing_replicas: int | None = Field(None, ge=2, le=16, description="Share each GPU (dev only).")
 
     @property
@@ -604,7 +637,7 @@ class VllmModelConfig(_Model):
     gpu_memory_utilization: float = Field(0.9, ge=0.5, le=0.98)
     """--gpu-memory-utilization."""
     min_replicas: int = Field(1, ge=0)
-    """Replica floor (0 scales to zero)."""
+    """Replica floor (0 scales to zero); 0 or at least 2 in staging and prod, so one serves while a node is replaced."""
     max_replicas: int = Field(2, ge=1)
     """Replica ceiling."""
     max_waiting_requests: int = Field(8, ge=1, description="Scale out above this many queued requests per replica.")
@@ -643,6 +676,81 @@ class AlertThresholdsConfig(_Model):
     """GPU pods Pending this long fire an alert."""
 
 
+AlertSeverity = Literal["critical", "warning", "info"]
+AlertDuration = Annotated[str, StringConstraints(pattern=r"^([0-9]+(ms|s|m|h|d|w|y))+$")]
+"""A Prometheus duration as Alertmanager reads it: `30s`, `5m`, `4h`, `1h30m`."""
+LabelName = Annotated[str, StringConstraints(pattern=r"^([a-zA-Z_][a-zA-Z0-9_]*|\.\.\.)$")]
+
+
+def _unique_severities(values: tuple[str, ...]) -> tuple[str, ...]:
+    if not values:
+        raise ValueError("needs at least one severity (critical, warning, info); to send nothing, turn it off")
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"lists {', '.join(repeated)} more than once")
+    return values
+
+
+Severities = Annotated[tuple[AlertSeverity, ...], AfterValidator(_unique_severities)]
+
+
+def _secret_name_not_url(value: Any) -> Any:
+    # Runs before the name pattern, whose message would echo the value: a URL here is the secret itself.
+    if isinstance(value, str) and "://" in value:
+        raise ValueError(
+            "looks like the webhook URL itself; store it in AWS Secrets Manager and give the secret's name"
+        )
+    return value
+
+
+class SnsAlertsConfig(_Model):
+    enabled: bool = False
+    """Publish alerts to an SNS topic the platform creates (KMS-encrypted, TLS only); subscribe to it yourself."""
+    severities: Severities = ("critical", "warning")
+    """Alert severities published to the topic."""
+    send_resolved: bool = True
+    """Also publish when an alert resolves."""
+
+
+class WebhookAlertsConfig(_Model):
+    secret: Annotated[SecretName, BeforeValidator(_secret_name_not_url)] = Field(
+        ...,
+        description="Secrets Manager secret whose value is the webhook's https:// URL; Alertmanager's pod reads it "
+        "into an in-memory file at start, so the URL is never in the config, the Pulumi state or a Kubernetes object.",
+    )
+    severities: Severities = ("critical",)
+    """Alert severities posted to the webhook."""
+    send_resolved: bool = True
+    """Also post when an alert resolves."""
+
+
+class AlertingConfig(_Model):
+    sns: SnsAlertsConfig = SnsAlertsConfig()
+    """The platform's SNS topic as a receiver."""
+    webhook: WebhookAlertsConfig | None = None
+    """A webhook (chat, paging or incident tool) as a receiver."""
+    group_by: tuple[LabelName, ...] = ("alertname", "namespace")
+    """Alerts with equal values of these labels go out as one notification."""
+    group_wait: AlertDuration = "30s"
+    """Wait this long for more alerts of a new group before the first notification."""
+    group_interval: AlertDuration = "5m"
+    """Wait this long before notifying about alerts added to a group already notified."""
+    repeat_interval: AlertDuration = "4h"
+    """Send a notification again this often while its alerts keep firing."""
+
+
+class ContainerLogsConfig(_Model):
+    enabled: bool = Field(
+        True,
+        description="Ship every pod's logs to CloudWatch Logs (Fluent Bit on every node): one log group for the "
+        "platform's namespaces and one per team, encrypted with the platform's logs key. Independent of "
+        "`observability.enabled` (the monitoring stack). Ingestion is billed per GB ($0.50/GB in us-east-1), not "
+        "estimated by `mlp cost`.",
+    )
+    retention_days: RetentionDays = 30
+    """How long container logs are kept."""
+
+
 class ObservabilityConfig(_Model):
     enabled: bool = True
     """Deploy the monitoring stack."""
@@ -654,6 +762,10 @@ class ObservabilityConfig(_Model):
     """Deploy Grafana (never exposed publicly)."""
     alerts: AlertThresholdsConfig = AlertThresholdsConfig()
     """Alert thresholds."""
+    alerting: AlertingConfig = AlertingConfig()
+    """Where Alertmanager sends alerts, by severity (staging and prod need at least one receiver)."""
+    logs: ContainerLogsConfig = ContainerLogsConfig()
+    """Container logs to CloudWatch Logs."""
 
 
 class TenantQuotaConfig(_Model):
@@ -731,6 +843,12 @@ class PlatformConfig(_Model):
     @property
     def is_prod(self) -> bool:
         return self.environment == "prod"
+
+    @property
+    def serving_keeps_up(self) -> bool:
+        """Staging and prod: vLLM servers keep serving through rollouts (surge) and node consolidation (two replicas
+        or more when always on, one PodDisruptionBudget); dev replaces in place and may run one replica."""
+        return self.environment != "dev"
 
     @property
     def runs_in_vpc_runner(self) -> bool:
@@ -838,6 +956,7 @@ _PATTERN_HINTS: dict[str, str] = {
     "release_version": "an EKS AMI release such as 1.35.3-20260724",
     "image": "an image with an explicit tag or digest",
     "id": "a capacity reservation id such as cr-0123456789abcdef0",
+    "availability_zone": "an availability zone name such as us-east-1a",
     "vpc_id": "a VPC id such as vpc-0123456789abcdef0",
     "name": "letters, digits, - and _, starting with a letter (at most 100 characters)",
     "prometheus_retention": "a Prometheus duration such as 15d",
@@ -857,7 +976,7 @@ def _pattern_hint(loc: Path) -> str:
         return "must be a lowercase DNS label (a-z, 0-9, -), at most 40 characters"
     if parent == "labels":
         return "must be a valid Kubernetes label value (63 characters: letters, digits, - _ .)"
-    if parent in {"admin_secret", "hub_token_secret"}:
+    if parent in {"admin_secret", "hub_token_secret", "secret"}:
         return "must be a Secrets Manager secret name or ARN"
     return "has characters or a format that is not allowed here"
 
@@ -926,6 +1045,7 @@ def _semantic_checks(cfg: PlatformConfig) -> list[ConfigIssue]:
     _check_cluster(cfg, add)
     _check_gpu_pools(cfg, add)
     _check_services(cfg, add)
+    _check_alerting(cfg, add)
     if not cfg.data_lake.protect and cfg.is_prod:
         add(("data_lake", "protect"), "must be true in prod (buckets and the lake key are protected and retained)")
     return issues
@@ -956,6 +1076,35 @@ def _check_tags(cfg: PlatformConfig, add: Add) -> None:
         )
 
 
+def _duration_seconds(value: str) -> float:
+    """A Prometheus duration (already checked by its pattern) in seconds."""
+    unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+    return sum(int(n) * unit[u] for n, u in re.findall(r"([0-9]+)(ms|s|m|h|d|w|y)", value))
+
+
+def _check_alerting(cfg: PlatformConfig, add: Add) -> None:
+    obs = cfg.observability
+    alerting = obs.alerting
+    at: Path = ("observability", "alerting")
+    receivers = [key for key, on in (("sns", alerting.sns.enabled), ("webhook", alerting.webhook is not None)) if on]
+    if not obs.enabled:
+        for key in receivers:
+            add((*at, key), "needs observability.enabled (Alertmanager, in the monitoring stack, sends the alerts)")
+        return
+    if not receivers and cfg.environment != "dev":
+        add(
+            at,
+            f"{cfg.environment} needs at least one alert receiver, or its alerts reach nobody: set sns.enabled: true "
+            "(an SNS topic the platform creates; subscribe to it) and/or webhook.secret (a Secrets Manager secret "
+            "holding a webhook URL)",
+        )
+    if _duration_seconds(alerting.repeat_interval) < _duration_seconds(alerting.group_interval):
+        add(
+            (*at, "repeat_interval"),
+            f"must be at least group_interval ({alerting.repeat_interval} < {alerting.group_interval})",
+        )
+
+
 def _check_network(cfg: PlatformConfig, add: Add) -> None:
     from infra.network.cidr import SubnetPlanError, plan_subnets  # pure; imported late to keep this module light
 
@@ -976,6 +1125,13 @@ def _check_network(cfg: PlatformConfig, add: Add) -> None:
             state = adopt.terraform_state
             if (state.path is None) == (state.s3 is None):
                 add(("network", "adopt", "terraform_state"), "give exactly one of path or s3")
+        for i, block in enumerate(adopt.interface_endpoint_cidrs):
+            if ipaddress.ip_network(block).prefixlen < 24:
+                add(
+                    ("network", "adopt", "interface_endpoint_cidrs", i),
+                    f"{block} is wider than /24; team pods may reach it on 443, so give the endpoints' addresses "
+                    "(/32 each) or a subnet that holds only endpoints",
+                )
         return
     network = ipaddress.ip_network(net.cidr)
     assert isinstance(network, ipaddress.IPv4Network)
@@ -1117,25 +1273,62 @@ def _check_gpu_pools(cfg: PlatformConfig, add: Add) -> None:
                     at + ("instance_families", i),
                     f"{fam!r} is not an NVIDIA GPU family in the catalog{hint}; allowed: {', '.join(known_families)}",
                 )
+        reservation = pool.capacity_reservation
         if pool.provisioner == "karpenter":
             if not pool.instance_families and not pool.instance_types:
                 add(at, "a karpenter pool needs instance_families or instance_types")
-            if pool.capacity_reservation is not None:
-                add(at + ("capacity_reservation",), "only node_group pools target capacity reservations")
+            if reservation is not None:
+                # A reservation holds one instance type; Karpenter uses it only for that type.
+                if pool.instance_families:
+                    add(
+                        at + ("instance_families",),
+                        "a pool on a capacity reservation takes the reservation's instance type in instance_types, "
+                        "not families",
+                    )
+                elif len(pool.instance_types) != 1:
+                    add(at + ("instance_types",), "a pool on a capacity reservation has exactly one instance type")
+                if pool.capacity_types != ("on-demand",):
+                    add(
+                        at + ("capacity_types",),
+                        "a pool on a capacity reservation launches `reserved` capacity first; allow on-demand "
+                        "after it with capacity_reservation.on_demand_fallback instead of capacity_types",
+                    )
         else:
             if pool.instance_families:
                 add(at + ("instance_families",), "node_group pools take instance_types, not families")
             if len(pool.instance_types) != 1:
                 add(at + ("instance_types",), "a node_group pool needs exactly one instance type")
-            elif (spec := gpu_catalog.gpu_instance(pool.instance_types[0])) is not None and spec.gpu_count:
+            if pool.capacity_types != ("on-demand",) and reservation is not None:
+                add(at + ("capacity_types",), "capacity reservations are on-demand capacity")
+            if len(pool.capacity_types) != 1:
+                add(at + ("capacity_types",), "a node_group pool has one capacity type")
+            if reservation is not None and reservation.availability_zone is None:
+                add(
+                    at + ("capacity_reservation", "availability_zone"),
+                    "a node group on a capacity reservation needs the reservation's AZ (aws ec2 "
+                    "describe-capacity-reservations): the group is placed in that AZ's subnet only, since a "
+                    "reservation lives in one AZ",
+                )
+            if reservation is not None and reservation.on_demand_fallback:
+                add(
+                    at + ("capacity_reservation", "on_demand_fallback"),
+                    "a node group launches into its reservation only; use provisioner: karpenter for on-demand "
+                    "fallback",
+                )
+        if (pool.provisioner == "node_group" or reservation is not None) and len(pool.instance_types) == 1:
+            spec = gpu_catalog.gpu_instance(pool.instance_types[0])
+            if spec is not None and spec.gpu_count:
                 for key in ("min_gpus", "max_gpus"):
                     value = getattr(pool, key)
                     if value % spec.gpu_count:
                         add(at + (key,), f"must be a multiple of {spec.gpu_count} (GPUs per {spec.instance_type} node)")
-            if pool.capacity_types != ("on-demand",) and pool.capacity_reservation is not None:
-                add(at + ("capacity_types",), "capacity reservations are on-demand capacity")
-            if len(pool.capacity_types) != 1:
-                add(at + ("capacity_types",), "a node_group pool has one capacity type")
+        zone = reservation.availability_zone if reservation is not None else None
+        if zone is not None and not re.fullmatch(rf"{re.escape(cfg.region)}[a-z]", zone):
+            add(
+                at + ("capacity_reservation", "availability_zone"),
+                f"{zone} is not an AZ of the stack's region {cfg.region}; a reservation is used only in its own "
+                f"region (e.g. {cfg.region}a)",
+            )
         if pool.provisioner == "node_group" and pool.ami_version is not None:
             add(at + ("ami_version",), "applies to karpenter pools; node_group pools take release_version")
         if pool.provisioner == "karpenter" and pool.release_version is not None:
@@ -1239,6 +1432,35 @@ def _fit_on_system_nodes(cfg: PlatformConfig, cpu: str, memory: str) -> str | No
     return None
 
 
+def _check_vllm_keeps_serving(cfg: PlatformConfig, add: Add) -> None:
+    """Staging and prod: a vLLM server keeps serving through node consolidation (two replicas, one evicted at a
+    time) and through a rollout (one replica surged per server, all servers at once when the image changes)."""
+    surges: dict[str, list[str]] = {}
+    needed: dict[str, int] = {}
+    for mname, model in cfg.vllm.models.items():
+        if model.min_replicas == 1:
+            add(
+                ("vllm", "models", mname, "min_replicas"),
+                f"must be 0 (parked) or at least 2 in {cfg.environment}: with one replica, Karpenter consolidating, "
+                "replacing or draining its node stops the model until a new replica has loaded it",
+            )
+        if model.pool in cfg.gpu_pools:
+            gpus = model.gpus_per_replica
+            surges.setdefault(model.pool, []).append(
+                f"(vllm.models.{mname}.min_replicas {model.min_replicas} + 1) x {gpus} GPU{'s' if gpus > 1 else ''}"
+            )
+            needed[model.pool] = needed.get(model.pool, 0) + (model.min_replicas + 1) * gpus
+    for pname, terms in surges.items():
+        max_gpus = cfg.gpu_pools[pname].max_gpus
+        if needed[pname] > max_gpus:
+            add(
+                ("gpu_pools", pname, "max_gpus"),
+                f"{max_gpus} GPUs cannot hold a vLLM rollout, which starts one more replica of each server on the "
+                f"pool before an old one stops: {' + '.join(terms)} = {needed[pname]} GPUs; raise max_gpus or "
+                "lower min_replicas",
+            )
+
+
 def _check_services(cfg: PlatformConfig, add: Add) -> None:
     pools = cfg.gpu_pools
 
@@ -1305,6 +1527,10 @@ def _check_services(cfg: PlatformConfig, add: Add) -> None:
             add(path, "kserve.enabled is false; remove the service or enable KServe")
         if svc.min_replicas > svc.max_replicas:
             add(path + ("max_replicas",), "must be >= min_replicas")
+        if svc.canary is not None and svc.min_replicas < 1:
+            # The route sends the canary its share whatever runs; KServe v0.20's webhook refuses a canary with
+            # more replicas than the stable floor, so with a floor of 0 the share would reach no pod.
+            add(path + ("min_replicas",), "must be >= 1 with a canary (the canary runs at least one replica)")
         check_pool(path + ("gpu_pool",), svc.gpu_pool, svc.resources.gpus)
 
     served: dict[str, str] = {}
@@ -1331,6 +1557,8 @@ def _check_services(cfg: PlatformConfig, add: Add) -> None:
         if model.served_model_name in served:
             add(path + ("served_model_name",), f"is also served by vllm.models.{served[model.served_model_name]}")
         served[model.served_model_name] = mname
+    if cfg.serving_keeps_up:
+        _check_vllm_keeps_serving(cfg, add)
 
     admins = {a.principal_arn for a in cfg.cluster.admins}
     seen_principals: dict[str, str] = {}

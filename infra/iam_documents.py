@@ -75,6 +75,11 @@ class S3Grant:
     bucket_arn: str
     prefix: str = ""
     write: bool = False
+    head_bucket: bool = False
+    """The client checks the bucket with HeadBucket first (KServe's storage initializer does). S3 authorizes
+    HeadBucket as s3:ListBucket with no `s3:prefix` in the request, so the role may then also list the bucket without
+    a prefix: every key name (and size) of the bucket, not the objects' contents. No condition key tells the two
+    apart."""
 
 
 def s3_access_policy(
@@ -99,6 +104,7 @@ def s3_access_policy(
     by_bucket: dict[str, set[str]] = {}
     for g in grants:
         by_bucket.setdefault(g.bucket_arn, set()).add(g.prefix)
+    head_buckets = {g.bucket_arn for g in grants if g.head_bucket}
     for i, (bucket, prefixes) in enumerate(sorted(by_bucket.items())):
         statement: dict[str, Any] = {
             "Sid": f"List{i}",
@@ -108,6 +114,16 @@ def s3_access_policy(
         }
         if "" not in prefixes:
             statement["Condition"] = {"StringLike": {"s3:prefix": sorted(f"{p}*" for p in prefixes)}}
+            if bucket in head_buckets:
+                statements.append(
+                    {
+                        "Sid": f"HeadBucket{i}",
+                        "Effect": "Allow",
+                        "Action": "s3:ListBucket",
+                        "Resource": bucket,
+                        "Condition": {"Null": {"s3:prefix": "true"}},
+                    }
+                )
         statements.append(statement)
     if grants:
         statements.append(

@@ -29,6 +29,9 @@ class CloudOutputs:
     cluster_security_group_id: pulumi.Input[str]
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[list[str]]
+    interface_endpoint_cidrs: pulumi.Input[list[str]]
+    """Where the VPC's interface endpoints answer (each network interface's address as a /32, or configured blocks
+    of an adopted VPC); empty when it has none. Team namespaces' egress admits these on TCP 443."""
     lake_buckets: pulumi.Input[dict[str, str]]
     """Bucket name per lake zone."""
     lake_key_arn: pulumi.Input[str]
@@ -41,6 +44,11 @@ class CloudOutputs:
     mlflow_admin_secret_arn: pulumi.Input[str] | None = None
     runner_project: pulumi.Input[str] | None = None
     """The in-VPC runner's CodeBuild project (`mlp runner STACK up` starts it)."""
+    alerts_topic_arn: pulumi.Input[str] | None = None
+    """The SNS topic Alertmanager publishes alerts to (subscribe to it); None when no severity goes to SNS."""
+    container_log_groups: pulumi.Input[dict[str, str]] | None = None
+    """Container log group name per destination (`platform`, each team namespace); None when observability.logs is
+    off."""
 
     def export(self) -> None:
         """Export every field as a stack output of the same name (None exports as null)."""

@@ -19,12 +19,14 @@ from infra import specs
 from infra.catalog import versions
 from infra.cluster import AdminAccess, Cluster, ClusterArgs, SystemNodeGroupArgs
 from infra.config import PlatformConfig
+from infra.container_logs import ContainerLogsCloud, ContainerLogsCloudArgs
 from infra.data import DataLake, DataLakeArgs, ZoneSpec
 from infra.gpu_pools import GpuPoolsCloud, GpuPoolsCloudArgs
 from infra.ingress import LoadBalancerControllerCloud, LoadBalancerControllerCloudArgs
 from infra.layer_outputs import CloudOutputs
 from infra.mlops import DatabaseSpec, LakeAccess, MlflowCloud, MlflowCloudArgs, RayCloud, RayCloudArgs
 from infra.network import AdoptedNetwork, AdoptedNetworkArgs, Network, NetworkArgs, TerraformStateSource
+from infra.observability import AlertingCloud, AlertingCloudArgs
 from infra.runner import ClusterRunner, ClusterRunnerArgs
 from infra.security import PlatformKeys, PlatformKeysArgs
 from infra.serving import ServingCloud, ServingCloudArgs
@@ -58,6 +60,8 @@ class CloudLayer:
         self.ray = self._create_ray()
         self.serving = self._create_serving()
         self.tenants = self._create_tenants()
+        self.alerting = self._create_alerting()
+        self.container_logs = self._create_container_logs()
 
     def _create_keys(self) -> PlatformKeys:
         return PlatformKeys(
@@ -89,6 +93,7 @@ class CloudLayer:
                         s3_region=state.s3.region if state.s3 else None,
                         output_names=state.outputs.model_dump(),
                     ),
+                    interface_endpoint_cidrs=adopt.interface_endpoint_cidrs,
                 ),
                 opts=self._opts,
             )
@@ -221,6 +226,8 @@ class CloudLayer:
                 cluster_name=self.cluster.cluster_name,
                 label=cfg.cluster_name,
                 private_subnet_ids=self.network.private_subnet_ids,
+                # A created network knows each subnet's AZ (a reserved node group is placed in its AZ's subnet).
+                private_subnet_zones=self.network.availability_zones if isinstance(self.network, Network) else None,
                 node_group_role_arn=self.cluster.node_role_arn,
                 pools=specs.pool_specs(cfg),
                 karpenter=specs.uses_karpenter(cfg),
@@ -340,6 +347,43 @@ class CloudLayer:
             opts=self._opts,
         )
 
+    def _create_alerting(self) -> AlertingCloud | None:
+        cfg = self.cfg
+        alerting = specs.alerting_spec(cfg)
+        if not (cfg.observability.enabled and alerting.has_receivers):
+            return None
+        return AlertingCloud(
+            "alerting",
+            AlertingCloudArgs(
+                cluster_name=self.cluster.cluster_name,
+                label=cfg.cluster_name,
+                region=cfg.region,
+                topic=alerting.uses_sns,
+                webhook_secret=alerting.webhook_secret,
+                protect=cfg.cluster.deletion_protection,
+                cost_tags=self.tags,
+            ),
+            opts=self._opts,
+        )
+
+    def _create_container_logs(self) -> ContainerLogsCloud | None:
+        cfg = self.cfg
+        logs = cfg.observability.logs
+        if not logs.enabled:
+            return None
+        return ContainerLogsCloud(
+            "container-logs",
+            ContainerLogsCloudArgs(
+                cluster_name=self.cluster.cluster_name,
+                label=cfg.cluster_name,
+                destinations=specs.container_log_destinations(cfg),
+                retention_days=logs.retention_days,
+                kms_key_arn=self.keys.logs_key_arn,
+                cost_tags=self.tags,
+            ),
+            opts=self._opts,
+        )
+
     def outputs(self) -> CloudOutputs:
         cluster = self.cluster
         pools = self.node_pools
@@ -351,6 +395,7 @@ class CloudLayer:
             cluster_security_group_id=cluster.cluster_security_group_id,
             vpc_id=self.network.vpc_id,
             private_subnet_ids=self.network.private_subnet_ids,
+            interface_endpoint_cidrs=self.network.interface_endpoint_cidrs,
             lake_buckets=pulumi.Output.all(**self.lake.bucket_names),
             lake_key_arn=self.lake.key_arn,
             kubeconfig=cluster.kubeconfig,
@@ -362,4 +407,6 @@ class CloudLayer:
             mlflow_db_secret_arn=self.mlflow.db_secret_arn if self.mlflow else None,
             mlflow_admin_secret_arn=self.mlflow.admin_secret_arn if self.mlflow else None,
             runner_project=self.runner.project_name if self.runner else None,
+            alerts_topic_arn=self.alerting.topic_arn if self.alerting else None,
+            container_log_groups=self.container_logs.log_groups if self.container_logs else None,
         )

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from infra.catalog import versions
 from infra.config import GpuPoolConfig, PlatformConfig
+from infra.container_logs.documents import PLATFORM, LogDestination
 from infra.gpu_pools import GeneralPoolSpec, PoolSpec
 from infra.gpu_pools.documents import POOL_LABEL
 from infra.mlops.documents import RayClusterSpec, RayGpuGroup
+from infra.observability.alerting import AlertingSpec
 from infra.serving.documents import InferenceServiceSpec, VllmServer, default_vllm_resources
 from infra.tagging import cost_labels
 from infra.tenancy.documents import TenantSpec
@@ -40,6 +42,8 @@ def pool_spec(name: str, pool: GpuPoolConfig) -> PoolSpec:
         labels=pool.labels,
         capacity_reservation_id=reservation.id if reservation else None,
         capacity_reservation_kind=reservation.kind if reservation else None,
+        capacity_reservation_zone=reservation.availability_zone if reservation else None,
+        on_demand_fallback=reservation.on_demand_fallback if reservation else False,
         time_slicing_replicas=pool.time_slicing_replicas,
     )
 
@@ -157,9 +161,29 @@ def vllm_servers(cfg: PlatformConfig) -> list[VllmServer]:
                 hub_token_secret=v.hub_token_secret,
                 region=cfg.region,
                 startup_minutes=v.startup_minutes,
+                keeps_serving=cfg.serving_keeps_up,
             )
         )
     return servers
+
+
+def alerting_spec(cfg: PlatformConfig) -> AlertingSpec:
+    """Where Alertmanager sends alerts; both layers read it (the topic and role, the Alertmanager values)."""
+    a = cfg.observability.alerting
+    sns, webhook = a.sns, a.webhook
+    return AlertingSpec(
+        label=cfg.cluster_name,
+        region=cfg.region,
+        sns_severities=sns.severities if sns.enabled else (),
+        sns_send_resolved=sns.send_resolved,
+        webhook_secret=webhook.secret if webhook else None,
+        webhook_severities=webhook.severities if webhook else (),
+        webhook_send_resolved=webhook.send_resolved if webhook else True,
+        group_by=a.group_by,
+        group_wait=a.group_wait,
+        group_interval=a.group_interval,
+        repeat_interval=a.repeat_interval,
+    )
 
 
 def tenant_specs(cfg: PlatformConfig) -> list[TenantSpec]:
@@ -178,3 +202,15 @@ def tenant_specs(cfg: PlatformConfig) -> list[TenantSpec]:
         )
         for name, t in cfg.tenants.items()
     ]
+
+
+def container_log_destinations(cfg: PlatformConfig) -> list[LogDestination]:
+    """The log groups of container logs: the platform's, then one per team namespace. A team's group carries the
+    team (`mlplatform.io/tenant`, as its role does) and the team's cost center when it has its own, so its log
+    ingestion is billed to it."""
+    destinations = [LogDestination(key=PLATFORM)]
+    for spec in tenant_specs(cfg):
+        cost_center = cfg.tenants[spec.name].cost_center
+        tags = {"mlplatform.io/tenant": spec.name, **({"cost-center": cost_center} if cost_center else {})}
+        destinations.append(LogDestination(key=spec.namespace, tags=tags))
+    return destinations

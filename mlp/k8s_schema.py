@@ -34,9 +34,15 @@ NOT_OBJECTS = {"kubernetes:helm.sh/v3:Release"}
 
 BUILTIN_GROUPS = {"", "apps", "batch", "policy", "autoscaling"}
 
+CRD_GROUPS_UNDER_K8S_IO = {"gateway.networking.k8s.io"}
+"""API groups named under k8s.io that the API server does not serve itself: their kinds come from CRDs (the
+Gateway API is a Kubernetes SIG project installed as CRDs), so they are checked against `mlp/data/crds`."""
+
 
 def is_builtin(api_version: str) -> bool:
     group = api_version.rpartition("/")[0]
+    if group in CRD_GROUPS_UNDER_K8S_IO:
+        return False
     return group in BUILTIN_GROUPS or group.endswith(".k8s.io")
 
 

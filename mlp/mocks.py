@@ -12,6 +12,7 @@ import atexit
 import base64
 import hashlib
 import inspect
+import ipaddress
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -118,11 +119,16 @@ class PlanMocks(mocks.Mocks):
         self.ctx = PlanContext(region="us-east-1")
         self.generated_secrets: list[str] = []
         """Every value the mocks generated as a secret (passwords): a plan must contain none of them."""
+        self._subnets: dict[str, dict[str, Any]] = {}
+        """Planned subnets by id (their state), so that a network interface gets an address inside its subnet."""
+        self._interface_subnets: dict[str, str] = {}
+        """Subnet of each planned interface endpoint's network interface, by interface id."""
 
     def reset(self, ctx: PlanContext, keep_secrets: bool = False) -> None:
         """A new program run; `keep_secrets` when it is a later layer of the same plan (a plan holds none of the
         secrets generated in any of its layers)."""
         self.ctx = ctx
+        self._subnets, self._interface_subnets = {}, {}
         if not keep_secrets:
             self.generated_secrets = []
 
@@ -157,6 +163,10 @@ class PlanMocks(mocks.Mocks):
         if typ in _ID_IS_NAME:
             rid = str(state[_ID_IS_NAME[typ]])
         state.update(self._computed(typ, name, rid, state))
+        if typ == "aws:ec2/subnet:Subnet":
+            self._subnets[rid] = state
+        if typ == "aws:ec2/vpcEndpoint:VpcEndpoint" and state.get("networkInterfaceIds"):
+            self._interface_subnets.update(zip(state["networkInterfaceIds"], state["subnetIds"], strict=True))
         if preview:
             # A create in a first preview: the provider echoes the inputs; everything it computes (an id, an ARN,
             # a name completed from a prefix, a nested output such as the cluster's security group) is unknown.
@@ -244,6 +254,8 @@ class PlanMocks(mocks.Mocks):
                 bucketRegionalDomainName=f"{state['bucket']}.s3.{region}.amazonaws.com",
                 region=region,
             )
+        elif typ == "aws:sns/topic:Topic":
+            out["arn"] = f"{arn_base}:sns:{region}:{account}:{state['name']}"
         elif typ == "aws:sqs/queue:Queue":
             out.update(
                 arn=f"{arn_base}:sqs:{region}:{account}:{state['name']}",
@@ -270,6 +282,11 @@ class PlanMocks(mocks.Mocks):
             out.update(result=result, bcryptHash=bcrypt)
         elif module in ("ec2", "eks", "iam", "cloudwatch", "s3", "sqs", "rds", "secretsmanager", "kms", "ecr"):
             out["arn"] = f"{arn_base}:{module}:{region}:{account}:{typ.rsplit(':', 1)[-1].lower()}/{rid}"
+        if typ == "aws:ec2/vpcEndpoint:VpcEndpoint" and state.get("vpcEndpointType") == "Interface":
+            # AWS gives an interface endpoint one network interface per subnet, in the subnets' order here.
+            subnets = state.get("subnetIds")
+            ids = subnets if isinstance(subnets, list) else []  # a preview may not know the list itself
+            out["networkInterfaceIds"] = [f"eni-{_digest(typ, name, str(s))}" for s in ids]
         return out
 
     # -- invokes --------------------------------------------------------------------------------------------
@@ -307,6 +324,10 @@ class PlanMocks(mocks.Mocks):
             }, []
         if token == "aws:eks/getCluster:getCluster":
             return self._existing_cluster(str(args.args["name"])), []
+        if token == "aws:ec2/getNetworkInterface:getNetworkInterface":
+            return self._network_interface(args.args.get("id")), []
+        if token == "aws:ec2/getSubnets:getSubnets":
+            return self._subnets_matching(args.args.get("filters") or []), []
         if token == "aws:index/getRegion:getRegion":
             return {
                 "id": region,
@@ -319,6 +340,59 @@ class PlanMocks(mocks.Mocks):
             f"the program called {token}, which the offline planner does not answer; add a deterministic "
             f"answer in mlp/mocks.py (invokes read live cloud state and cannot be planned otherwise)"
         )
+
+    def _subnets_matching(self, filters: list[Any]) -> dict[str, Any]:
+        """aws.ec2.get_subnets by `subnet-id` and `availability-zone` filters. A subnet the plan created has its
+        planned AZ; any other id (an adopted subnet) is answered as lying in the region's AZs in the order the ids
+        are listed (a, b, c...), as getAvailabilityZones answers them."""
+        wanted = {str(f.get("name")): [str(v) for v in f.get("values") or []] for f in filters}
+        unknown = sorted(set(wanted) - {"subnet-id", "availability-zone"})
+        if unknown or "subnet-id" not in wanted:
+            raise PlannerError(
+                "the program looked up subnets by filters the offline planner does not answer "
+                f"({', '.join(unknown) or 'no subnet-id'}); it answers aws.ec2.get_subnets by subnet-id and "
+                "availability-zone"
+            )
+        ids = wanted["subnet-id"]
+        zones = [
+            str(self._subnets.get(s, {}).get("availabilityZone") or f"{self.ctx.region}{'abcdef'[i % 6]}")
+            for i, s in enumerate(ids)
+        ]
+        found = [
+            s
+            for s, z in zip(ids, zones, strict=True)
+            if "availability-zone" not in wanted or z in wanted["availability-zone"]
+        ]
+        return {"id": self.ctx.region, "ids": found, "filters": filters, "region": self.ctx.region}
+
+    def _network_interface(self, eni: Any) -> dict[str, Any]:
+        """A network interface read by id. One that the plan created (an interface endpoint's) gets a private
+        address inside its subnet's CIDR, at an offset derived from the interface id, past the four addresses AWS
+        keeps at the start of every subnet and before the last; any other id is a stand-in in 10.0.0.0/8. A
+        derived address can repeat within a subnet (odds about n^2 / 2 / subnet size), never between subnets."""
+        if not eni:
+            raise PlannerError(
+                "the program looked up a network interface by filters; the offline planner answers "
+                "aws.ec2.get_network_interface by id only"
+            )
+        ctx, eni = self.ctx, str(eni)
+        subnet_id = self._interface_subnets.get(eni)
+        subnet = self._subnets.get(subnet_id or "", {})
+        block = ipaddress.ip_network(str(subnet.get("cidrBlock") or "10.0.0.0/8"))
+        offset = 4 + int(_digest("eni", eni, length=12), 16) % (block.num_addresses - 5)
+        address = str(block.network_address + offset)
+        return {
+            "id": eni,
+            "arn": f"arn:{ctx.partition}:ec2:{ctx.region}:{ctx.account_id}:network-interface/{eni}",
+            "interfaceType": "vpc_endpoint" if subnet_id else "interface",
+            "privateIp": address,
+            "privateIps": [address],
+            "subnetId": subnet_id or f"subnet-{_digest(eni, 'subnet')}",
+            "vpcId": subnet.get("vpcId") or f"vpc-{_digest(eni, 'vpc')}",
+            "availabilityZone": subnet.get("availabilityZone") or f"{ctx.region}a",
+            "ownerId": ctx.account_id,
+            "region": ctx.region,
+        }
 
     def _existing_cluster(self, name: str) -> dict[str, Any]:
         """A stand-in for an EKS cluster that exists outside the program (read with aws.eks.get_cluster)."""

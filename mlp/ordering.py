@@ -78,6 +78,9 @@ class Exemption:
     reason: str
     reverse: bool = False
     """The two are ordered the other way round on purpose: the target must then depend on the referrer."""
+    value: str | None = None
+    """A regular expression the referring value must match whole for the exemption to apply (None: any value);
+    other values of the same input are ordinary references."""
 
 
 EXEMPTIONS: dict[tuple[str, str, str], Exemption] = {
@@ -91,6 +94,7 @@ EXEMPTIONS: dict[tuple[str, str, str], Exemption] = {
         "EKS writes into a group with our retention and KMS key instead of creating its own (the cluster depends "
         "on the log group)",
         reverse=True,
+        value=r"/aws/eks/[^/]+/cluster",
     ),
     (
         "aws:cloudwatch/logGroup:LogGroup",
@@ -136,6 +140,7 @@ CLUSTER_SCOPED_KINDS = frozenset(
         "CSIDriver",
         "CustomResourceDefinition",
         "EC2NodeClass",
+        "GatewayClass",
         "IngressClass",
         "MutatingWebhookConfiguration",
         "Namespace",
@@ -202,6 +207,11 @@ OBJECT_REFERENCES: dict[str, tuple[_RefRule, ...]] = {
     "ClusterRoleBinding": (
         _RefRule("subjects[]", "ServiceAccount", kind_key="kind", namespace_key="namespace"),
         _RefRule("roleRef", "ClusterRole", kind_key="kind"),
+    ),
+    "Gateway": (_RefRule("spec", "GatewayClass", name_key="gatewayClassName"),),
+    "HTTPRoute": (
+        _RefRule("spec.parentRefs[]", "Gateway", kind_key="kind", namespace_key="namespace"),
+        _RefRule("spec.rules[].backendRefs[]", "Service", kind_key="kind", namespace_key="namespace"),
     ),
     "Ingress": (
         _RefRule("spec.rules[].http.paths[].backend.service", "Service"),
@@ -278,6 +288,15 @@ FINALIZED_BY: dict[tuple[str, str], Controller] = {
         finalizer="inferenceservice.finalizers",
         does="the KServe controller removes the model server's deployments and routes",
         chart="kserve-resources",
+    ),
+    ("gateway.networking.k8s.io", "GatewayClass"): Controller(
+        # Envoy Gateway v1.9.0 adds this finalizer to a class of its own while a Gateway uses it and removes it once
+        # none does (`internal/provider/kubernetes/controller.go`: addFinalizer/removeFinalizer, the Gateway API's
+        # GatewayClassFinalizerGatewaysExist). It puts none on Gateways or routes: a Gateway it no longer runs
+        # leaves its proxies to the garbage collector (they are owned by the class).
+        finalizer="gateway-exists-finalizer.gateway.networking.k8s.io",
+        does="Envoy Gateway releases the class once no Gateway uses it",
+        chart="gateway-helm",
     ),
     ("ray.io", "RayCluster"): Controller(
         # Set only with GCS fault tolerance: KubeRay deletes the cluster's keys in the external Redis first.
@@ -548,7 +567,7 @@ class _Checker:
         ordinary: list[tuple[PlannedResource, str]] = []
         for name, attribute in ref.targets:
             target = self.by_name[name]
-            exemption = _exemption(r.type, ref.path, target.type)
+            exemption = _exemption(r.type, ref.path, target.type, ref.value)
             if exemption is None:
                 ordinary.append((target, attribute))
             elif exemption.reverse and not self.reaches(target, r):
@@ -893,11 +912,16 @@ def _chart_name(release: PlannedResource) -> str:
     return chart.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _exemption(referrer_type: str, path: str, target_type: str) -> Exemption | None:
+def _exemption(referrer_type: str, path: str, target_type: str, value: str) -> Exemption | None:
     """The entry of `EXEMPTIONS` for this reference; a prefix covers the path itself and everything below it
     (`policy` covers `policy/Statement[0]/Resource`, not `policyArn`)."""
     for (rtype, prefix, ttype), exemption in EXEMPTIONS.items():
-        if rtype == referrer_type and ttype == target_type and _under(path, prefix):
+        if (
+            rtype == referrer_type
+            and ttype == target_type
+            and _under(path, prefix)
+            and (exemption.value is None or re.fullmatch(exemption.value, value))
+        ):
             return exemption
     return None
 

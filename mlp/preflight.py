@@ -5,8 +5,8 @@ Each check reads the account (read-only calls) and reports findings that say wha
 - quotas: EC2 vCPU service quotas against the stack's worst-case vCPUs per quota bucket (`vcpu_demand`);
 - offerings: every configured instance type (for family-based Karpenter pools, every catalog type of the family,
   and the system node types) is offered in the availability zones the stack uses;
-- reservations: capacity reservations referenced by node_group pools exist, are active, match the pool's type,
-  sit in one of the stack's AZs and hold enough instances;
+- reservations: capacity reservations referenced by pools (Karpenter or node group) exist, are active, match the
+  pool's type, kind and configured AZ, sit in one of the stack's AZs and hold enough instances;
 - ips: the private subnets have enough free addresses for the nodes and pods at full scale (adopted subnets from
   DescribeSubnets, created ones from the subnet plan);
 - network and account: the adopted subnets exist in the adopted VPC, the region has `az_count` AZs, and the
@@ -256,7 +256,10 @@ def _gpu_pool_demand(name: str, pool: GpuPoolConfig) -> list[DemandItem]:
     for spec in candidates:
         by_class.setdefault(quota_class(spec.family), []).append(spec)
     for cls, types in sorted(by_class.items(), key=lambda item: str(item[0])):
-        if pool.provisioner == "node_group":
+        # One instance type (a node group's, or a reservation's): max_gpus in whole nodes of it, against the
+        # on-demand quota of its class (an ODCR larger than that quota cannot even be created: EC2 API reference,
+        # CreateCapacityReservation).
+        if pool.provisioner == "node_group" or pool.capacity_reservation is not None:
             spec = types[0]
             nodes = max(1, pool.max_gpus // spec.gpu_count)
             vcpus, how = (
@@ -792,13 +795,28 @@ def check_offerings(cfg: PlatformConfig, ec2: Any, network: StackNetwork) -> lis
 # --- check 3: capacity reservations --------------------------------------------------------------------------
 
 
+def _reservation_consequence(name: str, pool: GpuPoolConfig) -> str:
+    """What a reservation that cannot serve the pool means for it."""
+    if pool.provisioner == "node_group":
+        return f"the node group of pool `{name}` cannot launch nodes"
+    ref = pool.capacity_reservation
+    if ref is not None and ref.on_demand_fallback:
+        return f"Karpenter will not use the reservation and pool `{name}` runs on demand only, at on-demand prices"
+    return f"Karpenter will not use the reservation and GPU pods of pool `{name}` will stay Pending"
+
+
 def check_reservations(cfg: PlatformConfig, ec2: Any, network: StackNetwork) -> list[Finding]:
-    """Each node_group pool's capacity reservation exists, is active, matches the pool and holds its nodes."""
+    """Each pool's capacity reservation (a Karpenter pool's or a node group's) exists, is active, holds the pool's
+    instance type, is of the configured kind, sits in the configured AZ and one of the stack's AZs, and holds the
+    pool's nodes. Karpenter does not fail on a reservation it cannot use: it falls back to on-demand (if allowed)
+    or leaves the pods Pending, so these are found here or not at all."""
     findings: list[Finding] = []
     for name, pool in cfg.gpu_pools.items():
         ref = pool.capacity_reservation
-        if ref is None or pool.provisioner != "node_group":
+        if ref is None:
             continue
+        karpenter = pool.provisioner == "karpenter"
+        consequence = _reservation_consequence(name, pool)
         subject = f"gpu_pools.{name}: {ref.id}"
         key = f"gpu_pools.{name}.capacity_reservation"
         try:
@@ -824,8 +842,7 @@ def check_reservations(cfg: PlatformConfig, ec2: Any, network: StackNetwork) -> 
                     "reservations",
                     "error",
                     subject,
-                    f"the node group of pool `{name}` cannot launch nodes: capacity reservation {ref.id} does not "
-                    f"exist in account/region {cfg.region}",
+                    f"{consequence}: capacity reservation {ref.id} does not exist in account/region {cfg.region}",
                     f"set {key}.id to a reservation of this account and region (aws ec2 "
                     "describe-capacity-reservations)",
                 )
@@ -840,17 +857,25 @@ def check_reservations(cfg: PlatformConfig, ec2: Any, network: StackNetwork) -> 
         rtype = str(res.get("ReservationType", "default"))
         spec = gpu_catalog.gpu_instance(itype)
         nodes = max(1, pool.max_gpus // spec.gpu_count) if spec and spec.gpu_count else 1
+        launcher = "Karpenter launches" if karpenter else f"the node group of pool `{name}` launches"
         errors: list[tuple[str, str]] = []
         if state != "active":
             if state == "scheduled" and ref.kind == "capacity_block":
+                meanwhile = (
+                    "until then its GPU pods run on demand"
+                    if karpenter and ref.on_demand_fallback
+                    else "until then its GPU pods stay Pending"
+                    if karpenter
+                    else "deploy the pool with min_gpus 0 until the block starts"
+                )
                 findings.append(
                     Finding(
                         "reservations",
                         "warning",
                         subject,
                         f"capacity block {ref.id} has not started (state scheduled, starts "
-                        f"{res.get('StartDate', '?')}): the node group of pool `{name}` launches nodes only from then",
-                        "deploy the pool with min_gpus 0 until the block starts",
+                        f"{res.get('StartDate', '?')}): {launcher} nodes into it only from then",
+                        meanwhile,
                     )
                 )
             else:
@@ -876,35 +901,60 @@ def check_reservations(cfg: PlatformConfig, ec2: Any, network: StackNetwork) -> 
                     "use a reservation in one of the stack's AZs, or subnets in its AZ",
                 )
             )
-        kind = "capacity_block" if rtype == "capacity-block" else "odcr"
-        if kind != ref.kind:
+        if ref.availability_zone is not None and zone != ref.availability_zone:
+            where = (
+                "the NodePool keeps the pool's nodes there"
+                if karpenter
+                else "the node group is placed in that AZ's subnet"
+            )
             errors.append(
                 (
-                    f"capacity reservation {ref.id} is {'a Capacity Block' if kind == 'capacity_block' else 'an ODCR'}"
-                    f" but {key}.kind is {ref.kind} (the launch template targets it the wrong way)",
+                    f"capacity reservation {ref.id} is in {zone}, but {key}.availability_zone is "
+                    f"{ref.availability_zone} ({where})",
+                    f"set {key}.availability_zone to {zone}",
+                )
+            )
+        kind = "capacity_block" if rtype == "capacity-block" else "odcr"
+        described = "a Capacity Block" if kind == "capacity_block" else "an ODCR"
+        if kind != ref.kind and not karpenter:
+            errors.append(
+                (
+                    f"capacity reservation {ref.id} is {described} but {key}.kind is {ref.kind} (the launch "
+                    "template targets it the wrong way)",
+                    f"set {key}.kind to {kind}",
+                )
+            )
+        elif kind != ref.kind:
+            # Karpenter reads the type from EC2 and launches accordingly; only the config is wrong.
+            findings.append(
+                Finding(
+                    "reservations",
+                    "warning",
+                    subject,
+                    f"capacity reservation {ref.id} is {described} but {key}.kind is {ref.kind}: Karpenter reads the "
+                    "type from EC2, but the config (and the cost estimate) describe it wrongly",
                     f"set {key}.kind to {kind}",
                 )
             )
         for message, fix in errors:
-            findings.append(
-                Finding(
-                    "reservations",
-                    "error",
-                    subject,
-                    f"the node group of pool `{name}` cannot launch nodes: {message}",
-                    fix,
-                )
-            )
+            findings.append(Finding("reservations", "error", subject, f"{consequence}: {message}", fix))
         if errors:
             continue
         if total < nodes:
+            beyond = (
+                f"the nodes beyond {total} will fail to launch into it"
+                if not karpenter
+                else f"the nodes beyond {total} launch on demand, at on-demand prices"
+                if ref.on_demand_fallback
+                else f"Karpenter launches no node beyond {total} and GPU pods that need one stay Pending"
+            )
             findings.append(
                 Finding(
                     "reservations",
                     "warning",
                     subject,
                     f"capacity reservation {ref.id} holds {total} x {itype} ({available} unused) and pool `{name}` may "
-                    f"run {nodes} (max_gpus {pool.max_gpus}): the nodes beyond {total} will fail to launch into it",
+                    f"run {nodes} (max_gpus {pool.max_gpus}): {beyond}",
                     f"extend the reservation to {nodes} instances, or lower gpu_pools.{name}.max_gpus to "
                     f"{total * (spec.gpu_count if spec else 1)}",
                 )

@@ -46,6 +46,7 @@ _SETTINGS: dict[str, Callable[[dict[str, Any]], str]] = {
         f"retention {i.get('retentionInDays')} d, kms {'yes' if i.get('kmsKeyId') else 'no'}"
     ),
     "aws:kms/key:Key": lambda i: f"rotation {_yes(i.get('enableKeyRotation'))}",
+    "aws:sns/topic:Topic": lambda i: f"kms {'yes' if i.get('kmsMasterKeyId') else 'no'}",
     "aws:eks/cluster:Cluster": lambda i: (
         f"k8s {i.get('version')}, endpoint "
         f"{'public+private' if _get(i, 'vpcConfig', 'endpointPublicAccess') else 'private'}, "
@@ -68,7 +69,23 @@ _SETTINGS: dict[str, Callable[[dict[str, Any]], str]] = {
     ),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": lambda i: str(i.get("policyArn", "")).rsplit("/", 1)[-1],
     "kubernetes:helm.sh/v3:Release": lambda i: f"{i.get('chart')} {i.get('version')}",
+    "kubernetes:gateway.networking.k8s.io/v1:Gateway": lambda i: ", ".join(
+        f"{li.get('protocol')} :{li.get('port')} {li.get('hostname', '*')}" for li in _get(i, "spec", "listeners") or []
+    ),
+    "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute": lambda i: _route_weights(i),
 }
+
+
+def _route_weights(inputs: dict[str, Any]) -> str:
+    """`host -> service share%, ...`: where a weighted route (a canary split) sends requests; a backend's share is
+    its weight over the rule's total (a missing weight is 1, as in the Gateway API)."""
+    spec = inputs.get("spec") or {}
+    rules = []
+    for rule in spec.get("rules") or []:
+        backends = [(b.get("name"), int(b.get("weight", 1))) for b in rule.get("backendRefs") or []]
+        total = sum(w for _, w in backends) or 1
+        rules.append(", ".join(f"{name} {100 * w / total:g}%" for name, w in backends))
+    return f"{','.join(spec.get('hostnames') or ['*'])} -> {'; '.join(rules)}"
 
 
 def key_settings(resource: PlannedResource) -> str:

@@ -32,7 +32,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-PLATFORM_NAMESPACES = ("karpenter", "kuberay-system", "mlflow", "kserve", "cert-manager", "keda", "monitoring")
+PLATFORM_NAMESPACES = (
+    "karpenter",
+    "kuberay-system",
+    "mlflow",
+    "kserve",
+    "cert-manager",
+    "envoy-gateway-system",
+    "keda",
+    "monitoring",
+)
 DCGM_METRIC = "DCGM_FI_DEV_GPU_UTIL"
 RAY_JOB = (
     'python -c "import ray; ray.init(); f = ray.remote(num_cpus=1)(lambda: 6 * 7); '
@@ -406,6 +415,8 @@ def _deployed(cfg: Any, namespace: str) -> bool:
         "mlflow": cfg.mlflow.enabled,
         "kserve": cfg.kserve.enabled,
         "cert-manager": cfg.kserve.enabled,
+        # Envoy Gateway and the models' Envoy proxies (infra.serving.routing), with any InferenceService
+        "envoy-gateway-system": cfg.kserve.enabled and bool(cfg.kserve.inference_services),
         "keda": bool(cfg.vllm.models) and cfg.observability.enabled,
         "monitoring": cfg.observability.enabled,
     }

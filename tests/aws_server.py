@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import io
+import re
 import socket
+import threading
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from mlp.iam_calls import HttpExchange
 
 if TYPE_CHECKING:
     from mlp.aws import AwsContext
@@ -21,6 +28,17 @@ def free_port() -> int:
         return port
 
 
+def _use_fresh_moto(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Empty the moto server's account and point boto3 (and the code under test) at it with fake credentials."""
+    # moto keeps its backends per process, across servers: start every test from an empty account.
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10).close()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
 @pytest.fixture
 def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Start a moto server for one test and point boto3 (and the code under test) at it."""
@@ -30,17 +48,134 @@ def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    # moto keeps its backends per process, across servers: start every test from an empty account.
-    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10).close()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    _use_fresh_moto(endpoint, monkeypatch)
     try:
         yield endpoint
     finally:
         server.stop()
+
+
+# -- a moto server that records every request it answers (for the IAM contract tests) ------------------------------
+
+_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request")
+
+
+@dataclass
+class Recorded:
+    """One request as moto saw it, with the response body of JSON services (their resource ARNs are in it)."""
+
+    exchange: HttpExchange
+    user_agent: str
+    region: str
+    response: bytes = b""
+    presigned: bool = False
+    """Authorized by a presigned URL's query-string signature (made by whoever signed it, used by anyone)."""
+
+
+@dataclass
+class RequestLog:
+    """Requests to the AWS APIs, recorded while `recording` is on (setup calls stay out)."""
+
+    recording: bool = False
+    entries: list[Recorded] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextlib.contextmanager
+    def capture(self) -> Iterator[list[Recorded]]:
+        """Record the requests made inside the block into the yielded list."""
+        start = len(self.entries)
+        captured: list[Recorded] = []
+        self.recording = True
+        try:
+            yield captured
+        finally:
+            self.recording = False
+            with self._lock:
+                captured.extend(self.entries[start:])
+
+    def add(self, entry: Recorded) -> None:
+        with self._lock:
+            self.entries.append(entry)
+
+
+class _RecordingApp:
+    """WSGI middleware in front of moto's app: every signed request, from any process or SDK (the AWS CLI, forked
+    workers, a server subprocess), as it arrived."""
+
+    def __init__(self, app: Any, log: RequestLog) -> None:
+        self.app = app
+        self.log = log
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        # signed in the Authorization header, or presigned (X-Amz-Credential in the query string)
+        credential = environ.get("HTTP_AUTHORIZATION", "") or "Credential=" + urllib.parse.unquote(
+            dict(urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""))).get("X-Amz-Credential", "")
+        )
+        scope = _SCOPE.search(credential)
+        if not self.log.recording or scope is None:
+            return self.app(environ, start_response)  # type: ignore[no-any-return]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        for k in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if k in environ:
+                headers[k.replace("_", "-").lower()] = environ[k]
+        status: list[int] = []
+
+        def recording_start_response(code: str, response_headers: Any, exc_info: Any = None) -> Any:
+            status.append(int(code.split()[0]))
+            return start_response(code, response_headers, exc_info)
+
+        service, region = scope.group(2), scope.group(1)
+        output = self.app(environ, recording_start_response)
+        response = b""
+        if service != "s3":  # JSON services: small bodies; S3 objects stream through untouched
+            response = b"".join(output)
+            output = [response]
+        query = {
+            k: v
+            for k, v in urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+            if not k.startswith("X-Amz-")  # a presigned URL's signature, not the request's parameters
+        }
+        exchange = HttpExchange(
+            service=service,
+            method=environ["REQUEST_METHOD"],
+            path=(environ.get("RAW_URI") or urllib.parse.quote(environ.get("PATH_INFO", ""))).split("?", 1)[0],
+            query=query,
+            headers=headers,
+            body=body if service != "s3" or "delete" in query else b"",
+            status=status[0] if status else 0,
+        )
+        presigned = "HTTP_AUTHORIZATION" not in environ
+        self.log.add(Recorded(exchange, headers.get("user-agent", ""), region, response, presigned))
+        return output
+
+
+@dataclass(frozen=True)
+class RecordingMoto:
+    endpoint: str
+    log: RequestLog
+
+
+@pytest.fixture
+def recording_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingMoto]:
+    """Like `moto_endpoint`, with every request recorded server side (`log.capture()`)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    log = RequestLog()
+    app = _RecordingApp(DomainDispatcherApplication(create_backend_app), log)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    _use_fresh_moto(endpoint, monkeypatch)
+    try:
+        yield RecordingMoto(endpoint, log)
+    finally:
+        server.shutdown()
+        thread.join()
 
 
 REJECTED_CREDENTIALS_MESSAGE = (

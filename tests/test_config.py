@@ -144,6 +144,71 @@ BAD_CASES: list[tuple[str, str, Any, str, str]] = [
         "take instance_types, not families",
     ),
     ("prod", P + "gpu_pools.training.max_gpus", 12, "gpu_pools.training.max_gpus", "multiple of 8"),
+    # A capacity reservation: one instance type (the reservation's), `reserved` first and on-demand only as the
+    # configured fallback, an AZ of the stack's region; a node group also needs the AZ and has no fallback.
+    (
+        "prod",
+        P + "gpu_pools.training.capacity_reservation.availability_zone",
+        "eu-west-1a",
+        "gpu_pools.training.capacity_reservation.availability_zone",
+        "eu-west-1a is not an AZ of the stack's region us-east-1",
+    ),
+    (
+        "prod",
+        P + "gpu_pools.training.capacity_reservation.availability_zone",
+        "use1-az1",
+        "gpu_pools.training.capacity_reservation.availability_zone",
+        "must be an availability zone name such as us-east-1a",
+    ),
+    (
+        "prod",
+        P + "gpu_pools.training.instance_families",
+        ["p5"],
+        "gpu_pools.training.instance_families",
+        "takes the reservation's instance type in instance_types, not families",
+    ),
+    (
+        "prod",
+        P + "gpu_pools.training.instance_types",
+        ["p5.48xlarge", "p4d.24xlarge"],
+        "gpu_pools.training.instance_types",
+        "a pool on a capacity reservation has exactly one instance type",
+    ),
+    (
+        "prod",
+        P + "gpu_pools.training.capacity_types",
+        ["spot", "on-demand"],
+        "gpu_pools.training.capacity_types",
+        "allow on-demand after it with capacity_reservation.on_demand_fallback",
+    ),
+    (
+        "prod",
+        P + "gpu_pools.training",
+        {
+            "provisioner": "node_group",
+            "instance_types": ["p5.48xlarge"],
+            "max_gpus": 16,
+            "capacity_reservation": {"id": "cr-0a1b2c3d4e5f60718", "kind": "odcr"},
+        },
+        "gpu_pools.training.capacity_reservation.availability_zone",
+        "a node group on a capacity reservation needs the reservation's AZ",
+    ),
+    (
+        "prod",
+        P + "gpu_pools.training",
+        {
+            "provisioner": "node_group",
+            "instance_types": ["p5.48xlarge"],
+            "max_gpus": 16,
+            "capacity_reservation": {
+                "id": "cr-0a1b2c3d4e5f60718",
+                "availability_zone": "us-east-1a",
+                "on_demand_fallback": True,
+            },
+        },
+        "gpu_pools.training.capacity_reservation.on_demand_fallback",
+        "a node group launches into its reservation only; use provisioner: karpenter",
+    ),
     ("prod", P + "gpu_pools.inference.ami_version", "latest", "gpu_pools.inference.ami_version", "refused in prod"),
     (
         "prod",
@@ -213,6 +278,13 @@ BAD_CASES: list[tuple[str, str, Any, str, str]] = [
         {"storage_path": "churn/v4", "traffic_percent": 100},
         "kserve.inference_services.churn-model.canary.traffic_percent",
         "less than or equal to 99",
+    ),
+    (
+        "staging",
+        P + "kserve.inference_services.churn-model.min_replicas",
+        0,
+        "kserve.inference_services.churn-model.min_replicas",
+        "must be >= 1 with a canary",
     ),
     ("dev", P + "tenants.research.quota.cpu", "lots", "tenants.research.quota.cpu", "Kubernetes quantity"),
     (

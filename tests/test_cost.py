@@ -92,7 +92,7 @@ def test_prod_cost_equals_the_hand_calculation(plans: dict[str, Plan]) -> None:
     gpu_node = {t: H * p + 300 * 0.08 for t, p in {"g6e.xlarge": 1.861, "g6e.12xlarge": 10.49264}.items()}
     fixed = (
         H * 0.10
-        + 3 * 1.0
+        + 4 * 1.0  # KMS keys: cluster secrets, lake, logs, alert topic
         + (20000 + 5000 + 2000 + 3000 + 2000) * 0.023
         + (H * 2 * 0.168 + 100 * 0.23)  # db.m7g.large Multi-AZ (2 x Single-AZ) + 100 GB Multi-AZ gp3
         + 2 * 0.4
@@ -102,10 +102,13 @@ def test_prod_cost_equals_the_hand_calculation(plans: dict[str, Plan]) -> None:
         + 3 * (H * 0.045 + H * 0.005)  # NAT gateway and address per AZ
     )
     cpu_floor = 4 * (H * 2.142 / 48) + 1 * 100 * 0.08  # the Ray head (4 vCPUs) on the general pool
-    inference_floor = gpu_node["g6e.12xlarge"] + gpu_node["g6e.xlarge"]  # vLLM assistant (4 GPUs) + embedder (1)
+    # Two replicas each of the vLLM assistant (4 GPUs) and embedder (1): one serves while Karpenter moves the other.
+    inference_floor = 2 * gpu_node["g6e.12xlarge"] + 2 * gpu_node["g6e.xlarge"]
     floor = fixed + 3 * system_node + cpu_floor + inference_floor
     inference_ceiling = 16 * (H * 30.13118 + 300 * 0.08) / 8  # 16 GPUs at g6e.48xlarge's per-GPU cost
-    training_ceiling = 2 * (H * 55.04 + 1000 * 0.08)  # 2 x p5.48xlarge with 1000 GiB disks
+    # The ODCR pool: its NodePool limit of 16 GPUs at p5.48xlarge's per-GPU cost (8 GPUs, 1000 GiB disk), priced
+    # on demand (what an ODCR bills); floor 0: min_gpus 0 and the Ray h100 group starts at 0 replicas.
+    training_ceiling = 16 * (H * 55.04 + 1000 * 0.08) / 8
     cpu_ceiling = 128 * (H * 0.2016 / 4) + (128 // 4) * 100 * 0.08
     ceiling = fixed + 6 * system_node + cpu_ceiling + inference_ceiling + training_ceiling
     assert _totals(plans["prod"]) == {"floor": round(floor, 2), "ceiling": round(ceiling, 2)}
@@ -116,6 +119,15 @@ def test_every_line_says_how_it_was_computed(plans: dict[str, Plan]) -> None:
     assert all(line.how and line.priced for line in estimate.lines)
     pool = next(line for line in estimate.lines if line.resource == "nodepools-inference-nodepool")
     assert "ceiling 16 GPUs (NodePool limit)" in pool.how and "serving-vllm-assistant-deployment" in pool.how
+
+
+def test_a_reserved_karpenter_pool_is_priced_on_demand_not_as_spot(plans: dict[str, Plan]) -> None:
+    estimate = estimate_plan(plans["prod"], "us-east-1", TODAY)
+    line = next(line for line in estimate.lines if line.resource == "nodepools-training-nodepool")
+    assert line.item == "GPU pool training (Karpenter, reserved)"
+    assert line.flags == ("capacity-reservation",) and line.spot is None
+    assert (round(line.floor, 2), round(line.ceiling, 2)) == (0.0, round(2 * (H * 55.04 + 1000 * 0.08), 2))
+    assert "reserved nodes priced as on-demand: an ODCR bills that rate for its whole size" in line.how
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
@@ -153,8 +165,10 @@ def test_over_budget_is_an_error_in_prod(
     assert _run(monkeypatch, "validate", "prod", "-C", project) == 2
     err = capsys.readouterr().err
     assert "stacks/Pulumi.prod.yaml" in err and "budget.monthly_usd:" in err
-    assert "the estimated monthly cost at full scale is $131,764.91, over the budget of $100,000.00" in err
-    assert "nodepools-training $80,518" in err  # the largest lines are named
+    assert "the estimated monthly cost at full scale is $131,765.91, over the budget of $100,000.00" in err
+    # The largest lines are named. The training pool is a Karpenter NodePool on its ODCR (it was a node group):
+    # the same 2 x p5.48xlarge at its 16-GPU limit, so the same ceiling under the NodePool's name.
+    assert "nodepools-training-nodepool $80,518" in err
 
 
 def test_over_budget_is_a_warning_elsewhere(
@@ -179,8 +193,8 @@ def test_cost_json_markdown_and_compare(monkeypatch: pytest.MonkeyPatch, capsys:
     assert _run(monkeypatch, "cost", "dev", "--compare", "prod", "-f", "markdown") == 0
     markdown = capsys.readouterr().out
     assert markdown.startswith("### Monthly cost: `dev`")
-    assert "| **total** | $236.84 | $10,980.57 | $4,477.32 | $131,764.91 | +$127,287.59 |" in markdown
+    assert "| **total** | $236.84 | $20,047.73 | $4,477.32 | $131,765.91 | +$127,288.59 |" in markdown
     assert "<details><summary>Every line and how it was computed</summary>" in markdown
     assert _run(monkeypatch, "cost", "dev", "--compare", "prod", "-f", "json") == 0
     compared = json.loads(capsys.readouterr().out)
-    assert compared["delta"]["ceiling"] == round(131764.91 - 4477.32, 2)
+    assert compared["delta"]["ceiling"] == round(131765.91 - 4477.32, 2)

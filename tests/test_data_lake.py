@@ -48,8 +48,18 @@ def test_every_lake_bucket_has_the_five_controls(plans: dict[str, Plan], stack_c
         assert _by_bucket(plan, zone, "ownership").inputs["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
         statements = {s["Sid"]: s for s in json.loads(_by_bucket(plan, zone, "policy").inputs["policy"])["Statement"]}
         assert statements["DenyInsecureTransport"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        assert statements["DenyUploadsNotEncryptedWithKms"]["Effect"] == "Deny"
-        assert "DenyUploadsWithAnotherKey" in statements
+        # each deny applies only when the upload sends the header it checks (uploads relying on the bucket's
+        # default encryption, and multipart parts, send none); tests/test_iam_eval.py evaluates them
+        sse, key_id = "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id"
+        lake_key = _by_bucket(plan, zone, "encryption").inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+        assert {sid: s["Condition"] for sid, s in statements.items() if sid.startswith("DenyUploads")} == {
+            "DenyUploadsNotEncryptedWithKms": {"StringNotEquals": {sse: "aws:kms"}, "Null": {sse: "false"}},
+            "DenyUploadsWithAnotherKey": {
+                "StringNotEquals": {key_id: lake_key["kmsMasterKeyId"]},
+                "Null": {key_id: "false"},
+            },
+            "DenyUploadsWithTheAwsManagedKey": {"StringEquals": {sse: "aws:kms"}, "Null": {key_id: "true"}},
+        }
         logging = _by_bucket(plan, zone, "access-logging").inputs
         assert logging["targetPrefix"] == f"{zone}/"
         assert logging["targetBucket"].startswith(f"mlp-{stack}-access-logs-")

@@ -56,7 +56,7 @@ def test_two_stacks_diff(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
     assert _run(monkeypatch, "diff", "dev", "prod", "-f", "json") == 0
     body = json.loads(capsys.readouterr().out)
     added = {r["name"] for r in body["added"]}
-    assert {"lb-controller-release", "nodepools-training", "mlflow-ingress"} <= added
+    assert {"lb-controller-release", "nodepools-training-nodepool", "mlflow-ingress"} <= added
     eks = next(r for r in body["changed"] if r["name"] == "cluster-eks")
     assert {"path": "inputs.vpcConfig.endpointPublicAccess", "before": True, "after": False} in eks["changes"]
 
@@ -72,8 +72,9 @@ def test_a_bad_plan_file_is_a_clear_error(
 def test_graph_shows_components_and_their_dependencies(plans: dict[str, Plan]) -> None:
     components, edges = graphs.component_edges(plans["prod"].to_dict())
     # A domain with an AWS side and a Kubernetes side has a component in each layer, told apart by the layer.
-    split = {"lb-controller", "mlflow", "nodepools", "ray", "serving", "tenants"}
+    split = {"container-logs", "lb-controller", "mlflow", "nodepools", "ray", "serving", "tenants"}
     assert set(components) == {
+        "alerting",
         "cluster",
         "lake",
         "monitoring",
@@ -97,6 +98,8 @@ def test_graph_shows_components_and_their_dependencies(plans: dict[str, Plan]) -
         ("cluster", "network"),
         ("monitoring", "cluster/serving"),
         ("runner", "lake"),  # source bundles in the artifacts zone
+        ("cloud/container-logs", "cluster"),  # log groups named from the cluster's name, its Pod Identity
+        ("cloud/container-logs", "platform"),  # the logs key
     }
     assert must <= edges
     assert ("lake", "cloud/mlflow") not in edges  # nothing flows the other way

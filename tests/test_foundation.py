@@ -22,12 +22,19 @@ NAMES = {"vpc_id": "vpc_id", "private_subnet_ids": "private_subnets", "public_su
 
 
 def _project_with(tmp_path: Path, adopt: dict[str, Any]) -> Path:
-    """A copy of the project whose prod stack adopts a network instead of creating one."""
+    """A copy of the project whose prod stack adopts a network instead of creating one, with its reserved training
+    pool on a managed node group in us-east-1b (the mechanism that must find the subnet of the reservation's AZ
+    among the adopted ones)."""
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path)
     shutil.copy(ROOT / "__main__.py", tmp_path)
     (tmp_path / "stacks").mkdir()
     stack = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
     stack["config"]["ml-platform:network"] = {"adopt": adopt}
+    training = stack["config"]["ml-platform:gpu_pools"]["training"]
+    for karpenter_only in ("ami_version", "consolidation_policy", "consolidate_after", "expire_after"):
+        training.pop(karpenter_only)
+    training["provisioner"] = "node_group"
+    training["capacity_reservation"].update(availability_zone="us-east-1b", on_demand_fallback=False)
     (tmp_path / "stacks" / "Pulumi.prod.yaml").write_text(yaml.safe_dump(stack))
     return tmp_path
 
@@ -44,7 +51,9 @@ def _assert_adopted(plan: Plan) -> None:
     for node_class in plan.of_type("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"):
         assert [t["id"] for t in node_class.inputs["spec"]["subnetSelectorTerms"]] == PRIVATE
     (training,) = [n for n in plan.of_type("aws:eks/nodeGroup:NodeGroup") if n.name == "nodepools-training"]
-    assert training.inputs["subnetIds"] == PRIVATE
+    # Only the subnet of the reservation's AZ, found with ec2:DescribeSubnets (the planner answers adopted subnets
+    # as lying in us-east-1a, b, c in the order they are listed).
+    assert training.inputs["subnetIds"] == [PRIVATE[1]]
 
 
 def test_plan_adopts_the_network_from_a_local_state_file(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from infra.catalog import versions
+from infra.config import ConfigError, validate_config
 from mlp.planner import Plan, generated_secrets, plan_stack
 from mlp.stackfile import Project, load_stack
 from tests.k8s_schema import object_of, validate_plan
@@ -191,16 +192,22 @@ def test_kserve_runs_in_standard_mode_with_canary(plans: dict[str, Plan]) -> Non
     isvc = object_of(_by_name(plans["prod"], "serving-isvc-churn-model"))
     assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
     predictor = isvc["spec"]["predictor"]
-    assert predictor["model"]["storageUri"].endswith("/churn/v3") and predictor["model"]["storageUri"].startswith(
-        "s3://"
-    )
+    models = _by_name(plans["prod"], "lake-models").outputs["bucket"]
+    # a folder URI: KServe's storage initializer lists the bare prefix, so `churn/v3` would also pull `churn/v30/`
+    assert predictor["model"]["storageUri"] == f"s3://{models}/churn/v3/"
     assert (predictor["minReplicas"], predictor["maxReplicas"]) == (2, 6)
     (canary,) = isvc["spec"]["canary"]
-    assert canary["trafficPercent"] == 10 and canary["predictor"]["model"]["storageUri"].endswith("/churn/v4")
+    assert canary["trafficPercent"] == 10 and canary["predictor"]["model"]["storageUri"] == f"s3://{models}/churn/v4/"
     assert canary["predictor"]["name"] == "canary" and "maxReplicas" not in canary["predictor"]
     policy = json.loads(_by_name(plans["prod"], "serving-models-policy").inputs["policy"])
     reads = next(s for s in policy["Statement"] if s["Sid"] == "ReadObjects")["Resource"]
     assert sorted(r.rsplit(":::", 1)[1].split("/", 1)[1] for r in reads) == ["churn/v3/*", "churn/v4/*"]
+    # KServe calls HeadBucket first: s3:ListBucket with no prefix (see S3Grant.head_bucket), besides the prefixes
+    lists = {s["Sid"]: s.get("Condition") for s in policy["Statement"] if s["Action"] == "s3:ListBucket"}
+    assert lists == {
+        "HeadBucket0": {"Null": {"s3:prefix": "true"}},
+        "List0": {"StringLike": {"s3:prefix": ["churn/v3/*", "churn/v4/*"]}},
+    }
 
 
 def test_vllm_server_maps_config_to_flags_and_gpus(plans: dict[str, Plan]) -> None:
@@ -245,13 +252,90 @@ def test_keda_scales_on_waiting_requests(plans: dict[str, Plan]) -> None:
     scaler = object_of(_by_name(plans["prod"], "serving-vllm-assistant-scaler"))
     spec = scaler["spec"]
     assert spec["scaleTargetRef"]["name"] == "vllm-assistant"
-    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (1, 3)
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (2, 3)
     (trigger,) = spec["triggers"]
     assert trigger["metadata"]["query"].startswith("sum(vllm:num_requests_waiting{")
     assert trigger["metadata"]["threshold"] == "8"
     dev = object_of(_by_name(plans["dev"], "serving-vllm-assistant-scaler"))["spec"]
     assert dev["minReplicaCount"] == 0
     assert [t["name"] for t in dev["triggers"]] == ["waiting-requests", "running-requests"]
+
+
+SURGE = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+REPLACE = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+NEVER_BELOW_CURRENT = {"failureThreshold": 4, "replicas": 2, "behavior": "currentReplicasIfHigher"}
+
+
+@pytest.mark.parametrize(
+    ("stack", "server", "strategy", "floor", "fallback"),
+    [
+        # dev: replace in place (no extra GPU node), parked at 0; KEDA's fallback is the static floor.
+        ("dev", "assistant", REPLACE, 0, {"failureThreshold": 4, "replicas": 1, "behavior": "static"}),
+        # staging and prod: a new replica is ready before an old one stops; two replicas so one serves while
+        # Karpenter moves the other; KEDA's fallback never below the current count.
+        ("staging", "assistant", SURGE, 2, NEVER_BELOW_CURRENT),
+        ("prod", "assistant", SURGE, 2, NEVER_BELOW_CURRENT),
+        ("prod", "embedder", SURGE, 2, NEVER_BELOW_CURRENT),
+    ],
+)
+def test_vllm_keeps_serving_through_rollouts_and_consolidation_outside_dev(
+    plans: dict[str, Plan], stack: str, server: str, strategy: Any, floor: int, fallback: Any
+) -> None:
+    plan = plans[stack]
+    deployment = object_of(_by_name(plan, f"serving-vllm-{server}-deployment"))["spec"]
+    assert deployment["strategy"] == strategy and deployment["replicas"] == floor
+    pdb = object_of(_by_name(plan, f"serving-vllm-{server}-pdb"))["spec"]
+    assert pdb == {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": server}},
+        "unhealthyPodEvictionPolicy": "AlwaysAllow",
+    }
+    scaler = object_of(_by_name(plan, f"serving-vllm-{server}-scaler"))["spec"]
+    assert scaler["fallback"] == fallback and scaler["minReplicaCount"] == floor
+    # No do-not-disrupt annotation: it would keep Karpenter from replacing the node for drift or expiry as well.
+    template = object_of(_by_name(plan, f"serving-vllm-{server}-deployment"))["spec"]["template"]["metadata"]
+    assert "karpenter.sh/do-not-disrupt" not in template.get("annotations", {})
+
+
+def _config_errors(config: dict[str, Any]) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as info:
+        validate_config(config, "stacks/Pulumi.test.yaml")
+    return [(i.key_path(), i.message) for i in info.value.issues]
+
+
+def test_one_always_on_replica_is_refused_outside_dev(stack_config: Any) -> None:
+    config = stack_config("staging")
+    config["ml-platform:vllm"]["models"]["assistant"]["min_replicas"] = 1
+    assert _config_errors(config) == [
+        (
+            "vllm.models.assistant.min_replicas",
+            "must be 0 (parked) or at least 2 in staging: with one replica, Karpenter consolidating, replacing or "
+            "draining its node stops the model until a new replica has loaded it",
+        )
+    ]
+    config["ml-platform:vllm"]["models"]["assistant"]["min_replicas"] = 0  # parked: nothing to keep serving
+    validate_config(config, "stacks/Pulumi.test.yaml")
+    dev = stack_config("dev")
+    dev["ml-platform:vllm"]["models"]["assistant"]["min_replicas"] = 1  # dev may run one replica
+    validate_config(dev, "stacks/Pulumi.test.yaml")
+
+
+def test_the_pool_must_hold_a_surged_rollout_outside_dev(stack_config: Any) -> None:
+    config = stack_config("prod")
+    config["ml-platform:gpu_pools"]["inference"]["max_gpus"] = 14
+    assert _config_errors(config) == [
+        (
+            "gpu_pools.inference.max_gpus",
+            "14 GPUs cannot hold a vLLM rollout, which starts one more replica of each server on the pool before an "
+            "old one stops: (vllm.models.assistant.min_replicas 2 + 1) x 4 GPUs + "
+            "(vllm.models.embedder.min_replicas 2 + 1) x 1 GPU = 15 GPUs; raise max_gpus or lower min_replicas",
+        )
+    ]
+    config["ml-platform:gpu_pools"]["inference"]["max_gpus"] = 15  # exactly enough
+    validate_config(config, "stacks/Pulumi.test.yaml")
+    dev = stack_config("dev")  # dev replaces in place: no surge to hold
+    dev["ml-platform:vllm"]["models"]["assistant"].update(min_replicas=4, max_replicas=4)
+    validate_config(dev, "stacks/Pulumi.test.yaml")
 
 
 # --- tenancy ----------------------------------------------------------------------------------------------------
@@ -276,6 +360,7 @@ def test_tenant_namespace_is_fenced(plans: dict[str, Plan]) -> None:
         "allow-platform-services",
         "allow-aws-apis",
         "allow-monitoring",
+        "allow-interface-endpoints",  # prod's STS/ECR/Logs endpoints on 443 (tests/test_tenant_egress.py)
     }
     egress = object_of(_by_name(plan, "tenants-research-allow-platform-services"))["spec"]["egress"]
     reachable = {
@@ -284,7 +369,13 @@ def test_tenant_namespace_is_fenced(plans: dict[str, Plan]) -> None:
         ]
         for rule in egress
     }
-    assert reachable == {"mlflow": [5000], "ray": [10001, 8265], "serving": [8000, 8080]}
+    # the models' Gateway: Envoy listens on 10080 for the Gateway's port 80 (tests/test_model_routing.py)
+    assert reachable == {
+        "mlflow": [5000],
+        "ray": [10001, 8265],
+        "serving": [8000, 8080],
+        "envoy-gateway-system": [10080],
+    }
     binding = object_of(_by_name(plan, "tenants-research-edit"))
     assert binding["roleRef"]["name"] == "edit" and binding["subjects"][0]["name"] == "ml-research"
     policy = json.loads(_by_name(plan, "tenants-research-policy").inputs["policy"])

@@ -752,6 +752,30 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         {"values.grafana.service.type": "LoadBalancer"},
         "chart values expose a service: grafana.service.type is LoadBalancer without an internal scheme",
     ),
+    (
+        "mlp-no-public-ml-endpoints",
+        "release",
+        # Envoy Gateway's proxies get a LoadBalancer Service unless its default EnvoyProxy says otherwise
+        {"chart": "oci://docker.io/envoyproxy/gateway-helm"},
+        "chart values expose a service: config.envoyGateway.envoyProxy.provider.kubernetes.envoyService.type is "
+        "unset (LoadBalancer): every Gateway gets a load balancer",
+    ),
+    (
+        "mlp-no-public-ml-endpoints",
+        "release",
+        # any chart: a key ending in "service" (envoyService too) of type LoadBalancer
+        {
+            "values": {
+                "config": {
+                    "envoyGateway": {
+                        "envoyProxy": {"provider": {"kubernetes": {"envoyService": {"type": "LoadBalancer"}}}}
+                    }
+                }
+            }
+        },
+        "chart values expose a service: config.envoyGateway.envoyProxy.provider.kubernetes.envoyService.type is "
+        "LoadBalancer without an internal scheme",
+    ),
     ("mlp-prod-data-protected", "bucket", {"options": {"protect": True}}, "the data resource is not retainOnDelete"),
 ]
 PARAMS = {"mlp-gpu-families-allowed": {"allowedFamilies": ["g6", "g6e", "p5"]}, "mlp-max-gpus": {"maxGpus": 32}}

@@ -12,6 +12,7 @@ us-east-1c only, p5e.48xlarge nowhere.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 from collections.abc import Iterator
@@ -569,8 +570,22 @@ def test_created_network_free_ips_come_from_the_subnet_plan(configs: dict[str, P
 PROD_ZONES = StackNetwork(zones=("us-east-1a", "us-east-1b", "us-east-1c"), adopted=False)
 
 
+def _as_node_group(cfg: PlatformConfig) -> PlatformConfig:
+    """Prod with its training pool on the other mechanism: a managed node group on the same ODCR, in us-east-1a."""
+    pool = cfg.gpu_pools["training"]
+    group = pool.model_copy(update={"provisioner": "node_group", "ami_version": None})
+    return _with_pools(cfg, **{**cfg.gpu_pools, "training": group})
+
+
+def _with_reservation(cfg: PlatformConfig, **changes: Any) -> PlatformConfig:
+    pool = cfg.gpu_pools["training"]
+    assert pool.capacity_reservation is not None
+    ref = pool.capacity_reservation.model_copy(update=changes)
+    return _with_pools(cfg, **{**cfg.gpu_pools, "training": pool.model_copy(update={"capacity_reservation": ref})})
+
+
 def _reservation_findings(
-    configs: dict[str, PlatformConfig], ec2_stub: tuple[Any, Stubber], answer: dict[str, Any] | str
+    cfg: PlatformConfig, ec2_stub: tuple[Any, Stubber], answer: dict[str, Any] | str
 ) -> list[tuple[str, str]]:
     client, stubber = ec2_stub
     params = {"CapacityReservationIds": [RESERVATION]}
@@ -578,13 +593,19 @@ def _reservation_findings(
         stubber.add_client_error("describe_capacity_reservations", answer, "stubbed", expected_params=params)
     else:
         stubber.add_response("describe_capacity_reservations", {"CapacityReservations": [answer]}, params)
-    findings = check_reservations(configs["prod"], client, PROD_ZONES)
+    findings = check_reservations(cfg, client, PROD_ZONES)
     assert {(f.check, f.subject) for f in findings} == {("reservations", f"gpu_pools.training: {RESERVATION}")}
     return [(f.severity, f.message) for f in findings]
 
 
-def test_a_matching_active_reservation_is_ok(configs: dict[str, PlatformConfig], ec2_stub: Any) -> None:
-    assert _reservation_findings(configs, ec2_stub, _reservation(AvailableInstanceCount=1)) == [
+KARPENTER_STRANDED = "Karpenter will not use the reservation and GPU pods of pool `training` will stay Pending: "
+NODE_GROUP_STRANDED = "the node group of pool `training` cannot launch nodes: "
+
+
+@pytest.mark.parametrize("mechanism", ["karpenter", "node_group"])
+def test_a_matching_active_reservation_is_ok(configs: dict[str, PlatformConfig], ec2_stub: Any, mechanism: str) -> None:
+    cfg = configs["prod"] if mechanism == "karpenter" else _as_node_group(configs["prod"])
+    assert _reservation_findings(cfg, ec2_stub, _reservation(AvailableInstanceCount=1)) == [
         (
             "ok",
             f"capacity reservation {RESERVATION} is active in us-east-1a with 2 x p5.48xlarge (1 unused); pool "
@@ -593,34 +614,50 @@ def test_a_matching_active_reservation_is_ok(configs: dict[str, PlatformConfig],
     ]
 
 
-def test_a_missing_reservation_is_an_error(configs: dict[str, PlatformConfig], ec2_stub: Any) -> None:
-    assert _reservation_findings(configs, ec2_stub, "InvalidCapacityReservationId.NotFound") == [
-        (
-            "error",
-            f"the node group of pool `training` cannot launch nodes: capacity reservation {RESERVATION} does not "
-            "exist in account/region us-east-1",
-        )
+@pytest.mark.parametrize(
+    ("mechanism", "prefix"), [("karpenter", KARPENTER_STRANDED), ("node_group", NODE_GROUP_STRANDED)]
+)
+def test_a_missing_reservation_is_an_error(
+    configs: dict[str, PlatformConfig], ec2_stub: Any, mechanism: str, prefix: str
+) -> None:
+    cfg = configs["prod"] if mechanism == "karpenter" else _as_node_group(configs["prod"])
+    assert _reservation_findings(cfg, ec2_stub, "InvalidCapacityReservationId.NotFound") == [
+        ("error", prefix + f"capacity reservation {RESERVATION} does not exist in account/region us-east-1")
     ]
 
 
 def test_an_inactive_reservation_is_an_error(configs: dict[str, PlatformConfig], ec2_stub: Any) -> None:
-    assert _reservation_findings(configs, ec2_stub, _reservation(State="cancelled")) == [
+    assert _reservation_findings(_as_node_group(configs["prod"]), ec2_stub, _reservation(State="cancelled")) == [
+        ("error", NODE_GROUP_STRANDED + f"capacity reservation {RESERVATION} is cancelled, not active")
+    ]
+
+
+def test_with_on_demand_fallback_a_stranded_pool_runs_at_on_demand_prices(
+    configs: dict[str, PlatformConfig], ec2_stub: Any
+) -> None:
+    cfg = _with_reservation(configs["prod"], on_demand_fallback=True)
+    assert _reservation_findings(cfg, ec2_stub, _reservation(State="expired")) == [
         (
             "error",
-            f"the node group of pool `training` cannot launch nodes: capacity reservation {RESERVATION} is "
-            "cancelled, not active",
+            "Karpenter will not use the reservation and pool `training` runs on demand only, at on-demand prices: "
+            f"capacity reservation {RESERVATION} is expired, not active",
         )
     ]
 
 
-def test_a_reservation_of_another_type_zone_and_kind_is_an_error_each(
+def test_a_node_groups_reservation_of_another_type_zone_and_kind_is_an_error_each(
     configs: dict[str, PlatformConfig], ec2_stub: Any
 ) -> None:
     wrong = _reservation(InstanceType="p4d.24xlarge", AvailabilityZone="us-east-1f", ReservationType="capacity-block")
-    prefix = f"the node group of pool `training` cannot launch nodes: capacity reservation {RESERVATION} "
-    assert _reservation_findings(configs, ec2_stub, wrong) == [
+    prefix = NODE_GROUP_STRANDED + f"capacity reservation {RESERVATION} "
+    assert _reservation_findings(_as_node_group(configs["prod"]), ec2_stub, wrong) == [
         ("error", prefix + "holds p4d.24xlarge, the pool launches p5.48xlarge"),
         ("error", prefix + "is in us-east-1f, outside the stack's AZs (us-east-1a/us-east-1b/us-east-1c)"),
+        (
+            "error",
+            prefix + "is in us-east-1f, but gpu_pools.training.capacity_reservation.availability_zone is us-east-1a "
+            "(the node group is placed in that AZ's subnet)",
+        ),
         (
             "error",
             prefix + "is a Capacity Block but gpu_pools.training.capacity_reservation.kind is odcr (the launch "
@@ -629,13 +666,85 @@ def test_a_reservation_of_another_type_zone_and_kind_is_an_error_each(
     ]
 
 
-def test_a_reservation_smaller_than_the_pool_is_a_warning(configs: dict[str, PlatformConfig], ec2_stub: Any) -> None:
+def test_a_karpenter_pools_reservation_of_another_type_and_zone_is_an_error_and_its_kind_a_warning(
+    configs: dict[str, PlatformConfig], ec2_stub: Any
+) -> None:
+    wrong = _reservation(InstanceType="p4d.24xlarge", AvailabilityZone="us-east-1f", ReservationType="capacity-block")
+    prefix = KARPENTER_STRANDED + f"capacity reservation {RESERVATION} "
+    assert _reservation_findings(configs["prod"], ec2_stub, wrong) == [
+        (
+            "warning",
+            f"capacity reservation {RESERVATION} is a Capacity Block but gpu_pools.training.capacity_reservation.kind "
+            "is odcr: Karpenter reads the type from EC2, but the config (and the cost estimate) describe it wrongly",
+        ),
+        ("error", prefix + "holds p4d.24xlarge, the pool launches p5.48xlarge"),
+        ("error", prefix + "is in us-east-1f, outside the stack's AZs (us-east-1a/us-east-1b/us-east-1c)"),
+        (
+            "error",
+            prefix + "is in us-east-1f, but gpu_pools.training.capacity_reservation.availability_zone is us-east-1a "
+            "(the NodePool keeps the pool's nodes there)",
+        ),
+    ]
+
+
+def test_a_reservation_in_another_of_the_stacks_azs_than_configured_is_an_error(
+    configs: dict[str, PlatformConfig], ec2_stub: Any
+) -> None:
+    client, stubber = ec2_stub
+    stubber.add_response(
+        "describe_capacity_reservations",
+        {"CapacityReservations": [_reservation(AvailabilityZone="us-east-1b")]},
+        {"CapacityReservationIds": [RESERVATION]},
+    )
+    (finding,) = check_reservations(configs["prod"], client, PROD_ZONES)
+    assert (finding.severity, finding.fix) == (
+        "error",
+        "set gpu_pools.training.capacity_reservation.availability_zone to us-east-1b",
+    )
+    # Without a configured AZ Karpenter finds the reservation's AZ itself: nothing to correct.
+    stubber.add_response(
+        "describe_capacity_reservations",
+        {"CapacityReservations": [_reservation(AvailabilityZone="us-east-1b")]},
+        {"CapacityReservationIds": [RESERVATION]},
+    )
+    (finding,) = check_reservations(_with_reservation(configs["prod"], availability_zone=None), client, PROD_ZONES)
+    assert finding.severity == "ok"
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "beyond"),
+    [
+        ("node_group", "the nodes beyond 1 will fail to launch into it"),
+        ("karpenter", "Karpenter launches no node beyond 1 and GPU pods that need one stay Pending"),
+        ("fallback", "the nodes beyond 1 launch on demand, at on-demand prices"),
+    ],
+)
+def test_a_reservation_smaller_than_the_pool_is_a_warning(
+    configs: dict[str, PlatformConfig], ec2_stub: Any, mechanism: str, beyond: str
+) -> None:
+    cfg = {
+        "node_group": _as_node_group(configs["prod"]),
+        "karpenter": configs["prod"],
+        "fallback": _with_reservation(configs["prod"], on_demand_fallback=True),
+    }[mechanism]
     # max_gpus 16 on 8-GPU p5.48xlarge = 2 nodes; the reservation holds 1.
-    assert _reservation_findings(configs, ec2_stub, _reservation(TotalInstanceCount=1, AvailableInstanceCount=0)) == [
+    assert _reservation_findings(cfg, ec2_stub, _reservation(TotalInstanceCount=1, AvailableInstanceCount=0)) == [
         (
             "warning",
             f"capacity reservation {RESERVATION} holds 1 x p5.48xlarge (0 unused) and pool `training` may run 2 "
-            "(max_gpus 16): the nodes beyond 1 will fail to launch into it",
+            f"(max_gpus 16): {beyond}",
+        )
+    ]
+
+
+def test_a_capacity_block_that_has_not_started_is_a_warning(configs: dict[str, PlatformConfig], ec2_stub: Any) -> None:
+    cfg = _with_reservation(configs["prod"], kind="capacity_block")
+    block = _reservation(State="scheduled", ReservationType="capacity-block", StartDate=dt.datetime(2026, 12, 1))
+    assert _reservation_findings(cfg, ec2_stub, block) == [
+        (
+            "warning",
+            f"capacity block {RESERVATION} has not started (state scheduled, starts 2026-12-01 00:00:00): Karpenter "
+            "launches nodes into it only from then",
         )
     ]
 
@@ -643,7 +752,7 @@ def test_a_reservation_smaller_than_the_pool_is_a_warning(configs: dict[str, Pla
 def test_access_denied_on_reservations_is_a_not_checked_warning(
     configs: dict[str, PlatformConfig], ec2_stub: Any
 ) -> None:
-    assert _reservation_findings(configs, ec2_stub, "UnauthorizedOperation") == [
+    assert _reservation_findings(configs["prod"], ec2_stub, "UnauthorizedOperation") == [
         (
             "warning",
             "the capacity reservation was not checked: permission denied for DescribeCapacityReservations "

@@ -86,6 +86,54 @@ def test_scaled_object_keeps_a_parked_server_alive_while_it_serves() -> None:
     assert [t["name"] for t in always_on["spec"]["triggers"]] == ["waiting-requests"]
 
 
+def _deployment(server: VllmServer) -> dict[str, object]:
+    manifest = documents.vllm_deployment(
+        server, image=versions.image("vllm"), aws_cli_image=versions.image("aws-cli"), labels={}, pool_label="p"
+    )
+    return {"apiVersion": "apps/v1", "kind": "Deployment", **manifest}
+
+
+def test_a_server_that_keeps_serving_surges_its_rollouts() -> None:
+    keeps = _deployment(replace(SERVER, min_replicas=2, max_replicas=3, keeps_serving=True))
+    assert validate_builtin(keeps) == []
+    spec = keeps["spec"]
+    assert isinstance(spec, dict)
+    # A new replica is ready before an old one stops (one more GPU node's worth of pool capacity)...
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    # ...and the rollout is not reported failed while the new replica gets a node, the weights and the model loaded.
+    assert spec["progressDeadlineSeconds"] == (15 + 15 + 30) * 60
+    cheap = _deployment(SERVER)["spec"]
+    assert isinstance(cheap, dict)
+    assert cheap["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    assert cheap["progressDeadlineSeconds"] == 3600
+
+
+@pytest.mark.parametrize("keeps_serving", [True, False])
+def test_the_disruption_budget_lets_one_ready_replica_go_at_a_time(keeps_serving: bool) -> None:
+    pdb = documents.vllm_disruption_budget(replace(SERVER, keeps_serving=keeps_serving), {"team": "ml"})
+    assert validate_builtin({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", **pdb}) == []
+    assert pdb == {
+        "metadata": {"name": "vllm-assistant", "namespace": "serving", "labels": {"team": "ml"}},
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": "assistant"}},
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        },
+    }
+
+
+def test_keda_fallback_never_scales_a_server_that_keeps_serving_below_its_current_count() -> None:
+    keeps = replace(SERVER, min_replicas=2, max_replicas=4, keeps_serving=True)
+    scaled = documents.vllm_scaled_object(keeps, prometheus_url="http://p", labels={})
+    assert validate_custom_resource(scaled) == []  # against the KEDA v2.20.2 CRD
+    assert scaled["spec"]["fallback"] == {"failureThreshold": 4, "replicas": 2, "behavior": "currentReplicasIfHigher"}
+    parked = documents.vllm_scaled_object(SERVER, prometheus_url="http://p", labels={})
+    assert parked["spec"]["fallback"] == {"failureThreshold": 4, "replicas": 1, "behavior": "static"}
+    # The CRD's enum is what the gate checks: a behaviour KEDA 2.20 does not know is refused.
+    scaled["spec"]["fallback"]["behavior"] = "neverLower"
+    assert validate_custom_resource(scaled) != []
+
+
 def _isvc(**overrides: object) -> InferenceServiceSpec:
     base: dict[str, object] = {
         "name": "churn",
@@ -114,7 +162,10 @@ def test_inference_service_gpu_and_runtime() -> None:
     assert predictor["nodeSelector"] == {"pool": "inference"}
     assert predictor["model"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert "canary" not in isvc["spec"]
-    assert predictor["model"]["storageUri"] == "s3://models/churn/v3"
+    assert predictor["model"]["storageUri"] == "s3://models/churn/v3/"
+    # a path given with slashes is the same folder
+    again = documents.inference_service(_isvc(storage_path="/churn/v3/"), bucket="models", labels={}, pool_label="p")
+    assert again["spec"]["predictor"]["model"]["storageUri"] == "s3://models/churn/v3/"
 
 
 def test_vllm_serving_runtime_validates() -> None:

@@ -73,6 +73,7 @@ GpuNodePools(
     "gpu",
     GpuNodePoolsArgs(
         cluster_name=cluster.name,
+        region=region,
         cluster_security_group_id=cluster.vpc_config.cluster_security_group_id,
         private_subnet_ids=cluster.vpc_config.subnet_ids,
         karpenter_node_role_name=karpenter_aws.karpenter_node_role_name,

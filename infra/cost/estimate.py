@@ -24,7 +24,8 @@ from infra.catalog.prices import HOURS_PER_MONTH, ec2_on_demand_price
 
 UNPRICED_USAGE = (
     "Not estimated (usage-based): NAT gateway and endpoint data processing, data transfer, S3 requests, "
-    "CloudWatch Logs ingestion, load balancer capacity units, KMS requests."
+    "CloudWatch Logs ingestion (container logs from every pod, flow and control-plane logs: $0.50/GB in us-east-1), "
+    "load balancer capacity units, KMS requests."
 )
 
 
@@ -327,7 +328,15 @@ class _Estimator:
         )
         if missing:
             how += f"; unpriced candidates ignored: {', '.join(missing[:6])}{'...' if len(missing) > 6 else ''}"
-        self.add(r, f"GPU pool {pool} (Karpenter, {'/'.join(capacity)})", floor, ceiling, how, spot=spot)
+        flags = []
+        if "reserved" in capacity:
+            # Karpenter's `reserved` capacity type: instances in an ODCR or a Capacity Block.
+            flags.append("capacity-reservation")
+            how += (
+                "; reserved nodes priced as on-demand: an ODCR bills that rate for its whole size whether instances "
+                "run in it or not, a Capacity Block is paid upfront at its own price (neither counted beyond the nodes)"
+            )
+        self.add(r, f"GPU pool {pool} (Karpenter, {'/'.join(capacity)})", floor, ceiling, how, spot=spot, flags=flags)
 
     def _warm_gpus(self, pool: str) -> int:
         warm = 0

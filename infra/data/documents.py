@@ -31,35 +31,48 @@ def _deny_insecure_transport(bucket_arn: str) -> dict[str, Any]:
     }
 
 
+SSE_HEADER = "s3:x-amz-server-side-encryption"
+SSE_KEY_HEADER = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+
+
 def lake_bucket_policy(bucket_arn: str, key_arn: str) -> str:
     """TLS only; uploads may not ask for another encryption than SSE-KMS with the lake key.
 
-    Uploads that name no encryption get the bucket default (SSE-KMS with the lake key), so the two denies stop
-    SSE-S3, SSE-C and foreign keys without breaking clients that rely on default encryption.
+    Uploads that name no encryption get the bucket default (SSE-KMS with the lake key; SSE-C is blocked by the
+    bucket's encryption configuration), so each deny applies only when the upload sends the header it checks
+    (`Null: false`): a header asking for SSE-S3 or DSSE, a key other than the lake key, or SSE-KMS without naming
+    a key (S3 would then use the AWS managed key aws/s3). A negated operator on an absent key is true, with or
+    without IfExists (IAM User Guide, condition operators), so `StringNotEqualsIfExists` alone would deny every
+    upload relying on the default, and every UploadPart of a multipart upload, which carries no such header.
     """
+
+    def deny(sid: str, condition: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Sid": sid,
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/*",
+            "Condition": condition,
+        }
+
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
                 _deny_insecure_transport(bucket_arn),
-                {
-                    "Sid": "DenyUploadsNotEncryptedWithKms",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:PutObject",
-                    "Resource": f"{bucket_arn}/*",
-                    "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
-                },
-                {
-                    "Sid": "DenyUploadsWithAnotherKey",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:PutObject",
-                    "Resource": f"{bucket_arn}/*",
-                    "Condition": {
-                        "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn}
-                    },
-                },
+                deny(
+                    "DenyUploadsNotEncryptedWithKms",
+                    {"StringNotEquals": {SSE_HEADER: "aws:kms"}, "Null": {SSE_HEADER: "false"}},
+                ),
+                deny(
+                    "DenyUploadsWithAnotherKey",
+                    {"StringNotEquals": {SSE_KEY_HEADER: key_arn}, "Null": {SSE_KEY_HEADER: "false"}},
+                ),
+                deny(
+                    "DenyUploadsWithTheAwsManagedKey",
+                    {"StringEquals": {SSE_HEADER: "aws:kms"}, "Null": {SSE_KEY_HEADER: "true"}},
+                ),
             ],
         },
         sort_keys=True,

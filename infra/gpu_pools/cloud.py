@@ -1,6 +1,7 @@
 """The AWS side of the GPU node pools (cloud layer): Karpenter's interruption queue and its EventBridge rules,
 Karpenter's node and controller roles with the node role's access entry and the controller's Pod Identity
-association, and the managed node groups that hold reserved capacity (ODCR or Capacity Block).
+association, and the managed node groups of `provisioner: node_group` pools (fixed size; on an ODCR or Capacity
+Block, placed in the reservation's AZ only).
 
 The Kubernetes side (Karpenter's charts, EC2NodeClasses, NodePools, device plugin, warm capacity) is
 `infra.gpu_pools.component.GpuNodePools`, in the cluster layer.
@@ -31,6 +32,9 @@ class GpuPoolsCloudArgs:
     label: str
     """The cluster's configured name, for descriptions and instance Name tags only."""
     private_subnet_ids: pulumi.Input[Sequence[str]]
+    private_subnet_zones: pulumi.Input[Sequence[str]] | None = None
+    """The AZ of each private subnet, in the same order (a created network knows them). None for an adopted
+    network: then a node group on a reservation finds its AZ's subnets with ec2:DescribeSubnets."""
     node_group_role_arn: pulumi.Input[str]
     """Node role for managed node group pools (the cluster's node role, which has its EKS access entry)."""
     pools: Sequence[PoolSpec]
@@ -178,6 +182,27 @@ class GpuPoolsCloud(pulumi.ComponentResource):
 
     # -- managed node groups -----------------------------------------------------------------------------------
 
+    def _node_group_subnets(self, pool: PoolSpec) -> pulumi.Input[Sequence[str]]:
+        """All private subnets, or on a reservation only those in its AZ. No cluster autoscaler runs, so a node
+        group keeps min_gpus worth of nodes and never grows for pending pods; spread over several AZs, EKS would
+        also launch some of them where the reservation cannot serve them."""
+        args, zone = self._args, pool.capacity_reservation_zone
+        if zone is None:
+            return args.private_subnet_ids
+        if args.private_subnet_zones is not None:
+            return pulumi.Output.all(args.private_subnet_ids, args.private_subnet_zones).apply(
+                lambda v: documents.subnets_in_zone(pool.name, zone, v[0], v[1])
+            )
+        # An adopted network: ask EC2 which of its private subnets are in the AZ (a read, nothing is created).
+        filters = pulumi.Output.from_input(args.private_subnet_ids).apply(
+            lambda ids: [
+                aws.ec2.GetSubnetsFilterArgs(name="subnet-id", values=list(ids)),
+                aws.ec2.GetSubnetsFilterArgs(name="availability-zone", values=[zone]),
+            ]
+        )
+        found = aws.ec2.get_subnets_output(filters=filters, opts=pulumi.InvokeOutputOptions(parent=self))
+        return found.ids.apply(lambda ids: documents.subnets_in_zone(pool.name, zone, ids, [zone] * len(ids)))
+
     def _create_node_group_pool(self, pool: PoolSpec) -> None:
         name, args = self._name, self._args
         ami_type = documents.node_group_ami_type(pool)
@@ -211,7 +236,7 @@ class GpuPoolsCloud(pulumi.ComponentResource):
             f"{name}-{pool.name}",
             cluster_name=args.cluster_name,
             node_role_arn=args.node_group_role_arn,
-            subnet_ids=args.private_subnet_ids,
+            subnet_ids=self._node_group_subnets(pool),
             instance_types=list(pool.instance_types),
             ami_type=ami_type,
             release_version=pool.release_version,

@@ -26,6 +26,8 @@ COMPONENT_TYPE = "mlplatform:gpu_pools:GpuNodePools"
 @dataclass(frozen=True, kw_only=True)
 class GpuNodePoolsArgs:
     cluster_name: pulumi.Input[str]
+    region: str
+    """The cluster's region, given to the Karpenter controller (it cannot read it from IMDS on hop-limit-1 nodes)."""
     cluster_security_group_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[Sequence[str]]
     pools: Sequence[PoolSpec]
@@ -112,6 +114,7 @@ class GpuNodePools(pulumi.ComponentResource):
                 lambda v: documents.karpenter_values(
                     cluster_name=v[0],
                     interruption_queue=v[1],
+                    region=args.region,
                     replicas=args.karpenter_replicas,
                     system_node_selector=args.system_node_selector,
                 )
@@ -122,7 +125,14 @@ class GpuNodePools(pulumi.ComponentResource):
         self._karpenter_ready = [*args.depends_on, crds, self.karpenter]
 
     def _node_class(
-        self, resource_name: str, class_name: str, ami_alias: str, ami_family: str, disk_size_gib: int, pool_tag: str
+        self,
+        resource_name: str,
+        class_name: str,
+        ami_alias: str,
+        ami_family: str,
+        disk_size_gib: int,
+        pool_tag: str,
+        capacity_reservation_ids: Sequence[str] = (),
     ) -> k8s.apiextensions.CustomResource:
         args = self._args
         assert args.karpenter_node_role_name is not None
@@ -140,6 +150,7 @@ class GpuNodePools(pulumi.ComponentResource):
                 security_group_ids=[v[2]],
                 disk_size_gib=disk_size_gib,
                 tags=documents.node_class_tags(args.cost_tags, pool_tag),
+                capacity_reservation_ids=capacity_reservation_ids,
             )["spec"]
         )
         return k8s.apiextensions.CustomResource(
@@ -155,7 +166,13 @@ class GpuNodePools(pulumi.ComponentResource):
     def _create_karpenter_pool(self, pool: PoolSpec) -> None:
         name, args = self._name, self._args
         node_class = self._node_class(
-            f"{name}-{pool.name}-nodeclass", pool.name, pool.ami_alias, pool.ami_family, pool.disk_size_gib, pool.name
+            f"{name}-{pool.name}-nodeclass",
+            pool.name,
+            pool.ami_alias,
+            pool.ami_family,
+            pool.disk_size_gib,
+            pool.name,
+            capacity_reservation_ids=[pool.capacity_reservation_id] if pool.capacity_reservation_id else [],
         )
         manifest = documents.gpu_node_pool(pool, args.cost_labels)
         k8s.apiextensions.CustomResource(

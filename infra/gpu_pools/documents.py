@@ -72,7 +72,20 @@ class PoolSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     capacity_reservation_id: str | None = None
     capacity_reservation_kind: str | None = None  # odcr | capacity_block
+    capacity_reservation_zone: str | None = None
+    """The reservation's AZ: where a node group is placed; a Karpenter pool's nodes are kept in it when given."""
+    on_demand_fallback: bool = False
+    """Karpenter pools on a reservation: on-demand capacity when the reservation is full or has ended."""
     time_slicing_replicas: int | None = None
+
+    @property
+    def karpenter_capacity_types(self) -> list[str]:
+        """The NodePool's `karpenter.sh/capacity-type` values. On a reservation: `reserved` (ODCRs and Capacity
+        Blocks; Karpenter launches into the reservations its EC2NodeClass selects) and, only when asked for,
+        `on-demand` after it (Karpenter prefers reserved, then spot, then on-demand)."""
+        if self.capacity_reservation_id:
+            return sorted(["reserved", *(["on-demand"] if self.on_demand_fallback else [])])
+        return sorted(self.capacity_types)
 
     def candidate_types(self) -> list[gpu_catalog.GpuInstance]:
         """The catalog entries this pool may launch."""
@@ -325,15 +338,30 @@ def interruption_event_pattern(kind: str) -> str:
 
 
 def karpenter_values(
-    *, cluster_name: str, interruption_queue: str, replicas: int, system_node_selector: Mapping[str, str]
+    *,
+    cluster_name: str,
+    interruption_queue: str,
+    region: str,
+    replicas: int,
+    system_node_selector: Mapping[str, str],
 ) -> dict[str, Any]:
     return {
-        "settings": {"clusterName": cluster_name, "interruptionQueue": interruption_queue},
+        "settings": {
+            "clusterName": cluster_name,
+            "interruptionQueue": interruption_queue,
+            # Launching into ODCRs and Capacity Blocks (capacity type `reserved`). Beta and on by default since
+            # 1.6; set explicitly so that a chart whose default changes cannot silently strand a reservation.
+            "featureGates": {"reservedCapacity": True},
+        },
         # A fixed name: the Pod Identity association is made for this service account.
         "serviceAccount": {"create": True, "name": KARPENTER_SERVICE_ACCOUNT},
         "replicas": replicas,
         "controller": {
-            "resources": {"requests": {"cpu": "500m", "memory": "768Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+            # The chart (1.14.1) sets no region and Pod Identity injects none, so without AWS_REGION the controller
+            # asks IMDS, which a pod cannot reach on nodes with hop limit 1, and panics at start (operator.go,
+            # aws/karpenter-provider-aws#8219). `controller.env` is the chart's only way to set it.
+            "env": [{"name": "AWS_REGION", "value": region}],
+            "resources": {"requests": {"cpu": "500m", "memory": "768Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
         },
         # Karpenter runs on the managed system nodes, never on nodes it manages itself.
         "nodeSelector": {"kubernetes.io/os": "linux", **system_node_selector},
@@ -439,28 +467,31 @@ def ec2_node_class(
     security_group_ids: Sequence[str],
     disk_size_gib: int,
     tags: Mapping[str, str],
+    capacity_reservation_ids: Sequence[str] = (),
 ) -> dict[str, Any]:
     """A karpenter.k8s.aws/v1 EC2NodeClass. Subnets and security groups are selected by id, so an adopted VPC
-    needs no extra tags and no other subnet can be picked up by accident."""
-    return {
-        "apiVersion": "karpenter.k8s.aws/v1",
-        "kind": "EC2NodeClass",
-        "metadata": {"name": name},
-        "spec": {
-            "role": node_role_name,
-            "amiSelectorTerms": [{"alias": ami_alias}],
-            "subnetSelectorTerms": [{"id": s} for s in subnet_ids],
-            "securityGroupSelectorTerms": [{"id": s} for s in security_group_ids],
-            "metadataOptions": {
-                "httpEndpoint": "enabled",
-                "httpProtocolIPv6": "disabled",
-                "httpPutResponseHopLimit": 1,
-                "httpTokens": "required",
-            },
-            "blockDeviceMappings": _block_devices(ami_family, disk_size_gib),
-            "tags": dict(tags),
+    needs no extra tags and no other subnet can be picked up by accident.
+
+    Capacity reservations are selected by id too (one term each: `id` stands alone in a term). Karpenter v1.14
+    uses only the reservations listed here, open ones included, and launches into one only in its AZ, so the
+    subnets must include a subnet of that AZ (every private subnet of the stack is listed)."""
+    spec: dict[str, Any] = {
+        "role": node_role_name,
+        "amiSelectorTerms": [{"alias": ami_alias}],
+        "subnetSelectorTerms": [{"id": s} for s in subnet_ids],
+        "securityGroupSelectorTerms": [{"id": s} for s in security_group_ids],
+        "metadataOptions": {
+            "httpEndpoint": "enabled",
+            "httpProtocolIPv6": "disabled",
+            "httpPutResponseHopLimit": 1,
+            "httpTokens": "required",
         },
+        "blockDeviceMappings": _block_devices(ami_family, disk_size_gib),
+        "tags": dict(tags),
     }
+    if capacity_reservation_ids:
+        spec["capacityReservationSelectorTerms"] = [{"id": r} for r in capacity_reservation_ids]
+    return {"apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass", "metadata": {"name": name}, "spec": spec}
 
 
 def cpu_limit_for(pool: PoolSpec) -> int:
@@ -482,10 +513,15 @@ def gpu_node_pool(pool: PoolSpec, cost_labels: Mapping[str, str]) -> dict[str, A
         )
     requirements += [
         {"key": "karpenter.k8s.aws/instance-gpu-manufacturer", "operator": "In", "values": ["nvidia"]},
-        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": sorted(pool.capacity_types)},
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": pool.karpenter_capacity_types},
         {"key": "kubernetes.io/arch", "operator": "In", "values": [pool.architecture]},
         {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
     ]
+    if pool.capacity_reservation_id and pool.capacity_reservation_zone:
+        # Reserved nodes are in the reservation's AZ anyway; this keeps on-demand fallback nodes beside them.
+        requirements.append(
+            {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [pool.capacity_reservation_zone]}
+        )
     spec: dict[str, Any] = {
         "template": {
             "metadata": {"labels": pool_node_labels(pool, cost_labels)},
@@ -613,6 +649,22 @@ def node_group_sizes(pool: PoolSpec) -> tuple[int, int]:
     spec = gpu_catalog.gpu_instance(pool.instance_types[0])
     per_node = spec.gpu_count if spec and spec.gpu_count else 1
     return pool.min_gpus // per_node, max(1, pool.max_gpus // per_node)
+
+
+def subnets_in_zone(pool: str, zone: str, subnet_ids: Sequence[str], subnet_zones: Sequence[str]) -> list[str]:
+    """The private subnets in `zone` (subnet ids and their AZs in the same order). A node group on a capacity
+    reservation is placed only there: EKS spreads a group over all its subnets, and a reservation serves
+    instances in its own AZ only."""
+    if len(subnet_ids) != len(subnet_zones):
+        raise ValueError(f"{len(subnet_ids)} subnet ids but {len(subnet_zones)} AZs")
+    found = [s for s, z in zip(subnet_ids, subnet_zones, strict=True) if z == zone]
+    if not found:
+        where = f" (they are in {', '.join(dict.fromkeys(subnet_zones))})" if subnet_zones else ""
+        raise ValueError(
+            f"gpu_pools.{pool}.capacity_reservation.availability_zone: none of the stack's private subnets is in "
+            f"{zone}{where}; use a reservation in one of the stack's AZs (`mlp preflight` checks this before a deploy)"
+        )
+    return found
 
 
 def capacity_reservation_launch_settings(pool: PoolSpec) -> dict[str, Any]:

@@ -43,12 +43,17 @@ class AdoptedNetworkArgs:
     private_subnet_ids: Sequence[str] = ()
     public_subnet_ids: Sequence[str] = ()
     terraform_state: TerraformStateSource | None = None
+    interface_endpoint_cidrs: Sequence[str] = ()
+    """Where the foundation's interface endpoints answer (their addresses, or a subnet that holds only endpoints):
+    given in config, because the endpoints are not this program's."""
 
 
 class AdoptedNetwork(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     private_subnet_ids: pulumi.Output[list[str]]
     public_subnet_ids: pulumi.Output[list[str]]
+    interface_endpoint_cidrs: pulumi.Output[list[str]]
+    """As configured (`network.adopt.interface_endpoint_cidrs`); empty when none are given."""
 
     def __init__(self, name: str, args: AdoptedNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
@@ -74,4 +79,5 @@ class AdoptedNetwork(pulumi.ComponentResource):
         self.vpc_id = ids.apply(lambda i: i.vpc_id)
         self.private_subnet_ids = ids.apply(lambda i: i.private_subnet_ids)
         self.public_subnet_ids = ids.apply(lambda i: i.public_subnet_ids)
+        self.interface_endpoint_cidrs = pulumi.Output.from_input(list(args.interface_endpoint_cidrs))
         self.register_outputs({"vpc_id": self.vpc_id, "private_subnet_ids": self.private_subnet_ids})

@@ -6,6 +6,8 @@ Subnets come from the pure planner in `cidr.py`; every child is named after the 
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -38,6 +40,20 @@ def zone_key(index: int) -> str:
     return f"az{index + 1}"
 
 
+def _slot(interface_ids: Sequence[str], slot: int) -> str:
+    if slot >= len(interface_ids):
+        raise ValueError(
+            f"an interface endpoint has {len(interface_ids)} network interfaces, expected one per private subnet "
+            f"({slot + 1} or more): check the endpoint in the VPC console, then run `pulumi refresh`"
+        )
+    return interface_ids[slot]
+
+
+def _host_blocks(addresses: Sequence[str]) -> list[str]:
+    """Addresses as /32 blocks, in address order, each once."""
+    return [f"{ip}/32" for ip in sorted({ipaddress.IPv4Address(a) for a in addresses})]
+
+
 class Network(pulumi.ComponentResource):
     """A VPC for one EKS cluster."""
 
@@ -48,6 +64,10 @@ class Network(pulumi.ComponentResource):
     public_subnet_ids: pulumi.Output[list[str]]
     """Public subnets, one per AZ (NAT gateways and internet-facing load balancers only)."""
     availability_zones: pulumi.Output[list[str]]
+    interface_endpoint_cidrs: pulumi.Output[list[str]]
+    """The private address of every interface endpoint's network interface (one per endpoint and private subnet),
+    each as a /32, in address order; empty without interface endpoints. With private DNS on, the AWS SDKs resolve
+    those services to these addresses, so workloads whose egress is fenced must be allowed to reach them."""
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
@@ -74,11 +94,13 @@ class Network(pulumi.ComponentResource):
         self.private_subnet_ids = pulumi.Output.all(*[s.id for s in self.private_subnets])
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in self.public_subnets])
         self.availability_zones = pulumi.Output.all(*[s.availability_zone for s in self.private_subnets])
+        self.interface_endpoint_cidrs = self._endpoint_addresses()
         self.register_outputs(
             {
                 "vpc_id": self.vpc_id,
                 "private_subnet_ids": self.private_subnet_ids,
                 "public_subnet_ids": self.public_subnet_ids,
+                "interface_endpoint_cidrs": self.interface_endpoint_cidrs,
             }
         )
 
@@ -187,6 +209,7 @@ class Network(pulumi.ComponentResource):
 
     def _create_endpoints(self) -> None:
         name, args = self._name, self._args
+        self.interface_endpoints: list[aws.ec2.VpcEndpoint] = []
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         if args.s3_gateway_endpoint:
             aws.ec2.VpcEndpoint(
@@ -217,17 +240,30 @@ class Network(pulumi.ComponentResource):
             opts=self._child,
         )
         for service in args.interface_endpoints:
-            aws.ec2.VpcEndpoint(
-                f"{name}-{service.replace('.', '-')}-endpoint",
-                vpc_id=self.vpc.id,
-                service_name=pulumi.Output.concat("com.amazonaws.", region, ".", service),
-                vpc_endpoint_type="Interface",
-                private_dns_enabled=True,
-                subnet_ids=[s.id for s in self.private_subnets],
-                security_group_ids=[endpoint_sg.id],
-                tags=self._tags(f"{name}-{service}"),
-                opts=self._child,
+            self.interface_endpoints.append(
+                aws.ec2.VpcEndpoint(
+                    f"{name}-{service.replace('.', '-')}-endpoint",
+                    vpc_id=self.vpc.id,
+                    service_name=pulumi.Output.concat("com.amazonaws.", region, ".", service),
+                    vpc_endpoint_type="Interface",
+                    private_dns_enabled=True,
+                    subnet_ids=[s.id for s in self.private_subnets],
+                    security_group_ids=[endpoint_sg.id],
+                    tags=self._tags(f"{name}-{service}"),
+                    opts=self._child,
+                )
             )
+
+    def _endpoint_addresses(self) -> pulumi.Output[list[str]]:
+        """Each interface endpoint's network interfaces (AWS makes one per subnet it is given: the private subnets,
+        a count known from config) read by id; their private addresses as /32 blocks, sorted and unique."""
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        addresses: list[pulumi.Output[str]] = []
+        for endpoint in self.interface_endpoints:
+            for slot in range(len(self.private_subnets)):
+                interface_id = endpoint.network_interface_ids.apply(functools.partial(_slot, slot=slot))
+                addresses.append(aws.ec2.get_network_interface_output(id=interface_id, opts=invoke).private_ip)
+        return pulumi.Output.all(*addresses).apply(_host_blocks)
 
     def _create_flow_logs(self) -> None:
         name, args = self._name, self._args

@@ -1,14 +1,16 @@
-"""Monitoring: kube-prometheus-stack, the DCGM exporter, monitors, dashboards and alert rules. The pure builders
-import no SDK; the component loads on first use."""
+"""Monitoring: kube-prometheus-stack, the DCGM exporter, monitors, dashboards, alert rules, and where alerts go
+(Alertmanager's receivers; the alert topic and Alertmanager's role in the cloud layer). The pure builders import no
+SDK; the components load on first use."""
 
 from typing import TYPE_CHECKING, Any
 
-from infra.observability import documents
+from infra.observability import alerting, documents
 
 if TYPE_CHECKING:
+    from infra.observability.cloud import AlertingCloud, AlertingCloudArgs
     from infra.observability.component import Monitoring, MonitoringArgs
 
-__all__ = ["Monitoring", "MonitoringArgs", "documents"]
+__all__ = ["AlertingCloud", "AlertingCloudArgs", "Monitoring", "MonitoringArgs", "alerting", "documents"]
 
 
 def __getattr__(name: str) -> Any:
@@ -16,4 +18,8 @@ def __getattr__(name: str) -> Any:
         from infra.observability import component
 
         return getattr(component, name)
+    if name in ("AlertingCloud", "AlertingCloudArgs"):
+        from infra.observability import cloud
+
+        return getattr(cloud, name)
     raise AttributeError(name)

@@ -10,9 +10,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from infra.catalog import versions
 from infra.k8s_documents import pod_security_labels
 from infra.k8s_resources import custom_resource, helm_release
 from infra.observability import dashboards, documents, rules
+from infra.observability.alerting import AlertingSpec
 from infra.observability.documents import DCGM_NAMESPACE, NAMESPACE, Monitor, MonitoringSpec
 from infra.observability.rules import Thresholds
 
@@ -22,6 +24,10 @@ COMPONENT_TYPE = "mlplatform:observability:Monitoring"
 @dataclass(frozen=True, kw_only=True)
 class MonitoringArgs:
     spec: MonitoringSpec
+    alerting: AlertingSpec
+    """Where Alertmanager sends alerts (`observability.alerting`)."""
+    alerts_topic_arn: pulumi.Input[str] | None = None
+    """The cloud layer's alert topic, when `alerting` publishes to SNS."""
     monitors: Sequence[Monitor] = ()
     gpu_nodes: bool = True
     """Install the DCGM exporter (there are GPU pools)."""
@@ -72,7 +78,7 @@ class Monitoring(pulumi.ComponentResource):
             f"{name}-kube-prometheus-stack",
             "kube-prometheus-stack",
             NAMESPACE,
-            documents.kube_prometheus_stack_values(args.spec),
+            pulumi.Output.from_input(args.alerts_topic_arn).apply(lambda topic_arn: _values(args, topic_arn)),
             pulumi.ResourceOptions(parent=self, depends_on=[namespace, storage, admin]),
             release_name=documents.RELEASE,
             timeout=900,  # Prometheus' volume and the admission webhook's jobs take a while on first install
@@ -114,3 +120,14 @@ class Monitoring(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
             )
         self.register_outputs({})
+
+
+def _values(args: MonitoringArgs, topic_arn: str | None) -> dict[str, object]:
+    if args.alerting.uses_sns and not topic_arn:
+        raise ValueError(
+            "observability.alerting.sns is enabled, but the cloud layer's stack has no output alerts_topic_arn: run "
+            "`pulumi up` for the cloud layer with this version of the program first"
+        )
+    return documents.kube_prometheus_stack_values(
+        args.spec, alerting=args.alerting, topic_arn=topic_arn, aws_cli_image=versions.image("aws-cli")
+    )

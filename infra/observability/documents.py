@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.k8s_documents import GPU_TOLERATION
+from infra.observability.alerting import AlertingSpec, alertmanager_config, webhook_url_fetcher
 
 NAMESPACE = "monitoring"
 RELEASE = "kube-prometheus-stack"
@@ -15,6 +16,8 @@ RELEASE = "kube-prometheus-stack"
 PROMETHEUS_SERVICE = f"{RELEASE}-prometheus"
 PROMETHEUS_PORT = 9090
 PROMETHEUS_URL = f"http://{PROMETHEUS_SERVICE}.{NAMESPACE}.svc.cluster.local:{PROMETHEUS_PORT}"
+# Set explicitly in the values (it is also the chart's default name): Alertmanager's Pod Identity association names it.
+ALERTMANAGER_SERVICE_ACCOUNT = f"{RELEASE}-alertmanager"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 DASHBOARD_LABEL = ("grafana_dashboard", "1")
 DCGM_NAMESPACE = "dcgm-exporter"
@@ -50,15 +53,26 @@ def _resources(cpu: str, memory: str) -> dict[str, Any]:
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}}
 
 
-def kube_prometheus_stack_values(spec: MonitoringSpec) -> dict[str, Any]:
+def kube_prometheus_stack_values(
+    spec: MonitoringSpec, *, alerting: AlertingSpec, topic_arn: str | None, aws_cli_image: str
+) -> dict[str, Any]:
     """kube-prometheus-stack 88.x values (keys as in its values.yaml).
 
     Prometheus keeps `retention` on an encrypted gp3 volume and picks up every ServiceMonitor, PodMonitor and
     PrometheusRule in the cluster (not only the chart's own); Grafana's admin password comes from a Secret the
     platform generates; the dashboards sidecar loads every ConfigMap labelled grafana_dashboard=1. Nothing is
-    exposed outside the cluster: every Service is ClusterIP and no ingress is enabled.
+    exposed outside the cluster: every Service is ClusterIP and no ingress is enabled. Alertmanager routes alerts
+    by severity to the configured receivers (`alerting`; with none, every alert goes to the `null` receiver) under a
+    named service account (its Pod Identity role publishes to `topic_arn` and reads the webhook secret, which an
+    init container running `aws_cli_image` turns into a file).
     """
     selector = dict(spec.node_selector)
+    alertmanager_spec: dict[str, Any] = {"nodeSelector": selector, "resources": _resources("20m", "64Mi")}
+    if alerting.uses_webhook:
+        assert alerting.webhook_secret is not None
+        alertmanager_spec.update(
+            webhook_url_fetcher(secret=alerting.webhook_secret, region=alerting.region, aws_cli_image=aws_cli_image)
+        )
     values: dict[str, Any] = {
         "fullnameOverride": RELEASE,
         "prometheus": {
@@ -88,7 +102,9 @@ def kube_prometheus_stack_values(spec: MonitoringSpec) -> dict[str, Any]:
             "enabled": True,
             "service": {"type": "ClusterIP"},
             "ingress": {"enabled": False},
-            "alertmanagerSpec": {"nodeSelector": selector, "resources": _resources("20m", "64Mi")},
+            "serviceAccount": {"create": True, "name": ALERTMANAGER_SERVICE_ACCOUNT},
+            "config": alertmanager_config(alerting, topic_arn=topic_arn),
+            "alertmanagerSpec": alertmanager_spec,
         },
         "grafana": {
             "enabled": spec.grafana,

@@ -44,12 +44,13 @@ class ServingCloud(pulumi.ComponentResource):
         self._partition, self._account_id = account.partition, account.account_id
         if args.inference_services:
             prefixes = sorted({p for svc in args.inference_services for p in svc.prefixes()})
+            # KServe's storage initializer calls HeadBucket before listing the model's prefix (see S3Grant).
             self._pod_identity(
                 f"{name}-models",
                 MODEL_SERVICE_ACCOUNT,
                 "KServe model servers: read the configured model prefixes",
                 pulumi.Output.all(args.models_bucket_arn, args.key_arn).apply(
-                    lambda v: s3_access_policy([S3Grant(v[0], p) for p in prefixes], key_arn=v[1])
+                    lambda v: s3_access_policy([S3Grant(v[0], p, head_bucket=True) for p in prefixes], key_arn=v[1])
                 ),
             )
         for server in args.vllm_servers:

@@ -1,6 +1,7 @@
 """Model serving, the Kubernetes side (cluster layer): cert-manager and KServe in Standard (raw Deployment) mode
-with InferenceServices and a vLLM ServingRuntime; vLLM OpenAI-compatible servers as Deployments scaled by KEDA on
-queued requests.
+with InferenceServices and a vLLM ServingRuntime; Envoy Gateway with an in-cluster Gateway and one weighted
+HTTPRoute per InferenceService (the canary split: `infra.serving.routing`); vLLM OpenAI-compatible servers as
+Deployments scaled by KEDA on queued requests.
 
 Models come from the models zone of the lake through Pod Identity roles that read only the configured prefixes
 (`infra.serving.cloud.ServingCloud`, cloud layer); hub tokens are read from Secrets Manager inside the pod, never
@@ -18,9 +19,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.catalog import versions
-from infra.k8s_documents import pod_disruption_budget, pod_security_labels, service
+from infra.k8s_documents import pod_security_labels, service
 from infra.k8s_resources import custom_resource, helm_release
-from infra.serving import documents
+from infra.serving import documents, routing
 from infra.serving.documents import (
     CERT_MANAGER_NAMESPACE,
     KEDA_NAMESPACE,
@@ -52,6 +53,13 @@ class ServingArgs:
     prometheus_url: str | None = None
     """Prometheus that KEDA queries; None: no autoscaling (vLLM servers run min_replicas)."""
     controller_replicas: int = 1
+    model_domain: str = routing.MODEL_DOMAIN
+    """InferenceServices answer behind the Gateway on `<name>-serving.<model_domain>` (the Host header)."""
+    keeps_serving: bool = False
+    """Staging and prod: two Envoy proxies on different nodes with a disruption budget, so the models' address
+    survives a node drain. False (dev): one proxy."""
+    envoy_gateway_image: str = field(default_factory=lambda: versions.image("envoy-gateway"))
+    envoy_proxy_image: str = field(default_factory=lambda: versions.image("envoy-proxy"))
     cost_labels: Mapping[str, str] = field(default_factory=dict)
     system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"node.mlplatform.io/role": "system"})
     pool_label: str = "mlplatform.io/gpu-pool"
@@ -75,9 +83,21 @@ class Serving(pulumi.ComponentResource):
             opts=self._child,
         )
         self._kserve: list[pulumi.Resource] = []
+        self._isvcs: dict[str, pulumi.Resource] = {}
+        self.routes_models = args.install_kserve and bool(args.inference_services)
+        """Whether the InferenceServices are reached through the models' Gateway (Envoy Gateway installed)."""
+        self.model_gateway_url = f"http://{routing.gateway_address()}" if self.routes_models else None
+        """Where clients inside the cluster send model requests, with a model's host (`model_hosts`) as Host."""
+        self.model_hosts = {
+            svc.name: routing.model_host(svc.name, domain=args.model_domain)
+            for svc in (args.inference_services if self.routes_models else ())
+        }
+        """InferenceService name -> the host its route answers (and its `status.url`)."""
         if args.install_kserve:
             self._install_kserve()
             self._create_inference_services()
+            if self.routes_models:
+                self._create_routes(self._install_gateway())
         self._keda: list[pulumi.Resource] = []
         if args.vllm_servers and args.prometheus_url:
             self._install_keda()
@@ -122,7 +142,7 @@ class Serving(pulumi.ComponentResource):
             f"{name}-kserve",
             "kserve-resources",
             KSERVE_NAMESPACE,
-            documents.kserve_values(node_selector=selector, region=args.region),
+            documents.kserve_values(node_selector=selector, region=args.region, domain=args.model_domain),
             # The KServe webhooks take their certificates from cert-manager.
             [ks_ns, crds, cert_manager],
         )
@@ -150,7 +170,7 @@ class Serving(pulumi.ComponentResource):
         )
         for svc in args.inference_services:
             spec = pulumi.Output.from_input(args.models_bucket_name).apply(functools.partial(self._isvc_spec, svc))
-            k8s.apiextensions.CustomResource(
+            self._isvcs[svc.name] = k8s.apiextensions.CustomResource(
                 f"{name}-isvc-{svc.name}",
                 api_version="serving.kserve.io/v1beta1",
                 kind="InferenceService",
@@ -163,6 +183,63 @@ class Serving(pulumi.ComponentResource):
                 spec=spec,
                 # KServe finalizes InferenceServices (it must outlive them); the storage initializer runs as `sa`.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*after_kserve, sa, *args.depends_on]),
+            )
+
+    # -- routes: Envoy Gateway, the Gateway, one HTTPRoute per InferenceService ---------------------------------
+
+    def _install_gateway(self) -> pulumi.Resource:
+        """Gateway API CRDs, Envoy Gateway, the GatewayClass and the models' Gateway; returns the Gateway."""
+        name, args = self._name, self._args
+        crds = [
+            k8s.apiextensions.v1.CustomResourceDefinition(
+                f"{name}-gateway-api-{crd['spec']['names']['plural']}",
+                # Upstream's definition as shipped, plus the platform's cost labels (every object carries them).
+                metadata={
+                    **crd["metadata"],
+                    "labels": {**(crd["metadata"].get("labels") or {}), **self._labels},
+                },
+                spec=crd["spec"],
+                opts=self._child,
+            )
+            for crd in routing.gateway_api_crds()
+        ]
+        ns = self._namespace(f"{name}-envoy-gateway-namespace", routing.ENVOY_GATEWAY_NAMESPACE)
+        controller = helm_release(
+            f"{name}-envoy-gateway",
+            "gateway-helm",
+            routing.ENVOY_GATEWAY_NAMESPACE,
+            routing.envoy_gateway_values(
+                node_selector=args.system_node_selector,
+                gateway_image=args.envoy_gateway_image,
+                proxy_image=args.envoy_proxy_image,
+                proxy_replicas=2 if args.keeps_serving else 1,
+            ),
+            # The controller watches GatewayClasses, Gateways, HTTPRoutes and ReferenceGrants from its start.
+            pulumi.ResourceOptions(parent=self, depends_on=[ns, *crds]),
+            release_name=routing.ENVOY_GATEWAY_RELEASE,
+        )
+        # Custom resources after their CRDs; the class after Envoy Gateway, which finalizes it while a Gateway
+        # uses it (and so must outlive it on destroy).
+        gateway_class = custom_resource(
+            f"{name}-gateway-class",
+            routing.gateway_class(self._labels),
+            pulumi.ResourceOptions(parent=self, depends_on=[*crds, controller]),
+        )
+        return custom_resource(
+            f"{name}-gateway",
+            routing.gateway(self._labels, domain=args.model_domain),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, gateway_class, controller, *crds]),
+        )
+
+    def _create_routes(self, gateway: pulumi.Resource) -> None:
+        name, args = self._name, self._args
+        for svc in args.inference_services:
+            custom_resource(
+                f"{name}-route-{svc.name}",
+                routing.http_route(svc, self._labels, domain=args.model_domain),
+                # The route names the InferenceService's predictor Services (KServe makes them) and the Gateway
+                # (and through it waits for the CRDs and Envoy Gateway).
+                pulumi.ResourceOptions(parent=self, depends_on=[gateway, self._isvcs[svc.name]]),
             )
 
     def _isvc_spec(self, svc: InferenceServiceSpec, bucket: str) -> dict[str, Any]:
@@ -225,9 +302,7 @@ class Serving(pulumi.ComponentResource):
             {**self._labels, **server.selector},
         )
         k8s.core.v1.Service(f"{key}-service", metadata=svc["metadata"], spec=svc["spec"], opts=after_ns)
-        pdb = pod_disruption_budget(
-            server.deployment_name, SERVING_NAMESPACE, server.selector, self._labels, server.min_replicas
-        )
+        pdb = documents.vllm_disruption_budget(server, self._labels)
         k8s.policy.v1.PodDisruptionBudget(f"{key}-pdb", metadata=pdb["metadata"], spec=pdb["spec"], opts=after_ns)
         if autoscaled:
             assert args.prometheus_url is not None

@@ -73,6 +73,10 @@ class VllmServer:
     region: str = "us-east-1"
     startup_minutes: int = 30
     """How long the server may take to load the model and answer /health (the startup probe's budget)."""
+    keeps_serving: bool = False
+    """Staging and prod: a rollout surges a new replica before an old one goes, and KEDA's fallback never scales
+    below the current count (config validation also keeps an always-on server at two replicas or more, so one serves
+    while Karpenter moves the other). False (dev): replace in place, no extra GPU node during a rollout."""
 
     @property
     def deployment_name(self) -> str:
@@ -219,9 +223,15 @@ def vllm_deployment(
         "spec": {
             "replicas": server.min_replicas,  # KEDA owns the count afterwards (the component ignores changes)
             "selector": {"matchLabels": selector},
-            # One extra replica during a rollout would need one more GPU node; replace in place instead.
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
+            "strategy": vllm_rollout_strategy(server),
+            # A new replica takes a GPU node, the image and weights and the model load; the default 10 minutes
+            # would mark every healthy rollout as failed (ProgressDeadlineExceeded).
+            "progressDeadlineSeconds": server.rollout_minutes * 60,
             "template": {
+                # No `karpenter.sh/do-not-disrupt`: Karpenter 1.14 would then skip the node for consolidation and
+                # drift (a new pinned AMI would never reach it) and not evict the pod on expiry, so with no NodePool
+                # terminationGracePeriod its drain would wait forever. Two replicas and the PodDisruptionBudget let
+                # Karpenter move one at a time instead (docs v1.14 concepts/disruption, "Pod-Level Controls").
                 "metadata": {
                     "labels": {**labels, **selector, "mlplatform.io/served-model": server.served_model_name},
                 },
@@ -261,6 +271,33 @@ def vllm_deployment(
                     "volumes": volumes,
                 },
             },
+        },
+    }
+
+
+def vllm_rollout_strategy(server: VllmServer) -> dict[str, Any]:
+    """How a changed server replaces its replicas. Keeping serving: one new replica starts (on one more GPU node's
+    worth of pool capacity, which config validation checks the pool's max_gpus can hold) and an old one stops only
+    once it is ready. Otherwise (dev) an old replica stops first: no extra GPU node, but the server is down until
+    the new replica has loaded the model."""
+    if server.keeps_serving:
+        return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+
+
+def vllm_disruption_budget(server: VllmServer, labels: Mapping[str, str]) -> dict[str, Any]:
+    """A PodDisruptionBudget for the server's replicas: evictions (Karpenter consolidation, drift and expiry, node
+    drains) take one ready replica at a time, and the next only once its replacement is ready, so with two or more
+    replicas one always serves. `maxUnavailable: 1` rather than `minAvailable`: scaled out to N it keeps N-1
+    (minAvailable 1 would let N-1 go at once), and with one replica it still lets the node go instead of blocking
+    drains forever (maxUnavailable 0 would). A replica that is not ready can always be evicted, so a broken one never
+    holds a node."""
+    return {
+        "metadata": {"name": server.deployment_name, "namespace": SERVING_NAMESPACE, "labels": dict(labels)},
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": server.selector},
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
         },
     }
 
@@ -309,7 +346,13 @@ def vllm_scaled_object(server: VllmServer, *, prometheus_url: str, labels: Mappi
             "maxReplicaCount": server.max_replicas,
             "pollingInterval": 15,
             "cooldownPeriod": 900,  # a GPU node takes minutes to come back: do not park a model between bursts
-            "fallback": {"failureThreshold": 4, "replicas": max(server.min_replicas, 1)},
+            # When Prometheus cannot be read 4 times in a row: keeping serving, never fewer replicas than run now
+            # (KEDA 2.17+ `currentReplicasIfHigher`: max(current, replicas)); otherwise (dev) the floor.
+            "fallback": {
+                "failureThreshold": 4,
+                "replicas": max(server.min_replicas, 1),
+                "behavior": "currentReplicasIfHigher" if server.keeps_serving else "static",
+            },
             "advanced": {
                 "horizontalPodAutoscalerConfig": {
                     "behavior": {
@@ -345,6 +388,20 @@ class InferenceServiceSpec:
     canary_storage_path: str | None = None
     canary_traffic_percent: int | None = None
 
+    @property
+    def canary_percent(self) -> int | None:
+        """The canary's share of requests (1-99), or None without a canary."""
+        return self.canary_traffic_percent if self.canary_storage_path and self.canary_traffic_percent else None
+
+    @property
+    def canary_replicas(self) -> int:
+        """The canary's fixed replica count: KServe v0.20.0's own sizing, `ceil(min_replicas * percent / 100)`
+        (`canaryReplicaCount` in `components/predictor.go`), at least one so the route's share always has a pod.
+        KServe takes these from the stable floor (`max(min_replicas - canary, 1)`); the stable predictor's HPA
+        scales it back up with load."""
+        percent = self.canary_percent or 0
+        return max(1, -(-self.min_replicas * percent // 100))
+
     def prefixes(self) -> list[str]:
         """The key prefixes its model servers read (the stable model and the canary)."""
         paths = [self.storage_path] + ([self.canary_storage_path] if self.canary_storage_path else [])
@@ -379,9 +436,9 @@ def _predictor(spec: InferenceServiceSpec, storage_uri: str, pool_label: str, ca
     }
     if canary:
         # KServe's webhook: a canary has a name (its Deployment is <isvc>-<name>-predictor) and fixed replicas
-        # (no maxReplicas or autoscaling); the CRD requires the model container's name there.
+        # (no maxReplicas or autoscaling) no more than the stable floor; the CRD requires the model container's name.
         del predictor["maxReplicas"]
-        predictor.update(name=CANARY_PREDICTOR, minReplicas=max(spec.min_replicas, 1))
+        predictor.update(name=CANARY_PREDICTOR, minReplicas=spec.canary_replicas)
         model["name"] = "kserve-container"
     if spec.gpus and spec.gpu_pool:
         predictor["nodeSelector"] = {pool_label: spec.gpu_pool}
@@ -395,14 +452,16 @@ def inference_service(
     """A serving.kserve.io/v1beta1 InferenceService in Standard (raw Deployment) mode.
 
     Canary: in Standard mode KServe v0.20 ignores `predictor.canaryTrafficPercent` (only its Knative reconciler
-    reads it); a candidate goes in `spec.canary[]` with its own predictor and `trafficPercent`.
+    reads it); a candidate goes in `spec.canary[]` with its own predictor and `trafficPercent`. KServe v0.20 runs
+    it as its own Deployment and Service and routes nothing to it: the split is enforced by the platform's
+    HTTPRoute (`infra.serving.routing.http_route`), whose weights come from the same `canary_percent`.
     """
     body: dict[str, Any] = {"predictor": _predictor(spec, s3_uri(bucket, spec.storage_path), pool_label)}
-    if spec.canary_storage_path and spec.canary_traffic_percent:
+    if spec.canary_storage_path and spec.canary_percent:
         body["canary"] = [
             {
                 "predictor": _predictor(spec, s3_uri(bucket, spec.canary_storage_path), pool_label, canary=True),
-                "trafficPercent": spec.canary_traffic_percent,
+                "trafficPercent": spec.canary_percent,
             }
         ]
     return {
@@ -450,7 +509,11 @@ def vllm_serving_runtime(*, image: str, labels: Mapping[str, str]) -> dict[str, 
 
 
 def s3_uri(bucket: str, path: str) -> str:
-    return f"s3://{bucket}/{path.strip('/')}"
+    """The storageUri of a model folder, always ending in "/". KServe's storage initializer (v0.20.0,
+    `Storage._download_s3`) lists the URI's path as a bare prefix and downloads every object under it: without the
+    slash `churn/v3` also pulls `churn/v30/...`, which the model's read policy (`churn/v3/*`) denies, and the
+    download fails."""
+    return f"s3://{bucket}/{path.strip('/')}/"
 
 
 # --- chart values -----------------------------------------------------------------------------------------------
@@ -474,16 +537,22 @@ def cert_manager_values(node_selector: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def kserve_values(*, node_selector: Mapping[str, str], region: str) -> dict[str, Any]:
-    """kserve-resources v0.20 chart values: Standard mode (plain Deployments, no Knative or Istio), no ingress
-    objects (models are reached inside the cluster), the controller on the system nodes."""
+def kserve_values(*, node_selector: Mapping[str, str], region: str, domain: str) -> dict[str, Any]:
+    """kserve-resources v0.20 chart values: Standard mode (plain Deployments, no Knative or Istio), the controller
+    on the system nodes, and no routes or Ingresses of KServe's own: the platform's HTTPRoutes route to the models
+    (`infra.serving.routing`), because v0.20's would send nothing to a canary. `domain` is the one those routes
+    answer under, so each InferenceService's `status.url` names its route's host."""
     return {
         "kserve": {
             "controller": {
                 "deploymentMode": DEPLOYMENT_MODE,
                 "nodeSelector": dict(node_selector),
                 "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "512Mi"}},
-                "gateway": {"disableIngressCreation": True},
+                "gateway": {
+                    "domain": domain,
+                    "disableIngressCreation": True,
+                    "ingressGateway": {"enableGatewayApi": False},
+                },
             },
             "storage": {"s3": {"region": region, "useHttps": "1", "verifySSL": "1"}},
         }

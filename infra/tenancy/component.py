@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -21,6 +22,9 @@ class TenantsArgs:
     tenants: Sequence[TenantSpec]
     platform_endpoints: Sequence[PlatformEndpoint] = ()
     monitoring_namespace: str | None = None
+    interface_endpoint_cidrs: pulumi.Input[Sequence[str]] | None = None
+    """The VPC's interface endpoint addresses (the cloud layer's output): each team may reach them on TCP 443.
+    None when the VPC has none (config says so): then no such policy."""
 
 
 class Tenants(pulumi.ComponentResource):
@@ -53,6 +57,15 @@ class Tenants(pulumi.ComponentResource):
         ):
             k8s.networking.v1.NetworkPolicy(
                 f"{key}-{policy['metadata']['name']}", metadata=policy["metadata"], spec=policy["spec"], opts=inside
+            )
+        if args.interface_endpoint_cidrs is not None:
+            # The addresses are known only once the endpoints exist: the spec is an Output, the object is not.
+            endpoints = documents.interface_endpoint_policy(tenant, ())
+            spec: pulumi.Output[Any] = pulumi.Output.from_input(args.interface_endpoint_cidrs).apply(
+                documents.interface_endpoint_egress
+            )
+            k8s.networking.v1.NetworkPolicy(
+                f"{key}-{endpoints['metadata']['name']}", metadata=endpoints["metadata"], spec=spec, opts=inside
             )
         binding = documents.role_binding(tenant)
         k8s.rbac.v1.RoleBinding(

@@ -3,6 +3,7 @@ resources, no I/O."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ WORKLOAD_SERVICE_ACCOUNT = "workload"
 """Service account of a team's namespace that carries the team's AWS role (Pod Identity)."""
 POD_IDENTITY_AGENT = "169.254.170.23/32"  # EKS Pod Identity agent (link-local, on every node)
 PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+INTERFACE_ENDPOINTS_POLICY = "allow-interface-endpoints"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,7 +99,9 @@ def network_policies(
     gateway endpoint, STS, ...) and the Pod Identity agent, and scraping by the monitoring namespace.
 
     S3's gateway endpoint routes to S3's public addresses, which a NetworkPolicy cannot name (no prefix lists), so
-    HTTPS egress is open to every public address; private ranges (other VPC workloads) stay closed.
+    HTTPS egress is open to every public address; private ranges (other VPC workloads) stay closed, except the
+    VPC's interface endpoints on 443 (`interface_endpoint_policy`, a separate policy because their addresses are
+    known only once the endpoints exist).
     """
     policies = [
         _policy(tenant, "default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
@@ -174,6 +178,23 @@ def network_policies(
             )
         )
     return policies
+
+
+def interface_endpoint_egress(cidrs: Sequence[str]) -> dict[str, Any]:
+    """The spec of `allow-interface-endpoints`: HTTPS (TCP 443 only) to each of the VPC's interface endpoint
+    addresses. With private DNS on, the AWS SDKs resolve STS, ECR, CloudWatch Logs, ... to those private addresses,
+    which `allow-aws-apis` leaves closed with the rest of the VPC.
+
+    No addresses, no rule: an egress rule without `to` would admit every destination."""
+    blocks = [str(ipaddress.IPv4Network(cidr)) for cidr in cidrs]
+    rules = [{"to": [{"ipBlock": {"cidr": b}} for b in blocks], "ports": [{"protocol": "TCP", "port": 443}]}]
+    return {"podSelector": {}, "policyTypes": ["Egress"], "egress": rules if blocks else []}
+
+
+def interface_endpoint_policy(tenant: TenantSpec, cidrs: Sequence[str]) -> dict[str, Any]:
+    """The NetworkPolicy that admits a team's pods to the VPC's interface endpoints (see `interface_endpoint_egress`);
+    only for a VPC that has such endpoints."""
+    return _policy(tenant, INTERFACE_ENDPOINTS_POLICY, interface_endpoint_egress(cidrs))
 
 
 def role_binding(tenant: TenantSpec) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""MLflow, the Ray dashboard, Grafana and Prometheus are never exposed to the internet."""
+"""MLflow, the Ray dashboard, Grafana, Prometheus and the models' Gateway are never exposed to the internet."""
 
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -21,10 +21,30 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+ENVOY_GATEWAY_CHART = "gateway-helm"
+ENVOY_SERVICE_PATH = ("config", "envoyGateway", "envoyProxy", "provider", "kubernetes", "envoyService")
+"""Where Envoy Gateway's controller configuration sets the default Service of every Gateway's proxies."""
+
+
+def _envoy_gateway_default(values: Any) -> Iterator[str]:
+    """Envoy Gateway (v1.x) gives each Gateway's proxies a LoadBalancer Service unless told otherwise
+    (`KubernetesServiceSpec.Type`, default LoadBalancer): an AWS load balancer per Gateway, internet-facing when
+    EKS's legacy cloud provider makes it (its default scheme), the case where no load balancer controller takes it."""
+    service: Any = values
+    for key in ENVOY_SERVICE_PATH:
+        service = _mapping(service).get(key)
+    service = _mapping(service)
+    annotations = _mapping(service.get("annotations"))
+    internal = any(annotations.get(k) == v for k, v in INTERNAL_ANNOTATIONS.items())
+    if service.get("type", "LoadBalancer") == "LoadBalancer" and not internal:
+        where, kind = ".".join(ENVOY_SERVICE_PATH), service.get("type", "unset (LoadBalancer)")
+        yield f"{where}.type is {kind}: every Gateway gets a load balancer"
+
+
 def _helm_exposures(values: Any, path: str = "") -> Iterator[str]:
-    """Public service types or internet-facing ingresses anywhere in a chart's values."""
+    """Public service types or internet-facing ingresses anywhere in a chart's values (`service`, `envoyService`)."""
     if isinstance(values, Mapping):
-        if values.get("type") == "LoadBalancer" and path.endswith("service"):
+        if values.get("type") == "LoadBalancer" and path.lower().endswith("service"):
             annotations = _mapping(values.get("annotations"))
             if not any(annotations.get(k) == v for k, v in INTERNAL_ANNOTATIONS.items()):
                 yield f"{path}.type is LoadBalancer without an internal scheme"
@@ -41,9 +61,11 @@ def _helm_exposures(values: Any, path: str = "") -> Iterator[str]:
     severity="critical",
     types=["kubernetes:core/v1:Service", "kubernetes:networking.k8s.io/v1:Ingress", "kubernetes:helm.sh/v3:Release"],
     description="Services of type LoadBalancer and Ingresses are internal (MLflow, the Ray dashboard, Grafana and "
-    "Prometheus hold credentials and data); charts are not configured to expose them either.",
+    "Prometheus hold credentials and data, the models' Gateway serves every model); charts are not configured to "
+    "expose them either, Envoy Gateway's default LoadBalancer proxies included.",
     remediation='Annotate load balancer Services with aws-load-balancer-scheme "internal" and ALB Ingresses with '
-    "alb.ingress.kubernetes.io/scheme: internal; reach them over the VPN or kubectl port-forward.",
+    "alb.ingress.kubernetes.io/scheme: internal (Envoy Gateway: envoyService.type ClusterIP in its default "
+    "EnvoyProxy); reach them over the VPN or kubectl port-forward.",
     references=["CIS Amazon EKS Benchmark 5.4.3 (private nodes; same intent for services)"],
 )
 def check(r: Resource, ctx: RuleContext) -> Iterator[str]:
@@ -57,7 +79,12 @@ def check(r: Resource, ctx: RuleContext) -> Iterator[str]:
         if _annotations(r).get("alb.ingress.kubernetes.io/scheme") != "internal":
             yield "the Ingress is internet-facing (alb.ingress.kubernetes.io/scheme is not internal)"
     else:
-        for exposure in _helm_exposures(r.inputs.get("values")):
+        values = r.inputs.get("values")
+        exposures = list(_helm_exposures(values))
+        if str(r.inputs.get("chart", "")).rstrip("/").rsplit("/", 1)[-1] == ENVOY_GATEWAY_CHART:
+            exposures = [e for e in exposures if not e.startswith(".".join(ENVOY_SERVICE_PATH))]
+            exposures += _envoy_gateway_default(values)
+        for exposure in exposures:
             yield f"chart values expose a service: {exposure}"
 
 

@@ -1,0 +1,63 @@
+"""Container logs (cluster layer): Fluent Bit as a DaemonSet on every node, shipping every pod's logs to the log
+groups the cloud layer made (`infra.container_logs.cloud.ContainerLogsCloud`, which also holds its Pod Identity
+role)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.container_logs import documents
+from infra.k8s_documents import pod_security_labels
+from infra.k8s_resources import helm_release
+
+COMPONENT_TYPE = "mlplatform:container_logs:ContainerLogs"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerLogsArgs:
+    region: str
+    log_groups: pulumi.Input[Mapping[str, str]] | None
+    """The cloud layer's output `container_log_groups`: group name per destination (`platform`, team namespaces)."""
+    team_namespaces: Sequence[str] = ()
+    """Namespaces whose logs go to a group of their own (the teams'); every other namespace goes to `platform`."""
+    cost_labels: Mapping[str, str] = field(default_factory=dict)
+
+
+class ContainerLogs(pulumi.ComponentResource):
+    """Needs the `kubernetes` provider in `opts.providers`."""
+
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: ContainerLogsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        labels = {**args.cost_labels, "app.kubernetes.io/part-of": "ml-platform"}
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            # Fluent Bit mounts host paths (/var/log, its offsets database): `baseline` forbids hostPath volumes.
+            metadata={"name": documents.NAMESPACE, "labels": {**labels, **pod_security_labels("privileged")}},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.release = helm_release(
+            f"{name}-fluent-bit",
+            "fluent-bit",
+            documents.NAMESPACE,
+            pulumi.Output.from_input(args.log_groups).apply(lambda groups: _values(args, groups, labels)),
+            pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+            release_name=documents.RELEASE,
+        )
+        self.register_outputs({})
+
+
+def _values(args: ContainerLogsArgs, groups: Mapping[str, str] | None, labels: Mapping[str, str]) -> dict[str, object]:
+    if not groups:
+        raise ValueError(
+            "observability.logs is enabled, but the cloud layer's stack has no output container_log_groups: run "
+            "`pulumi up` for the cloud layer with this version of the program first"
+        )
+    return documents.values_for(
+        region=args.region, log_groups=groups, team_namespaces=args.team_namespaces, labels=labels
+    )
