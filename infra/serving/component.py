@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -194,10 +194,7 @@ class Serving(pulumi.ComponentResource):
             k8s.apiextensions.v1.CustomResourceDefinition(
                 f"{name}-gateway-api-{crd['spec']['names']['plural']}",
                 # Upstream's definition as shipped, plus the platform's cost labels (every object carries them).
-                metadata={
-                    **crd["metadata"],
-                    "labels": {**(crd["metadata"].get("labels") or {}), **self._labels},
-                },
+                metadata=_with_labels(crd["metadata"], self._labels),
                 spec=crd["spec"],
                 opts=self._child,
             )
@@ -311,3 +308,9 @@ class Serving(pulumi.ComponentResource):
                 documents.vllm_scaled_object(server, prometheus_url=args.prometheus_url, labels=self._labels),
                 pulumi.ResourceOptions(parent=self, depends_on=[deployment, *self._keda]),
             )
+
+
+def _with_labels(metadata: Mapping[str, Any], labels: Mapping[str, str]) -> k8s.meta.v1.ObjectMetaArgsDict:
+    """Object metadata with labels added (the object's own win on a clash: they are upstream's)."""
+    merged = {**metadata, "labels": {**labels, **(metadata.get("labels") or {})}}
+    return cast("k8s.meta.v1.ObjectMetaArgsDict", merged)
