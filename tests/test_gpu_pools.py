@@ -120,8 +120,9 @@ def test_schema_check_catches_broken_node_pools(path: tuple[str, ...], value: An
     assert any(error in e for e in errors), errors
 
 
-def test_controller_policy_is_scoped() -> None:
-    policy = json.loads(
+def _controller_policy() -> Any:
+    """The Karpenter controller policy for a prod-like cluster in one account and region."""
+    return json.loads(
         documents.karpenter_controller_policy(
             partition="aws",
             region="us-east-1",
@@ -131,6 +132,10 @@ def test_controller_policy_is_scoped() -> None:
             queue_arn="arn:aws:sqs:us-east-1:123456789012:q",
         )
     )
+
+
+def test_controller_policy_is_scoped() -> None:
+    policy = _controller_policy()
     statements = {s["Sid"]: s for s in policy["Statement"]}
     assert statements["AllowPassingInstanceRole"]["Resource"] == "arn:aws:iam::123456789012:role/node"
     assert statements["AllowInterruptionQueueActions"]["Resource"] == "arn:aws:sqs:us-east-1:123456789012:q"
@@ -336,16 +341,7 @@ def test_controller_policy_grants_what_reservations_need() -> None:
     """aws/karpenter-provider-aws website/content/en/v1.14/getting-started/getting-started-with-karpenter/
     cloudformation.yaml (as of 1d927085, 2026-08-21): RunInstances and CreateFleet on capacity-reservation/*,
     DescribeCapacityReservations among the region-scoped reads."""
-    policy = json.loads(
-        documents.karpenter_controller_policy(
-            partition="aws",
-            region="us-east-1",
-            account_id="123456789012",
-            cluster_name="mlp-prod",
-            node_role_arn="arn:aws:iam::123456789012:role/node",
-            queue_arn="arn:aws:sqs:us-east-1:123456789012:q",
-        )
-    )
+    policy = _controller_policy()
     statements = {s["Sid"]: s for s in policy["Statement"]}
     launch = statements["AllowScopedEC2InstanceAccessActions"]
     assert launch["Action"] == ["ec2:RunInstances", "ec2:CreateFleet"] and "Condition" not in launch
