@@ -1,6 +1,6 @@
 """The cluster layer: every Kubernetes object and Helm release of the platform, through a Kubernetes provider built
 from the cloud layer's outputs (read with a StackReference), wired in order: node pools, load balancer
-controller, MLflow, Ray, serving, tenants, monitoring.
+controller, MLflow, serving, tenants, Ray, monitoring.
 
 It runs after the cloud layer (`pulumi -C cluster up`, or `mlp runner STACK up` for a private endpoint) and is
 destroyed before it, so the controllers' IAM and Pod Identity associations outlive everything they finalize.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pulumi
 
-from infra import specs
+from infra import platform_policies, specs
 from infra.catalog import versions
 from infra.cluster.provider import kubernetes_provider
 from infra.config import PlatformConfig
@@ -23,13 +23,16 @@ from infra.container_logs import ContainerLogs, ContainerLogsArgs
 from infra.gpu_pools import GpuNodePools, GpuNodePoolsArgs
 from infra.gpu_pools.documents import POOL_LABEL
 from infra.ingress import LoadBalancerController, LoadBalancerControllerArgs
+from infra.ingress.component import create_load_balancer_guard
 from infra.layer_outputs import CloudOutputs, cloud_stack_name
 from infra.mlops import Mlflow, MlflowArgs, Ray, RayArgs
-from infra.mlops.documents import MLFLOW_NAMESPACE, MLFLOW_PORT, RAY_CLIENT_PORT, RAY_DASHBOARD_PORT, RAY_NAMESPACE
+from infra.mlops.documents import MLFLOW_NAMESPACE, MLFLOW_PORT, RAY_NAMESPACE
 from infra.observability import Monitoring, MonitoringArgs
 from infra.observability.documents import NAMESPACE as MONITORING_NAMESPACE
 from infra.observability.documents import PROMETHEUS_URL, MonitoringSpec, platform_monitors
 from infra.observability.rules import Thresholds, gpu_hourly_prices
+from infra.registry.documents import ImageCache, cached_image, cached_upstreams
+from infra.registry.images import required_registry
 from infra.serving import Serving, ServingArgs
 from infra.serving.documents import SERVING_NAMESPACE, VLLM_PORT
 from infra.serving.routing import ENVOY_CONTAINER_PORT, ENVOY_GATEWAY_NAMESPACE
@@ -56,15 +59,44 @@ class ClusterLayer:
             region=cfg.region,
         )
         self._opts = pulumi.ResourceOptions(providers={"kubernetes": self.provider})
+        self.image_cache = self._image_cache()
+        self.addresses = self._cluster_addresses()
         self.node_pools = self._create_node_pools()
         self._pools: list[pulumi.Resource] = [self.node_pools] if self.node_pools is not None else []
         self.load_balancer_controller = self._create_load_balancer_controller()
         self.mlflow = self._create_mlflow()
-        self.ray = self._create_ray()
         self.serving = self._create_serving()
         self.tenants = self._create_tenants()
+        self.ray = self._create_ray()  # a team's Ray clusters go into the team's namespace
         self.monitoring = self._create_monitoring()
         self.container_logs = self._create_container_logs()
+
+    def _cluster_addresses(self) -> pulumi.Output[platform_policies.ClusterAddresses]:
+        """What the platform namespaces' NetworkPolicies and the database guard name: the private subnets (planned
+        from `network.cidr`; an adopted VPC's are inside RFC 1918's ranges) and the interface endpoints."""
+        network = self.cfg.network
+        ranges = platform_policies.private_ranges(
+            None if network.adopt is not None else str(network.cidr), network.az_count
+        )
+        endpoints = self.cloud.interface_endpoint_cidrs if network.has_interface_endpoints else []
+        return pulumi.Output.from_input(endpoints).apply(
+            lambda cidrs: platform_policies.ClusterAddresses(private_ranges=ranges, interface_endpoints=tuple(cidrs))
+        )
+
+    def _image_cache(self) -> ImageCache | None:
+        """Where images come from when cluster.image_cache is on: the cloud layer's registry, for the upstreams that
+        have a rule (those needing credentials only when config names a secret)."""
+        cache = self.cfg.cluster.image_cache
+        if not cache.is_enabled(self.cfg.environment):
+            return None
+        return ImageCache(
+            base=required_registry(self.cloud.image_registry),
+            upstreams=frozenset(cached_upstreams(cache.credentials)),
+        )
+
+    def _image(self, name: str, override: str | None = None) -> pulumi.Input[str]:
+        """A pinned image (or config's override) through the cache when its registry has a rule."""
+        return cached_image(override or versions.image(name), self.image_cache)
 
     def _bucket(self, zone: str) -> pulumi.Output[str]:
         return pulumi.Output.from_input(self.cloud.lake_buckets).apply(lambda buckets: str(buckets[zone]))
@@ -89,13 +121,21 @@ class ClusterLayer:
                 cost_labels=self.labels,
                 karpenter_replicas=1 if cfg.environment == "dev" else 2,
                 system_node_selector=specs.SYSTEM_NODE_LABEL,
+                addresses=self.addresses,
+                image_cache=self.image_cache,
             ),
             opts=self._opts,
         )
 
     def _create_load_balancer_controller(self) -> LoadBalancerController | None:
         cfg = self.cfg
-        if not (cfg.mlflow.enabled and cfg.mlflow.ingress.enabled):
+        create_load_balancer_guard(
+            "load-balancers",
+            internet_facing_namespaces=cfg.ingress.internet_facing_namespaces,
+            labels=self.labels,
+            opts=self._opts,
+        )
+        if not cfg.installs_load_balancer_controller:
             return None
         return LoadBalancerController(
             "lb-controller",
@@ -106,6 +146,8 @@ class ClusterLayer:
                 replicas=1 if cfg.environment == "dev" else 2,
                 cost_tags=self.tags,
                 system_node_selector=specs.SYSTEM_NODE_LABEL,
+                internet_facing_namespaces=cfg.ingress.internet_facing_namespaces,
+                labels=self.labels,
             ),
             opts=self._opts,
         )
@@ -122,7 +164,7 @@ class ClusterLayer:
                 db_secret_arn=self.cloud.mlflow_db_secret_arn or "",
                 admin_secret_arn=self.cloud.mlflow_admin_secret_arn if m.auth.enabled else None,
                 artifacts_bucket_name=self._bucket("artifacts"),
-                image=m.image or versions.image("mlflow"),
+                image=self._image("mlflow", m.image),
                 replicas=m.replicas,
                 ingress_enabled=m.ingress.enabled,
                 ingress_hostname=m.ingress.hostname,
@@ -130,6 +172,7 @@ class ClusterLayer:
                 ingress_depends_on=[self.load_balancer_controller] if self.load_balancer_controller else [],
                 cost_labels=self.labels,
                 system_node_selector=specs.SYSTEM_NODE_LABEL,
+                addresses=self.addresses,
             ),
             opts=self._opts,
         )
@@ -138,14 +181,18 @@ class ClusterLayer:
         cfg = self.cfg
         if not cfg.ray.enabled:
             return None
+        hosts = specs.ray_team_namespaces(cfg)
         return Ray(
             "ray",
             RayArgs(
-                clusters=specs.ray_clusters(cfg),
+                clusters=specs.ray_clusters(cfg, self.image_cache),
+                team_namespaces={ns: self.tenants.namespace_resources[ns] for ns in hosts} if self.tenants else {},
+                monitoring_namespace=MONITORING_NAMESPACE if cfg.observability.enabled else None,
                 operator_replicas=1,
                 cost_labels=self.labels,
                 system_node_selector=specs.SYSTEM_NODE_LABEL,
                 depends_on=self._pools,
+                image_cache=self.image_cache,
             ),
             opts=self._opts,
         )
@@ -162,12 +209,17 @@ class ClusterLayer:
                 install_kserve=cfg.kserve.enabled,
                 inference_services=specs.inference_services(cfg),
                 vllm_servers=specs.vllm_servers(cfg),
-                vllm_image=cfg.vllm.image or versions.image("vllm"),
+                vllm_image=self._image("vllm", cfg.vllm.image),
+                aws_cli_image=self._image("aws-cli"),
+                envoy_gateway_image=self._image("envoy-gateway"),
+                envoy_proxy_image=self._image("envoy-proxy"),
+                image_cache=self.image_cache,
                 prometheus_url=PROMETHEUS_URL if cfg.observability.enabled else None,
                 cost_labels=self.labels,
                 system_node_selector=specs.SYSTEM_NODE_LABEL,
                 pool_label=POOL_LABEL,
                 keeps_serving=cfg.serving_keeps_up,
+                addresses=self.addresses,
                 depends_on=self._pools,
             ),
             opts=self._opts,
@@ -180,8 +232,7 @@ class ClusterLayer:
         endpoints = []
         if cfg.mlflow.enabled:
             endpoints.append(PlatformEndpoint(namespace=MLFLOW_NAMESPACE, ports=[MLFLOW_PORT]))
-        if cfg.ray.enabled:
-            endpoints.append(PlatformEndpoint(namespace=RAY_NAMESPACE, ports=[RAY_CLIENT_PORT, RAY_DASHBOARD_PORT]))
+        # No Ray: a team reaches only its own clusters, in its namespace; the `ray` namespace admits no team.
         if self.serving is not None:
             endpoints.append(PlatformEndpoint(namespace=SERVING_NAMESPACE, ports=[VLLM_PORT, 8080]))
         if self.serving is not None and self.serving.routes_models:
@@ -196,6 +247,8 @@ class ClusterLayer:
                 interface_endpoint_cidrs=self.cloud.interface_endpoint_cidrs
                 if cfg.network.has_interface_endpoints
                 else None,
+                s3_cidrs=self.cloud.s3_cidrs,
+                labels=self.labels,
             ),
             opts=self._opts,
         )
@@ -213,6 +266,7 @@ class ClusterLayer:
             karpenter=self.node_pools is not None and self.node_pools.installs_karpenter,
             serving_namespace=SERVING_NAMESPACE,
             ray_namespace=RAY_NAMESPACE,
+            ray_cluster_namespaces=sorted({spec.namespace for spec in specs.ray_clusters(cfg)}),
         )
         owners = [c for c in (self.ray, self.serving, self.node_pools) if c is not None]
         alerting = specs.alerting_spec(cfg)
@@ -229,6 +283,7 @@ class ClusterLayer:
                 ),
                 alerting=alerting,
                 alerts_topic_arn=self.cloud.alerts_topic_arn if alerting.uses_sns else None,
+                aws_cli_image=self._image("aws-cli"),
                 monitors=monitors,
                 gpu_nodes=bool(cfg.gpu_pools),
                 retain_volumes=prod,
@@ -239,6 +294,7 @@ class ClusterLayer:
                 ),
                 cost_labels=self.labels,
                 depends_on=owners,
+                addresses=self.addresses,
             ),
             opts=self._opts,
         )
@@ -254,6 +310,7 @@ class ClusterLayer:
                 log_groups=self.cloud.container_log_groups,
                 team_namespaces=[d.key for d in specs.container_log_destinations(cfg) if d.is_team],
                 cost_labels=self.labels,
+                addresses=self.addresses,
             ),
             opts=self._opts,
         )

@@ -135,6 +135,9 @@ InterfaceEndpoint = Literal[
 ]
 
 
+BucketName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")]
+
+
 class FlowLogsConfig(_Model):
     enabled: bool = Field(True, description="VPC flow logs to CloudWatch Logs, encrypted with the platform key.")
     retention_days: RetentionDays = Field(30, description="How long flow log records are kept.")
@@ -188,6 +191,13 @@ class AdoptNetworkConfig(_Model):
         "subnet that holds only endpoints; /24 or narrower): team pods may reach these on TCP 443. Empty: none "
         "(AWS SDK calls to such endpoints from team namespaces time out).",
     )
+    s3_gateway_endpoint_id: Annotated[str, StringConstraints(pattern=r"^vpce-[0-9a-f]{8,17}$")] | None = Field(
+        None,
+        description="The foundation's S3 gateway endpoint on the private subnets' route tables. The lake's "
+        "perimeter then admits object requests through it only (`aws:SourceVpce`); unset, through any endpoint of "
+        "the VPC (`aws:SourceVpc`). Its endpoint policy is the foundation's to set (see the README's data "
+        "perimeter).",
+    )
 
 
 class NetworkConfig(_Model):
@@ -202,6 +212,13 @@ class NetworkConfig(_Model):
     )
     flow_logs: FlowLogsConfig = FlowLogsConfig()
     """VPC flow logs."""
+    s3_external_read_buckets: tuple[BucketName, ...] = Field(
+        (),
+        description="Buckets of other accounts that pods may read (GetObject, ListBucket) through the S3 gateway "
+        "endpoint, such as a public dataset. The endpoint's policy admits this account's buckets, the AWS-owned "
+        "buckets nodes need and the image registries' layer buckets, and refuses every other bucket: data cannot "
+        "be copied out to a bucket of another account from inside the VPC.",
+    )
     adopt: AdoptNetworkConfig | None = Field(None, description="Adopt an existing VPC instead of creating one.")
 
     @property
@@ -290,6 +307,39 @@ class SystemNodeGroupConfig(_Model):
 
 AddonName = Literal["vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver", "eks-pod-identity-agent"]
 
+PullThroughCacheSecretArn = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:ecr-pullthroughcache/[A-Za-z0-9/_+=.@-]+$"
+    ),
+]
+
+
+class ImageCacheConfig(_Model):
+    """ECR pull-through cache rules the cloud layer creates; the cluster layer pulls the platform's images through
+    them instead of from public registries through the NAT addresses (Docker Hub rate-limits those)."""
+
+    enabled: bool | None = Field(
+        None, description="Pull the platform's images through the cache; default: on in prod, off elsewhere."
+    )
+    prefix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")] | None = Field(
+        None,
+        description="Repository prefix of the stack's cache rules (`<prefix>/quay`, `<prefix>/docker-hub`, ...), "
+        "at most 19 characters; default: the cluster name in lower case. A prefix has one rule per account and "
+        "region: two stacks in one account and region need two prefixes.",
+    )
+    credentials: dict[Literal["docker-hub", "ghcr"], PullThroughCacheSecretArn] = Field(
+        default_factory=dict,
+        description="Secrets Manager secret ARN per upstream that needs credentials (`docker-hub`: a Docker Hub "
+        "user name and access token; `ghcr`: a GitHub user name and token with read:packages), named "
+        "`ecr-pullthroughcache/...`, in the stack's account and region. Without one, that upstream gets no rule "
+        "and its images keep their public reference (pulled through the NAT; Docker Hub limits anonymous pulls "
+        "per address): `mlp validate` warns.",
+    )
+
+    def is_enabled(self, environment: str) -> bool:
+        return self.enabled if self.enabled is not None else environment == "prod"
+
 
 class ClusterConfig(_Model):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")] | None = Field(
@@ -297,7 +347,11 @@ class ClusterConfig(_Model):
     )
     version: str = Field(default_factory=lambda: version_catalog.eks().default_version)
     """Kubernetes version; add-on versions are pinned per version in the catalog."""
-    deletion_protection: bool = Field(False, description="Refuse cluster deletion (required in prod).")
+    deletion_protection: bool = Field(
+        False,
+        description="Refuse cluster deletion (required in prod); Pulumi also protects, and on destroy keeps, the "
+        "control-plane (audit) and VPC flow log groups.",
+    )
     support_type: Literal["STANDARD", "EXTENDED"] = Field(
         "STANDARD", description="EKS upgrade policy; EXTENDED bills $0.60/h instead of $0.10/h once standard ends."
     )
@@ -319,6 +373,8 @@ class ClusterConfig(_Model):
     addon_versions: dict[AddonName, Annotated[str, StringConstraints(pattern=r"^v[0-9].*-eksbuild\.[0-9]+$")]] = Field(
         default_factory=dict, description="Override the pinned add-on versions."
     )
+    image_cache: ImageCacheConfig = ImageCacheConfig()
+    """Images through ECR pull-through cache rules of the platform's (`infra.registry`)."""
 
 
 # --- GPU pools ------------------------------------------------------------------------------------------------
@@ -452,12 +508,35 @@ def _default_zones() -> dict[str, LakeZoneConfig]:
     }
 
 
+IamRoleArn = Annotated[str, StringConstraints(pattern=r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[\w+=,.@/-]+$")]
+
+
+class LakePerimeterConfig(_Model):
+    enabled: bool = Field(
+        True,
+        description="Deny object reads, writes and deletes on the lake's buckets that come neither through the "
+        "VPC's S3 gateway endpoint nor from a break-glass role (required in prod). Consequences: credentials of "
+        "the platform's roles (Pod Identity sessions, the runner's) are useless outside the VPC; nobody uploads "
+        "to or downloads from the lake from a laptop (use a pod, the runner, or a break-glass role); presigned "
+        "URLs work only inside the VPC (MLflow proxies artifacts, so its clients are unaffected). Bucket "
+        "configuration (what `pulumi up` changes) stays reachable from anywhere.",
+    )
+    break_glass_role_arns: tuple[IamRoleArn, ...] = Field(
+        (),
+        description="IAM roles exempt from the perimeter: object access from anywhere, within what their own "
+        "policies allow. Keep it to one role that only a few people may assume, with MFA, and whose use "
+        "CloudTrail alerts on (see the README's data perimeter).",
+    )
+
+
 class DataLakeConfig(_Model):
     zones: dict[ZoneName, LakeZoneConfig] = Field(default_factory=_default_zones)
     """Lake zones by name; one bucket each."""
     protect: bool = Field(True, description="`protect` and `retainOnDelete` on buckets and the key (required in prod).")
     access_log_retention_days: int = Field(365, ge=1, le=3650)
     """Retention of S3 server access logs."""
+    perimeter: LakePerimeterConfig = LakePerimeterConfig()
+    """The lake's data perimeter: object access only from inside the VPC."""
 
 
 # --- MLflow ---------------------------------------------------------------------------------------------------
@@ -475,7 +554,8 @@ class MlflowDatabaseConfig(_Model):
     backup_retention_days: int = Field(7, ge=7, le=35)
     """Automated backups kept (7 to 35 days)."""
     deletion_protection: bool = True
-    """Refuse deletion (required in prod)."""
+    """Refuse deletion (required in prod); Pulumi also protects, and on destroy keeps, the database and MLflow's
+    connection and admin secrets."""
 
 
 class MlflowAuthConfig(_Model):
@@ -557,6 +637,13 @@ class RayGpuWorkersConfig(_Model):
 
 
 class RayClusterConfig(_Model):
+    team: Name | None = Field(
+        None,
+        description="Key of a `tenants` entry: the cluster runs in the team's namespace (`team-<name>`), under the "
+        "team's AWS role (its `teams/<name>/` prefix of the lake, nothing else), within the team's quota (at "
+        "max_replicas it must fit), and only the team's pods reach it. Unset: a platform cluster in the `ray` "
+        "namespace that no team can reach and whose role reads and writes only `ray/` in the artifacts zone.",
+    )
     head: RayHeadConfig = RayHeadConfig()
     """Head pod (no GPU)."""
     cpu_workers: RayCpuWorkersConfig = RayCpuWorkersConfig()
@@ -569,7 +656,7 @@ class RayConfig(_Model):
     enabled: bool = True
     """Deploy the KubeRay operator."""
     clusters: dict[Name, RayClusterConfig] = Field(default_factory=dict)
-    """Ray clusters by name."""
+    """Ray clusters by name (unique across namespaces)."""
 
 
 # --- KServe and vLLM ------------------------------------------------------------------------------------------
@@ -789,6 +876,24 @@ class TenantConfig(_Model):
         (), description="IAM roles given an EKS access entry in the team's groups (none: map them yourself)."
     )
     cost_center: str | None = Field(None, description="Defaults to the stack's cost-center tag.")
+    internet_egress: tuple[Cidr, ...] = Field(
+        (),
+        description="Public address blocks the team's pods may open TCP 443 to (through the NAT gateways). "
+        "Empty (the default): no internet at all; the team's pods reach its namespace, DNS, the platform's "
+        "services, S3 through the gateway endpoint (the lake, within its role), the VPC's interface endpoints and "
+        "the Pod Identity agent. Consequences of empty: `pip install`, Hugging Face downloads and git clones fail "
+        "from team pods (bake dependencies into images, stage models in the lake). Each block you add is a path "
+        "out for the team's data: name package mirrors or proxies, not 0.0.0.0/0 (refused in prod).",
+    )
+
+
+class IngressConfig(_Model):
+    internet_facing_namespaces: tuple[Name, ...] = Field(
+        (),
+        description="Namespaces whose Ingresses (IngressClass `alb-internet-facing`) and LoadBalancer Services may "
+        "get an internet-facing load balancer. Everywhere else every load balancer is internal, whatever an "
+        "Ingress or Service asks. Not in prod; never a team namespace (teams cannot write Ingresses).",
+    )
 
 
 class BudgetConfig(_Model):
@@ -833,6 +938,8 @@ class PlatformConfig(_Model):
     """kube-prometheus-stack, DCGM exporter, dashboards and alerts."""
     tenants: dict[Name, TenantConfig] = Field(default_factory=dict)
     """Teams: namespace, quota, network policies, RBAC and a lake prefix each."""
+    ingress: IngressConfig = IngressConfig()
+    """Load balancers made from Ingresses and Services (the AWS Load Balancer Controller)."""
     budget: BudgetConfig
     """Budget guardrails checked by config validation and the budget policy."""
 
@@ -849,6 +956,12 @@ class PlatformConfig(_Model):
         """Staging and prod: vLLM servers keep serving through rollouts (surge) and node consolidation (two replicas
         or more when always on, one PodDisruptionBudget); dev replaces in place and may run one replica."""
         return self.environment != "dev"
+
+    @property
+    def installs_load_balancer_controller(self) -> bool:
+        """The AWS Load Balancer Controller is installed: for MLflow's ingress, or for namespaces allowed
+        internet-facing load balancers."""
+        return (self.mlflow.enabled and self.mlflow.ingress.enabled) or bool(self.ingress.internet_facing_namespaces)
 
     @property
     def runs_in_vpc_runner(self) -> bool:
@@ -955,6 +1068,11 @@ _PATTERN_HINTS: dict[str, str] = {
     "ami_version": "an AMI release such as v20260724 (Bottlerocket: 1.64.0; `latest` is refused in prod)",
     "release_version": "an EKS AMI release such as 1.35.3-20260724",
     "image": "an image with an explicit tag or digest",
+    "docker-hub": "a Secrets Manager secret ARN named ecr-pullthroughcache/... "
+    "(arn:aws:secretsmanager:REGION:ACCOUNT:secret:ecr-pullthroughcache/NAME)",
+    "ghcr": "a Secrets Manager secret ARN named ecr-pullthroughcache/... "
+    "(arn:aws:secretsmanager:REGION:ACCOUNT:secret:ecr-pullthroughcache/NAME)",
+    "prefix": "an ECR repository prefix: lowercase letters and digits, with single . _ - between them",
     "id": "a capacity reservation id such as cr-0123456789abcdef0",
     "availability_zone": "an availability zone name such as us-east-1a",
     "vpc_id": "a VPC id such as vpc-0123456789abcdef0",
@@ -962,6 +1080,10 @@ _PATTERN_HINTS: dict[str, str] = {
     "prometheus_retention": "a Prometheus duration such as 15d",
     "hostname": "a DNS name such as mlflow.ml.example.com",
     "certificate_arn": "an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/UUID)",
+    "break_glass_role_arns": "an IAM role ARN (arn:aws:iam::123456789012:role/name)",
+    "s3_external_read_buckets": "an S3 bucket name (3 to 63 characters: a-z, 0-9, . and -)",
+    "s3_gateway_endpoint_id": "a VPC endpoint id such as vpce-0123456789abcdef0",
+    "internet_facing_namespaces": "a lowercase DNS label (a-z, 0-9, -), at most 40 characters",
 }
 
 
@@ -1045,7 +1167,10 @@ def _semantic_checks(cfg: PlatformConfig) -> list[ConfigIssue]:
     _check_cluster(cfg, add)
     _check_gpu_pools(cfg, add)
     _check_services(cfg, add)
+    _check_ray_teams(cfg, add)
     _check_alerting(cfg, add)
+    _check_perimeter(cfg, add)
+    _check_image_cache(cfg, add)
     if not cfg.data_lake.protect and cfg.is_prod:
         add(("data_lake", "protect"), "must be true in prod (buckets and the lake key are protected and retained)")
     return issues
@@ -1105,6 +1230,52 @@ def _check_alerting(cfg: PlatformConfig, add: Add) -> None:
         )
 
 
+_NOT_INTERNET = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8")
+"""RFC 1918, shared address space (VPC secondary ranges), link-local (IMDS, the Pod Identity agent), loopback."""
+
+
+def _check_perimeter(cfg: PlatformConfig, add: Add) -> None:
+    """The lake's perimeter needs an S3 gateway endpoint (a created VPC's, or any of an adopted VPC's); prod keeps
+    it on. Team internet egress and internet-facing load balancers: public blocks, never wide open in prod."""
+    perimeter = cfg.data_lake.perimeter
+    if not perimeter.enabled and cfg.is_prod:
+        add(("data_lake", "perimeter", "enabled"), "must be true in prod (lake objects only from inside the VPC)")
+    if perimeter.enabled and cfg.network.adopt is None and not cfg.network.s3_gateway_endpoint:
+        add(
+            ("data_lake", "perimeter", "enabled"),
+            "needs network.s3_gateway_endpoint: true (object requests must come through the VPC's S3 gateway "
+            "endpoint); or set data_lake.perimeter.enabled: false (not in prod)",
+        )
+    for team, tenant in cfg.tenants.items():
+        for i, block in enumerate(tenant.internet_egress):
+            net = ipaddress.ip_network(block)
+            if net.prefixlen and any(net.overlaps(ipaddress.ip_network(r)) for r in _NOT_INTERNET):
+                add(
+                    ("tenants", team, "internet_egress", i),
+                    f"{block} is not a public block; team pods never reach private or link-local addresses this way "
+                    "(the VPC, IMDS and the platform's services have their own rules)",
+                )
+            elif net.prefixlen == 0 and cfg.is_prod:
+                add(
+                    ("tenants", team, "internet_egress", i),
+                    "0.0.0.0/0 is refused in prod: name the destinations (package mirrors, an egress proxy)",
+                )
+    if cfg.ingress.internet_facing_namespaces:
+        at: Path = ("ingress", "internet_facing_namespaces")
+        if cfg.is_prod:
+            add(at, "must be empty in prod: no public endpoints")
+        teams = {f"team-{t}" for t in cfg.tenants}
+        for i, ns in enumerate(cfg.ingress.internet_facing_namespaces):
+            if ns in teams:
+                add((*at, i), f"{ns} is a team namespace; teams cannot write Ingresses or LoadBalancer Services")
+        if (
+            cfg.network.adopt is not None
+            and not cfg.network.adopt.public_subnet_ids
+            and (cfg.network.adopt.terraform_state is None)
+        ):
+            add(at, "needs network.adopt.public_subnet_ids (internet-facing load balancers live in public subnets)")
+
+
 def _check_network(cfg: PlatformConfig, add: Add) -> None:
     from infra.network.cidr import SubnetPlanError, plan_subnets  # pure; imported late to keep this module light
 
@@ -1144,6 +1315,37 @@ def _check_network(cfg: PlatformConfig, add: Add) -> None:
             plan_subnets(network, net.az_count)
         except SubnetPlanError as exc:
             add(("network", "cidr"), str(exc))
+
+
+def image_cache_prefix(cfg: PlatformConfig) -> str:
+    """The stack's cache prefix: configured, or the cluster name in lower case."""
+    return cfg.cluster.image_cache.prefix or cfg.cluster_name.lower()
+
+
+def _check_image_cache(cfg: PlatformConfig, add: Add) -> None:
+    cache = cfg.cluster.image_cache
+    at: Path = ("cluster", "image_cache")
+    if not cache.is_enabled(cfg.environment):
+        return
+    prefix = image_cache_prefix(cfg)
+    longest = max(len(f"{prefix}/{u}") for u in ("ecr-public", "docker-hub"))
+    if not re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*", prefix) or longest > 30:
+        add(
+            (*at, "prefix"),
+            f"{prefix!r} ({'configured' if cache.prefix else 'from the cluster name'}) cannot prefix the cache "
+            "rules: ECR allows 30 characters for `<prefix>/docker-hub`, so at most 19 of a-z, 0-9 and . _ - "
+            "between them; set cluster.image_cache.prefix",
+        )
+    for upstream, arn in cache.credentials.items():
+        parts = arn.split(":")
+        if parts[3] != cfg.region:
+            add(
+                (*at, "credentials", upstream),
+                f"must be a secret in the stack's region {cfg.region} (ECR reads it from the rule's region), "
+                f"not {parts[3]}",
+            )
+        if cfg.aws_account_id and parts[4] != cfg.aws_account_id:
+            add((*at, "credentials", upstream), f"must be a secret of account {cfg.aws_account_id}, not {parts[4]}")
 
 
 def _check_cluster(cfg: PlatformConfig, add: Add) -> None:
@@ -1430,6 +1632,68 @@ def _fit_on_system_nodes(cfg: PlatformConfig, cpu: str, memory: str) -> str | No
             "85% allocatable)"
         )
     return None
+
+
+def _ray_cluster_peak(cluster: RayClusterConfig) -> tuple[float, float, int, list[str]]:
+    """CPU cores, GiB and GPUs a Ray cluster requests at max_replicas, as a ResourceQuota counts them (a pod's
+    requests are the larger of its containers' sum and its largest init container), and the terms of the sum."""
+    from infra.mlops.documents import KUBERAY_INIT_CPU, KUBERAY_INIT_MEMORY, RAY_AUTOSCALER_CPU, RAY_AUTOSCALER_MEMORY
+
+    init_cpu, init_gib = _quantity(KUBERAY_INIT_CPU, memory=False), _quantity(KUBERAY_INIT_MEMORY, memory=True)
+    head = cluster.head
+    cpu = _quantity(head.cpu, memory=False) + _quantity(RAY_AUTOSCALER_CPU, memory=False)
+    gib = _quantity(head.memory, memory=True) + _quantity(RAY_AUTOSCALER_MEMORY, memory=True)
+    gpus = 0
+    terms = [f"head {head.cpu} CPU / {head.memory} + its autoscaler {RAY_AUTOSCALER_CPU} / {RAY_AUTOSCALER_MEMORY}"]
+    groups: list[tuple[str, int, str, str, int]] = [
+        ("cpu", cluster.cpu_workers.max_replicas, cluster.cpu_workers.cpu, cluster.cpu_workers.memory, 0)
+    ]
+    groups += [(n, g.max_replicas, g.cpu, g.memory, g.gpus_per_worker) for n, g in cluster.gpu_workers.items()]
+    for name, replicas, wcpu, wmem, wgpus in groups:
+        if not replicas:
+            continue
+        cpu += replicas * max(_quantity(wcpu, memory=False), init_cpu)
+        gib += replicas * max(_quantity(wmem, memory=True), init_gib)
+        gpus += replicas * wgpus
+        terms.append(f"{replicas} x {name} worker ({wcpu} CPU / {wmem}" + (f" / {wgpus} GPU)" if wgpus else ")"))
+    return cpu, gib, gpus, terms
+
+
+def _check_ray_teams(cfg: PlatformConfig, add: Add) -> None:
+    """A team cluster names a configured team and fits its quota at max_replicas (the autoscaler would otherwise
+    ask for workers the quota refuses, and the scale-up would stall with no error in Ray); a platform cluster
+    needs the artifacts zone it writes to."""
+    by_team: dict[str, list[str]] = {}
+    for cname, cluster in cfg.ray.clusters.items():
+        if cluster.team is None:
+            if "artifacts" not in cfg.data_lake.zones:
+                add(
+                    ("ray", "clusters", cname),
+                    "a platform cluster (no `team`) writes under ray/ in the lake's `artifacts` zone; add the zone "
+                    "to data_lake.zones or give the cluster a team",
+                )
+        elif cluster.team not in cfg.tenants:
+            known = _allowed(cfg.tenants) or "none configured"
+            add(("ray", "clusters", cname, "team"), f"unknown team {cluster.team!r}; tenants: {known}")
+        else:
+            by_team.setdefault(cluster.team, []).append(cname)
+    for team, names in by_team.items():
+        peaks = [_ray_cluster_peak(cfg.ray.clusters[n]) for n in names]
+        quota = cfg.tenants[team].quota
+        clusters = ", ".join(names)
+        detail = "; ".join(f"{n}: {' + '.join(p[3])}" for n, p in zip(names, peaks, strict=True))
+        wants = {
+            "cpu": (sum(p[0] for p in peaks), _quantity(quota.cpu, memory=False), " CPU"),
+            "memory": (sum(p[1] for p in peaks), _quantity(quota.memory, memory=True), " GiB"),
+            "gpus": (float(sum(p[2] for p in peaks)), float(quota.gpus), " GPUs"),
+        }
+        for key, (want, allowed, unit) in wants.items():
+            if want > allowed + 1e-9:
+                add(
+                    ("tenants", team, "quota", key),
+                    f"team {team}'s Ray cluster(s) {clusters} request up to {want:g}{unit} at max_replicas ({detail}), "
+                    f"more than the quota's {allowed:g}{unit}: raise the quota or lower the workers' max_replicas",
+                )
 
 
 def _check_vllm_keeps_serving(cfg: PlatformConfig, add: Add) -> None:

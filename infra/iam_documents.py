@@ -36,12 +36,15 @@ def service_trust_policy(service: str, actions: tuple[str, ...] = ("sts:AssumeRo
     )
 
 
-def pod_identity_trust_policy(cluster_name: str, namespace: str, service_account: str) -> str:
-    """EKS Pod Identity for one service account of one cluster.
+def pod_identity_trust_policy(cluster_name: str, namespace: str, service_account: str | Sequence[str]) -> str:
+    """EKS Pod Identity for one service account of one cluster (or a few of one namespace: a list, any of them).
 
     The Pod Identity agent assumes the role and tags the session with the pod's cluster, namespace and service
     account; the conditions make the role unusable from any other, even if an association were added by mistake.
     """
+    accounts: str | list[str] = service_account if isinstance(service_account, str) else sorted(service_account)
+    if isinstance(accounts, list) and len(accounts) == 1:
+        accounts = accounts[0]
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -54,7 +57,7 @@ def pod_identity_trust_policy(cluster_name: str, namespace: str, service_account
                         "StringEquals": {
                             "aws:RequestTag/eks-cluster-name": cluster_name,
                             "aws:RequestTag/kubernetes-namespace": namespace,
-                            "aws:RequestTag/kubernetes-service-account": service_account,
+                            "aws:RequestTag/kubernetes-service-account": accounts,
                         }
                     },
                 }

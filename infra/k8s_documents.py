@@ -64,3 +64,62 @@ def service(
             "ports": [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}, *extra_ports],
         },
     }
+
+
+# --- the API server and service account tokens ------------------------------------------------------------------
+
+KUBERNETES_API_SERVICE_IPS = ("10.100.0.1/32", "172.20.0.1/32")
+"""The `kubernetes` Service's ClusterIP, as pods reach the API server (`kubernetes.default`). It is the first
+address of the cluster's service range; the cluster sets no `serviceIpv4Cidr`, so EKS picks 10.100.0.0/16 or
+172.20.0.0/16, whichever does not overlap the VPC (EKS API reference, KubernetesNetworkConfigRequest.serviceIpv4Cidr,
+read 2026-12-05). The other of the two is then a VPC router address (AWS reserves each subnet's .1) or unused.
+
+An egress rule must name the ClusterIP, not the control plane's addresses behind it: the VPC CNI's policy agent
+filters at the pod's veth, before kube-proxy's DNAT, and its controller adds ClusterIPs only for Services whose
+selector matches a rule's pods, which the selector-less `kubernetes` Service never does
+(aws/amazon-network-policy-controller-k8s pkg/resolvers/endpoints.go getMatchingServiceClusterIPs, 2026-05-18)."""
+
+POD_IDENTITY_AGENT = "169.254.170.23/32"
+"""The EKS Pod Identity agent (link-local, on every node): pods get their role's credentials from it over HTTP."""
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+
+SERVICE_ACCOUNT_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+"""Where in-cluster clients read the token, CA and namespace (client-go, Ray's KubeRay node provider)."""
+
+
+def service_account_token_volume(name: str) -> dict[str, Any]:
+    """The projected volume the ServiceAccount admission plugin adds to a pod whose token is automounted
+    (kubernetes plugin/pkg/admission/serviceaccount/admission.go TokenVolumeSource, 1.35): a bound token of 3607 s
+    (the kubelet renews it), the cluster CA and the namespace. For a pod with `automountServiceAccountToken: false`
+    that mounts the token into one container only."""
+    return {
+        "name": name,
+        "projected": {
+            "defaultMode": 0o644,
+            "sources": [
+                {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {
+                    "downwardAPI": {
+                        "items": [
+                            {"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}
+                        ]
+                    }
+                },
+            ],
+        },
+    }
+
+
+def api_server_egress(pod_selector: Mapping[str, Any]) -> dict[str, Any]:
+    """A NetworkPolicy spec: the selected pods may open TCP 443 to the API server's Service address."""
+    return {
+        "podSelector": dict(pod_selector),
+        "policyTypes": ["Egress"],
+        "egress": [
+            {
+                "to": [{"ipBlock": {"cidr": cidr}} for cidr in KUBERNETES_API_SERVICE_IPS],
+                "ports": [{"protocol": "TCP", "port": 443}],
+            }
+        ],
+    }

@@ -4,7 +4,7 @@ arguments say, under the caller's component (pass `opts` with `parent`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -13,6 +13,8 @@ import pulumi_kubernetes as k8s
 
 from infra.catalog import versions
 from infra.iam_documents import pod_identity_trust_policy
+from infra.registry.documents import ImageCache
+from infra.registry.images import with_chart_images
 
 
 def custom_resource(
@@ -38,8 +40,11 @@ def helm_release(
     *,
     release_name: str | None = None,
     timeout: int | None = None,
+    image_cache: ImageCache | None = None,
 ) -> k8s.helm.v3.Release:
-    """A Helm release of a chart pinned in the version catalog, rolled back if it fails (atomic)."""
+    """A Helm release of a chart pinned in the version catalog, rolled back if it fails (atomic). With
+    `image_cache`, the chart's default images whose values keys are known come through the cache
+    (`infra.registry.documents.CHART_IMAGES`)."""
     chart = versions.chart(chart_key)
     return k8s.helm.v3.Release(
         resource_name,
@@ -48,7 +53,7 @@ def helm_release(
         version=chart.version,
         repository_opts={"repo": chart.repository} if chart.repository else None,
         namespace=namespace,
-        values=values,
+        values=with_chart_images(values, chart_key, image_cache),
         atomic=True,
         cleanup_on_fail=True,
         max_history=5,
@@ -67,29 +72,38 @@ def pod_identity_role(
     policy: pulumi.Input[str],
     tags: Mapping[str, str],
     opts: pulumi.ResourceOptions,
+    also_service_accounts: Sequence[str] = (),
 ) -> aws.eks.PodIdentityAssociation:
     """An IAM role that only the given service account of the given cluster can assume (EKS Pod Identity), its
-    inline policy, and the association: `<name>-role`, `<name>-policy`, `<name>-pod-identity`.
+    inline policy, and the association: `<name>-role`, `<name>-policy`, `<name>-pod-identity`. Each of
+    `also_service_accounts` (same namespace) gets an association to the same role, `<name>-pod-identity-<account>`,
+    and the trust policy admits it; the first association is returned.
 
     `cluster_name` is the cluster's Output: the trust policy and the association name the cluster, so both are
     created after it. The association waits for the policy (no value links them): a workload that starts as soon
     as the association exists must find its permissions in place."""
+    accounts = [service_account, *also_service_accounts]
     role = aws.iam.Role(
         f"{resource_name}-role",
         description=description[:1000],
         assume_role_policy=pulumi.Output.from_input(cluster_name).apply(
-            lambda cluster: pod_identity_trust_policy(cluster, namespace, service_account)
+            lambda cluster: pod_identity_trust_policy(cluster, namespace, accounts)
         ),
         tags=dict(tags),
         opts=opts,
     )
     role_policy = aws.iam.RolePolicy(f"{resource_name}-policy", role=role.id, policy=policy, opts=opts)
-    return aws.eks.PodIdentityAssociation(
-        f"{resource_name}-pod-identity",
-        cluster_name=cluster_name,
-        namespace=namespace,
-        service_account=service_account,
-        role_arn=role.arn,
-        tags=dict(tags),
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[role_policy])),
-    )
+    after_policy = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[role_policy]))
+    associations = [
+        aws.eks.PodIdentityAssociation(
+            f"{resource_name}-pod-identity" + (f"-{account}" if account != service_account else ""),
+            cluster_name=cluster_name,
+            namespace=namespace,
+            service_account=account,
+            role_arn=role.arn,
+            tags=dict(tags),
+            opts=after_policy,
+        )
+        for account in accounts
+    ]
+    return associations[0]

@@ -32,6 +32,9 @@ class CloudOutputs:
     interface_endpoint_cidrs: pulumi.Input[list[str]]
     """Where the VPC's interface endpoints answer (each network interface's address as a /32, or configured blocks
     of an adopted VPC); empty when it has none. Team namespaces' egress admits these on TCP 443."""
+    s3_cidrs: pulumi.Input[list[str]]
+    """The region's S3 address blocks (the AWS-managed prefix list `com.amazonaws.<region>.s3`, read at deploy
+    time): where requests through the S3 gateway endpoint go. Team namespaces' egress admits these on TCP 443."""
     lake_buckets: pulumi.Input[dict[str, str]]
     """Bucket name per lake zone."""
     lake_key_arn: pulumi.Input[str]
@@ -49,6 +52,9 @@ class CloudOutputs:
     container_log_groups: pulumi.Input[dict[str, str]] | None = None
     """Container log group name per destination (`platform`, each team namespace); None when observability.logs is
     off."""
+    image_registry: pulumi.Input[str] | None = None
+    """The private registry the image cache's pull-through rules live in (`<account>.dkr.ecr.<region>.amazonaws.com`);
+    None when cluster.image_cache is off."""
 
     def export(self) -> None:
         """Export every field as a stack output of the same name (None exports as null)."""

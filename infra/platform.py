@@ -24,10 +24,13 @@ from infra.data import DataLake, DataLakeArgs, ZoneSpec
 from infra.gpu_pools import GpuPoolsCloud, GpuPoolsCloudArgs
 from infra.ingress import LoadBalancerControllerCloud, LoadBalancerControllerCloudArgs
 from infra.layer_outputs import CloudOutputs
-from infra.mlops import DatabaseSpec, LakeAccess, MlflowCloud, MlflowCloudArgs, RayCloud, RayCloudArgs
+from infra.mlops import DatabaseSpec, MlflowCloud, MlflowCloudArgs, RayCloud, RayCloudArgs
+from infra.mlops.documents import RAY_HEAD_SERVICE_ACCOUNT
 from infra.network import AdoptedNetwork, AdoptedNetworkArgs, Network, NetworkArgs, TerraformStateSource
 from infra.observability import AlertingCloud, AlertingCloudArgs
+from infra.registry import ImageCacheCloud, ImageCacheCloudArgs
 from infra.runner import ClusterRunner, ClusterRunnerArgs
+from infra.runner.documents import SOURCE_PREFIX, parse_backend
 from infra.security import PlatformKeys, PlatformKeysArgs
 from infra.serving import ServingCloud, ServingCloudArgs
 from infra.tagging import cost_labels, platform_tags
@@ -62,6 +65,7 @@ class CloudLayer:
         self.tenants = self._create_tenants()
         self.alerting = self._create_alerting()
         self.container_logs = self._create_container_logs()
+        self.image_cache = self._create_image_cache()
 
     def _create_keys(self) -> PlatformKeys:
         return PlatformKeys(
@@ -94,6 +98,7 @@ class CloudLayer:
                         output_names=state.outputs.model_dump(),
                     ),
                     interface_endpoint_cidrs=adopt.interface_endpoint_cidrs,
+                    s3_gateway_endpoint_id=adopt.s3_gateway_endpoint_id,
                 ),
                 opts=self._opts,
             )
@@ -110,13 +115,29 @@ class CloudLayer:
                 flow_logs_retention_days=net.flow_logs.retention_days,
                 flow_logs_traffic_type=net.flow_logs.traffic_type,
                 logs_kms_key_arn=self.keys.logs_key_arn,
+                s3_write_buckets=[b for b in [self._state_bucket()] if b],
+                s3_read_buckets=net.s3_external_read_buckets,
+                protect=cfg.cluster.deletion_protection,
                 tags=self.tags,
             ),
             opts=self._opts,
         )
 
+    def _state_bucket(self) -> str | None:
+        """The in-VPC runner's Pulumi state bucket (it may belong to another account): the S3 gateway endpoint's
+        policy admits it."""
+        runner = self.cfg.cluster.runner
+        if not (self.cfg.runs_in_vpc_runner and runner.backend_url):
+            return None
+        return parse_backend(runner.backend_url, None, self.cfg.region).bucket
+
     def _create_data_lake(self) -> DataLake:
         lake = self.cfg.data_lake
+        perimeter = lake.perimeter
+        network = self.network
+        endpoint = network.s3_gateway_endpoint_id if perimeter.enabled else None
+        # An adopted VPC whose endpoint config does not name: any endpoint of the VPC (`aws:SourceVpc`).
+        vpc = network.vpc_id if perimeter.enabled and endpoint is None else None
         return DataLake(
             "lake",
             DataLakeArgs(
@@ -133,6 +154,11 @@ class CloudLayer:
                 ],
                 protect=lake.protect,
                 access_log_retention_days=lake.access_log_retention_days,
+                perimeter_vpce_id=endpoint,
+                perimeter_vpc_id=vpc,
+                break_glass_role_arns=perimeter.break_glass_role_arns,
+                # `mlp runner` uploads the cluster layer's source bundle from wherever it runs.
+                open_prefixes={"artifacts": [SOURCE_PREFIX]} if self.cfg.runs_in_vpc_runner else {},
                 tags=self.tags,
             ),
             opts=self._opts,
@@ -241,7 +267,7 @@ class CloudLayer:
 
     def _create_load_balancer_controller(self) -> LoadBalancerControllerCloud | None:
         cfg = self.cfg
-        if not (cfg.mlflow.enabled and cfg.mlflow.ingress.enabled):
+        if not cfg.installs_load_balancer_controller:
             return None
         return LoadBalancerControllerCloud(
             "lb-controller",
@@ -289,20 +315,17 @@ class CloudLayer:
         )
 
     def _create_ray(self) -> RayCloud | None:
+        """The platform Ray clusters' role; none without such clusters (a team's carry the team's role)."""
         cfg = self.cfg
-        if not cfg.ray.enabled:
+        if not specs.has_platform_ray_clusters(cfg):
             return None
-        zones = self.lake.bucket_arns
         return RayCloud(
             "ray",
             RayCloudArgs(
                 cluster_name=self.cluster.cluster_name,
                 label=cfg.cluster_name,
-                lake=LakeAccess(
-                    read_bucket_arns=[zones[z] for z in ("curated", "features", "models") if z in zones],
-                    write_bucket_arn=zones.get("artifacts"),
-                    key_arn=self.lake.key_arn,
-                ),
+                artifacts_bucket_arn=self.lake.bucket_arns["artifacts"],
+                key_arn=self.lake.key_arn,
                 cost_tags=self.tags,
             ),
             opts=self._opts,
@@ -331,13 +354,19 @@ class CloudLayer:
         cfg = self.cfg
         if not cfg.tenants:
             return None
+        ray_teams = specs.ray_team_namespaces(cfg)
         return TenantsCloud(
             "tenants",
             TenantsCloudArgs(
                 cluster_name=self.cluster.cluster_name,
                 label=cfg.cluster_name,
                 tenants=[
-                    TenantAccess(tenant=spec, principal_arns=cfg.tenants[spec.name].principal_arns)
+                    TenantAccess(
+                        tenant=spec,
+                        principal_arns=cfg.tenants[spec.name].principal_arns,
+                        # The heads of the team's Ray clusters run jobs' driver code with the team's role.
+                        also_service_accounts=[RAY_HEAD_SERVICE_ACCOUNT] if spec.namespace in ray_teams else [],
+                    )
                     for spec in specs.tenant_specs(cfg)
                 ],
                 lake_bucket_arns=list(self.lake.bucket_arns.values()),
@@ -384,6 +413,29 @@ class CloudLayer:
             opts=self._opts,
         )
 
+    def _create_image_cache(self) -> ImageCacheCloud | None:
+        cfg = self.cfg
+        cache = cfg.cluster.image_cache
+        if not cache.is_enabled(cfg.environment):
+            return None
+        pools = self.node_pools
+        node_roles: list[pulumi.Input[str]] = [self.cluster.node_role.name]
+        if pools is not None and pools.karpenter_node_role_name is not None:
+            node_roles.append(pools.karpenter_node_role_name)
+        return ImageCacheCloud(
+            "image-cache",
+            ImageCacheCloudArgs(
+                label=cfg.cluster_name,
+                # The default names the cluster: from its Output, so the rules are made after it.
+                prefix=cache.prefix or self.cluster.cluster_name.apply(str.lower),
+                credentials={str(k): v for k, v in cache.credentials.items()},
+                node_role_names=node_roles,
+                protect=cfg.cluster.deletion_protection,
+                cost_tags=self.tags,
+            ),
+            opts=self._opts,
+        )
+
     def outputs(self) -> CloudOutputs:
         cluster = self.cluster
         pools = self.node_pools
@@ -396,6 +448,7 @@ class CloudLayer:
             vpc_id=self.network.vpc_id,
             private_subnet_ids=self.network.private_subnet_ids,
             interface_endpoint_cidrs=self.network.interface_endpoint_cidrs,
+            s3_cidrs=self.network.s3_cidrs,
             lake_buckets=pulumi.Output.all(**self.lake.bucket_names),
             lake_key_arn=self.lake.key_arn,
             kubeconfig=cluster.kubeconfig,
@@ -409,4 +462,5 @@ class CloudLayer:
             runner_project=self.runner.project_name if self.runner else None,
             alerts_topic_arn=self.alerting.topic_arn if self.alerting else None,
             container_log_groups=self.container_logs.log_groups if self.container_logs else None,
+            image_registry=self.image_cache.registry if self.image_cache else None,
         )

@@ -8,11 +8,12 @@ from infra.config import GpuPoolConfig, PlatformConfig
 from infra.container_logs.documents import PLATFORM, LogDestination
 from infra.gpu_pools import GeneralPoolSpec, PoolSpec
 from infra.gpu_pools.documents import POOL_LABEL
-from infra.mlops.documents import RayClusterSpec, RayGpuGroup
+from infra.mlops.documents import RAY_NAMESPACE, RAY_SERVICE_ACCOUNT, RayClusterSpec, RayGpuGroup
 from infra.observability.alerting import AlertingSpec
+from infra.registry.documents import ImageCache, cached_image
 from infra.serving.documents import InferenceServiceSpec, VllmServer, default_vllm_resources
 from infra.tagging import cost_labels
-from infra.tenancy.documents import TenantSpec
+from infra.tenancy.documents import WORKLOAD_SERVICE_ACCOUNT, TenantSpec
 
 SYSTEM_NODE_LABEL = {"node.mlplatform.io/role": "system"}
 # Secrets Manager keeps a deleted secret this many days (its name stays taken); 0 deletes at once.
@@ -76,11 +77,20 @@ def has_node_pools(cfg: PlatformConfig) -> bool:
     return bool(cfg.gpu_pools) or cfg.cpu_pool.enabled
 
 
-def ray_clusters(cfg: PlatformConfig) -> list[RayClusterSpec]:
-    image, gpu_image = versions.image("ray"), versions.image("ray-gpu")
+def ray_clusters(cfg: PlatformConfig, image_cache: ImageCache | None = None) -> list[RayClusterSpec]:
+    """One spec per configured cluster: a team's runs in the team's namespace as its `workload` service account,
+    labelled like the team's other objects (its cost labels); a platform cluster in the `ray` namespace. With
+    `image_cache`, the Ray images come through it."""
+    image = cached_image(versions.image("ray"), image_cache)
+    gpu_image = cached_image(versions.image("ray-gpu"), image_cache)
     cpu_selector = {POOL_LABEL: "general"} if cfg.cpu_pool.enabled else SYSTEM_NODE_LABEL
+    teams = {t.name: t for t in tenant_specs(cfg)}
     return [
         RayClusterSpec(
+            team=c.team,
+            namespace=teams[c.team].namespace if c.team else RAY_NAMESPACE,
+            worker_service_account=WORKLOAD_SERVICE_ACCOUNT if c.team else RAY_SERVICE_ACCOUNT,
+            labels=teams[c.team].labels if c.team else {},
             name=name,
             ray_version=versions.image_version("ray"),
             image=image,
@@ -109,6 +119,18 @@ def ray_clusters(cfg: PlatformConfig) -> list[RayClusterSpec]:
         )
         for name, c in cfg.ray.clusters.items()
     ]
+
+
+def ray_team_namespaces(cfg: PlatformConfig) -> list[str]:
+    """The team namespaces that host configured Ray clusters (KubeRay watches them besides `ray`)."""
+    if not cfg.ray.enabled:
+        return []
+    return sorted({spec.namespace for spec in ray_clusters(cfg) if spec.team})
+
+
+def has_platform_ray_clusters(cfg: PlatformConfig) -> bool:
+    """Whether a Ray cluster without a team is configured (it needs the `ray` namespace's role)."""
+    return cfg.ray.enabled and any(c.team is None for c in cfg.ray.clusters.values())
 
 
 def serves_models(cfg: PlatformConfig) -> bool:
@@ -195,6 +217,7 @@ def tenant_specs(cfg: PlatformConfig) -> list[TenantSpec]:
             cpu=t.quota.cpu,
             memory=t.quota.memory,
             storage=t.quota.storage,
+            internet_egress=t.internet_egress,
             labels=cost_labels(
                 {**cfg.tags, **({"cost-center": t.cost_center} if t.cost_center else {})},
                 team=name,

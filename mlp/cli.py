@@ -139,8 +139,9 @@ def validate(
             _say(json.dumps(_errors_json(stack, error), indent=2), stderr=False)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         raise
-    if warning:
-        _say(warning)
+    for message in (warning, _image_cache_warning(cfg)):
+        if message:
+            _say(message)
     plan_ok = (order is None or order.ok) and (schemas is None or schemas.ok)
     if fmt is ValidateFormat.json:
         body: dict[str, object] = {"stack": stack, "valid": plan_ok, "errors": []}
@@ -223,6 +224,27 @@ def _budget_warning(stack_config: StackConfig, cfg: PlatformConfig, plan: Plan |
 
     plan = plan if plan is not None else plan_stack(stack_config, cfg)
     return check_budget(stack_cost(stack_config, cfg, plan), stack_config)
+
+
+def _image_cache_warning(cfg: PlatformConfig) -> str | None:
+    """With the image cache on, the pinned (or configured) images whose registry has no cache rule for want of
+    credentials."""
+    from infra.catalog import versions
+    from infra.registry.documents import PULLED_IMAGES, uncached_images
+
+    cache = cfg.cluster.image_cache
+    if not cache.is_enabled(cfg.environment):
+        return None
+    refs = [versions.image(name) for name in PULLED_IMAGES]
+    refs += [ref for ref in (cfg.mlflow.image, cfg.vllm.image) if ref]
+    missing = uncached_images(refs, cache.credentials)
+    if not missing:
+        return None
+    return (
+        "warning: cluster.image_cache is on but these images keep their public reference (pulled through the NAT "
+        "addresses; Docker Hub limits anonymous pulls per address) because their registry needs credentials that "
+        "cluster.image_cache.credentials does not name: " + ", ".join(missing)
+    )
 
 
 def _errors_json(stack: str, error: ConfigError) -> dict[str, object]:
@@ -372,6 +394,36 @@ def cost(
     if first.over_budget:
         _say(f"{first.stack}: {costs.budget_message(first)}")
         raise typer.Exit(EXIT_FAILED)
+
+
+class IsolationFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def isolation(
+    stack: Annotated[str, typer.Argument(help="Stack name, e.g. prod.")],
+    fmt: Annotated[IsolationFormat, typer.Option("--format", "-f", help="table or json.")] = IsolationFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """What each team can do, from the offline plan: the Kubernetes RBAC verbs of a member (the team's groups,
+    per resource, in the team's namespace, elsewhere and cluster-wide) and the reachability matrix of the team's
+    pods (its namespace, other teams, DNS, MLflow, model servers, the database, the API server, instance
+    metadata, Pod Identity, interface endpoints, S3, the internet), evaluated over the planned policies."""
+    from mlp import isolation as iso
+    from mlp.planner import plan_stack
+    from mlp.stackfile import load_project, load_stack
+
+    project = load_project(_project_root(project_dir))
+    stack_config = load_stack(project, stack)
+    cfg = stack_config.validate()
+    report = iso.isolation(plan_stack(stack_config, cfg), {t: tuple(c.groups) for t, c in cfg.tenants.items()})
+    if fmt is IsolationFormat.json:
+        _emit(json.dumps(iso.to_json(stack, report), indent=2) + "\n", output)
+    else:
+        _emit(iso.render(stack, report), output)
 
 
 def _file_console(output: Path) -> Console:

@@ -86,9 +86,10 @@ def config_reference() -> str:
         hints = typing.get_type_hints(model, include_extras=True)
         title = "Top-level keys (`ml-platform:<key>`)" if model is PlatformConfig else f"`{model.__name__}`"
         out += [f"## {title}", ""]
-        doc = (model.__doc__ or "").strip().splitlines()
+        # the docstring's first paragraph, on one line
+        doc = " ".join(line.strip() for line in (model.__doc__ or "").strip().split("\n\n", 1)[0].splitlines())
         if doc and model is not PlatformConfig:
-            out += [doc[0], ""]
+            out += [doc, ""]
         out += ["| key | type | default | description |", "|---|---|---|---|"]
         for name, info in model.model_fields.items():
             key = "`aws:region`" if model is PlatformConfig and name == "region" else f"`{name}`"

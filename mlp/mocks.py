@@ -66,6 +66,10 @@ class PlanContext:
 
 
 # id prefixes as AWS prints them, by type token
+PLANNED_S3_CIDRS = ("203.0.113.0/24", "192.0.2.0/24")
+"""The planner's stand-in for the region's S3 prefix list (documentation ranges, RFC 5737), unsorted as AWS may
+return them."""
+
 _ID_PREFIX = {
     "aws:ec2/vpc:Vpc": "vpc-",
     "aws:ec2/subnet:Subnet": "subnet-",
@@ -269,6 +273,16 @@ class PlanMocks(mocks.Mocks):
                 endpoint=f"{host}:5432",
                 port=5432,
             )
+            if state.get("manageMasterUserPassword"):
+                # RDS names the secret it manages `rds!db-<uuid>`.
+                managed = f"rds!db-{_digest(typ, name, length=32)}-{_digest(name, length=6)}"
+                out["masterUserSecrets"] = [
+                    {
+                        "kmsKeyId": state.get("masterUserSecretKmsKeyId"),
+                        "secretArn": f"{arn_base}:secretsmanager:{region}:{account}:secret:{managed}",
+                        "secretStatus": "active",
+                    }
+                ]
         elif typ == "aws:secretsmanager/secret:Secret":
             out["arn"] = (
                 f"{arn_base}:secretsmanager:{region}:{account}:secret:{state['name']}-{_digest(name, length=6)}"
@@ -328,6 +342,8 @@ class PlanMocks(mocks.Mocks):
             return self._network_interface(args.args.get("id")), []
         if token == "aws:ec2/getSubnets:getSubnets":
             return self._subnets_matching(args.args.get("filters") or []), []
+        if token == "aws:ec2/getPrefixList:getPrefixList":
+            return self._managed_prefix_list(args.args), []
         if token == "aws:index/getRegion:getRegion":
             return {
                 "id": region,
@@ -364,6 +380,26 @@ class PlanMocks(mocks.Mocks):
             if "availability-zone" not in wanted or z in wanted["availability-zone"]
         ]
         return {"id": self.ctx.region, "ids": found, "filters": filters, "region": self.ctx.region}
+
+    def _managed_prefix_list(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """An AWS-managed prefix list read by name (`com.amazonaws.<region>.s3`). Its entries are stand-ins from
+        the documentation ranges (RFC 5737 TEST-NET-1 and TEST-NET-3), never real addresses: a plan reads no cloud,
+        and AWS changes the real list (which `pulumi up` reads). Lists of other services are refused."""
+        name = str(args.get("name") or "")
+        region = self.ctx.region
+        if name != f"com.amazonaws.{region}.s3":
+            raise PlannerError(
+                f"the program read the prefix list {name or args!r}; the offline planner answers "
+                f"aws.ec2.get_prefix_list by name for com.amazonaws.{region}.s3 only"
+            )
+        return {
+            "id": f"pl-{_digest('prefix-list', name, length=8)}",
+            "prefixListId": f"pl-{_digest('prefix-list', name, length=8)}",
+            "name": name,
+            "cidrBlocks": list(PLANNED_S3_CIDRS),
+            "filters": [],
+            "region": region,
+        }
 
     def _network_interface(self, eni: Any) -> dict[str, Any]:
         """A network interface read by id. One that the plan created (an interface endpoint's) gets a private

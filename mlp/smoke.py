@@ -344,7 +344,7 @@ def port_forward(namespace: str, service: str, port: int, kubeconfig: str | None
 
 def run_smoke(cfg: Any, options: SmokeOptions, emit: Callable[[CheckResult], None]) -> list[CheckResult]:
     """Run the selected checks for a validated PlatformConfig; `emit` sees each result as it comes."""
-    from infra.mlops.documents import MLFLOW_NAMESPACE, MLFLOW_PORT, MLFLOW_SERVICE, RAY_DASHBOARD_PORT, RAY_NAMESPACE
+    from infra.mlops.documents import MLFLOW_NAMESPACE, MLFLOW_PORT, MLFLOW_SERVICE, RAY_DASHBOARD_PORT
     from infra.serving.documents import SERVING_NAMESPACE, VLLM_PORT
 
     results: list[CheckResult] = []
@@ -383,10 +383,14 @@ def run_smoke(cfg: Any, options: SmokeOptions, emit: Callable[[CheckResult], Non
         except SmokeError as exc:
             record(CheckResult("mlflow", "mlflow", False, str(exc)))
     if "ray" in options.checks and cfg.ray.enabled:
-        for cluster in cfg.ray.clusters:
+        from infra.specs import ray_clusters
+
+        # Each cluster in its own namespace: a team's, or `ray` for a platform cluster.
+        for spec in ray_clusters(cfg):
+            cluster, namespace = spec.name, spec.namespace
             try:
-                token = os.environ.get("RAY_AUTH_TOKEN") or ray_token(kube()[0], cluster)
-                with endpoint(f"ray:{cluster}", RAY_NAMESPACE, f"{cluster}-head-svc", RAY_DASHBOARD_PORT) as url:
+                token = os.environ.get("RAY_AUTH_TOKEN") or ray_token(kube()[0], cluster, namespace)
+                with endpoint(f"ray:{cluster}", namespace, f"{cluster}-head-svc", RAY_DASHBOARD_PORT) as url:
                     record(check_ray(url, token, cluster, timeout=options.timeout))
             except SmokeError as exc:
                 record(CheckResult("ray", cluster, False, str(exc)))
@@ -458,17 +462,15 @@ def mlflow_credentials(cfg: Any) -> tuple[str, str]:
         ) from None
 
 
-def ray_token(core: Any, cluster: str) -> str:
-    """The token KubeRay generated for a cluster (Secret <cluster>, key auth_token, in the ray namespace)."""
+def ray_token(core: Any, cluster: str, namespace: str) -> str:
+    """The token KubeRay generated for a cluster (Secret <cluster>, key auth_token, in the cluster's namespace)."""
     import base64
 
-    from infra.mlops.documents import RAY_NAMESPACE
-
     try:
-        secret = core.read_namespaced_secret(cluster, RAY_NAMESPACE)
+        secret = core.read_namespaced_secret(cluster, namespace)
         return base64.b64decode(secret.data["auth_token"]).decode()
     except Exception as exc:  # noqa: BLE001
-        raise SmokeError(f"could not read Secret {RAY_NAMESPACE}/{cluster}: {_reason(exc)}") from None
+        raise SmokeError(f"could not read Secret {namespace}/{cluster}: {_reason(exc)}") from None
 
 
 def ensure_running(apps: Any, namespace: str, name: str, wake: bool, timeout: float) -> None:

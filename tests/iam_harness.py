@@ -9,6 +9,7 @@ issued as well, and the two lists must agree: nothing went around the recorder.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 from collections import Counter
@@ -48,6 +49,9 @@ class Lake:
     encryption: dict[str, BucketEncryption]
     secrets: dict[str, PlannedSecret]
     """By secret name."""
+    s3_endpoint: str | None = None
+    """The VPC's S3 gateway endpoint id: a pod's S3 requests go through it (`aws:SourceVpce`)."""
+    vpc: str | None = None
 
     @classmethod
     def of(cls, plan: Plan) -> Lake:
@@ -79,7 +83,20 @@ class Lake:
         roles = plan.of_type("aws:iam/role:Role")
         account = str(roles[0].outputs["arn"]).split(":")[4]
         region = next(iter(keys)).split(":")[3]
-        return cls(account, region, buckets, policies, keys, encryption, secrets)
+        gateway = [
+            r for r in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if r.inputs.get("vpcEndpointType") == "Gateway"
+        ]
+        endpoint = str(gateway[0].outputs["id"]) if gateway else None
+        vpc = str(gateway[0].inputs["vpcId"]) if gateway else None
+        return cls(account, region, buckets, policies, keys, encryption, secrets, endpoint, vpc)
+
+    def in_vpc(self, request: Request) -> Request:
+        """`request` as S3 sees it from a pod: through the VPC's gateway endpoint (other services' requests, and
+        the KMS requests S3 makes on the caller's behalf, carry no S3 endpoint)."""
+        if not request.action.startswith("s3:") or self.s3_endpoint is None:
+            return request
+        extra = {"aws:SourceVpce": self.s3_endpoint, "aws:SourceVpc": self.vpc or ""}
+        return dataclasses.replace(request, context={**request.context, **extra})
 
 
 @dataclass(frozen=True)
@@ -180,7 +197,8 @@ def judge(recorded: Sequence[Recorded], workload: Workload, lake: Lake) -> Judge
         if call.service == "secretsmanager":
             secret = _secret(entry, lake)
             kwargs = {"secret_arn": secret.arn, "secret_key_arn": secret.key_arn}
-        for request in authorizations(call, caller, **kwargs):
+        for planned in authorizations(call, caller, **kwargs):
+            request = lake.in_vpc(planned)
             resource_policy = None
             if request.action.startswith("s3:") and request.resource != "*":
                 resource_policy = lake.bucket_policies.get(request.resource.split(":::", 1)[1].split("/", 1)[0])

@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from infra import specs
+from infra.catalog import versions
 from infra.config import ConfigError, validate_config
 from infra.observability import alerting
 from infra.observability.alerting import AlertingSpec
@@ -47,6 +48,9 @@ TOPIC = {
     "staging": "arn:aws:sns:us-east-1:222233334444:mlp-staging-alerts",
     "prod": f"arn:aws:sns:us-east-1:{ACCOUNT}:mlp-prod-alerts",
 }
+
+
+CLI_IMAGE = versions.image("aws-cli")
 
 
 def _release_values(plan: Plan) -> dict[str, Any]:
@@ -242,7 +246,12 @@ def test_the_webhook_url_reaches_alertmanager_as_a_file_only(plans: dict[str, Pl
     assert am["serviceAccount"] == {"create": True, "name": ALERTMANAGER_SERVICE_ACCOUNT}
     pod = am["alertmanagerSpec"]
     (init,) = pod["initContainers"]
-    assert init["name"] == "fetch-webhook-url" and init["image"].startswith("public.ecr.aws/aws-cli/aws-cli:")
+    # the pinned AWS CLI, through prod's image cache
+    assert init["name"] == "fetch-webhook-url"
+    assert (
+        init["image"]
+        == f"444455556666.dkr.ecr.us-east-1.amazonaws.com/mlp-prod/ecr-public/{CLI_IMAGE.split('/', 1)[1]}"
+    )
     assert {e["name"]: e["value"] for e in init["env"]} == {
         "AWS_REGION": "us-east-1",
         "HOME": "/tmp",
@@ -544,5 +553,5 @@ def test_a_cloud_layer_without_the_topic_output_is_a_clear_error() -> None:
 
     args = MonitoringArgs(spec=MonitoringSpec(retention="1d", storage_gib=10, grafana=False), alerting=_spec())
     with pytest.raises(ValueError, match="the cloud layer's stack has no output alerts_topic_arn: run `pulumi up`"):
-        _values(args, None)
-    assert _values(args, TOPIC["prod"])["alertmanager"]["config"]["receivers"][1]["name"] == "critical"
+        _values(args, None, CLI_IMAGE)
+    assert _values(args, TOPIC["prod"], CLI_IMAGE)["alertmanager"]["config"]["receivers"][1]["name"] == "critical"

@@ -41,6 +41,53 @@ P = "ml-platform:"
 
 # (stack to start from, key to change, new value or ... to delete, expected key path, expected message part)
 BAD_CASES: list[tuple[str, str, Any, str, str]] = [
+    # the image cache (issue 13): ECR's 30-character rule prefix, the credentials' secret in the stack's region
+    (
+        "prod",
+        P + "cluster.image_cache.prefix",
+        "a-twenty-character-x",
+        "cluster.image_cache.prefix",
+        "at most 19 of a-z",
+    ),
+    (
+        "prod",
+        P + "cluster.image_cache.credentials.docker-hub",
+        "arn:aws:secretsmanager:eu-west-1:444455556666:secret:ecr-pullthroughcache/docker-hub-a1B2c3",
+        "cluster.image_cache.credentials.docker-hub",
+        "must be a secret in the stack's region us-east-1",
+    ),
+    (
+        "prod",
+        P + "cluster.image_cache.credentials.docker-hub",
+        "arn:aws:secretsmanager:us-east-1:444455556666:secret:dockerhub-a1B2c3",
+        "cluster.image_cache.credentials.docker-hub",
+        "ecr-pullthroughcache",
+    ),
+    # the lake's data perimeter, team egress and internet-facing load balancers (issue 13)
+    ("prod", P + "data_lake.perimeter.enabled", False, "data_lake.perimeter.enabled", "must be true in prod"),
+    (
+        "dev",
+        P + "network.s3_gateway_endpoint",
+        False,
+        "data_lake.perimeter.enabled",
+        "needs network.s3_gateway_endpoint",
+    ),
+    (
+        "dev",
+        P + "data_lake.perimeter.break_glass_role_arns",
+        ["arn:aws:iam::123456789012:user/bob"],
+        "data_lake.perimeter.break_glass_role_arns[0]",
+        "must be an IAM role ARN",
+    ),
+    ("dev", P + "network.s3_external_read_buckets", ["Bad_Bucket"], "network.s3_external_read_buckets[0]", "bucket"),
+    ("prod", P + "ingress.internet_facing_namespaces", ["web"], "ingress.internet_facing_namespaces", "empty in prod"),
+    (
+        "dev",
+        P + "ingress.internet_facing_namespaces",
+        ["team-research"],
+        "ingress.internet_facing_namespaces[0]",
+        "team-research is a team namespace",
+    ),
     ("dev", P + "environment", "qa", "environment", "'dev', 'staging' or 'prod'"),
     ("dev", "aws:region", ..., "aws:region", "is required"),
     ("dev", "aws:region", "us-east1", "aws:region", "an AWS region such as us-east-1"),

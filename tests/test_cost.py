@@ -92,7 +92,7 @@ def test_prod_cost_equals_the_hand_calculation(plans: dict[str, Plan]) -> None:
     gpu_node = {t: H * p + 300 * 0.08 for t, p in {"g6e.xlarge": 1.861, "g6e.12xlarge": 10.49264}.items()}
     fixed = (
         H * 0.10
-        + 4 * 1.0  # KMS keys: cluster secrets, lake, logs, alert topic
+        + 5 * 1.0  # KMS keys: cluster secrets, lake, logs, alert topic, cached images
         + (20000 + 5000 + 2000 + 3000 + 2000) * 0.023
         + (H * 2 * 0.168 + 100 * 0.23)  # db.m7g.large Multi-AZ (2 x Single-AZ) + 100 GB Multi-AZ gp3
         + 2 * 0.4
@@ -165,7 +165,7 @@ def test_over_budget_is_an_error_in_prod(
     assert _run(monkeypatch, "validate", "prod", "-C", project) == 2
     err = capsys.readouterr().err
     assert "stacks/Pulumi.prod.yaml" in err and "budget.monthly_usd:" in err
-    assert "the estimated monthly cost at full scale is $131,765.91, over the budget of $100,000.00" in err
+    assert "the estimated monthly cost at full scale is $131,766.91, over the budget of $100,000.00" in err
     # The largest lines are named. The training pool is a Karpenter NodePool on its ODCR (it was a node group):
     # the same 2 x p5.48xlarge at its 16-GPU limit, so the same ceiling under the NodePool's name.
     assert "nodepools-training-nodepool $80,518" in err
@@ -193,8 +193,8 @@ def test_cost_json_markdown_and_compare(monkeypatch: pytest.MonkeyPatch, capsys:
     assert _run(monkeypatch, "cost", "dev", "--compare", "prod", "-f", "markdown") == 0
     markdown = capsys.readouterr().out
     assert markdown.startswith("### Monthly cost: `dev`")
-    assert "| **total** | $236.84 | $20,047.73 | $4,477.32 | $131,765.91 | +$127,288.59 |" in markdown
+    assert "| **total** | $236.84 | $20,048.73 | $4,477.32 | $131,766.91 | +$127,289.59 |" in markdown
     assert "<details><summary>Every line and how it was computed</summary>" in markdown
     assert _run(monkeypatch, "cost", "dev", "--compare", "prod", "-f", "json") == 0
     compared = json.loads(capsys.readouterr().out)
-    assert compared["delta"]["ceiling"] == round(131765.91 - 4477.32, 2)
+    assert compared["delta"]["ceiling"] == round(131766.91 - 4477.32, 2)

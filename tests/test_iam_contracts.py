@@ -403,35 +403,41 @@ def _job_files(tmp_path: Path) -> tuple[Path, Path]:
     return small, big
 
 
-def ray_job(lake: Lake, run: str, work: Path) -> None:
+def ray_job(lake: Lake, run: str, work: Path, prefix: str) -> None:
     """What a Ray training job does with the lake (boto3, as in the Ray image): read its inputs from the curated,
-    features and models zones, write a checkpoint and metrics under `ray/` in the artifacts zone, list and read them
-    back, and clean up a temporary object."""
+    features and models zones, write a checkpoint and metrics under `<prefix>ray/` in the artifacts zone, list and
+    read them back, and clean up a temporary object. A team's cluster works under the team's prefix."""
     s3 = boto3.client("s3")
     small, big = _job_files(work)
     for zone in ("curated", "features", "models"):
         bucket = lake.buckets[zone]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="datasets/churn/"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}datasets/churn/"):
             for obj in page.get("Contents", []):
                 s3.download_file(bucket, obj["Key"], str(work / f"{zone}-{Path(obj['Key']).name}"))
-    artifacts = lake.buckets["artifacts"]
-    s3.upload_file(str(big), artifacts, f"ray/{run}/checkpoint.bin")
-    s3.put_object(Bucket=artifacts, Key=f"ray/{run}/metrics.json", Body=small.read_bytes())
-    s3.put_object(Bucket=artifacts, Key=f"ray/{run}/_tmp", Body=b"")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=artifacts, Prefix=f"ray/{run}/")["Contents"]]
-    assert sorted(keys) == [f"ray/{run}/_tmp", f"ray/{run}/checkpoint.bin", f"ray/{run}/metrics.json"]
-    s3.download_file(artifacts, f"ray/{run}/checkpoint.bin", str(work / "checkpoint.back"))
-    s3.delete_object(Bucket=artifacts, Key=f"ray/{run}/_tmp")
+    artifacts, out = lake.buckets["artifacts"], f"{prefix}ray/{run}"
+    s3.upload_file(str(big), artifacts, f"{out}/checkpoint.bin")
+    s3.put_object(Bucket=artifacts, Key=f"{out}/metrics.json", Body=small.read_bytes())
+    s3.put_object(Bucket=artifacts, Key=f"{out}/_tmp", Body=b"")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=artifacts, Prefix=f"{out}/")["Contents"]]
+    assert sorted(keys) == [f"{out}/_tmp", f"{out}/checkpoint.bin", f"{out}/metrics.json"]
+    s3.download_file(artifacts, f"{out}/checkpoint.bin", str(work / "checkpoint.back"))
+    s3.delete_object(Bucket=artifacts, Key=f"{out}/_tmp")
 
 
 def test_ray_job_reads_the_lake_and_writes_under_ray(
     plan: Plan, lake: Lake, recording_moto: RecordingMoto, tmp_path: Path
 ) -> None:
-    workload = Workload.of(plan, "ray", "ray")
+    """prod's Ray cluster belongs to the team `research`: its jobs' driver runs in the head (`ray-head`), with the
+    team's role (tests/test_ray_tenancy.py: the same role as the team's `workload` account)."""
+    workload = Workload.of(plan, "team-research", "ray-head")
     for zone in ("curated", "features", "models", "raw"):
-        _put(lake.buckets[zone], {"datasets/churn/part-0.parquet": 1024, "datasets/churn/part-1.parquet": 512})
+        _put(
+            lake.buckets[zone],
+            {"teams/research/datasets/churn/part-0.parquet": 1024, "teams/research/datasets/churn/part-1.parquet": 512},
+        )
+        _put(lake.buckets[zone], {"teams/applied/datasets/churn/part-0.parquet": 1024})
     with client_operations(tmp_path / "client.jsonl") as client, recording_moto.log.capture() as recorded:
-        ray_job(lake, "run-1", tmp_path)
+        ray_job(lake, "run-1", tmp_path, "teams/research/")
     assert server_operations(recorded) == Counter(client)
     judged = judge(recorded, workload, lake)
     assert judged.operations == Counter(
@@ -448,15 +454,17 @@ def test_ray_job_reads_the_lake_and_writes_under_ray(
     )
     _assert_all_allowed(judged)
 
-    # Negative controls: a zone the job may not read (raw) and an artifacts prefix it may not write (mlflow/).
+    # Negative controls: another team's data, and the platform clusters' and MLflow's artifacts prefixes.
     s3 = boto3.client("s3")
     with recording_moto.log.capture() as recorded:
-        s3.get_object(Bucket=lake.buckets["raw"], Key="datasets/churn/part-0.parquet")
+        s3.get_object(Bucket=lake.buckets["curated"], Key="teams/applied/datasets/churn/part-0.parquet")
+        s3.put_object(Bucket=lake.buckets["artifacts"], Key="ray/run-1/overwritten", Body=b"x")
         s3.put_object(Bucket=lake.buckets["artifacts"], Key="mlflow/1/overwritten", Body=b"x")
     negative = judge(recorded, workload, lake)
-    _assert_denied(negative, "s3:GetObject", lake.buckets["raw"])
+    _assert_denied(negative, "s3:GetObject", "/teams/applied/datasets/churn/part-0.parquet")
+    _assert_denied(negative, "s3:PutObject", "/ray/run-1/overwritten")
     _assert_denied(negative, "s3:PutObject", "/mlflow/1/overwritten")
-    _record("Ray job", "boto3 1.44.5", judged, "raw zone read, mlflow/ write", negative)
+    _record("Ray job", "boto3 1.44.5", judged, "another team's read, ray/ and mlflow/ writes", negative)
 
 
 def tenant_job(lake: Lake, team: str, work: Path) -> None:

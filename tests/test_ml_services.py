@@ -39,15 +39,15 @@ def test_every_kubernetes_object_validates(plans: dict[str, Plan], stack: str) -
 def test_no_generated_secret_appears_in_the_plan(project: Project, stack: str) -> None:
     plan = plan_stack(load_stack(project, stack))
     secrets = generated_secrets()
-    # MLflow's database password, its admin password and its Flask key, Grafana's admin password; each with its
-    # bcrypt hash.
-    assert len(secrets) == 8
+    # MLflow's admin password and its Flask key, Grafana's admin password; each with its bcrypt hash. (RDS makes
+    # and rotates the database password: it never passes through Pulumi.)
+    assert len(secrets) == 6
     text = plan.to_json()
     assert [s for s in secrets if s in text] == []
     # The values that carry them are present, redacted.
     secret_versions = _of_type(plan, "aws:secretsmanager/secretVersion:SecretVersion")
     assert {r.inputs["secretString"] for r in secret_versions} == {"[secret]"}
-    assert _by_name(plan, "mlflow-db").inputs["password"] == "[secret]"
+    assert "password" not in _by_name(plan, "mlflow-db").inputs
     assert _by_name(plan, "monitoring-grafana-admin").inputs["stringData"] == "[secret]"
 
 
@@ -111,18 +111,25 @@ def test_mlflow_role_reaches_only_its_prefix_and_secrets(plans: dict[str, Plan])
     statements = {s["Sid"]: s for s in policy["Statement"]}
     assert all(r.endswith("/mlflow/*") for r in statements["ReadObjects"]["Resource"])
     assert statements["List0"]["Condition"] == {"StringLike": {"s3:prefix": ["mlflow/*"]}}
-    assert len(statements["ReadOwnSecrets"]["Resource"]) == 2
+    assert len(statements["ReadOwnSecrets"]["Resource"]) == 3  # connection, RDS-managed password, admin
     trust = json.loads(_by_name(plans["prod"], "mlflow-role").inputs["assumeRolePolicy"])
     condition = trust["Statement"][0]["Condition"]["StringEquals"]
     assert condition["aws:RequestTag/kubernetes-namespace"] == "mlflow"
     assert condition["aws:RequestTag/kubernetes-service-account"] == "mlflow"
 
 
+PROD_CACHE = "444455556666.dkr.ecr.us-east-1.amazonaws.com/mlp-prod"
+
+
 def test_mlflow_deployment_runs_authenticated_non_root_with_probes(plans: dict[str, Plan]) -> None:
     deployment = object_of(_by_name(plans["prod"], "mlflow-deployment"))
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["image"] == versions.image("mlflow")
+    # prod pulls the pinned image through its image cache (ghcr.io's rule); dev straight from ghcr.io
+    pinned = versions.image("mlflow")
+    assert container["image"] == f"{PROD_CACHE}/ghcr/{pinned.removeprefix('ghcr.io/')}"
+    dev = object_of(_by_name(plans["dev"], "mlflow-deployment"))["spec"]["template"]["spec"]["containers"][0]
+    assert dev["image"] == pinned
     args = container["command"]
     assert args[:2] == ["python", "-c"] and args[-2:] == ["--app-name", "basic-auth"]
     assert args[args.index("--artifacts-destination") + 1].startswith("s3://") and "--serve-artifacts" in args
@@ -173,14 +180,17 @@ def test_ray_clusters_bind_gpu_groups_to_their_pools(plans: dict[str, Plan]) -> 
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "8"
     assert gpu["rayStartParams"]["num-gpus"] == "8"
-    assert pod["serviceAccountName"] == "ray"
+    assert pod["serviceAccountName"] == "workload"  # a team cluster's workers: the team's account (test_ray_tenancy)
     assert cluster["spec"]["rayVersion"] == versions.image_version("ray")
 
 
 def test_kuberay_operator_is_pinned_and_namespaced(plans: dict[str, Plan]) -> None:
     release = _by_name(plans["dev"], "ray-kuberay-operator").inputs
     assert release["version"] == versions.chart("kuberay-operator").version
-    assert release["values"]["singleNamespaceInstall"] is True and release["values"]["watchNamespace"] == ["ray"]
+    assert release["values"]["singleNamespaceInstall"] is True and release["values"]["watchNamespace"] == [
+        "ray",
+        "team-research",
+    ]
 
 
 # --- KServe and vLLM --------------------------------------------------------------------------------------------
@@ -347,21 +357,23 @@ def test_tenant_namespace_is_fenced(plans: dict[str, Plan]) -> None:
     labels = namespace["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted" and labels["team"] == "research"
     quota = object_of(_by_name(plan, "tenants-research-quota"))["spec"]["hard"]
-    assert quota["requests.nvidia.com/gpu"] == "16" and quota["services.loadbalancers"] == "0"
+    # 16 GPUs of its own plus its `training` Ray cluster at max_replicas (tests/test_ray_tenancy.py)
+    assert quota["requests.nvidia.com/gpu"] == "32" and quota["services.loadbalancers"] == "0"
     policies = {
         r.name.removeprefix("tenants-research-")
         for r in plan.resources
-        if r.type.endswith("NetworkPolicy") and "research" in r.name
+        if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy" and r.name.startswith("tenants-research-")
     }
     assert policies == {
         "default-deny",
         "allow-same-namespace",
         "allow-dns",
         "allow-platform-services",
-        "allow-aws-apis",
+        "allow-aws-apis",  # the Pod Identity agent only
+        "allow-s3",  # the region's S3 prefix list, through the gateway endpoint (tests/test_tenant_egress.py)
         "allow-monitoring",
         "allow-interface-endpoints",  # prod's STS/ECR/Logs endpoints on 443 (tests/test_tenant_egress.py)
-    }
+    }  # no `allow-internet`: prod's research team has no internet_egress
     egress = object_of(_by_name(plan, "tenants-research-allow-platform-services"))["spec"]["egress"]
     reachable = {
         rule["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]: [
@@ -369,15 +381,15 @@ def test_tenant_namespace_is_fenced(plans: dict[str, Plan]) -> None:
         ]
         for rule in egress
     }
-    # the models' Gateway: Envoy listens on 10080 for the Gateway's port 80 (tests/test_model_routing.py)
+    # the models' Gateway: Envoy listens on 10080 for the Gateway's port 80 (tests/test_model_routing.py); no Ray:
+    # a team reaches its own clusters, in its namespace
     assert reachable == {
         "mlflow": [5000],
-        "ray": [10001, 8265],
         "serving": [8000, 8080],
         "envoy-gateway-system": [10080],
     }
-    binding = object_of(_by_name(plan, "tenants-research-edit"))
-    assert binding["roleRef"]["name"] == "edit" and binding["subjects"][0]["name"] == "ml-research"
+    binding = object_of(_by_name(plan, "tenants-research-members"))
+    assert binding["roleRef"]["name"] == "mlplatform:tenant" and binding["subjects"][0]["name"] == "ml-research"
     policy = json.loads(_by_name(plan, "tenants-research-policy").inputs["policy"])
     writes = next(s for s in policy["Statement"] if s["Sid"] == "WriteObjects")["Resource"]
     assert writes and all(r.endswith("/teams/research/*") for r in writes)

@@ -257,9 +257,11 @@ def test_envoy_gateway_is_pinned_on_the_system_nodes_with_two_proxies_in_prod(pl
     assert (release["chart"], release["version"]) == ("oci://docker.io/envoyproxy/gateway-helm", chart.version)
     assert release["version"] == "v1.9.0" and release["namespace"] == "envoy-gateway-system"
     values = release["values"]
-    assert values["global"]["images"]["envoyGateway"]["image"] == "docker.io/envoyproxy/gateway:v1.9.0"
+    # the pinned images, through prod's image cache (Docker Hub's rule)
+    cache = "444455556666.dkr.ecr.us-east-1.amazonaws.com/mlp-prod/docker-hub"
+    assert values["global"]["images"]["envoyGateway"]["image"] == f"{cache}/envoyproxy/gateway:v1.9.0"
     proxy = values["config"]["envoyGateway"]["envoyProxy"]["provider"]["kubernetes"]
-    assert proxy["envoyDeployment"]["container"]["image"] == "docker.io/envoyproxy/envoy:distroless-v1.39.0"
+    assert proxy["envoyDeployment"]["container"]["image"] == f"{cache}/envoyproxy/envoy:distroless-v1.39.0"
     assert proxy["envoyDeployment"]["replicas"] == 2 and proxy["envoyPDB"] == {"maxUnavailable": 1}
     assert values["deployment"]["pod"]["nodeSelector"] == {"node.mlplatform.io/role": "system"}
     dev = _by_name(plans["dev"], "serving-envoy-gateway").inputs["values"]["config"]["envoyGateway"]

@@ -134,9 +134,11 @@ def test_plan_json_shape(plans: dict[str, Plan]) -> None:
     assert set(data) == {"project", "stack", "notice", "resources", "summary", "layers"}
     assert data["project"] == "ml-platform" and data["stack"] == "dev"
     assert data["layers"] == ["cloud", "cluster"]
-    # cluster: +9 for the models' routing (4 Gateway API CRDs, Envoy Gateway's namespace and release, the
-    # GatewayClass, the Gateway, churn-model's HTTPRoute)
-    assert data["summary"]["by_layer"] == {"cloud": 160, "cluster": 85}
+    # cluster: the models' routing (4 Gateway API CRDs, Envoy Gateway's namespace and release, the GatewayClass,
+    # the Gateway, churn-model's HTTPRoute), and issue 13's guardrails: each platform namespace's default deny and
+    # allowlist, the tenant role, the Admin-tier guards, the admission policies; cloud: Ray's AWS side is gone (dev's
+    # only Ray cluster belongs to a team and runs under the team's role)
+    assert data["summary"]["by_layer"] == {"cloud": 157, "cluster": 170}
     keys = {"type", "name", "parent", "provider", "inputs", "options", "references", "layer"}
     assert all(set(r) == keys for r in data["resources"])
     # references are the engine's property dependencies, by logical name

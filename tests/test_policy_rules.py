@@ -111,7 +111,11 @@ GOOD: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "default-sg": ("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", {"vpcId": "vpc-1"}, {}),
     "vpc": ("aws:ec2/vpc:Vpc", {"cidrBlock": "10.0.0.0/16"}, {}),
     "flow-log": ("aws:ec2/flowLog:FlowLog", {"vpcId": "vpc-1", "trafficType": "ALL"}, {}),
-    "bucket": ("aws:s3/bucket:Bucket", {"bucketPrefix": "lake-"}, {"protect": True, "retainOnDelete": True}),
+    "bucket": (
+        "aws:s3/bucket:Bucket",
+        {"bucketPrefix": "lake-", "tags": {**TAGS, "mlplatform.io/lake-zone": "curated"}},
+        {"protect": True, "retainOnDelete": True},
+    ),
     "bucket-pab": (
         "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
         {
@@ -163,7 +167,15 @@ GOOD: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
                     "Action": "s3:*",
                     "Resource": ["arn:aws:s3:::lake-x"],
                     "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
+                },
+                {
+                    "Sid": "DenyObjectAccessFromOutsideTheVpc",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": ["s3:GetObject*", "s3:PutObject*"],
+                    "Resource": ["arn:aws:s3:::lake-x", "arn:aws:s3:::lake-x/*"],
+                    "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-0a1b2c3d"}},
+                },
             ),
         },
         {},
@@ -286,6 +298,39 @@ GOOD: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "nodeclass": (
         "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass",
         {"metadata": {"name": "inference"}, "spec": {"amiSelectorTerms": [{"alias": "al2023@v20260724"}]}},
+        {},
+    ),
+    "namespace": ("kubernetes:core/v1:Namespace", {"metadata": {"name": "team-a"}}, {}),
+    "default-deny": (
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        {
+            "metadata": {"name": "default-deny", "namespace": "team-a"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        },
+        {},
+    ),
+    "team-binding": (
+        "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+        {
+            "metadata": {"name": "team-members", "namespace": "team-a"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "mlplatform:tenant"},
+            "subjects": [{"kind": "Group", "name": "ml-a", "apiGroup": "rbac.authorization.k8s.io"}],
+        },
+        {},
+    ),
+    "alb-controller": (
+        "kubernetes:helm.sh/v3:Release",
+        {
+            "chart": "aws-load-balancer-controller",
+            "version": "3.5.0",
+            "values": {
+                "ingressClass": "alb",
+                "createIngressClassResource": True,
+                "ingressClassParams": {"create": True, "name": "alb-internal", "spec": {"scheme": "internal"}},
+                "disableIngressClassAnnotation": True,
+                "defaultLoadBalancerScheme": "internal",
+            },
+        },
         {},
     ),
 }
@@ -777,6 +822,63 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         "LoadBalancer without an internal scheme",
     ),
     ("mlp-prod-data-protected", "bucket", {"options": {"protect": True}}, "the data resource is not retainOnDelete"),
+    (
+        "kubernetes-rbac-no-group-edit-admin",
+        "team-binding",
+        {"roleRef.name": "edit"},
+        "group(s) ml-a get the built-in edit role in namespace team-a",
+    ),
+    (
+        "kubernetes-rbac-no-group-edit-admin",
+        "team-binding",
+        {"type": "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "roleRef.name": "cluster-admin"},
+        "group(s) ml-a get the built-in cluster-admin role in every namespace",
+    ),
+    (
+        "kubernetes-namespace-default-deny",
+        "default-deny",
+        {"spec.ingress": [{}]},
+        "namespace team-a has no default-deny NetworkPolicy (podSelector {}, Ingress and Egress, no rules)",
+    ),
+    (
+        "kubernetes-namespace-default-deny",
+        "default-deny",
+        {"spec.policyTypes": ["Ingress"]},
+        "namespace team-a has no default-deny NetworkPolicy (podSelector {}, Ingress and Egress, no rules)",
+    ),
+    (
+        "kubernetes-namespace-default-deny",
+        "default-deny",
+        {"metadata.namespace": "team-b"},
+        "namespace team-a has no default-deny NetworkPolicy (podSelector {}, Ingress and Egress, no rules)",
+    ),
+    (
+        "aws-s3-bucket-lake-vpc-endpoint-only",
+        "bucket-policy",
+        {"policy": _doc({"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"})},
+        "the curated lake bucket's policy does not deny object access from outside the VPC (no Deny with "
+        "StringNotEquals on aws:SourceVpce or aws:SourceVpc)",
+    ),
+    (
+        "aws-lb-controller-internal-only",
+        "alb-controller",
+        {"values.ingressClassParams.spec.scheme": "internet-facing"},
+        "the controller's IngressClass does not fix the scheme: set ingressClassParams {create: true, spec: "
+        "{scheme: internal}}",
+    ),
+    (
+        "aws-lb-controller-internal-only",
+        "alb-controller",
+        {"values.disableIngressClassAnnotation": DELETE},
+        "disableIngressClassAnnotation is not true: an Ingress with the kubernetes.io/ingress.class annotation "
+        "bypasses the IngressClass and may ask for internet-facing",
+    ),
+    (
+        "aws-lb-controller-internal-only",
+        "service",
+        {"spec.type": "LoadBalancer", "metadata.annotations": {"mlplatform.io/x": "y"}},
+        "Service mlflow is of type LoadBalancer without service.beta.kubernetes.io/aws-load-balancer-scheme: internal",
+    ),
 ]
 PARAMS = {"mlp-gpu-families-allowed": {"allowedFamilies": ["g6", "g6e", "p5"]}, "mlp-max-gpus": {"maxGpus": 32}}
 
@@ -817,6 +919,10 @@ def test_one_change_gives_the_exact_message(rule_id: str, resource: str, change:
         target = "bucket"
     elif rule_id == "mlp-max-gpus":
         target = found[0][0] if found else None
+    elif rule_id == "kubernetes-namespace-default-deny":
+        target = "namespace"
+    elif rule_id == "aws-lb-controller-internal-only":
+        target = resource
     assert found == [(target, message)]
 
 

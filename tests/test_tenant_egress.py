@@ -18,7 +18,7 @@ from infra.config import ConfigError, validate_config
 from infra.network import Network, NetworkArgs
 from infra.tenancy import documents
 from infra.tenancy.documents import TenantSpec
-from mlp.mocks import PlanContext, PlanMocks, PlannerError
+from mlp.mocks import PLANNED_S3_CIDRS, PlanContext, PlanMocks, PlannerError
 from mlp.planner import Plan, last_exports, plan_stack
 from mlp.stackfile import Project, load_stack
 from tests.conftest import plan_component
@@ -242,6 +242,7 @@ def test_dev_has_no_interface_endpoints_and_no_such_policy(plans: dict[str, Plan
         "allow-dns",
         "allow-platform-services",
         "allow-aws-apis",
+        "allow-s3",
         "allow-monitoring",
     }
 
@@ -326,8 +327,11 @@ def test_a_team_pod_reaches_the_endpoints_on_443_and_nothing_else_in_the_vpc(
     assert not allowed(443, address=_first_free_address(subnet, set(blocks)))
     assert not allowed(443, address=str(public_subnet.network_address + 10))
     assert not allowed(443, address="172.16.5.5") and not allowed(443, address="192.168.1.1")
-    # public AWS endpoints (S3 through the gateway endpoint) on 443 only, the Pod Identity agent on 80, not IMDS
-    assert allowed(443, address="52.216.8.1") and not allowed(80, address="52.216.8.1")
+    # S3 through the gateway endpoint (the region's prefix list: the planner's stand-ins) on 443 only; no other
+    # public address (internet egress is off by default); the Pod Identity agent on 80, not IMDS
+    s3 = str(ipaddress.IPv4Network(PLANNED_S3_CIDRS[0]).network_address + 7)
+    assert allowed(443, address=s3) and not allowed(80, address=s3)
+    assert not allowed(443, address="52.216.8.1") and not allowed(443, address="140.82.112.3")
     assert allowed(80, address="169.254.170.23") and not allowed(80, address="169.254.169.254")
     # cluster DNS, the platform's services on their ports, the team's own pods; not another team
     assert allowed(53, "UDP", to=_platform_pod("kube-system", **{"k8s-app": "kube-dns"}))
@@ -340,13 +344,58 @@ def test_a_team_pod_reaches_the_endpoints_on_443_and_nothing_else_in_the_vpc(
     assert not any(egress_allowed(without, pod, Destination(443, address=a)) for a in endpoints)
 
 
-def test_in_dev_a_team_pod_reaches_aws_only_through_public_addresses(plans: dict[str, Plan]) -> None:
+def test_in_dev_a_team_pod_reaches_s3_and_no_other_public_address(plans: dict[str, Plan]) -> None:
     plan = plans["dev"]
     policies = _team_policies(plan, "research")
     pod = _team_pod(plan, "research")
     subnet = next(iter(_private_subnets(plan).values()))
     assert not egress_allowed(policies, pod, Destination(443, address=str(subnet.network_address + 20)))
+    for block in PLANNED_S3_CIDRS:
+        assert egress_allowed(policies, pod, Destination(443, address=str(ipaddress.IPv4Network(block)[9])))
+    assert not egress_allowed(policies, pod, Destination(443, address="52.94.0.10"))
+    # the S3 policy carries the cloud layer's prefix-list blocks, in address order
+    spec = next(p for p in policies if p["metadata"]["name"] == "allow-s3")["spec"]
+    assert [t["ipBlock"]["cidr"] for t in spec["egress"][0]["to"]] == sorted(
+        PLANNED_S3_CIDRS, key=ipaddress.IPv4Network
+    )
+
+
+def test_internet_egress_opens_the_configured_blocks_on_443_only(
+    project: Project, stack_config: Callable[[str], dict[str, Any]]
+) -> None:
+    config = stack_config("dev")
+    config["ml-platform:tenants"]["research"]["internet_egress"] = ["198.51.100.0/24"]
+    plan = plan_stack(dataclasses.replace(load_stack(project, "dev"), config=config))
+    policies = _team_policies(plan, "research")
+    pod = _team_pod(plan, "research")
+    assert egress_allowed(policies, pod, Destination(443, address="198.51.100.20"))
+    assert not egress_allowed(policies, pod, Destination(80, address="198.51.100.20"))
+    assert not egress_allowed(policies, pod, Destination(443, address="198.51.101.20"))
+    # 0.0.0.0/0 (dev only) is the internet, never the VPC or other private ranges
+    config["ml-platform:tenants"]["research"]["internet_egress"] = ["0.0.0.0/0"]
+    wide = plan_stack(dataclasses.replace(load_stack(project, "dev"), config=config))
+    policies = _team_policies(wide, "research")
     assert egress_allowed(policies, pod, Destination(443, address="52.94.0.10"))
+    assert not egress_allowed(policies, pod, Destination(443, address="10.0.99.9"))
+
+
+@pytest.mark.parametrize(
+    ("stack", "blocks", "message"),
+    [
+        ("prod", ["0.0.0.0/0"], "0.0.0.0/0 is refused in prod"),
+        ("dev", ["10.1.0.0/16"], "10.1.0.0/16 is not a public block"),
+        ("dev", ["169.254.169.254/32"], "is not a public block"),
+    ],
+)
+def test_internet_egress_refuses_private_blocks_and_the_whole_internet_in_prod(
+    stack_config: Callable[[str], dict[str, Any]], stack: str, blocks: list[str], message: str
+) -> None:
+    config = stack_config(stack)
+    config["ml-platform:tenants"]["research"]["internet_egress"] = blocks
+    with pytest.raises(ConfigError) as info:
+        validate_config(config, f"stacks/Pulumi.{stack}.yaml")
+    issues = [(i.key_path(), i.message) for i in info.value.issues]
+    assert any(path == "tenants.research.internet_egress[0]" and message in m for path, m in issues), issues
 
 
 # --- the evaluator itself can say no, and yes, for the right reasons -------------------------------------------------

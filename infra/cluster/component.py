@@ -208,7 +208,10 @@ class Cluster(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days,
             kms_key_id=args.logs_kms_key_arn,
             tags=self._tags(),
-            opts=self._child,
+            # The audit log: kept (and never deleted by Pulumi) where the cluster is protected.
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.deletion_protection, retain_on_delete=args.deletion_protection
+            ),
         )
         self.cluster = aws.eks.Cluster(
             f"{name}-eks",

@@ -6,13 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra import platform_policies
+from infra import platform_policy_resources as policy_resources
 from infra.container_logs import documents
 from infra.k8s_documents import pod_security_labels
 from infra.k8s_resources import helm_release
+
+if TYPE_CHECKING:
+    from infra.platform_policies import ClusterAddresses
 
 COMPONENT_TYPE = "mlplatform:container_logs:ContainerLogs"
 
@@ -25,6 +31,8 @@ class ContainerLogsArgs:
     team_namespaces: Sequence[str] = ()
     """Namespaces whose logs go to a group of their own (the teams'); every other namespace goes to `platform`."""
     cost_labels: Mapping[str, str] = field(default_factory=dict)
+    addresses: pulumi.Input[ClusterAddresses] = field(default_factory=lambda: platform_policies.ClusterAddresses())
+    """What the namespace's NetworkPolicies name (the interface endpoints: CloudWatch Logs)."""
 
 
 class ContainerLogs(pulumi.ComponentResource):
@@ -40,6 +48,13 @@ class ContainerLogs(pulumi.ComponentResource):
             # Fluent Bit mounts host paths (/var/log, its offsets database): `baseline` forbids hostPath volumes.
             metadata={"name": documents.NAMESPACE, "labels": {**labels, **pod_security_labels("privileged")}},
             opts=pulumi.ResourceOptions(parent=self),
+        )
+        policy_resources.network_policies(
+            f"{name}-{documents.NAMESPACE}",
+            lambda a: platform_policies.logging_policies(a, labels),
+            args.addresses,
+            namespace,
+            self,
         )
         self.release = helm_release(
             f"{name}-fluent-bit",

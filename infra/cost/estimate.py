@@ -25,7 +25,7 @@ from infra.catalog.prices import HOURS_PER_MONTH, ec2_on_demand_price
 UNPRICED_USAGE = (
     "Not estimated (usage-based): NAT gateway and endpoint data processing, data transfer, S3 requests, "
     "CloudWatch Logs ingestion (container logs from every pod, flow and control-plane logs: $0.50/GB in us-east-1), "
-    "load balancer capacity units, KMS requests."
+    "load balancer capacity units, KMS requests, ECR storage of cached images (the pinned images, tens of GB)."
 )
 
 

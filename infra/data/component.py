@@ -1,8 +1,9 @@
 """The S3 data lake: a KMS key, one bucket per zone with the full set of controls, and an access-log bucket.
 
 Every lake bucket gets: SSE-KMS with the lake key and a bucket key, versioning, all four public-access-block
-flags, BucketOwnerEnforced ownership, a TLS-only policy that also refuses other encryption, lifecycle rules, and
-server access logging. With `protect`, buckets and the key are protected and retained on delete.
+flags, BucketOwnerEnforced ownership, a TLS-only policy that also refuses other encryption and (with a perimeter)
+object access from outside the VPC, lifecycle rules, and server access logging. With `protect`, buckets and the
+key are protected and retained on delete.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ class DataLakeArgs:
     zones: Sequence[ZoneSpec]
     protect: bool = True
     access_log_retention_days: int = 365
+    perimeter_vpce_id: pulumi.Input[str] | None = None
+    """The S3 gateway endpoint object requests must come through (`documents.LakePerimeter`)."""
+    perimeter_vpc_id: pulumi.Input[str] | None = None
+    """Or, when the endpoint is not known, the VPC they must come from. Neither: no perimeter."""
+    break_glass_role_arns: Sequence[str] = ()
+    """Roles exempt from the perimeter."""
+    open_prefixes: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """Per zone, object key prefixes left outside the perimeter (the runner's source bundles)."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -51,6 +60,7 @@ class DataLake(pulumi.ComponentResource):
         account = aws_account(self)
         self._partition, self._account_id = account.partition, account.account_id
 
+        self._perimeter = self._perimeter_of(args)
         self._create_key()
         self._create_access_log_bucket()
         self.bucket_names = {}
@@ -60,6 +70,19 @@ class DataLake(pulumi.ComponentResource):
         self._finish_access_log_bucket()
         self.register_outputs(
             {"key_arn": self.key_arn, "bucket_names": self.bucket_names, "bucket_arns": self.bucket_arns}
+        )
+
+    @staticmethod
+    def _perimeter_of(args: DataLakeArgs) -> pulumi.Output[documents.LakePerimeter | None]:
+        if args.perimeter_vpce_id is None and args.perimeter_vpc_id is None:
+            return pulumi.Output.from_input(None)
+        roles = tuple(args.break_glass_role_arns)
+        if args.perimeter_vpce_id is not None:
+            return pulumi.Output.from_input(args.perimeter_vpce_id).apply(
+                lambda vpce: documents.LakePerimeter(source_vpce=vpce, break_glass_role_arns=roles)
+            )
+        return pulumi.Output.from_input(args.perimeter_vpc_id).apply(
+            lambda vpc: documents.LakePerimeter(source_vpc=vpc, break_glass_role_arns=roles)
         )
 
     def _create_key(self) -> None:
@@ -167,8 +190,10 @@ class DataLake(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-{zone.name}-policy",
             bucket=bucket.id,
-            policy=pulumi.Output.all(bucket.arn, self.key.arn).apply(
-                lambda v: documents.lake_bucket_policy(v[0], v[1])
+            policy=pulumi.Output.all(bucket.arn, self.key.arn, self._perimeter).apply(
+                lambda v: documents.lake_bucket_policy(
+                    v[0], v[1], v[2], open_prefixes=tuple(args.open_prefixes.get(zone.name, ()))
+                )
             ),
             # S3 rejects policy changes that race the public access block on a new bucket.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[block]),
@@ -194,9 +219,9 @@ class DataLake(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-access-logs-policy",
             bucket=self.log_bucket.id,
-            policy=pulumi.Output.all(self.log_bucket.arn, self._account_id, *self.bucket_arns.values()).apply(
-                lambda v: documents.access_log_bucket_policy(v[0], v[2:], v[1])
-            ),
+            policy=pulumi.Output.all(
+                self.log_bucket.arn, self._account_id, self._perimeter, *self.bucket_arns.values()
+            ).apply(lambda v: documents.access_log_bucket_policy(v[0], v[3:], v[1], v[2])),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self._log_block]),
         )
 

@@ -11,14 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra import platform_policies
+from infra import platform_policy_resources as policy_resources
 from infra.catalog import versions
 from infra.gpu_pools import documents
 from infra.gpu_pools.documents import GeneralPoolSpec, PoolSpec
 from infra.k8s_documents import pod_security_labels
+from infra.registry.documents import ImageCache, cached_image
+from infra.registry.images import with_chart_images
+
+if TYPE_CHECKING:
+    from infra.platform_policies import ClusterAddresses
 
 COMPONENT_TYPE = "mlplatform:gpu_pools:GpuNodePools"
 
@@ -42,9 +50,13 @@ class GpuNodePoolsArgs:
     system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"node.mlplatform.io/role": "system"})
     install_karpenter: bool = True
     """False when Karpenter is already installed in the cluster (then only node classes and pools are created)."""
+    image_cache: ImageCache | None = None
+    """Pull Karpenter's controller and the warm-capacity pause image through the platform's ECR cache."""
     depends_on: Sequence[pulumi.Resource] = ()
     """What Karpenter needs before it starts when both sides are in one program (its Pod Identity association and
     policies, the node role's access entry); the cloud layer provides them before the cluster layer runs."""
+    addresses: pulumi.Input[ClusterAddresses] = field(default_factory=lambda: platform_policies.ClusterAddresses())
+    """What the namespaces' NetworkPolicies name (the interface endpoints Karpenter calls)."""
 
 
 class GpuNodePools(pulumi.ComponentResource):
@@ -87,6 +99,14 @@ class GpuNodePools(pulumi.ComponentResource):
             },
             opts=self._child,
         )
+        labels = dict(args.cost_labels)
+        policy_resources.network_policies(
+            f"{name}-{documents.KARPENTER_NAMESPACE}",
+            lambda a: platform_policies.karpenter_policies(a, labels),
+            args.addresses,
+            namespace,
+            self,
+        )
         crd_chart = versions.chart("karpenter-crd")
         crds = k8s.helm.v3.Release(
             f"{name}-karpenter-crd",
@@ -110,14 +130,18 @@ class GpuNodePools(pulumi.ComponentResource):
             atomic=True,
             cleanup_on_fail=True,
             max_history=5,
-            values=pulumi.Output.all(args.cluster_name, args.interruption_queue_name).apply(
-                lambda v: documents.karpenter_values(
-                    cluster_name=v[0],
-                    interruption_queue=v[1],
-                    region=args.region,
-                    replicas=args.karpenter_replicas,
-                    system_node_selector=args.system_node_selector,
-                )
+            values=with_chart_images(
+                pulumi.Output.all(args.cluster_name, args.interruption_queue_name).apply(
+                    lambda v: documents.karpenter_values(
+                        cluster_name=v[0],
+                        interruption_queue=v[1],
+                        region=args.region,
+                        replicas=args.karpenter_replicas,
+                        system_node_selector=args.system_node_selector,
+                    )
+                ),
+                "karpenter",
+                args.image_cache,
             ),
             # The controller needs its Pod Identity association before it starts (no value links them).
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, crds, *args.depends_on]),
@@ -221,6 +245,14 @@ class GpuNodePools(pulumi.ComponentResource):
             },
             opts=self._child,
         )
+        labels = dict(args.cost_labels)
+        policy_resources.network_policies(
+            f"{name}-{documents.DEVICE_PLUGIN_NAMESPACE}",
+            lambda _: platform_policies.device_plugin_policies(labels),
+            args.addresses,
+            namespace,
+            self,
+        )
         chart = versions.chart("nvidia-device-plugin")
         k8s.helm.v3.Release(
             f"{name}-nvidia-device-plugin",
@@ -248,6 +280,14 @@ class GpuNodePools(pulumi.ComponentResource):
             },
             opts=self._child,
         )
+        labels = dict(args.cost_labels)
+        policy_resources.network_policies(
+            f"{name}-{documents.WARM_CAPACITY_NAMESPACE}",
+            lambda _: platform_policies.warm_capacity_policies(labels),
+            args.addresses,
+            namespace,
+            self,
+        )
         priority = k8s.scheduling.v1.PriorityClass(
             f"{name}-warm-capacity-priority",
             metadata={"name": "gpu-warm-capacity", "labels": dict(args.cost_labels)},
@@ -257,7 +297,7 @@ class GpuNodePools(pulumi.ComponentResource):
             description="Placeholder pods that keep GPU capacity warm; every other pod preempts them.",
             opts=self._child,
         )
-        pause = versions.image("pause")
+        pause = cached_image(versions.image("pause"), args.image_cache)
         for pool in pools:
             manifest = documents.warm_capacity_deployment(pool, pause, args.cost_labels)
             k8s.apps.v1.Deployment(

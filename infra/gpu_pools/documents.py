@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.catalog import gpu as gpu_catalog
+
+if TYPE_CHECKING:
+    from infra.registry.documents import ImageRef
 
 GPU_TAINT: dict[str, str] = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
 POOL_LABEL = "mlplatform.io/gpu-pool"
@@ -585,7 +588,7 @@ def general_node_pool(general: GeneralPoolSpec, cost_labels: Mapping[str, str]) 
     }
 
 
-def warm_capacity_deployment(pool: PoolSpec, pause_image: str, labels: Mapping[str, str]) -> dict[str, Any]:
+def warm_capacity_deployment(pool: PoolSpec, pause_image: ImageRef, labels: Mapping[str, str]) -> dict[str, Any]:
     """Placeholder pods that keep `min_gpus` GPUs of a Karpenter pool running.
 
     Karpenter has no minimum size; these lowest-priority pods request one GPU each, so the GPUs stay provisioned,

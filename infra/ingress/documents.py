@@ -4,13 +4,25 @@ from a data file with its provenance) and chart values. No resources, no I/O bey
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
+
+INGRESS_CLASS = "alb"
+"""The IngressClass the chart creates (`ingressClass`, `createIngressClassResource`): every Ingress of the
+platform names it. Its IngressClassParams `alb-internal` fixes the scheme to internal."""
+INTERNAL_PARAMS = "alb-internal"
+INTERNET_FACING_CLASS = "alb-internet-facing"
+"""The IngressClass (and IngressClassParams) for the namespaces config allows internet-facing ALBs; only created
+when `ingress.internet_facing_namespaces` names some."""
+CONTROLLER = "ingress.k8s.aws/alb"
+SCHEME_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+LEGACY_INTERNAL_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-internal"
+LOAD_BALANCER_POLICY = "mlplatform-internal-load-balancers"
 
 
 @cache
@@ -117,8 +129,14 @@ def controller_values(
 ) -> dict[str, Any]:
     """Chart values (keys as in the chart's values.yaml at v3.5.0).
 
-    Every load balancer it creates is internal unless an ingress says otherwise (and the platform's policy refuses
-    that), targets pods directly, uses TLS 1.2+ and carries the stack's cost tags."""
+    Every ALB it creates is internal whatever an Ingress asks: the one IngressClass the chart makes (`alb`)
+    points at IngressClassParams with `scheme: internal`, which the controller prefers to the Ingress's
+    `alb.ingress.kubernetes.io/scheme` annotation (`buildLoadBalancerScheme`, pkg/ingress/model_build_load_balancer.go
+    @v3.5.0), and the legacy `kubernetes.io/ingress.class: alb` annotation, which bypasses IngressClasses, is
+    refused by the controller's webhook (`--disable-ingress-class-annotation`). Only an IngressClass the platform
+    makes (`internet_facing_class`, for the namespaces config names) can ask for internet-facing. Load balancers
+    of Services default to internal (`defaultLoadBalancerScheme`); `load_balancer_admission_policy` refuses the
+    others. Targets are pods, TLS 1.2+, and the stack's cost tags on every load balancer."""
     values: dict[str, Any] = {
         "clusterName": cluster_name,
         "region": region,
@@ -128,6 +146,11 @@ def controller_values(
         "nodeSelector": dict(node_selector),
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
         "defaultLoadBalancerScheme": "internal",
+        "ingressClass": INGRESS_CLASS,
+        "createIngressClassResource": True,
+        "ingressClassConfig": {"default": False},
+        "ingressClassParams": {"create": True, "name": INTERNAL_PARAMS, "spec": {"scheme": "internal"}},
+        "disableIngressClassAnnotation": True,
         "defaultTargetType": "ip",
         "defaultSSLPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
         "defaultTags": dict(default_tags),
@@ -141,3 +164,97 @@ def controller_values(
     if replicas > 1:
         values["podDisruptionBudget"] = {"maxUnavailable": 1}
     return values
+
+
+def internet_facing_class(
+    namespaces: Sequence[str], labels: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The IngressClassParams and IngressClass that let Ingresses of `namespaces` (config:
+    `ingress.internet_facing_namespaces`) have an internet-facing ALB. The params' `namespaceSelector` names them
+    by `kubernetes.io/metadata.name`, a label the API server sets and nobody can change; the controller refuses
+    an Ingress of this class in any other namespace (`validateIngressClassParamsNamespaceRestriction`,
+    pkg/ingress/class_loader.go @v3.5.0)."""
+    if not namespaces:
+        raise ValueError("an internet-facing IngressClass needs at least one namespace")
+    params = {
+        "apiVersion": "elbv2.k8s.aws/v1beta1",
+        "kind": "IngressClassParams",
+        "metadata": {"name": INTERNET_FACING_CLASS, "labels": dict(labels)},
+        "spec": {
+            "scheme": "internet-facing",
+            "namespaceSelector": {
+                "matchExpressions": [
+                    {"key": "kubernetes.io/metadata.name", "operator": "In", "values": sorted(namespaces)}
+                ]
+            },
+        },
+    }
+    ingress_class = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "IngressClass",
+        "metadata": {"name": INTERNET_FACING_CLASS, "labels": dict(labels)},
+        "spec": {
+            "controller": CONTROLLER,
+            "parameters": {"apiGroup": "elbv2.k8s.aws", "kind": "IngressClassParams", "name": INTERNET_FACING_CLASS},
+        },
+    }
+    return params, ingress_class
+
+
+INTERNAL_SERVICE = (
+    "object.spec.type != 'LoadBalancer' || (has(object.metadata.annotations) && ("
+    f"('{SCHEME_ANNOTATION}' in object.metadata.annotations && "
+    f"object.metadata.annotations['{SCHEME_ANNOTATION}'] == 'internal') || "
+    f"('{LEGACY_INTERNAL_ANNOTATION}' in object.metadata.annotations && "
+    f"object.metadata.annotations['{LEGACY_INTERNAL_ANNOTATION}'] == 'true')))"
+)
+"""CEL: a Service is no load balancer, or an internal one by the annotation the load balancer controller reads
+(`aws-load-balancer-scheme: internal`) or the one EKS's cloud controller reads (`aws-load-balancer-internal`).
+Without either, the cloud controller's Classic Load Balancer is internet-facing."""
+
+
+def load_balancer_admission_policy(
+    allowed_namespaces: Sequence[str], labels: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A ValidatingAdmissionPolicy and binding that refuse a Service of type LoadBalancer that is not internal,
+    in every namespace but `allowed_namespaces`: the guard for NLBs, which no IngressClass governs."""
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": LOAD_BALANCER_POLICY, "labels": dict(labels)},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["services"],
+                    }
+                ]
+            },
+            "validations": [
+                {
+                    "expression": INTERNAL_SERVICE,
+                    "message": f"a Service of type LoadBalancer must be internal ({SCHEME_ANNOTATION}: internal); "
+                    "only the namespaces of ingress.internet_facing_namespaces may have internet-facing ones",
+                }
+            ],
+        },
+    }
+    binding: dict[str, Any] = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": LOAD_BALANCER_POLICY, "labels": dict(labels)},
+        "spec": {"policyName": LOAD_BALANCER_POLICY, "validationActions": ["Deny"]},
+    }
+    if allowed_namespaces:
+        binding["spec"]["matchResources"] = {
+            "namespaceSelector": {
+                "matchExpressions": [
+                    {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": sorted(allowed_namespaces)}
+                ]
+            }
+        }
+    return policy, binding

@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING, Any
 from infra.mlops import documents
 
 if TYPE_CHECKING:
-    from infra.mlops.cloud import DatabaseSpec, LakeAccess, MlflowCloud, MlflowCloudArgs, RayCloud, RayCloudArgs
+    from infra.mlops.cloud import DatabaseSpec, MlflowCloud, MlflowCloudArgs, RayCloud, RayCloudArgs
     from infra.mlops.mlflow import Mlflow, MlflowArgs
     from infra.mlops.ray import Ray, RayArgs
 
 __all__ = [
     "DatabaseSpec",
-    "LakeAccess",
     "Mlflow",
     "MlflowArgs",
     "MlflowCloud",
@@ -28,7 +27,6 @@ __all__ = [
 
 _LAZY = {
     "DatabaseSpec": "cloud",
-    "LakeAccess": "cloud",
     "MlflowCloud": "cloud",
     "MlflowCloudArgs": "cloud",
     "RayCloud": "cloud",

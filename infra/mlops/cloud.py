@@ -1,6 +1,8 @@
-"""MLflow's AWS side (cloud layer): the RDS PostgreSQL backend (private, encrypted, TLS only), its credentials
-and the basic-auth administrator in Secrets Manager, and the server's Pod Identity role (its artifacts prefix in
-the lake and its two secrets). The server itself is `infra.mlops.mlflow.Mlflow`, in the cluster layer.
+"""MLflow's AWS side (cloud layer): the RDS PostgreSQL backend (private, encrypted, TLS only) whose master
+password RDS manages and rotates in Secrets Manager, the connection secret (where and as whom to connect; it names
+the managed secret) and the basic-auth administrator in Secrets Manager, and the server's Pod Identity role (its
+artifacts prefix in the lake and its three secrets). The server itself is `infra.mlops.mlflow.Mlflow`, in the
+cluster layer.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from infra.mlops.documents import (
     ARTIFACTS_PREFIX,
     MLFLOW_NAMESPACE,
     MLFLOW_SERVICE_ACCOUNT,
+    RAY_HEAD_SERVICE_ACCOUNT,
     RAY_NAMESPACE,
     RAY_PREFIX,
     RAY_SERVICE_ACCOUNT,
@@ -30,8 +33,6 @@ COMPONENT_TYPE = "mlplatform:mlops:MlflowCloud"
 RAY_COMPONENT_TYPE = "mlplatform:mlops:RayCloud"
 DB_NAME = "mlflow"
 DB_USER = "mlflow"
-# RDS refuses / @ " and space in master passwords; keep the rest of the printable set.
-DB_PASSWORD_SPECIALS = "!#$%&*()-_=+[]{}<>:?"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +43,9 @@ class DatabaseSpec:
     multi_az: bool = False
     backup_retention_days: int = 7
     deletion_protection: bool = True
+    password_rotation_days: int = 7
+    """RDS rotates the master password it manages every 7 days unless told otherwise (RDS User Guide, "Password
+    management with Amazon RDS and AWS Secrets Manager"); the platform sets the schedule explicitly."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +65,7 @@ class MlflowCloudArgs:
     admin_secret_name: str = "ml-platform/mlflow-admin"
     database: DatabaseSpec = DatabaseSpec()
     protect: bool = False
-    """protect/retainOnDelete on the database (prod)."""
+    """protect/retainOnDelete on the database and the two secrets the platform writes (prod)."""
     secret_recovery_days: int = 7
     """Secrets Manager recovery window (0 deletes at once, for disposable stacks)."""
     cost_tags: Mapping[str, str] = field(default_factory=dict)
@@ -112,7 +116,9 @@ class MlflowCloud(pulumi.ComponentResource):
             tags={**tags, "Name": f"{args.label}-mlflow-db"},
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
         )
-        # No egress rule: the database starts no connections.
+        # No egress rule: the database starts no connections. The cluster security group is every pod's: in the
+        # cluster, an Admin-tier ClusterNetworkPolicy keeps every namespace but MLflow's off 5432 (security groups
+        # for pods were weighed and not used: `infra.platform_policies.database_guard`).
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-db-from-cluster",
             security_group_id=self.db_security_group.id,
@@ -137,16 +143,6 @@ class MlflowCloud(pulumi.ComponentResource):
             tags=tags,
             opts=self._child,
         )
-        self._db_password = random.RandomPassword(
-            f"{name}-db-password",
-            length=40,
-            special=True,
-            override_special=DB_PASSWORD_SPECIALS,
-            min_lower=2,
-            min_upper=2,
-            min_numeric=2,
-            opts=self._child,
-        )
         self.database = aws.rds.Instance(
             f"{name}-db",
             identifier_prefix=f"{args.label}-mlflow-",
@@ -162,7 +158,10 @@ class MlflowCloud(pulumi.ComponentResource):
             kms_key_id=args.key_arn,
             db_name=DB_NAME,
             username=DB_USER,
-            password=self._db_password.result,
+            # RDS generates the master password, keeps it in a Secrets Manager secret of its own (encrypted with
+            # the platform key) and rotates it; it never passes through Pulumi or its state.
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=args.key_arn,
             db_subnet_group_name=subnet_group.name,
             vpc_security_group_ids=[self.db_security_group.id],
             parameter_group_name=parameters.name,
@@ -191,6 +190,16 @@ class MlflowCloud(pulumi.ComponentResource):
             ),
         )
         self.db_endpoint = self.database.address
+        self.master_secret_arn: pulumi.Output[str] = self.database.master_user_secrets.apply(_managed_secret_arn)
+        # The managed secret belongs to RDS, which deletes it with the instance: Pulumi only sets its schedule, and
+        # forgets the schedule on destroy rather than cancelling the rotation of a secret it does not own.
+        aws.secretsmanager.SecretRotation(
+            f"{name}-db-password-rotation",
+            secret_id=self.master_secret_arn,
+            rotation_rules={"automatically_after_days": db.password_rotation_days},
+            rotate_immediately=False,
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
 
     # -- secrets -------------------------------------------------------------------------------------------------
 
@@ -203,7 +212,7 @@ class MlflowCloud(pulumi.ComponentResource):
             kms_key_id=args.key_arn,
             recovery_window_in_days=args.secret_recovery_days,
             tags=dict(args.cost_tags),
-            opts=self._child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
         )
 
     def _create_secrets(self) -> None:
@@ -211,19 +220,17 @@ class MlflowCloud(pulumi.ComponentResource):
         self.db_secret = self._secret(
             f"{name}-db-secret",
             f"{args.label}/mlflow/database",
-            "MLflow backend store: PostgreSQL connection (JSON: engine, host, port, dbname, username, password)",
+            "MLflow backend store: PostgreSQL connection (JSON: engine, host, port, dbname, username, sslmode, "
+            "password_secret_id: the RDS-managed secret with the password)",
         )
 
-        def db_secret(v: list[Any]) -> str:
-            return documents.db_secret_value(username=DB_USER, password=v[0], host=v[1], port=int(v[2]), dbname=DB_NAME)
-
         db_value: pulumi.Output[str] = pulumi.Output.all(
-            self._db_password.result, self.database.address, self.database.port
-        ).apply(db_secret)
+            self.master_secret_arn, self.database.address, self.database.port
+        ).apply(lambda v: connection_secret(master_secret_arn=v[0], host=v[1], port=int(v[2])))
         aws.secretsmanager.SecretVersion(
             f"{name}-db-secret-value",
             secret_id=self.db_secret.id,
-            secret_string=_secret_str(db_value),
+            secret_string=_secret_str(db_value),  # no password in it, but the SDK marks every secret string
             opts=self._child,
         )
         self.db_secret_arn = self.db_secret.arn
@@ -268,7 +275,10 @@ class MlflowCloud(pulumi.ComponentResource):
 
     def _create_identity(self) -> None:
         name, args = self._name, self._args
-        secret_arns = [self.db_secret.arn] + ([self.admin_secret.arn] if args.auth_enabled else [])
+        # The managed secret is encrypted with the same key (master_user_secret_kms_key_id): one kms:Decrypt grant.
+        secret_arns = [self.db_secret.arn, self.master_secret_arn] + (
+            [self.admin_secret.arn] if args.auth_enabled else []
+        )
         self.pod_identity = pod_identity_role(
             name,
             cluster_name=args.cluster_name,
@@ -298,6 +308,27 @@ def database_timeouts(db: DatabaseSpec, *, final_snapshot: bool) -> dict[str, st
     return {"create": f"{create}m", "update": f"{80 + per_tib}m", "delete": f"{delete}m"}
 
 
+def connection_secret(*, master_secret_arn: str, host: str, port: int) -> str:
+    """The connection secret MLflow's launcher reads: the database's address, name and user, verify-full, and the
+    RDS-managed secret that holds the password (no password)."""
+    return documents.db_secret_value(
+        username=DB_USER, host=host, port=port, dbname=DB_NAME, password_secret_id=master_secret_arn
+    )
+
+
+def _managed_secret_arn(secrets: Sequence[Any] | None) -> str:
+    """The ARN of the secret RDS manages the master password in (one per instance with manage_master_user_password)."""
+    if not secrets or not secrets[0].secret_arn:
+        raise ValueError(
+            "RDS reports no managed master user secret for the MLflow database yet (turning on "
+            "manage_master_user_password for an existing instance may wait for its maintenance window): run "
+            "`pulumi up` again once `aws rds describe-db-instances` shows MasterUserSecret, or apply it now with "
+            "`aws rds modify-db-instance --db-instance-identifier <id> --manage-master-user-password "
+            "--apply-immediately`"
+        )
+    return str(secrets[0].secret_arn)
+
+
 def _secret_str(value: pulumi.Output[str]) -> pulumi.Output[str]:
     """Mark a value secret: Pulumi encrypts it in the state and never prints it."""
     marked: pulumi.Output[str] = pulumi.Output.secret(value)
@@ -305,24 +336,19 @@ def _secret_str(value: pulumi.Output[str]) -> pulumi.Output[str]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class LakeAccess:
-    """Buckets a workload reads (whole) and the bucket it writes under its own prefix."""
-
-    read_bucket_arns: Sequence[pulumi.Input[str]] = ()
-    write_bucket_arn: pulumi.Input[str] | None = None
-    key_arn: pulumi.Input[str] = ""
-
-
-@dataclass(frozen=True, kw_only=True)
 class RayCloudArgs:
     cluster_name: pulumi.Input[str]
     label: str
-    lake: LakeAccess
+    artifacts_bucket_arn: pulumi.Input[str]
+    key_arn: pulumi.Input[str]
     cost_tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class RayCloud(pulumi.ComponentResource):
-    """The Ray pods' Pod Identity role (cloud layer): read the lake's datasets, write under its own prefix."""
+    """The Pod Identity role of the platform's Ray clusters (those configured without a team, in the `ray`
+    namespace; cloud layer): read and write under `ray/` in the artifacts zone, nothing else of the lake, no team's
+    prefix. Its workers (`ray`) and heads (`ray-head`) carry it. A team's clusters carry the team's role instead
+    (`infra.tenancy.cloud.TenantsCloud`)."""
 
     def __init__(self, name: str, args: RayCloudArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(RAY_COMPONENT_TYPE, name, None, opts)
@@ -334,23 +360,16 @@ class RayCloud(pulumi.ComponentResource):
 
     def _create_identity(self) -> aws.eks.PodIdentityAssociation:
         name, args = self._name, self._args
-        lake = args.lake
-        read = list(lake.read_bucket_arns)
-        write = [lake.write_bucket_arn] if lake.write_bucket_arn is not None else []
-
-        def policy(values: list[str]) -> str:
-            key, *arns = values
-            reads, writes = arns[: len(read)], arns[len(read) :]
-            grants = [S3Grant(arn) for arn in reads] + [S3Grant(arn, RAY_PREFIX, write=True) for arn in writes]
-            return s3_access_policy(grants, key_arn=key)
-
         return pod_identity_role(
             name,
             cluster_name=args.cluster_name,
             namespace=RAY_NAMESPACE,
             service_account=RAY_SERVICE_ACCOUNT,
-            description=f"{args.label}: Ray pods (Pod Identity): read the lake, write under {RAY_PREFIX}",
-            policy=pulumi.Output.all(lake.key_arn, *read, *write).apply(policy),
+            also_service_accounts=[RAY_HEAD_SERVICE_ACCOUNT],
+            description=f"{args.label}: platform Ray clusters (Pod Identity): {RAY_PREFIX} in the artifacts zone",
+            policy=pulumi.Output.all(args.artifacts_bucket_arn, args.key_arn).apply(
+                lambda v: s3_access_policy([S3Grant(v[0], RAY_PREFIX, write=True)], key_arn=v[1])
+            ),
             tags=args.cost_tags,
             opts=self._child,
         )

@@ -1,6 +1,7 @@
 """MLflow tracking server and model registry, the Kubernetes side (cluster layer): namespace, service account,
-the server Deployment (basic auth on; it reads its database and admin secrets from Secrets Manager at start),
-Service, PodDisruptionBudget and, optionally, an internal ALB Ingress.
+the database's CA roots (ConfigMap), the server Deployment (basic auth on; it reads its database and admin secrets
+from Secrets Manager at start, and the database password for each new connection), Service, PodDisruptionBudget
+and, optionally, an internal ALB Ingress.
 
 The database, the secrets and the Pod Identity role are `infra.mlops.cloud.MlflowCloud`, in the cloud layer. The
 server's command and environment come from `documents.mlflow_command` / `documents.mlflow_env`, the same
@@ -11,14 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra import platform_policies
+from infra import platform_policy_resources as policy_resources
 from infra.catalog import versions
 from infra.k8s_documents import pod_disruption_budget, pod_security_labels, service
 from infra.mlops import documents
 from infra.mlops.documents import ARTIFACTS_PREFIX, MLFLOW_NAMESPACE, MLFLOW_PORT, MLFLOW_SERVICE_ACCOUNT, MlflowServer
+
+if TYPE_CHECKING:
+    from infra.platform_policies import ClusterAddresses
 
 COMPONENT_TYPE = "mlplatform:mlops:Mlflow"
 
@@ -31,7 +38,8 @@ class MlflowArgs:
     admin_secret_arn: pulumi.Input[str] | None
     """The basic-auth administrator secret; None when authentication is off."""
     artifacts_bucket_name: pulumi.Input[str]
-    image: str = field(default_factory=lambda: versions.image("mlflow"))
+    image: pulumi.Input[str] = field(default_factory=lambda: versions.image("mlflow"))
+    """The server image (the cluster layer passes it through the image cache when that serves its registry)."""
     replicas: int = 1
     workers: int = 2
     ingress_enabled: bool = False
@@ -43,6 +51,9 @@ class MlflowArgs:
     system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"node.mlplatform.io/role": "system"})
     depends_on: Sequence[pulumi.Resource] = ()
     """The server's AWS side when it is created in the same program (database, secrets, Pod Identity)."""
+    addresses: pulumi.Input[ClusterAddresses] = field(default_factory=lambda: platform_policies.ClusterAddresses())
+    """What the namespace's NetworkPolicies and the database guard name (the private subnets the database lives
+    in, the interface endpoints)."""
 
 
 class Mlflow(pulumi.ComponentResource):
@@ -72,11 +83,26 @@ class Mlflow(pulumi.ComponentResource):
             opts=self._child,
         )
         after_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        load_balancer = bool(args.ingress_enabled and args.ingress_hostname)
+        policy_resources.network_policies(
+            f"{name}-{MLFLOW_NAMESPACE}",
+            lambda a: platform_policies.mlflow_policies(a, labels, load_balancer=load_balancer),
+            args.addresses,
+            namespace,
+            self,
+        )
+        # No pod of another namespace reaches the database, whatever that namespace's policies say.
+        policy_resources.database_guard_resource(f"{name}-database-guard", args.addresses, labels, self._child)
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
             metadata={"name": MLFLOW_SERVICE_ACCOUNT, "namespace": MLFLOW_NAMESPACE, "labels": labels},
             automount_service_account_token=False,  # the server never calls the Kubernetes API
             opts=after_namespace,
+        )
+        # The server verifies the database's certificate (verify-full) against the region's RDS roots.
+        ca = documents.database_ca_configmap(args.region, labels)
+        database_ca = k8s.core.v1.ConfigMap(
+            f"{name}-database-ca", metadata=ca["metadata"], data=ca["data"], opts=after_namespace
         )
         extra_hosts = [args.ingress_hostname] if args.ingress_enabled and args.ingress_hostname else []
         admin_arn = args.admin_secret_arn if args.admin_secret_arn is not None else ""
@@ -104,7 +130,9 @@ class Mlflow(pulumi.ComponentResource):
             spec=manifest["spec"],
             # The launcher reads both secrets and needs the pod's AWS identity at start (from the cloud layer, or
             # `depends_on` when both sides are in one program).
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, service_account, *args.depends_on]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[namespace, service_account, database_ca, *args.depends_on]
+            ),
         )
         selector = documents.MLFLOW_SELECTOR
         svc = service(documents.MLFLOW_SERVICE, MLFLOW_NAMESPACE, selector, MLFLOW_PORT, labels)

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_terraform as terraform
 
+from infra.network.component import s3_prefix_list_cidrs
 from infra.network.terraform_state import AdoptedNetworkIds, network_from_outputs
 
 COMPONENT_TYPE = "mlplatform:network:AdoptedNetwork"
@@ -46,6 +48,8 @@ class AdoptedNetworkArgs:
     interface_endpoint_cidrs: Sequence[str] = ()
     """Where the foundation's interface endpoints answer (their addresses, or a subnet that holds only endpoints):
     given in config, because the endpoints are not this program's."""
+    s3_gateway_endpoint_id: str | None = None
+    """The foundation's S3 gateway endpoint on the private subnets' route tables, when config names it."""
 
 
 class AdoptedNetwork(pulumi.ComponentResource):
@@ -54,6 +58,11 @@ class AdoptedNetwork(pulumi.ComponentResource):
     public_subnet_ids: pulumi.Output[list[str]]
     interface_endpoint_cidrs: pulumi.Output[list[str]]
     """As configured (`network.adopt.interface_endpoint_cidrs`); empty when none are given."""
+    s3_gateway_endpoint_id: pulumi.Output[str] | None
+    """As configured (`network.adopt.s3_gateway_endpoint_id`); None when not given (the lake's perimeter then keys
+    on the VPC instead: `aws:SourceVpc`)."""
+    s3_cidrs: pulumi.Output[list[str]]
+    """The region's S3 address blocks (the AWS-managed prefix list), as for a created network."""
 
     def __init__(self, name: str, args: AdoptedNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
@@ -80,4 +89,9 @@ class AdoptedNetwork(pulumi.ComponentResource):
         self.private_subnet_ids = ids.apply(lambda i: i.private_subnet_ids)
         self.public_subnet_ids = ids.apply(lambda i: i.public_subnet_ids)
         self.interface_endpoint_cidrs = pulumi.Output.from_input(list(args.interface_endpoint_cidrs))
+        self.s3_gateway_endpoint_id = (
+            None if args.s3_gateway_endpoint_id is None else pulumi.Output.from_input(args.s3_gateway_endpoint_id)
+        )
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        self.s3_cidrs = s3_prefix_list_cidrs(self, region)
         self.register_outputs({"vpc_id": self.vpc_id, "private_subnet_ids": self.private_subnet_ids})

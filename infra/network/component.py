@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws_account import aws_account
 from infra.network import documents
 from infra.network.cidr import plan_subnets
 
@@ -32,6 +33,12 @@ class NetworkArgs:
     flow_logs_retention_days: int = 30
     flow_logs_traffic_type: str = "ALL"
     logs_kms_key_arn: pulumi.Input[str] | None = None
+    s3_write_buckets: Sequence[str] = ()
+    """Other accounts' buckets the platform writes through the S3 gateway endpoint (the runner's state backend)."""
+    s3_read_buckets: Sequence[str] = ()
+    """Other accounts' buckets that may be read and listed through the S3 gateway endpoint."""
+    protect: bool = False
+    """protect/retainOnDelete on the flow log group (prod): a destroy leaves the group and its records."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -47,6 +54,24 @@ def _slot(interface_ids: Sequence[str], slot: int) -> str:
             f"({slot + 1} or more): check the endpoint in the VPC console, then run `pulumi refresh`"
         )
     return interface_ids[slot]
+
+
+def _interface_policy(account_id: str, service: str) -> str:
+    return documents.interface_endpoint_policy(account_id=account_id, service=service)
+
+
+def _address_order(blocks: Sequence[str]) -> list[str]:
+    """IPv4 blocks in address order, each once."""
+    return [str(b) for b in sorted({ipaddress.IPv4Network(b) for b in blocks})]
+
+
+def s3_prefix_list_cidrs(parent: pulumi.Resource, region: pulumi.Input[str]) -> pulumi.Output[list[str]]:
+    """The region's S3 address blocks, read from the AWS-managed prefix list `com.amazonaws.<region>.s3` (the
+    destinations an S3 gateway endpoint's routes carry; AWS keeps the list current, a `pulumi up` reads it again)."""
+    found = aws.ec2.get_prefix_list_output(
+        name=pulumi.Output.concat("com.amazonaws.", region, ".s3"), opts=pulumi.InvokeOutputOptions(parent=parent)
+    )
+    return found.cidr_blocks.apply(_address_order)
 
 
 def _host_blocks(addresses: Sequence[str]) -> list[str]:
@@ -68,6 +93,13 @@ class Network(pulumi.ComponentResource):
     """The private address of every interface endpoint's network interface (one per endpoint and private subnet),
     each as a /32, in address order; empty without interface endpoints. With private DNS on, the AWS SDKs resolve
     those services to these addresses, so workloads whose egress is fenced must be allowed to reach them."""
+    s3_gateway_endpoint_id: pulumi.Output[str] | None
+    """The S3 gateway endpoint (`vpce-...`): the lake's bucket policies admit object requests through it only. None
+    when `s3_gateway_endpoint` is off."""
+    s3_cidrs: pulumi.Output[list[str]]
+    """The region's S3 address blocks: the AWS-managed prefix list `com.amazonaws.<region>.s3` that the gateway
+    endpoint's routes carry, read at deploy time, in address order. Team pods reach S3 (through the endpoint) on
+    TCP 443 to these and no other public address."""
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
@@ -82,6 +114,7 @@ class Network(pulumi.ComponentResource):
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
         self._zone_names = zones.names
+        self._account = aws_account(self)
 
         self._create_vpc()
         self._create_subnets()
@@ -95,12 +128,15 @@ class Network(pulumi.ComponentResource):
         self.public_subnet_ids = pulumi.Output.all(*[s.id for s in self.public_subnets])
         self.availability_zones = pulumi.Output.all(*[s.availability_zone for s in self.private_subnets])
         self.interface_endpoint_cidrs = self._endpoint_addresses()
+        self.s3_cidrs = s3_prefix_list_cidrs(self, self._account.region)
         self.register_outputs(
             {
                 "vpc_id": self.vpc_id,
                 "private_subnet_ids": self.private_subnet_ids,
                 "public_subnet_ids": self.public_subnet_ids,
                 "interface_endpoint_cidrs": self.interface_endpoint_cidrs,
+                "s3_gateway_endpoint_id": self.s3_gateway_endpoint_id,
+                "s3_cidrs": self.s3_cidrs,
             }
         )
 
@@ -210,17 +246,29 @@ class Network(pulumi.ComponentResource):
     def _create_endpoints(self) -> None:
         name, args = self._name, self._args
         self.interface_endpoints: list[aws.ec2.VpcEndpoint] = []
-        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        account = self._account
+        region = account.region
+        self.s3_gateway_endpoint_id = None
         if args.s3_gateway_endpoint:
-            aws.ec2.VpcEndpoint(
+            endpoint = aws.ec2.VpcEndpoint(
                 f"{name}-s3-endpoint",
                 vpc_id=self.vpc.id,
                 service_name=pulumi.Output.concat("com.amazonaws.", region, ".s3"),
                 vpc_endpoint_type="Gateway",
                 route_table_ids=[rt.id for rt in self.private_route_tables],
+                policy=pulumi.Output.all(account.partition, account.account_id, region).apply(
+                    lambda v: documents.s3_gateway_endpoint_policy(
+                        partition=v[0],
+                        account_id=v[1],
+                        region=v[2],
+                        write_buckets=args.s3_write_buckets,
+                        read_buckets=args.s3_read_buckets,
+                    )
+                ),
                 tags=self._tags(f"{name}-s3"),
                 opts=self._child,
             )
+            self.s3_gateway_endpoint_id = endpoint.id
         if not args.interface_endpoints:
             return
         endpoint_sg = aws.ec2.SecurityGroup(
@@ -249,6 +297,7 @@ class Network(pulumi.ComponentResource):
                     private_dns_enabled=True,
                     subnet_ids=[s.id for s in self.private_subnets],
                     security_group_ids=[endpoint_sg.id],
+                    policy=account.account_id.apply(functools.partial(_interface_policy, service=service)),
                     tags=self._tags(f"{name}-{service}"),
                     opts=self._child,
                 )
@@ -272,7 +321,7 @@ class Network(pulumi.ComponentResource):
             retention_in_days=args.flow_logs_retention_days,
             kms_key_id=args.logs_kms_key_arn,
             tags=self._tags(f"{name}-flow-logs"),
-            opts=self._child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
         )
         role = aws.iam.Role(
             f"{name}-flow-logs-role",

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from infra import platform_policies
+from infra import platform_policy_resources as policy_resources
 from infra.catalog import versions
 from infra.k8s_documents import pod_security_labels
 from infra.k8s_resources import custom_resource, helm_release
@@ -17,6 +20,9 @@ from infra.observability import dashboards, documents, rules
 from infra.observability.alerting import AlertingSpec
 from infra.observability.documents import DCGM_NAMESPACE, NAMESPACE, Monitor, MonitoringSpec
 from infra.observability.rules import Thresholds
+
+if TYPE_CHECKING:
+    from infra.platform_policies import ClusterAddresses
 
 COMPONENT_TYPE = "mlplatform:observability:Monitoring"
 
@@ -38,6 +44,10 @@ class MonitoringArgs:
     cost_labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
     """Namespaces the monitors live in (their components)."""
+    addresses: pulumi.Input[ClusterAddresses] = field(default_factory=lambda: platform_policies.ClusterAddresses())
+    """What the namespaces' NetworkPolicies name (the private subnets, the interface endpoints)."""
+    aws_cli_image: pulumi.Input[str] = field(default_factory=lambda: versions.image("aws-cli"))
+    """The image of Alertmanager's webhook URL fetcher (the cluster layer passes it through the image cache)."""
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -54,6 +64,21 @@ class Monitoring(pulumi.ComponentResource):
             # The node exporter mounts host paths; the namespace cannot be `restricted`.
             metadata={"name": NAMESPACE, "labels": {**labels, **pod_security_labels("privileged")}},
             opts=child,
+        )
+        names = {m.name for m in args.monitors}
+        targets = platform_policies.scrape_targets(
+            dcgm=args.gpu_nodes,
+            vllm="vllm" in names,
+            kserve="kserve-predictors" in names,
+            ray="ray" in names,
+            karpenter="karpenter" in names,
+        )
+        policy_resources.network_policies(
+            f"{name}-{NAMESPACE}",
+            lambda a: platform_policies.monitoring_policies(a, labels, targets=targets, grafana=args.spec.grafana),
+            args.addresses,
+            namespace,
+            self,
         )
         sc = documents.storage_class(retain=args.retain_volumes, labels=labels)
         storage = k8s.storage.v1.StorageClass(
@@ -78,7 +103,7 @@ class Monitoring(pulumi.ComponentResource):
             f"{name}-kube-prometheus-stack",
             "kube-prometheus-stack",
             NAMESPACE,
-            pulumi.Output.from_input(args.alerts_topic_arn).apply(lambda topic_arn: _values(args, topic_arn)),
+            pulumi.Output.all(args.alerts_topic_arn, args.aws_cli_image).apply(lambda v: _values(args, v[0], v[1])),
             pulumi.ResourceOptions(parent=self, depends_on=[namespace, storage, admin]),
             release_name=documents.RELEASE,
             timeout=900,  # Prometheus' volume and the admission webhook's jobs take a while on first install
@@ -90,6 +115,13 @@ class Monitoring(pulumi.ComponentResource):
                 # The exporter talks to the GPU driver as root with SYS_ADMIN (NVIDIA's chart default).
                 metadata={"name": DCGM_NAMESPACE, "labels": {**labels, **pod_security_labels("privileged")}},
                 opts=child,
+            )
+            policy_resources.network_policies(
+                f"{name}-{DCGM_NAMESPACE}",
+                lambda _: platform_policies.dcgm_policies(labels),
+                args.addresses,
+                dcgm_ns,
+                self,
             )
             helm_release(
                 f"{name}-dcgm-exporter",
@@ -122,12 +154,12 @@ class Monitoring(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-def _values(args: MonitoringArgs, topic_arn: str | None) -> dict[str, object]:
+def _values(args: MonitoringArgs, topic_arn: str | None, aws_cli_image: str) -> dict[str, object]:
     if args.alerting.uses_sns and not topic_arn:
         raise ValueError(
             "observability.alerting.sns is enabled, but the cloud layer's stack has no output alerts_topic_arn: run "
             "`pulumi up` for the cloud layer with this version of the program first"
         )
     return documents.kube_prometheus_stack_values(
-        args.spec, alerting=args.alerting, topic_arn=topic_arn, aws_cli_image=versions.image("aws-cli")
+        args.spec, alerting=args.alerting, topic_arn=topic_arn, aws_cli_image=aws_cli_image
     )

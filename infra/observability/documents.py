@@ -3,7 +3,7 @@ the platform's services, and the encrypted gp3 StorageClass. No resources, no I/
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +60,8 @@ def kube_prometheus_stack_values(
 
     Prometheus keeps `retention` on an encrypted gp3 volume and picks up every ServiceMonitor, PodMonitor and
     PrometheusRule in the cluster (not only the chart's own); Grafana's admin password comes from a Secret the
-    platform generates; the dashboards sidecar loads every ConfigMap labelled grafana_dashboard=1. Nothing is
+    platform generates; the dashboards sidecar loads the ConfigMaps labelled grafana_dashboard=1 of its own namespace
+    (Grafana's RBAC is namespaced). Nothing is
     exposed outside the cluster: every Service is ClusterIP and no ingress is enabled. Alertmanager routes alerts
     by severity to the configured receivers (`alerting`; with none, every alert goes to the `null` receiver) under a
     named service account (its Pod Identity role publishes to `topic_arn` and reads the webhook secret, which an
@@ -113,15 +114,22 @@ def kube_prometheus_stack_values(
             "ingress": {"enabled": False},
             "nodeSelector": selector,
             "resources": _resources("100m", "256Mi"),
+            # Namespaced RBAC (grafana chart 12.11.1 `rbac.namespaced`: a Role in its own namespace instead of a
+            # ClusterRole reading every namespace's ConfigMaps and Secrets), and sidecars that search only there:
+            # a team cannot hand Grafana a dashboard or a datasource from its namespace.
+            "rbac": {"namespaced": True},
             "sidecar": {
                 "dashboards": {
                     "enabled": True,
                     "label": DASHBOARD_LABEL[0],
                     "labelValue": DASHBOARD_LABEL[1],
-                    "searchNamespace": "ALL",
+                    "searchNamespace": [NAMESPACE],
                     "folderAnnotation": "grafana_folder",
                     "provider": {"foldersFromFilesStructure": True},
-                }
+                },
+                # kube-prometheus-stack's datasource for Alertmanager is off: only Prometheus reaches Alertmanager
+                # (`infra.platform_policies`), which accepts silences from whoever reaches it.
+                "datasources": {"searchNamespace": [NAMESPACE], "alertmanager": {"enabled": False}},
             },
             "grafana.ini": {"analytics": {"reporting_enabled": False, "check_for_updates": False}},
         },
@@ -179,11 +187,22 @@ class Monitor:
     path: str = "/metrics"
     interval: str = "30s"
     exporter: str = ""
+    scraped_namespaces: Sequence[str] = ()
+    """Namespaces whose pods it selects; none: its own."""
 
 
 def platform_monitors(
-    *, vllm: bool, ray: bool, kserve: bool, karpenter: bool, serving_namespace: str, ray_namespace: str
+    *,
+    vllm: bool,
+    ray: bool,
+    kserve: bool,
+    karpenter: bool,
+    serving_namespace: str,
+    ray_namespace: str,
+    ray_cluster_namespaces: Sequence[str] = (),
 ) -> list[Monitor]:
+    """One monitor per platform service. Ray's lives in the `ray` namespace and selects the pods of every
+    namespace that hosts clusters (`ray_cluster_namespaces`: `ray` and team namespaces)."""
     monitors = []
     if vllm:
         monitors.append(
@@ -203,6 +222,7 @@ def platform_monitors(
                 name="ray",
                 kind="PodMonitor",
                 namespace=ray_namespace,
+                scraped_namespaces=tuple(ray_cluster_namespaces),
                 selector={"matchExpressions": [{"key": "mlplatform.io/ray-cluster", "operator": "Exists"}]},
                 port="metrics",
                 exporter="Ray metrics export port (ray_*)",
@@ -248,7 +268,7 @@ def monitor_manifest(monitor: Monitor, labels: Mapping[str, str]) -> dict[str, A
         "metadata": {"name": monitor.name, "namespace": monitor.namespace, "labels": dict(labels)},
         "spec": {
             "selector": dict(monitor.selector),
-            "namespaceSelector": {"matchNames": [monitor.namespace]},
+            "namespaceSelector": {"matchNames": list(monitor.scraped_namespaces or [monitor.namespace])},
             key: [endpoint],
         },
     }

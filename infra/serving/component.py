@@ -11,16 +11,19 @@ by Pulumi.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra import platform_policies
+from infra import platform_policy_resources as policy_resources
 from infra.catalog import versions
 from infra.k8s_documents import pod_security_labels, service
 from infra.k8s_resources import custom_resource, helm_release
+from infra.registry.documents import ImageCache
 from infra.serving import documents, routing
 from infra.serving.documents import (
     CERT_MANAGER_NAMESPACE,
@@ -32,6 +35,9 @@ from infra.serving.documents import (
     InferenceServiceSpec,
     VllmServer,
 )
+
+if TYPE_CHECKING:
+    from infra.platform_policies import ClusterAddresses
 
 COMPONENT_TYPE = "mlplatform:serving:Serving"
 
@@ -48,8 +54,8 @@ class ServingArgs:
     inference_services: Sequence[InferenceServiceArgs] = ()
     vllm_servers: Sequence[VllmServer] = ()
     """models_bucket is filled in by the component."""
-    vllm_image: str = field(default_factory=lambda: versions.image("vllm"))
-    aws_cli_image: str = field(default_factory=lambda: versions.image("aws-cli"))
+    vllm_image: pulumi.Input[str] = field(default_factory=lambda: versions.image("vllm"))
+    aws_cli_image: pulumi.Input[str] = field(default_factory=lambda: versions.image("aws-cli"))
     prometheus_url: str | None = None
     """Prometheus that KEDA queries; None: no autoscaling (vLLM servers run min_replicas)."""
     controller_replicas: int = 1
@@ -58,14 +64,19 @@ class ServingArgs:
     keeps_serving: bool = False
     """Staging and prod: two Envoy proxies on different nodes with a disruption budget, so the models' address
     survives a node drain. False (dev): one proxy."""
-    envoy_gateway_image: str = field(default_factory=lambda: versions.image("envoy-gateway"))
-    envoy_proxy_image: str = field(default_factory=lambda: versions.image("envoy-proxy"))
+    envoy_gateway_image: pulumi.Input[str] = field(default_factory=lambda: versions.image("envoy-gateway"))
+    envoy_proxy_image: pulumi.Input[str] = field(default_factory=lambda: versions.image("envoy-proxy"))
+    image_cache: ImageCache | None = None
+    """Pull the charts' default images through the platform's ECR cache where their keys are known (the images
+    above come in already rewritten)."""
     cost_labels: Mapping[str, str] = field(default_factory=dict)
     system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"node.mlplatform.io/role": "system"})
     pool_label: str = "mlplatform.io/gpu-pool"
     depends_on: Sequence[pulumi.Resource] = ()
     """Node pools the model servers are scheduled on; in a one-program setup also their Pod Identity roles
     (`ServingCloud`)."""
+    addresses: pulumi.Input[ClusterAddresses] = field(default_factory=lambda: platform_policies.ClusterAddresses())
+    """What the namespaces' NetworkPolicies name (the private subnets, the interface endpoints)."""
 
 
 class Serving(pulumi.ComponentResource):
@@ -86,6 +97,7 @@ class Serving(pulumi.ComponentResource):
         self._isvcs: dict[str, pulumi.Resource] = {}
         self.routes_models = args.install_kserve and bool(args.inference_services)
         """Whether the InferenceServices are reached through the models' Gateway (Envoy Gateway installed)."""
+        self._policies(SERVING_NAMESPACE, self.namespace, self._serving_policies)
         self.model_gateway_url = f"http://{routing.gateway_address()}" if self.routes_models else None
         """Where clients inside the cluster send model requests, with a model's host (`model_hosts`) as Host."""
         self.model_hosts = {
@@ -114,14 +126,36 @@ class Serving(pulumi.ComponentResource):
             namespace,
             values,
             pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+            image_cache=self._args.image_cache,
         )
 
     def _namespace(self, resource_name: str, namespace: str) -> k8s.core.v1.Namespace:
-        return k8s.core.v1.Namespace(
+        created = k8s.core.v1.Namespace(
             resource_name,
             metadata={"name": namespace, "labels": {**self._labels, **pod_security_labels("restricted")}},
             opts=self._child,
         )
+        builds = {
+            KSERVE_NAMESPACE: platform_policies.kserve_policies,
+            CERT_MANAGER_NAMESPACE: platform_policies.cert_manager_policies,
+            KEDA_NAMESPACE: platform_policies.keda_policies,
+            routing.ENVOY_GATEWAY_NAMESPACE: platform_policies.envoy_gateway_policies,
+        }
+        build = builds[namespace]
+        self._policies(namespace, created, lambda a: build(a, self._labels))
+        return created
+
+    def _policies(
+        self,
+        namespace: str,
+        created: pulumi.Resource,
+        build: Callable[[ClusterAddresses], list[dict[str, Any]]],
+    ) -> None:
+        """Default deny and the namespace's allowlist (`infra.platform_policies`)."""
+        policy_resources.network_policies(f"{self._name}-{namespace}", build, self._args.addresses, created, self)
+
+    def _serving_policies(self, addresses: ClusterAddresses) -> list[dict[str, Any]]:
+        return platform_policies.serving_policies(addresses, self._labels, gateway=self.routes_models)
 
     # -- KServe --------------------------------------------------------------------------------------------------
 

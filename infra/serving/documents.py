@@ -9,9 +9,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.k8s_documents import GPU_TOLERATION, pod_security, restricted_container_security
+
+if TYPE_CHECKING:
+    from infra.registry.documents import ImageRef
 
 SERVING_NAMESPACE = "serving"
 KSERVE_NAMESPACE = "kserve"
@@ -134,7 +137,7 @@ def vllm_args(server: VllmServer) -> list[str]:
     return args
 
 
-def _aws_cli_container(name: str, image: str, command: list[str], region: str) -> dict[str, Any]:
+def _aws_cli_container(name: str, image: ImageRef, command: list[str], region: str) -> dict[str, Any]:
     return {
         "name": name,
         "image": image,
@@ -150,7 +153,7 @@ def _aws_cli_container(name: str, image: str, command: list[str], region: str) -
 
 
 def vllm_deployment(
-    server: VllmServer, *, image: str, aws_cli_image: str, labels: Mapping[str, str], pool_label: str
+    server: VllmServer, *, image: ImageRef, aws_cli_image: ImageRef, labels: Mapping[str, str], pool_label: str
 ) -> dict[str, Any]:
     """A vLLM OpenAI-compatible server. Weights come from the lake (an init container syncs them to the node's
     disk) or from the hub; a hub token is read from Secrets Manager by an init container into an in-memory file,
@@ -477,7 +480,7 @@ def inference_service(
     }
 
 
-def vllm_serving_runtime(*, image: str, labels: Mapping[str, str]) -> dict[str, Any]:
+def vllm_serving_runtime(*, image: ImageRef, labels: Mapping[str, str]) -> dict[str, Any]:
     """A namespaced ServingRuntime that serves a model directory downloaded by KServe's storage initializer with
     vLLM's OpenAI-compatible server."""
     args = ["--model", KSERVE_MODEL_DIR, "--served-model-name", "{{.Name}}", "--port", "8080"]

@@ -17,11 +17,14 @@ import hashlib
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from infra.serving.documents import CANARY_PREDICTOR, SERVING_NAMESPACE, InferenceServiceSpec
+
+if TYPE_CHECKING:
+    from infra.registry.documents import ImageRef
 
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 GATEWAY_API_VERSION = "v1.6.1"
@@ -187,8 +190,8 @@ def http_route(spec: InferenceServiceSpec, labels: Mapping[str, str], domain: st
 def envoy_gateway_values(
     *,
     node_selector: Mapping[str, str],
-    gateway_image: str,
-    proxy_image: str,
+    gateway_image: ImageRef,
+    proxy_image: ImageRef,
     proxy_replicas: int,
 ) -> dict[str, Any]:
     """gateway-helm v1.9.0 chart values.

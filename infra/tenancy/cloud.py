@@ -22,6 +22,9 @@ class TenantAccess:
     tenant: TenantSpec
     principal_arns: Sequence[str] = ()
     """IAM roles given an EKS access entry in the team's groups."""
+    also_service_accounts: Sequence[str] = ()
+    """Further service accounts of the team's namespace that carry the team's role, besides `workload` (the heads
+    of the team's Ray clusters: `ray-head`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +68,7 @@ class TenantsCloud(pulumi.ComponentResource):
             ),
             tags=tags,
             opts=self._child,
+            also_service_accounts=access.also_service_accounts,
         )
         for i, principal in enumerate(access.principal_arns):
             aws.eks.AccessEntry(
