@@ -111,7 +111,7 @@ class ClusterLayer:
             GpuNodePoolsArgs(
                 cluster_name=self.cloud.cluster_name,
                 region=cfg.region,
-                cluster_security_group_id=self.cloud.cluster_security_group_id,
+                cluster_security_group_id=self._node_security_group(),
                 private_subnet_ids=self.cloud.private_subnet_ids,
                 karpenter_node_role_name=self.cloud.karpenter_node_role_name if karpenter else None,
                 interruption_queue_name=self.cloud.karpenter_interruption_queue if karpenter else None,
@@ -120,11 +120,17 @@ class ClusterLayer:
                 cost_tags=self.tags,
                 cost_labels=self.labels,
                 karpenter_replicas=1 if cfg.environment == "dev" else 2,
-                system_node_selector=specs.SYSTEM_NODE_LABEL,
+                system_node_selector=specs.system_node_selector(cfg),
                 addresses=self.addresses,
                 image_cache=self.image_cache,
             ),
             opts=self._opts,
+        )
+
+    def _node_security_group(self) -> pulumi.Output[str]:
+        """The group Karpenter's nodes carry: an adopted cluster's node security group, else the cluster's."""
+        return pulumi.Output.all(self.cloud.node_security_group_id, self.cloud.cluster_security_group_id).apply(
+            lambda groups: str(groups[0] or groups[1])
         )
 
     def _create_load_balancer_controller(self) -> LoadBalancerController | None:
@@ -145,7 +151,7 @@ class ClusterLayer:
                 vpc_id=self.cloud.vpc_id,
                 replicas=1 if cfg.environment == "dev" else 2,
                 cost_tags=self.tags,
-                system_node_selector=specs.SYSTEM_NODE_LABEL,
+                system_node_selector=specs.system_node_selector(cfg),
                 internet_facing_namespaces=cfg.ingress.internet_facing_namespaces,
                 labels=self.labels,
             ),
@@ -171,7 +177,7 @@ class ClusterLayer:
                 ingress_certificate_arn=m.ingress.certificate_arn,
                 ingress_depends_on=[self.load_balancer_controller] if self.load_balancer_controller else [],
                 cost_labels=self.labels,
-                system_node_selector=specs.SYSTEM_NODE_LABEL,
+                system_node_selector=specs.system_node_selector(cfg),
                 addresses=self.addresses,
             ),
             opts=self._opts,
@@ -190,7 +196,7 @@ class ClusterLayer:
                 monitoring_namespace=MONITORING_NAMESPACE if cfg.observability.enabled else None,
                 operator_replicas=1,
                 cost_labels=self.labels,
-                system_node_selector=specs.SYSTEM_NODE_LABEL,
+                system_node_selector=specs.system_node_selector(cfg),
                 depends_on=self._pools,
                 image_cache=self.image_cache,
             ),
@@ -216,7 +222,7 @@ class ClusterLayer:
                 image_cache=self.image_cache,
                 prometheus_url=PROMETHEUS_URL if cfg.observability.enabled else None,
                 cost_labels=self.labels,
-                system_node_selector=specs.SYSTEM_NODE_LABEL,
+                system_node_selector=specs.system_node_selector(cfg),
                 pool_label=POOL_LABEL,
                 keeps_serving=cfg.serving_keeps_up,
                 addresses=self.addresses,
@@ -278,7 +284,7 @@ class ClusterLayer:
                     storage_gib=obs.prometheus_storage_gib,
                     grafana=obs.grafana,
                     prometheus_memory="4Gi" if prod else "1536Mi",
-                    node_selector=specs.SYSTEM_NODE_LABEL,
+                    node_selector=specs.system_node_selector(cfg),
                     labels=self.labels,
                 ),
                 alerting=alerting,

@@ -341,6 +341,108 @@ class ImageCacheConfig(_Model):
         return self.enabled if self.enabled is not None else environment == "prod"
 
 
+LabelKey = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+    ),
+]
+LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
+
+
+class ClusterOutputNames(_Model):
+    """Names of the Terraform outputs that hold the adopted cluster. The defaults are terraform-aws-modules/eks's
+    own output names (v21.19.0, `outputs.tf` at commit bef29c4d9523523e57fe898643fde2895106b339); a root module
+    must re-export them (`output "cluster_name" { value = module.eks.cluster_name }`): only root outputs are in
+    the state."""
+
+    cluster_name: str = "cluster_name"
+    """Output holding the cluster's name."""
+    cluster_endpoint: str = "cluster_endpoint"
+    """Output holding the API server endpoint (https://...)."""
+    cluster_certificate_authority_data: str = "cluster_certificate_authority_data"
+    """Output holding the cluster's CA certificate, base64-encoded."""
+    cluster_security_group_id: str = "cluster_security_group_id"
+    """Output holding a security group on the control plane's network interfaces (the module's cluster security
+    group; `cluster_primary_security_group_id`, the one EKS creates, also works)."""
+    node_security_group_id: str = "node_security_group_id"
+    """Output holding the security group the cluster's nodes (and so their pods) carry."""
+    cluster_version: str = "cluster_version"
+    """Output holding the Kubernetes version (checked against cluster.version)."""
+    oidc_provider_arn: str | None = "oidc_provider_arn"
+    """Output holding the IAM OIDC provider's ARN (optional: the platform uses Pod Identity; null: not read)."""
+
+
+class ClusterStateConfig(_Model):
+    """A Terraform state (format version 4) to read the adopted cluster from: a local file or an S3 backend."""
+
+    path: str | None = Field(None, description="Local state file, relative to the project directory.")
+    s3: S3Location | None = Field(None, description="State in an S3 backend.")
+    remote: dict[str, str | dict[str, str]] | None = Field(
+        None,
+        description="HCP Terraform / Terraform Enterprise (`remote` backend): refused. `pulumi_terraform` has a "
+        "remote state reference, but the offline planner cannot read it without the network and a token; pull "
+        "the state (`terraform state pull > cluster.tfstate`) and give `path`, or use an S3 backend.",
+    )
+    outputs: ClusterOutputNames = ClusterOutputNames()
+    """Names of the state's outputs to read."""
+
+
+class AdoptClusterConfig(_Model):
+    """Use an existing EKS cluster (for example one Terraform manages) instead of creating one. The platform then
+    creates only what such a cluster lacks (Pod Identity agent, access entries, Karpenter's AWS side, the lake,
+    MLflow's database, Pod Identity roles and associations) and never changes the cluster, its node groups, its
+    aws-auth ConfigMap, its other add-ons or its security groups' rules (see `runner_api_ingress`)."""
+
+    cluster_name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")] | None = None
+    """Explicit source: the cluster's name."""
+    endpoint: Annotated[str, StringConstraints(pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]+)?/?$")] | None = None
+    """Explicit source: the API server endpoint."""
+    certificate_authority_data: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/=]{16,}$")] | None = None
+    """Explicit source: the cluster's CA certificate, base64-encoded (as `aws eks describe-cluster` gives it)."""
+    cluster_security_group_id: Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")] | None = None
+    """Explicit source: a security group on the control plane's network interfaces."""
+    node_security_group_id: Annotated[str, StringConstraints(pattern=r"^sg-[0-9a-f]{8,17}$")] | None = None
+    """Explicit source: the security group the cluster's nodes carry (Karpenter's nodes get it too)."""
+    oidc_provider_arn: (
+        Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/\S+$")] | None
+    ) = None
+    """Explicit source, optional: the IAM OIDC provider (not used: the platform's workloads use Pod Identity)."""
+    terraform_state: ClusterStateConfig | None = None
+    """Read the cluster from a Terraform state instead of explicit values."""
+    authentication_mode: Literal["API", "API_AND_CONFIG_MAP", "CONFIG_MAP"] = Field(
+        "API_AND_CONFIG_MAP",
+        description="The cluster's authentication mode (terraform-aws-eks's default: API_AND_CONFIG_MAP). The "
+        "platform grants its roles (deployers, the in-VPC runner, Karpenter's nodes) access with access entries, "
+        "so CONFIG_MAP is refused; `mlp preflight` compares the declared mode with the cluster's.",
+    )
+    install_pod_identity_agent: bool = Field(
+        True,
+        description="Install the eks-pod-identity-agent add-on (the platform's workloads get AWS credentials "
+        "through Pod Identity). Offline the program cannot know whether the cluster has it: set false when it "
+        "does (terraform-aws-eks `addons = { eks-pod-identity-agent = {} }`), or the create fails with "
+        "ResourceInUseException.",
+    )
+    runner_api_ingress: bool = Field(
+        False,
+        description="Add one rule to the cluster security group admitting the in-VPC runner's security group on "
+        "TCP 443, the only change the platform makes to the adopted cluster's security groups. Off: the "
+        "foundation admits the runner (e.g. the private subnets on 443 in terraform-aws-eks "
+        "`security_group_additional_rules`).",
+    )
+    node_role_names: tuple[Annotated[str, StringConstraints(pattern=r"^[\w+=,.@-]{1,64}$")], ...] = Field(
+        (),
+        description="IAM role names of the cluster's own node groups. Only with cluster.image_cache: each gets an "
+        "inline policy of the platform's letting the kubelet import images under the cache's prefixes (nothing "
+        "else of the role is changed).",
+    )
+    system_node_labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=lambda: {"node.mlplatform.io/role": "system"},
+        description="Labels of the adopted cluster's nodes that run the platform's controllers (Karpenter, "
+        "operators, MLflow, Prometheus). Give the node group these labels in Terraform, or name labels it has.",
+    )
+
+
 class ClusterConfig(_Model):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")] | None = Field(
         None, description="EKS cluster name; default `mlp-<environment>`."
@@ -375,17 +477,14 @@ class ClusterConfig(_Model):
     )
     image_cache: ImageCacheConfig = ImageCacheConfig()
     """Images through ECR pull-through cache rules of the platform's (`infra.registry`)."""
+    adopt: AdoptClusterConfig | None = Field(
+        None,
+        description="Adopt an existing EKS cluster (explicit values or a Terraform state) instead of creating one; "
+        "needs network.adopt. The control plane, node groups, add-ons and security groups stay the owner's.",
+    )
 
 
 # --- GPU pools ------------------------------------------------------------------------------------------------
-
-LabelKey = Annotated[
-    str,
-    StringConstraints(
-        pattern=r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
-    ),
-]
-LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
 
 
 AvailabilityZone = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9][a-z]$")]
@@ -945,7 +1044,15 @@ class PlatformConfig(_Model):
 
     @property
     def cluster_name(self) -> str:
-        return self.cluster.name or f"mlp-{self.environment}"
+        """The cluster's name: configured, an adopted cluster's explicit name, or `mlp-<environment>` (the label of
+        the platform's resources; a cluster adopted from a state must then have that name or set cluster.name)."""
+        adopt = self.cluster.adopt
+        explicit = adopt.cluster_name if adopt is not None else None
+        return self.cluster.name or explicit or f"mlp-{self.environment}"
+
+    @property
+    def adopts_cluster(self) -> bool:
+        return self.cluster.adopt is not None
 
     @property
     def is_prod(self) -> bool:
@@ -1390,6 +1497,9 @@ def _check_cluster(cfg: PlatformConfig, add: Add) -> None:
             add(("cluster", "deployers", i), "must be the role's ARN (arn:aws:iam::ACCOUNT:role/NAME), not a session")
         seen.add(arn)
     _check_runner(cfg, add)
+    if cluster.adopt is not None:
+        _check_adopted_cluster(cfg, add)
+        return
     ng = cluster.system_node_group
     if not ng.min_size <= ng.desired_size <= ng.max_size:
         add(
@@ -1404,6 +1514,89 @@ def _check_cluster(cfg: PlatformConfig, add: Add) -> None:
                 ("cluster", "system_node_group", "instance_types", i),
                 f"{itype} does not match ami_type {ng.ami_type} ({'arm64' if graviton else 'x86_64'} instance)",
             )
+
+
+# What an adopted cluster's owner decides, not this program: setting it is an error, not silently ignored.
+_OWNER_DECIDES = {
+    "system_node_group": "its node groups are its owner's (name their labels in cluster.adopt.system_node_labels)",
+    "support_type": "its upgrade policy is its owner's",
+    "log_retention_days": "its control-plane log group is its owner's",
+}
+
+
+def _check_adopted_cluster(cfg: PlatformConfig, add: Add) -> None:
+    cluster = cfg.cluster
+    adopt = cluster.adopt
+    assert adopt is not None
+    at: Path = ("cluster", "adopt")
+    explicit_keys = ("cluster_name", "endpoint", "certificate_authority_data", "cluster_security_group_id")
+    explicit = [k for k in (*explicit_keys, "node_security_group_id", "oidc_provider_arn") if getattr(adopt, k)]
+    state = adopt.terraform_state
+    if explicit and state is not None:
+        add(at, f"give either explicit values ({', '.join(explicit)}) or terraform_state, not both")
+    elif not explicit and state is None:
+        add(
+            at,
+            "give the cluster's cluster_name, endpoint, certificate_authority_data, cluster_security_group_id "
+            "and node_security_group_id, or a terraform_state to read them from",
+        )
+    elif explicit:
+        for key in (*explicit_keys, "node_security_group_id"):
+            if getattr(adopt, key) is None:
+                add((*at, key), "is required with explicit values (or read the cluster from a terraform_state)")
+    if state is not None:
+        given = [k for k in ("path", "s3", "remote") if getattr(state, k) is not None]
+        if state.remote is not None:
+            add(
+                (*at, "terraform_state", "remote"),
+                "HCP Terraform / Terraform Enterprise state is not supported: the offline planner cannot read it "
+                "(it needs the network and a token); run `terraform state pull > cluster.tfstate` and give `path`, "
+                "or move the state to an S3 backend",
+            )
+        elif len(given) != 1:
+            add((*at, "terraform_state"), "give exactly one of path or s3")
+    if cfg.network.adopt is None:
+        add(
+            at,
+            "needs network.adopt: an adopted cluster lives in a VPC this program did not create (give the "
+            "cluster's VPC and subnets, e.g. from the same Terraform state)",
+        )
+    if adopt.authentication_mode == "CONFIG_MAP":
+        add(
+            (*at, "authentication_mode"),
+            "CONFIG_MAP has no access entries, and the platform grants its roles access with them: switch the "
+            "cluster to API_AND_CONFIG_MAP (terraform-aws-eks input `authentication_mode`; the aws-auth ConfigMap "
+            "keeps working) and declare it here",
+        )
+    if cluster.name and adopt.cluster_name and cluster.name != adopt.cluster_name:
+        add(
+            ("cluster", "name"),
+            f"is {cluster.name!r} but cluster.adopt.cluster_name is {adopt.cluster_name!r}; give one of them",
+        )
+    for key, why in _OWNER_DECIDES.items():
+        if key in cluster.model_fields_set:
+            add(("cluster", key), f"does not apply to an adopted cluster: {why}; remove it")
+    for addon in cluster.addon_versions:
+        if addon != "eks-pod-identity-agent":
+            add(
+                ("cluster", "addon_versions", addon),
+                "an adopted cluster's add-ons are its owner's; only "
+                "eks-pod-identity-agent (installed when cluster.adopt.install_pod_identity_agent) may be pinned",
+            )
+    for name, pool in cfg.gpu_pools.items():
+        if pool.provisioner == "node_group":
+            add(
+                ("gpu_pools", name, "provisioner"),
+                "node_group creates a managed node group, and an adopted "
+                "cluster's node groups are its owner's: use karpenter (a reservation works there too), or add the "
+                "node group in Terraform",
+            )
+    if cluster.image_cache.is_enabled(cfg.environment) and not adopt.node_role_names:
+        add(
+            (*at, "node_role_names"),
+            "cluster.image_cache is on: name the IAM roles of the cluster's node groups (they pull the platform's "
+            "images through the cache and need the import permission), or set cluster.image_cache.enabled: false",
+        )
 
 
 def _check_runner(cfg: PlatformConfig, add: Add) -> None:

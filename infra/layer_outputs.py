@@ -52,6 +52,9 @@ class CloudOutputs:
     container_log_groups: pulumi.Input[dict[str, str]] | None = None
     """Container log group name per destination (`platform`, each team namespace); None when observability.logs is
     off."""
+    node_security_group_id: pulumi.Input[str] | None = None
+    """The security group an adopted cluster's nodes carry (Karpenter's nodes get it too); None for a cluster the
+    cloud layer created, whose nodes carry `cluster_security_group_id`."""
     image_registry: pulumi.Input[str] | None = None
     """The private registry the image cache's pull-through rules live in (`<account>.dkr.ecr.<region>.amazonaws.com`);
     None when cluster.image_cache is off."""

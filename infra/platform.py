@@ -1,7 +1,9 @@
 """The cloud layer: maps the validated config to the AWS components and wires them in order (keys, network, data
 lake, cluster, runner, then each domain's AWS side), and says what the cluster layer gets (`CloudOutputs`).
 
-Everything AWS lives here: the VPC, EKS, IAM and Pod Identity, KMS, the lake, RDS, queues. The cluster layer
+Everything AWS lives here: the VPC, EKS, IAM and Pod Identity, KMS, the lake, RDS, queues. An adopted VPC and
+cluster (`network.adopt`, `cluster.adopt`) are read, not created: only what the platform needs that such a cluster
+lacks is attached to it (access entries, the Pod Identity agent when asked, Karpenter's AWS side). The cluster layer
 (`infra.cluster_layer`) holds every Kubernetes object. Because the cluster layer is created after this one and
 destroyed before it, every controller's IAM and every Pod Identity association exists for as long as the objects
 it finalizes (NodeClaims, Ingresses, volumes) do.
@@ -17,7 +19,8 @@ import pulumi_aws as aws
 
 from infra import specs
 from infra.catalog import versions
-from infra.cluster import AdminAccess, Cluster, ClusterArgs, SystemNodeGroupArgs
+from infra.cluster import AdminAccess, AdoptedCluster, AdoptedClusterArgs, Cluster, ClusterArgs, SystemNodeGroupArgs
+from infra.cluster.terraform_state import AdoptedClusterFacts
 from infra.config import PlatformConfig
 from infra.container_logs import ContainerLogsCloud, ContainerLogsCloudArgs
 from infra.data import DataLake, DataLakeArgs, ZoneSpec
@@ -26,7 +29,7 @@ from infra.ingress import LoadBalancerControllerCloud, LoadBalancerControllerClo
 from infra.layer_outputs import CloudOutputs
 from infra.mlops import DatabaseSpec, MlflowCloud, MlflowCloudArgs, RayCloud, RayCloudArgs
 from infra.mlops.documents import RAY_HEAD_SERVICE_ACCOUNT
-from infra.network import AdoptedNetwork, AdoptedNetworkArgs, Network, NetworkArgs, TerraformStateSource
+from infra.network import AdoptedNetwork, AdoptedNetworkArgs, Network, NetworkArgs
 from infra.observability import AlertingCloud, AlertingCloudArgs
 from infra.registry import ImageCacheCloud, ImageCacheCloudArgs
 from infra.runner import ClusterRunner, ClusterRunnerArgs
@@ -35,6 +38,7 @@ from infra.security import PlatformKeys, PlatformKeysArgs
 from infra.serving import ServingCloud, ServingCloudArgs
 from infra.tagging import cost_labels, platform_tags
 from infra.tenancy import TenantAccess, TenantsCloud, TenantsCloudArgs
+from infra.terraform_reference import TerraformStateSource
 
 
 class CloudLayer:
@@ -164,16 +168,23 @@ class CloudLayer:
             opts=self._opts,
         )
 
-    def _create_cluster(self) -> Cluster:
-        cfg = self.cfg
-        c = cfg.cluster
-        ng = c.system_node_group
+    def _admins(self) -> list[AdminAccess]:
+        c = self.cfg.cluster
         admins = [
             AdminAccess(principal_arn=a.principal_arn, access_policy=a.access_policy, namespaces=a.namespaces)
             for a in c.admins
         ]
         # Who runs the cluster layer's `pulumi up` from outside the VPC; the in-VPC runner is added below.
         admins += [AdminAccess(principal_arn=arn, access_policy="cluster-admin") for arn in c.deployers]
+        return admins
+
+    def _create_cluster(self) -> Cluster | AdoptedCluster:
+        cfg = self.cfg
+        c = cfg.cluster
+        if c.adopt is not None:
+            return self._adopt_cluster()
+        ng = c.system_node_group
+        admins = self._admins()
         return Cluster(
             "cluster",
             ClusterArgs(
@@ -207,6 +218,56 @@ class CloudLayer:
             opts=self._opts,
         )
 
+    def _adopt_cluster(self) -> AdoptedCluster:
+        """An existing cluster: only access entries (and, unless config says the cluster has it, the Pod Identity
+        agent add-on) are created; the control plane, node groups and security groups stay its owner's."""
+        cfg = self.cfg
+        c = cfg.cluster
+        adopt = c.adopt
+        assert adopt is not None
+        state = adopt.terraform_state
+        facts = None
+        if state is None:
+            assert adopt.cluster_name and adopt.endpoint and adopt.certificate_authority_data  # config validation
+            assert adopt.cluster_security_group_id and adopt.node_security_group_id
+            facts = AdoptedClusterFacts(
+                cluster_name=adopt.cluster_name,
+                endpoint=adopt.endpoint,
+                certificate_authority_data=adopt.certificate_authority_data,
+                cluster_security_group_id=adopt.cluster_security_group_id,
+                node_security_group_id=adopt.node_security_group_id,
+                version=c.version,
+                oidc_provider_arn=adopt.oidc_provider_arn,
+            )
+        return AdoptedCluster(
+            "cluster",
+            AdoptedClusterArgs(
+                facts=facts,
+                terraform_state=None
+                if state is None
+                else TerraformStateSource(
+                    path=state.path,
+                    s3_bucket=state.s3.bucket if state.s3 else None,
+                    s3_key=state.s3.key if state.s3 else None,
+                    s3_region=state.s3.region if state.s3 else None,
+                    output_names=state.outputs.model_dump(),
+                ),
+                kubernetes_version=c.version,
+                expected_name=c.name,
+                admins=self._admins(),
+                pod_identity_agent_version=(
+                    c.addon_versions.get("eks-pod-identity-agent")
+                    or versions.addon_versions(c.version)["eks-pod-identity-agent"]
+                    if adopt.install_pod_identity_agent
+                    else None
+                ),
+                node_role_names=adopt.node_role_names,
+                region=cfg.region,
+                tags=self.tags,
+            ),
+            opts=self._opts,
+        )
+
     def _create_runner(self) -> ClusterRunner | None:
         cfg = self.cfg
         if not cfg.runs_in_vpc_runner:
@@ -224,6 +285,8 @@ class CloudLayer:
                 vpc_id=self.network.vpc_id,
                 private_subnet_ids=self.network.private_subnet_ids,
                 cluster_security_group_id=cluster.cluster_security_group_id,
+                # An adopted cluster's security groups are its owner's: one rule only when config asks.
+                api_ingress=cfg.cluster.adopt is None or cfg.cluster.adopt.runner_api_ingress,
                 source_bucket_name=self.lake.bucket_names["artifacts"],
                 source_bucket_arn=self.lake.bucket_arns["artifacts"],
                 lake_key_arn=self.lake.key_arn,
@@ -254,16 +317,23 @@ class CloudLayer:
                 private_subnet_ids=self.network.private_subnet_ids,
                 # A created network knows each subnet's AZ (a reserved node group is placed in its AZ's subnet).
                 private_subnet_zones=self.network.availability_zones if isinstance(self.network, Network) else None,
-                node_group_role_arn=self.cluster.node_role_arn,
+                # An adopted cluster gets no node group (config refuses node_group pools there).
+                node_group_role_arn=self.cluster.node_role_arn if isinstance(self.cluster, Cluster) else None,
                 pools=specs.pool_specs(cfg),
                 karpenter=specs.uses_karpenter(cfg),
                 cost_tags=self.tags,
                 cost_labels=self.labels,
                 # Reserved GPU nodes need the CNI and the Pod Identity agent, like the system nodes.
-                depends_on=[self.cluster.system_node_group],
+                depends_on=self._nodes_ready(),
             ),
             opts=self._opts,
         )
+
+    def _nodes_ready(self) -> list[pulumi.Resource]:
+        cluster = self.cluster
+        if isinstance(cluster, Cluster):
+            return [cluster.system_node_group]
+        return [cluster.pod_identity_agent] if cluster.pod_identity_agent is not None else []
 
     def _create_load_balancer_controller(self) -> LoadBalancerControllerCloud | None:
         cfg = self.cfg
@@ -294,7 +364,9 @@ class CloudLayer:
                 label=cfg.cluster_name,
                 vpc_id=self.network.vpc_id,
                 private_subnet_ids=self.network.private_subnet_ids,
-                cluster_security_group_id=self.cluster.cluster_security_group_id,
+                # The group the nodes (and so MLflow's pods) carry: the cluster security group of a created
+                # cluster, the node security group of an adopted one.
+                cluster_security_group_id=self.cluster.node_security_group_id,
                 key_arn=self.lake.key_arn,
                 artifacts_bucket_arn=self.lake.bucket_arns["artifacts"],
                 auth_enabled=m.auth.enabled,
@@ -419,7 +491,10 @@ class CloudLayer:
         if not cache.is_enabled(cfg.environment):
             return None
         pools = self.node_pools
-        node_roles: list[pulumi.Input[str]] = [self.cluster.node_role.name]
+        cluster = self.cluster
+        node_roles: list[pulumi.Input[str]] = (
+            [cluster.node_role.name] if isinstance(cluster, Cluster) else list(cluster.node_role_names)
+        )
         if pools is not None and pools.karpenter_node_role_name is not None:
             node_roles.append(pools.karpenter_node_role_name)
         return ImageCacheCloud(
@@ -445,6 +520,7 @@ class CloudLayer:
             cluster_endpoint=cluster.endpoint,
             cluster_certificate_authority=cluster.certificate_authority,
             cluster_security_group_id=cluster.cluster_security_group_id,
+            node_security_group_id=cluster.node_security_group_id if isinstance(cluster, AdoptedCluster) else None,
             vpc_id=self.network.vpc_id,
             private_subnet_ids=self.network.private_subnet_ids,
             interface_endpoint_cidrs=self.network.interface_endpoint_cidrs,

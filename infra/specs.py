@@ -77,13 +77,21 @@ def has_node_pools(cfg: PlatformConfig) -> bool:
     return bool(cfg.gpu_pools) or cfg.cpu_pool.enabled
 
 
+def system_node_selector(cfg: PlatformConfig) -> dict[str, str]:
+    """Where the platform's controllers run: the system node group's label, or the labels config names for an
+    adopted cluster's own nodes (`cluster.adopt.system_node_labels`)."""
+    adopt = cfg.cluster.adopt
+    return dict(adopt.system_node_labels) if adopt is not None else dict(SYSTEM_NODE_LABEL)
+
+
 def ray_clusters(cfg: PlatformConfig, image_cache: ImageCache | None = None) -> list[RayClusterSpec]:
     """One spec per configured cluster: a team's runs in the team's namespace as its `workload` service account,
     labelled like the team's other objects (its cost labels); a platform cluster in the `ray` namespace. With
     `image_cache`, the Ray images come through it."""
     image = cached_image(versions.image("ray"), image_cache)
     gpu_image = cached_image(versions.image("ray-gpu"), image_cache)
-    cpu_selector = {POOL_LABEL: "general"} if cfg.cpu_pool.enabled else SYSTEM_NODE_LABEL
+    system = system_node_selector(cfg)
+    cpu_selector = {POOL_LABEL: "general"} if cfg.cpu_pool.enabled else system
     teams = {t.name: t for t in tenant_specs(cfg)}
     return [
         RayClusterSpec(
@@ -113,7 +121,7 @@ def ray_clusters(cfg: PlatformConfig, image_cache: ImageCache | None = None) -> 
                 )
                 for gname, g in c.gpu_workers.items()
             ],
-            head_node_selector=SYSTEM_NODE_LABEL if c.head.placement == "system" else {POOL_LABEL: "general"},
+            head_node_selector=system if c.head.placement == "system" else {POOL_LABEL: "general"},
             cpu_node_selector=cpu_selector,
             pool_label=POOL_LABEL,
         )

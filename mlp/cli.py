@@ -52,7 +52,7 @@ def _console(stderr: bool = False) -> Console:
 
     stream = sys.stderr if stderr else sys.stdout
     # Piped output (CI logs, files) gets a wide console so that tables do not wrap every cell.
-    return Console(stderr=stderr, soft_wrap=True, width=None if stream.isatty() else 200)
+    return Console(stderr=stderr, soft_wrap=True, width=None if stream.isatty() else 200, emoji=False)
 
 
 def _say(text: str, stderr: bool = True) -> None:
@@ -291,10 +291,16 @@ def plan(
     project = load_project(_project_root(project_dir))
     stack_config = load_stack(project, stack)
     result = plan_stack(stack_config)
+    adoption = None
     if project.name == PROJECT:
-        warning = _budget_warning(stack_config, stack_config.validate(), result)
+        platform = stack_config.validate()
+        warning = _budget_warning(stack_config, platform, result)
         if warning:
             _say(warning)
+        if platform.adopts_cluster:
+            from mlp.adoption import check_adoption
+
+            adoption = check_adoption(result)
     order_report = _order_check(result)
     schema_report = _schema_check(result)
     if order:
@@ -310,7 +316,9 @@ def plan(
         _render_plan(result, fmt, output)
     _report_order(order_report, verbose)
     _report_schemas(schema_report, verbose)
-    if not (order_report.ok and schema_report.ok):
+    if adoption is not None:
+        _say(adoption.summary())
+    if not (order_report.ok and schema_report.ok and (adoption is None or adoption.ok)):
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -325,7 +333,7 @@ def _render_plan(result: Plan, fmt: PlanFormat, output: Path | None) -> None:
         if output:
             from rich.console import Console
 
-            console = Console(file=output.open("w", encoding="utf-8"), width=200)
+            console = Console(file=output.open("w", encoding="utf-8"), width=200, emoji=False)
         else:
             console = _console()
         (render_tree if fmt is PlanFormat.tree else render_table)(result, console)
@@ -429,7 +437,7 @@ def isolation(
 def _file_console(output: Path) -> Console:
     from rich.console import Console
 
-    return Console(file=output.open("w", encoding="utf-8"), width=200)
+    return Console(file=output.open("w", encoding="utf-8"), width=200, emoji=False)
 
 
 class DiffFormat(enum.StrEnum):
@@ -552,6 +560,40 @@ def _adopted_subnets(cfg: PlatformConfig, project_root: Path) -> list[str] | Non
         raise AccountError(str(exc)) from None
 
 
+def _adopted_cluster_name(cfg: PlatformConfig, project_root: Path) -> str | None:
+    """The name of a cluster adopted from a Terraform state (read as the planner reads it, checked as the program
+    checks it)."""
+    adopt = cfg.cluster.adopt
+    if adopt is None or adopt.terraform_state is None:
+        return None
+    from infra.cluster.terraform_state import cluster_from_outputs
+    from infra.terraform_state import TerraformStateError
+    from mlp.mocks import PlannerError
+    from mlp.terraform_state import invoke_handlers
+
+    state = adopt.terraform_state
+    handlers = invoke_handlers(project_root)
+    try:
+        if state.path is not None:
+            outputs = handlers["terraform:state:getLocalReference"]({"path": state.path})["outputs"]
+            source = f"terraform state {state.path}"
+        else:
+            assert state.s3 is not None
+            args = {"bucket": state.s3.bucket, "key": state.s3.key, "region": state.s3.region}
+            outputs = handlers["terraform:state:getS3Reference"](args)["outputs"]
+            source = f"terraform state s3://{state.s3.bucket}/{state.s3.key}"
+        facts = cluster_from_outputs(
+            outputs,
+            state.outputs.model_dump(),
+            source,
+            expected_version=cfg.cluster.version,
+            expected_name=cfg.cluster.name,
+        )
+    except (PlannerError, TerraformStateError) as exc:
+        raise AccountError(str(exc)) from None
+    return facts.cluster_name
+
+
 @app.command()
 def preflight(
     stack: Annotated[str, typer.Argument(help="Stack name, e.g. prod (its config says what to check).")],
@@ -560,8 +602,10 @@ def preflight(
     project_dir: ProjectDir = None,
 ) -> None:
     """Before `pulumi up` (needs AWS credentials, reads only): your access to the cluster (which path deploys the
-    cluster layer; checked first, and alone on failure), GPU vCPU quotas against the stack's maximum, instance type
-    offerings in its AZs, capacity reservations, free IPs. Exit 1 when something will fail."""
+    cluster layer; checked first, and alone on failure), an adopted cluster against what the stack declares (version,
+    authentication mode, endpoint, the VPC CNI and Pod Identity agent add-ons, the runner's way in), GPU vCPU quotas
+    against the stack's maximum, instance type offerings in its AZs, capacity reservations, free IPs. Exit 1 when
+    something will fail."""
     from mlp import preflight as checks
     from mlp.aws import Progress
 
@@ -570,9 +614,16 @@ def preflight(
     assert cfg is not None
     ctx = _aws_context(None, profile, cfg)
     subnets = _adopted_subnets(cfg, root)
+    cluster_name = _adopted_cluster_name(cfg, root)
     with Progress(quiet=fmt is AccountFormat.json) as progress:
         report = checks.run_preflight(
-            cfg, ctx, progress.step, adopted_subnet_ids=subnets, stack=stack, source=f"stacks/Pulumi.{stack}.yaml"
+            cfg,
+            ctx,
+            progress.step,
+            adopted_subnet_ids=subnets,
+            adopted_cluster_name=cluster_name,
+            stack=stack,
+            source=f"stacks/Pulumi.{stack}.yaml",
         )
     if report.stopped_early and fmt is not AccountFormat.json:
         # No cluster access: nothing else matters yet. One line: what fails and the fix.

@@ -304,6 +304,8 @@ def demand_items(cfg: PlatformConfig) -> tuple[DemandItem, ...]:
                 continue
             for capacity in cpu.capacity_types:
                 items.append(DemandItem(_CODES[cls, capacity], "cpu_pool", "the CPU pool", cpu.max_vcpus, how))
+    if cfg.adopts_cluster:  # an adopted cluster's nodes are its owner's, and already running
+        return tuple(items)
     ng = cfg.cluster.system_node_group
     capacity = "spot" if ng.capacity_type == "SPOT" else "on-demand"
     by_code: dict[str | None, tuple[int, str]] = {}
@@ -344,7 +346,8 @@ def max_nodes(cfg: PlatformConfig) -> tuple[int, str]:
             parts.append((f"pool `{name}`", max(1, pool.max_gpus // min(counts))))
     if cfg.cpu_pool.enabled:
         parts.append(("the CPU pool", cfg.cpu_pool.max_vcpus // CPU_POOL_VCPUS_PER_NODE))
-    parts.append(("system nodes", cfg.cluster.system_node_group.max_size))
+    if not cfg.adopts_cluster:  # an adopted cluster's own nodes already hold their addresses
+        parts.append(("system nodes", cfg.cluster.system_node_group.max_size))
     return sum(n for _, n in parts), ", ".join(f"{label} {n}" for label, n in parts)
 
 
@@ -681,6 +684,8 @@ def _offering_groups(cfg: PlatformConfig) -> list[_Group]:
         groups.append(
             _Group(f"gpu_pools.{name}", consequence, where, tuple(pool.instance_types), families, f"gpu_pools.{name}")
         )
+    if cfg.adopts_cluster:
+        return groups
     groups.append(
         _Group(
             "cluster.system_node_group",
@@ -1194,11 +1199,13 @@ def run_preflight(
     progress: StepCallback | None = None,
     *,
     adopted_subnet_ids: Sequence[str] | None = None,
+    adopted_cluster_name: str | None = None,
     stack: str = "",
     source: str = "",
 ) -> PreflightReport:
     """Run every check against the account of `ctx` (read-only). `adopted_subnet_ids`: the private subnets of an
-    adopted network whose ids live in a Terraform state (the caller resolves them); `stack` and `source` (its stack
+    adopted network whose ids live in a Terraform state (the caller resolves them); `adopted_cluster_name`: the
+    name of a cluster adopted from a Terraform state (default: `cfg.cluster_name`); `stack` and `source` (its stack
     file) appear in the fixes."""
     if ctx.region != cfg.region:
         raise ValueError(f"the stack deploys to {cfg.region} but the AWS context is for {ctx.region}; use {cfg.region}")
@@ -1213,6 +1220,12 @@ def run_preflight(
         return PreflightReport(cfg.region, account, _sorted([*findings, *access]), stopped_early=True)
     findings += access
     ec2 = ctx.client("ec2")
+    if cfg.adopts_cluster:
+        from mlp.preflight_cluster import check_adopted_cluster
+
+        step("reading the adopted cluster")
+        name = adopted_cluster_name or cfg.cluster_name
+        findings += check_adopted_cluster(cfg, ctx.client("eks"), ec2, name, source)
     step("reading the stack's availability zones")
     network = resolve_network(cfg, ec2, adopted_subnet_ids)
     findings += network.findings

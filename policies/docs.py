@@ -5,6 +5,7 @@ from __future__ import annotations
 from policies.config import config_path, load_policy_config
 from policies.registry import all_rules
 from policies.sources.terraform import TYPES
+from policies.sources.terraform_kubernetes import HELM_RELEASE, NOT_MAPPED, NOT_ON_TERRAFORM, TYPED, type_token
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 
@@ -25,7 +26,10 @@ def policies_reference() -> str:
         "",
         "Values unknown before deployment (during `pulumi preview`, or `(known after apply)` in a Terraform plan) "
         "never produce a violation: a rule skips what it cannot know, and CrossGuard checks again during "
-        "`pulumi up`, when the values are known.",
+        "`pulumi up`, when the values are known. In a Terraform plan only an attribute the configuration sets is "
+        "unknown; one nothing sets is unset (the provider fills in the AWS default, documented defaults are filled "
+        "in: policies/sources/terraform_defaults.py), and every unknown value a rule reads is listed in the report "
+        "as unjudged (rule, resource, attribute).",
         "",
         "## Rules",
         "",
@@ -47,9 +51,12 @@ def policies_reference() -> str:
         "",
         "Each `aws_*` type maps onto a Pulumi type token; attribute names go from snake_case to camelCase; the "
         "nested blocks Pulumi models as one object are unwrapped from Terraform's one-element lists; a few "
-        "attributes are renamed. Effective tags are `tags_all` when the plan knows it, else the provider's "
-        "`default_tags` merged under `tags`. Data sources, deletions and unmapped types are reported as skipped, "
-        "with the reason.",
+        "attributes are renamed. Companion resources are linked to the instance they configure (count index, "
+        "for_each key, planned values, module outputs). Effective tags are `tags_all` when the plan knows it, else "
+        "the default_tags of the resource's provider (a module's own, `var.x` resolved) merged under `tags`; Auto "
+        "Scaling groups take their `tag` blocks. Create, update, no-op and replace are judged on the planned "
+        "values; data sources, deletions, forgotten resources and unmapped types are reported as skipped, with the "
+        "reason.",
         "",
         "| Terraform type | Pulumi type | unwrapped blocks | renamed |",
         "|---|---|---|---|",
@@ -58,4 +65,31 @@ def policies_reference() -> str:
         single = ", ".join(f"`{b}`" for b in sorted(mapping.single_blocks)) or "-"
         renames = ", ".join(f"`{a}` -> `{b}`" for a, b in sorted(mapping.renames.items())) or "-"
         out.append(f"| `{tf_type}` | `{mapping.token}` | {single} | {renames} |")
+    out += _kubernetes_mapping()
     return "\n".join(out) + "\n"
+
+
+def _kubernetes_mapping() -> list[str]:
+    out = [
+        "",
+        "### Kubernetes and Helm on Terraform plans",
+        "",
+        "`policies/sources/terraform_kubernetes.py`: objects get the type token and inputs the Pulumi Kubernetes "
+        "provider gives them (apiVersion, kind, metadata, spec at the top level); typed hashicorp/kubernetes "
+        "resources are converted to the API shape for the fields the rules read; Helm values are merged as the "
+        "helm provider merges them, and a `set_sensitive` value is never read (it is unknown). A manifest or "
+        "`yaml_body` known only after apply is skipped with that reason.",
+        "",
+        "| Terraform type | Pulumi type |",
+        "|---|---|",
+        "| `kubernetes_manifest` | the token of its `manifest`'s apiVersion and kind |",
+        "| `kubectl_manifest` | the token of its `yaml_body`'s apiVersion and kind |",
+        f"| `helm_release` | `{HELM_RELEASE}` |",
+    ]
+    for tf_type, kind in sorted(TYPED.items()):
+        out.append(f"| `{tf_type}` | `{type_token(kind.api_version, kind.kind)}` |")
+    for tf_type, reason in sorted(NOT_MAPPED.items()):
+        out.append(f"| `{tf_type}` | skipped: {reason} |")
+    out += ["", "Rules that cannot fire on a Terraform plan:", ""]
+    out += [f"- `{rule}`: {reason}" for rule, reason in sorted(NOT_ON_TERRAFORM.items())]
+    return out

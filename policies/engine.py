@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from policies.config import PolicyConfig
-from policies.model import Report, Resource, Rule, RuleContext, Skipped, Violation
+from policies.model import Report, Resource, Rule, RuleContext, Skipped, Unjudged, Violation, unknown_reads
 
 
 def evaluate(
@@ -23,6 +23,7 @@ def evaluate(
     for resource in resources:
         by_type[resource.type].append(resource)
     violations: list[Violation] = []
+    unjudged: list[Unjudged] = []
     active = 0
     for rule in rules:
         level = config.level(rule)
@@ -30,16 +31,29 @@ def evaluate(
             continue
         active += 1
         ctx = RuleContext(params=config.params_for(rule), today=day)
-        if rule.kind == "resource":
-            for type_token in rule.resource_types:
-                for resource in by_type.get(type_token, ()):
-                    for message in rule.check(resource, ctx):
-                        violations.append(
-                            Violation(rule.id, rule.severity, level, resource.name, resource.type, message)
-                        )
-        else:
-            for resource, message in rule.check(resources, ctx):
-                violations.append(Violation(rule.id, rule.severity, level, resource.name, resource.type, message))
+        flagged: set[str] = set()
+        with unknown_reads() as reads:
+            if rule.kind == "resource":
+                for type_token in rule.resource_types:
+                    for resource in by_type.get(type_token, ()):
+                        for message in rule.check(resource, ctx):
+                            flagged.add(resource.name)
+                            violations.append(
+                                Violation(rule.id, rule.severity, level, resource.name, resource.type, message)
+                            )
+            else:
+                for resource, message in rule.check(resources, ctx):
+                    flagged.add(resource.name)
+                    violations.append(Violation(rule.id, rule.severity, level, resource.name, resource.type, message))
+        # An unknown value a rule read on a resource it did not flag is a judgement left to apply time.
+        unjudged.extend(Unjudged(rule.id, name, attr) for name, attr in reads if name not in flagged)
     order = {"mandatory": 0, "advisory": 1, "disabled": 2}
     violations.sort(key=lambda v: (order[v.level], v.rule, v.resource, v.message))
-    return Report(violations=tuple(violations), checked=len(resources), skipped=tuple(skipped), rules=active)
+    unjudged.sort(key=lambda u: (u.rule, u.resource, u.attribute))
+    return Report(
+        violations=tuple(violations),
+        checked=len(resources),
+        skipped=tuple(skipped),
+        rules=active,
+        unjudged=tuple(unjudged),
+    )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from policies.model import UNKNOWN, Resource
+from policies.model import UNKNOWN, Resource, peek
 
 # --- IAM ------------------------------------------------------------------------------------------------------
 
@@ -170,25 +171,19 @@ class ReferenceIndex:
             if r.type != type_token:
                 continue
             keys = set(r.references.get(prop, ()))
-            value = r.inputs.get(prop)
+            value = peek(r.inputs, prop)
             if isinstance(value, str):
                 keys.add(value)
             for key in keys:
                 self._by_key.setdefault(key, []).append(r)
 
     def find(self, target: Resource, *values: Any) -> list[Resource]:
-        keys = [target.name, _instance_free(target.name), *(v for v in values if isinstance(v, str))]
+        keys = [target.name, *(v for v in values if isinstance(v, str))]
         found: dict[str, Resource] = {}
         for key in keys:
             for r in self._by_key.get(key, []):
                 found[r.name] = r
         return list(found.values())
-
-
-def _instance_free(address: str) -> str:
-    import re
-
-    return re.sub(r"\[[^\]]*\]", "", address)
 
 
 def bucket_index(resources: Sequence[Resource], type_token: str) -> ReferenceIndex:
@@ -197,7 +192,7 @@ def bucket_index(resources: Sequence[Resource], type_token: str) -> ReferenceInd
 
 def settings_of(index: ReferenceIndex, bucket: Resource) -> list[Resource]:
     """The separate resources (encryption, versioning, ...) that configure `bucket`."""
-    return index.find(bucket, bucket.inputs.get("bucket"), bucket.inputs.get("id"))
+    return index.find(bucket, peek(bucket.inputs, "bucket"), peek(bucket.inputs, "id"))
 
 
 def is_access_log_bucket(bucket: Resource) -> bool:
@@ -207,6 +202,16 @@ def is_access_log_bucket(bucket: Resource) -> bool:
 
 def actions_of(statement: Mapping[str, Any]) -> list[str]:
     return [str(a) for a in as_list(statement.get("Action"))]
+
+
+def not_actions_of(statement: Mapping[str, Any]) -> list[str]:
+    """The `NotAction` of a statement: an Allow with NotAction grants every action except these."""
+    return [str(a) for a in as_list(statement.get("NotAction"))]
+
+
+def action_matches(pattern: str, action: str) -> bool:
+    """Whether an IAM action pattern (`s3:Get*`, `LAMBDA:*`) covers `action`: IAM action names ignore case."""
+    return fnmatch.fnmatchcase(action.lower(), pattern.lower())
 
 
 def resources_of(statement: Mapping[str, Any]) -> list[str]:

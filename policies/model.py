@@ -5,13 +5,16 @@ a name, inputs under their engine (camelCase) names, the effective tags (the pro
 the resource's own), resource options and references to other resources. Values unknown before deployment (during
 `pulumi preview`, or `(known after apply)` in a Terraform plan) are the `UNKNOWN` sentinel; rules treat an unknown
 value as "cannot tell yet" and report nothing for it (CrossGuard checks again during the update, when it is known).
+Inputs wrapped in `TrackedInputs` (the Terraform reader's) note each unknown value a rule reads, and the report lists
+those as unjudged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -49,10 +52,81 @@ def contains_unknown(value: Any) -> bool:
     if value is UNKNOWN:
         return True
     if isinstance(value, Mapping):
-        return any(contains_unknown(v) for v in value.values())
+        found = False
+        for key, item in value.items():
+            if item is UNKNOWN:
+                if isinstance(value, TrackedInputs):
+                    value.note(key)
+                found = True
+            elif contains_unknown(item):
+                found = True
+        return found
     if isinstance(value, list | tuple):
-        return any(contains_unknown(v) for v in value)
+        found_any = [contains_unknown(v) for v in value]  # every element, so that each unknown read is noted
+        return any(found_any)
     return False
+
+
+_UNKNOWN_READS: ContextVar[set[tuple[str, str]] | None] = ContextVar("unknown_reads", default=None)
+
+
+class TrackedInputs(dict[str, Any]):
+    """Inputs (or an object nested in them) that note each unknown value a rule reads.
+
+    A rule skips what it cannot know; the engine collects those reads (see `unknown_reads`) so that a report lists
+    what went unjudged instead of passing it silently. A plain dict to everything else (equality, JSON).
+    """
+
+    __slots__ = ("owner", "path")
+
+    def __init__(self, data: Mapping[str, Any], owner: str, path: str = "") -> None:
+        super().__init__(data)
+        self.owner = owner
+        self.path = path
+
+    def note(self, key: str) -> None:
+        sink = _UNKNOWN_READS.get()
+        if sink is not None:
+            sink.add((self.owner, f"{self.path}.{key}" if self.path else str(key)))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = dict.get(self, key, default)
+        if value is UNKNOWN:
+            self.note(key)
+        return value
+
+    def __getitem__(self, key: str) -> Any:
+        value = dict.__getitem__(self, key)
+        if value is UNKNOWN:
+            self.note(key)
+        return value
+
+
+def peek(inputs: Mapping[str, Any], key: str) -> Any:
+    """`inputs[key]` without noting an unknown read: for looking up links, not for judging a value."""
+    return dict.get(inputs, key) if isinstance(inputs, dict) else inputs.get(key)
+
+
+def track_unknowns(value: Any, owner: str, path: str = "") -> Any:
+    """`value` with every object wrapped in TrackedInputs (paths like `rootBlockDevice.encrypted`, `rules.0.x`)."""
+    if isinstance(value, Mapping):
+        return TrackedInputs(
+            {k: track_unknowns(v, owner, f"{path}.{k}" if path else str(k)) for k, v in value.items()}, owner, path
+        )
+    if isinstance(value, list):
+        return [track_unknowns(v, owner, f"{path}.{i}") for i, v in enumerate(value)]
+    return value
+
+
+@contextmanager
+def unknown_reads() -> Iterator[set[tuple[str, str]]]:
+    """Collect (resource, attribute) of every unknown value read from TrackedInputs inside the block."""
+    sink: set[tuple[str, str]] = set()
+    token = _UNKNOWN_READS.set(sink)
+    try:
+        yield sink
+    finally:
+        _UNKNOWN_READS.reset(token)
 
 
 @dataclass(frozen=True)
@@ -93,16 +167,10 @@ class Resource:
 
     def refers_to(self, prop: str, other: Resource, *values: Any) -> bool:
         """Whether input `prop` points at `other`: by a recorded reference, or by one of `other`'s id values."""
-        refs = self.references.get(prop, ())
-        if other.name in refs or _instance_free(other.name) in refs:
+        if other.name in self.references.get(prop, ()):
             return True
         mine = self.inputs.get(prop)
         return mine is not None and mine is not UNKNOWN and mine in [v for v in values if v is not None]
-
-
-def _instance_free(address: str) -> str:
-    """A Terraform instance address without its keys: `aws_s3_bucket.b["x"]` -> `aws_s3_bucket.b`."""
-    return re.sub(r"\[[^\]]*\]", "", address)
 
 
 @dataclass(frozen=True)
@@ -219,11 +287,24 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class Unjudged:
+    """A rule read a value that is configured but known only after apply, so it could not judge it."""
+
+    rule: str
+    resource: str
+    attribute: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"rule": self.rule, "resource": self.resource, "attribute": self.attribute}
+
+
+@dataclass(frozen=True)
 class Report:
     violations: tuple[Violation, ...]
     checked: int
     skipped: tuple[Skipped, ...]
     rules: int
+    unjudged: tuple[Unjudged, ...] = ()
 
     @property
     def mandatory(self) -> list[Violation]:
@@ -234,4 +315,5 @@ class Report:
             "violations": [v.to_json() for v in self.violations],
             "checked": self.checked,
             "skipped": [s.to_json() for s in self.skipped],
+            "unjudged": [u.to_json() for u in self.unjudged],
         }

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from policies.model import Report, Rule
 
@@ -16,14 +18,32 @@ def to_json(report: Report) -> str:
     return json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n"
 
 
+def artifact_location(artifact: str, root: Path | None = None) -> dict[str, str]:
+    """A SARIF artifactLocation: a URI relative to the source root (%SRCROOT%, the working directory), as code
+    scanning expects, or an absolute file URI for a file outside it."""
+    base = (root or Path.cwd()).resolve()
+    path = Path(artifact)
+    absolute = path if path.is_absolute() else base / path
+    absolute = Path(*absolute.parts)  # drops `.` parts; `..` is resolved below
+    try:
+        relative = absolute.resolve().relative_to(base)
+    except ValueError:
+        return {"uri": absolute.resolve().as_uri()}
+    return {"uri": quote(relative.as_posix()), "uriBaseId": "%SRCROOT%"}
+
+
 def to_sarif(report: Report, rules: Sequence[Rule], artifact: str) -> str:
-    """SARIF with one rule entry per policy and one result per violation, located at the analysed file."""
+    """SARIF with one rule entry per policy and one result per violation, located at the analysed file.
+
+    The driver has no `informationUri`: the project publishes no documentation URL (pyproject.toml names none);
+    each rule's help text carries its remediation and references, and docs/POLICIES.md lists them all.
+    """
     used = {v.rule for v in report.violations}
     rule_list = [r for r in rules if r.id in used]
     index = {r.id: i for i, r in enumerate(rule_list)}
+    location = artifact_location(artifact)
     driver: dict[str, Any] = {
         "name": "mlp-policy",
-        "informationUri": "https://github.com/",
         "rules": [
             {
                 "id": r.id,
@@ -43,7 +63,7 @@ def to_sarif(report: Report, rules: Sequence[Rule], artifact: str) -> str:
             "message": {"text": f"{v.resource} ({v.resource_type}): {v.message}"},
             "locations": [
                 {
-                    "physicalLocation": {"artifactLocation": {"uri": artifact}},
+                    "physicalLocation": {"artifactLocation": location},
                     "logicalLocations": [{"name": v.resource, "kind": "resource"}],
                 }
             ],
@@ -74,9 +94,10 @@ def to_table(report: Report) -> str:
             cells = (v.level, v.severity, v.rule, v.resource[: widths[3]])
             lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + f"  {v.message}")
     mandatory = len(report.mandatory)
+    unjudged = f"; {len(report.unjudged)} unjudged (configured, known only after apply)" if report.unjudged else ""
     lines.append(
         f"{len(report.violations)} violation(s), {mandatory} mandatory; {report.checked} resources checked with "
-        f"{report.rules} rules; {len(report.skipped)} skipped"
+        f"{report.rules} rules; {len(report.skipped)} skipped{unjudged}"
     )
     for s in report.skipped:
         lines.append(f"  skipped {s.resource} ({s.type}): {s.reason}")

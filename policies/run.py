@@ -18,7 +18,7 @@ from policies.engine import evaluate
 from policies.model import Report, Resource, Rule, Skipped
 from policies.registry import all_rules
 from policies.sources.pulumi_plan import from_plan_json
-from policies.sources.terraform import from_terraform_plan
+from policies.sources.terraform import TerraformPlanError, from_terraform_plan, load_terraform_plan
 
 
 def load_json(path: Path) -> Mapping[str, Any]:
@@ -35,10 +35,16 @@ def load_json(path: Path) -> Mapping[str, Any]:
 
 
 def resources_from_terraform(path: Path) -> tuple[list[Resource], list[Skipped]]:
-    plan = load_json(path)
-    if "resource_changes" not in plan and "planned_values" not in plan:
-        raise ConfigError(str(path), [ConfigIssue((), "is not Terraform plan JSON (`terraform show -json PLAN`)")])
-    return from_terraform_plan(plan)
+    """The plan's resources; TerraformPlanError (exit 2) naming the file and JSON path when it is malformed."""
+    plan = load_terraform_plan(path)
+    try:
+        return from_terraform_plan(plan, source=str(path))
+    except TerraformPlanError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        # plan_issues checks the parts the reader walks; a shape it does not foresee is still bad input, not a crash
+        issue = ConfigIssue((), f"has a structure the reader cannot follow ({type(exc).__name__}: {exc})")
+        raise TerraformPlanError(str(path), [issue]) from None
 
 
 def resources_from_plan(plan: Mapping[str, Any]) -> tuple[list[Resource], list[Skipped]]:

@@ -93,3 +93,11 @@ def test_plan_formats(fmt: str, expected: list[str], tmp_path: Path) -> None:
 def test_config_reference_is_in_sync_with_the_schema() -> None:
     committed = (ROOT / "docs" / "CONFIG.md").read_text()
     assert committed == config_reference(), "docs/CONFIG.md is stale: run `mlp schema -o docs/CONFIG.md`"
+
+
+def test_the_plan_table_prints_type_tokens_as_they_are() -> None:
+    """Rich would read `:runner:` in `mlplatform:runner:ClusterRunner` as an emoji code."""
+    result = _mlp("plan", "prod")
+    assert result.returncode == 0, result.stderr
+    assert "mlplatform:runner:ClusterRunner" in result.stdout
+    assert "\N{RUNNER}" not in result.stdout

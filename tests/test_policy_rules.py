@@ -586,6 +586,13 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         "the policy allows iam:PassRole on unscoped resources",
     ),
     (
+        "aws-iam-policy-no-privilege-escalation",
+        "policy",
+        {"policy": _doc({"Effect": "Allow", "Action": "*", "Resource": "arn:aws:iam::1:role/admin"})},
+        "the policy allows iam:UpdateAssumeRolePolicy on arn:aws:iam::1:role/admin: the holder can make the role "
+        "assumable by itself and act as it",
+    ),
+    (
         "aws-iam-no-users",
         "role",
         {"type": "aws:iam/user:User"},

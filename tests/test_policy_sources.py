@@ -281,7 +281,7 @@ def test_json_and_sarif_outputs() -> None:
     resources, skipped = resources_from_terraform(PLANS / "checkov_plan_with_hcl_for_enrichment.json")
     report = check(resources, MANDATORY, skipped=skipped)
     data = json.loads(output.to_json(report))
-    assert set(data) == {"violations", "checked", "skipped"}
+    assert set(data) == {"violations", "checked", "skipped", "unjudged"}
     assert all(set(v) == {"rule", "severity", "level", "resource", "message"} for v in data["violations"])
     sarif = json.loads(output.to_sarif(report, all_rules(), "plan.json"))
     assert sarif["version"] == "2.1.0"
@@ -291,7 +291,8 @@ def test_json_and_sarif_outputs() -> None:
     for result in run["results"]:
         assert rule_ids[result["ruleIndex"]] == result["ruleId"]
         assert result["level"] == "error"
-        assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "plan.json"
+        location = result["locations"][0]["physicalLocation"]["artifactLocation"]
+        assert location == {"uri": "plan.json", "uriBaseId": "%SRCROOT%"}
 
 
 def _mlp(*args: str) -> subprocess.CompletedProcess[str]:
@@ -307,7 +308,7 @@ def test_cli_exit_codes() -> None:
     advisory = _mlp("--terraform-plan", str(PLANS / "checkov_plan_change_keys.json"), "-e", "prod")
     assert advisory.returncode == 0
     missing = _mlp("--terraform-plan", "nowhere.json")
-    assert missing.returncode == 2 and "nowhere.json: 1 configuration error(s)" in missing.stderr
+    assert missing.returncode == 2 and "nowhere.json: file not found" in missing.stderr
     assert "Traceback" not in bad.stderr + missing.stderr
     listed = _mlp("--list-rules")
     assert listed.returncode == 0 and len(listed.stdout.splitlines()) == len(all_rules())

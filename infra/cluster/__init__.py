@@ -1,13 +1,23 @@
-"""The EKS cluster: control plane, IAM, access entries, pinned add-ons, system node group, Kubernetes provider."""
+"""The EKS cluster: control plane, IAM, access entries, pinned add-ons, system node group, Kubernetes provider; or
+an existing cluster adopted (explicit values or a Terraform state), with only access entries attached."""
 
 from typing import TYPE_CHECKING, Any
 
 from infra.cluster import documents
 
 if TYPE_CHECKING:
+    from infra.cluster.adopted import AdoptedCluster, AdoptedClusterArgs
     from infra.cluster.component import AdminAccess, Cluster, ClusterArgs, SystemNodeGroupArgs
 
-__all__ = ["AdminAccess", "Cluster", "ClusterArgs", "SystemNodeGroupArgs", "documents"]
+__all__ = [
+    "AdminAccess",
+    "AdoptedCluster",
+    "AdoptedClusterArgs",
+    "Cluster",
+    "ClusterArgs",
+    "SystemNodeGroupArgs",
+    "documents",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -15,4 +25,8 @@ def __getattr__(name: str) -> Any:
         from infra.cluster import component
 
         return getattr(component, name)
+    if name in ("AdoptedCluster", "AdoptedClusterArgs"):
+        from infra.cluster import adopted
+
+        return getattr(adopted, name)
     raise AttributeError(name)

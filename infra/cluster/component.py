@@ -82,6 +82,8 @@ class Cluster(pulumi.ComponentResource):
     certificate_authority: pulumi.Output[str]
     cluster_security_group_id: pulumi.Output[str]
     """The security group EKS creates for the control plane and managed nodes."""
+    node_security_group_id: pulumi.Output[str]
+    """The group the nodes and their pods carry: here the cluster security group."""
     node_role_arn: pulumi.Output[str]
     arn: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
@@ -114,6 +116,8 @@ class Cluster(pulumi.ComponentResource):
         self.certificate_authority = self.cluster.certificate_authority.data
         self.cluster_security_group_id = self.cluster.vpc_config.cluster_security_group_id
         self.node_role_arn = self.node_role.arn
+        # Managed nodes carry the cluster security group: it is the nodes' (and their pods') group too.
+        self.node_security_group_id = self.cluster_security_group_id
         self.register_outputs(
             {
                 "cluster_name": self.cluster_name,
@@ -128,9 +132,6 @@ class Cluster(pulumi.ComponentResource):
 
     def _policy_arn(self, name: str) -> pulumi.Output[str]:
         return self._partition.apply(lambda p: managed_policy_arn(p, name))
-
-    def _access_policy_arn(self, short_name: str) -> pulumi.Output[str]:
-        return self._partition.apply(lambda p: documents.access_policy_arn(p, short_name))
 
     def _create_secrets_key(self) -> None:
         name, args = self._name, self._args
@@ -247,29 +248,13 @@ class Cluster(pulumi.ComponentResource):
 
     def grant_access(self, admin: AdminAccess, opts: pulumi.ResourceOptions | None = None) -> pulumi.Resource:
         """An access entry and its access policy for one IAM principal (also used for the in-VPC runner's role)."""
-        name = self._name
-        key = admin.resource_key()
-        child = pulumi.ResourceOptions.merge(self._child, opts)
-        entry = aws.eks.AccessEntry(
-            f"{name}-access-{key}",
+        entry, association = create_access(
+            self._name,
+            admin,
             cluster_name=self.cluster.name,
-            principal_arn=admin.principal_arn,
-            type="STANDARD",
+            partition=self._partition,
             tags=self._tags(),
-            opts=child,
-        )
-        scope = (
-            aws.eks.AccessPolicyAssociationAccessScopeArgs(type="namespace", namespaces=list(admin.namespaces))
-            if admin.namespaces
-            else aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster")
-        )
-        association = aws.eks.AccessPolicyAssociation(
-            f"{name}-access-{key}-policy",
-            cluster_name=self.cluster.name,
-            principal_arn=entry.principal_arn,
-            policy_arn=self._access_policy_arn(admin.access_policy),
-            access_scope=scope,
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(self._child, opts),
         )
         self.access_ready.extend([entry, association])
         return association
@@ -353,6 +338,42 @@ class Cluster(pulumi.ComponentResource):
                 lambda v: json.dumps(documents.kubeconfig(v[0], v[1], v[2], args.region), sort_keys=True)
             )
         )
+
+
+def create_access(
+    name: str,
+    admin: AdminAccess,
+    *,
+    cluster_name: pulumi.Input[str],
+    partition: pulumi.Output[str],
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> tuple[aws.eks.AccessEntry, aws.eks.AccessPolicyAssociation]:
+    """An access entry (`{name}-access-{key}`) and its access policy association for one IAM principal, on a
+    cluster created here or adopted."""
+    key = admin.resource_key()
+    entry = aws.eks.AccessEntry(
+        f"{name}-access-{key}",
+        cluster_name=cluster_name,
+        principal_arn=admin.principal_arn,
+        type="STANDARD",
+        tags=dict(tags),
+        opts=opts,
+    )
+    scope = (
+        aws.eks.AccessPolicyAssociationAccessScopeArgs(type="namespace", namespaces=list(admin.namespaces))
+        if admin.namespaces
+        else aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster")
+    )
+    association = aws.eks.AccessPolicyAssociation(
+        f"{name}-access-{key}-policy",
+        cluster_name=cluster_name,
+        principal_arn=entry.principal_arn,
+        policy_arn=partition.apply(lambda p: documents.access_policy_arn(p, admin.access_policy)),
+        access_scope=scope,
+        opts=opts,
+    )
+    return entry, association
 
 
 def _addon_trust_policy(cluster_name: str, service_account: str) -> str:

@@ -35,8 +35,9 @@ class GpuPoolsCloudArgs:
     private_subnet_zones: pulumi.Input[Sequence[str]] | None = None
     """The AZ of each private subnet, in the same order (a created network knows them). None for an adopted
     network: then a node group on a reservation finds its AZ's subnets with ec2:DescribeSubnets."""
-    node_group_role_arn: pulumi.Input[str]
-    """Node role for managed node group pools (the cluster's node role, which has its EKS access entry)."""
+    node_group_role_arn: pulumi.Input[str] | None
+    """Node role for managed node group pools (the cluster's node role, which has its EKS access entry); None on an
+    adopted cluster, where config refuses such pools."""
     pools: Sequence[PoolSpec]
     karpenter: bool
     """Create Karpenter's AWS resources (some pool, or the general CPU pool, is provisioned by Karpenter)."""
@@ -232,6 +233,8 @@ class GpuPoolsCloud(pulumi.ComponentResource):
         )
         min_nodes, max_nodes = documents.node_group_sizes(pool)
         labels = documents.pool_node_labels(pool, args.cost_labels)
+        if args.node_group_role_arn is None:
+            raise ValueError(f"gpu_pools.{pool.name}: a node_group pool needs the cluster's node role")
         aws.eks.NodeGroup(
             f"{name}-{pool.name}",
             cluster_name=args.cluster_name,

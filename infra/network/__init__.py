@@ -10,8 +10,9 @@ from infra.network.cidr import SubnetPlan, SubnetPlanError, plan_subnets
 from infra.network.terraform_state import TerraformStateError, network_from_outputs, parse_state
 
 if TYPE_CHECKING:
-    from infra.network.adopted import AdoptedNetwork, AdoptedNetworkArgs, TerraformStateSource
+    from infra.network.adopted import AdoptedNetwork, AdoptedNetworkArgs
     from infra.network.component import Network, NetworkArgs
+    from infra.terraform_reference import TerraformStateSource
 
 __all__ = [
     "AdoptedNetwork",

@@ -7,36 +7,17 @@ them by reading the same state file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_terraform as terraform
 
 from infra.network.component import s3_prefix_list_cidrs
 from infra.network.terraform_state import AdoptedNetworkIds, network_from_outputs
+from infra.terraform_reference import TerraformStateSource, state_outputs
 
 COMPONENT_TYPE = "mlplatform:network:AdoptedNetwork"
-
-
-@dataclass(frozen=True, kw_only=True)
-class TerraformStateSource:
-    path: str | None = None  # local state file, relative to the project directory
-    s3_bucket: str | None = None
-    s3_key: str | None = None
-    s3_region: str | None = None
-    output_names: Mapping[str, str] = field(
-        default_factory=lambda: {
-            "vpc_id": "vpc_id",
-            "private_subnet_ids": "private_subnets",
-            "public_subnet_ids": "public_subnets",
-        }
-    )
-
-    def describe(self) -> str:
-        return f"terraform state {self.path}" if self.path else f"terraform state s3://{self.s3_bucket}/{self.s3_key}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,15 +55,7 @@ class AdoptedNetwork(pulumi.ComponentResource):
                 AdoptedNetworkIds(args.vpc_id, list(args.private_subnet_ids), list(args.public_subnet_ids))
             )
         else:
-            invoke = pulumi.InvokeOutputOptions(parent=self)
-            if state.path is not None:
-                outputs = terraform.state.get_local_reference_output(
-                    path=str(Path(state.path).resolve()), opts=invoke
-                ).outputs
-            else:
-                outputs = terraform.state.get_s3_reference_output(
-                    bucket=state.s3_bucket, key=state.s3_key, region=state.s3_region, opts=invoke
-                ).outputs
+            outputs = state_outputs(state, self)
             source = state.describe()
             ids = outputs.apply(lambda o: network_from_outputs(o, state.output_names, source))
         self.vpc_id = ids.apply(lambda i: i.vpc_id)

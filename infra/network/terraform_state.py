@@ -1,8 +1,5 @@
-"""Pure reading of a Terraform state (format version 4): outputs, and the network a landing zone exports.
-
-The same checks run in the program (on what the `pulumi-terraform` provider returns) and in the offline planner
-(on the state file itself), so a missing output or an output of the wrong type fails the same way in both.
-"""
+"""The network a landing zone's Terraform state exports: the VPC and subnet ids, each checked for its shape
+(reading the state itself: `infra.terraform_state`)."""
 
 from __future__ import annotations
 
@@ -12,13 +9,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-SUPPORTED_FORMAT_VERSION = 4
+from infra.terraform_state import SUPPORTED_FORMAT_VERSION, TerraformStateError, parse_state
+
+__all__ = [
+    "SUPPORTED_FORMAT_VERSION",
+    "AdoptedNetworkIds",
+    "TerraformStateError",
+    "network_from_outputs",
+    "parse_state",
+]
+
 _VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 _SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
-
-
-class TerraformStateError(ValueError):
-    """A Terraform state that cannot give the network the config asks for."""
 
 
 @dataclass(frozen=True)
@@ -26,30 +28,6 @@ class AdoptedNetworkIds:
     vpc_id: str
     private_subnet_ids: list[str]
     public_subnet_ids: list[str]
-
-
-def parse_state(text: str, source: str) -> dict[str, Any]:
-    """The output values of a state file, as the pulumi-terraform provider returns them ({name: value})."""
-    try:
-        state = json.loads(text)
-    except ValueError as exc:
-        raise TerraformStateError(f"{source}: not a Terraform state (invalid JSON: {exc})") from None
-    if not isinstance(state, dict) or "version" not in state:
-        raise TerraformStateError(f"{source}: not a Terraform state (no `version` field)")
-    if state["version"] != SUPPORTED_FORMAT_VERSION:
-        raise TerraformStateError(
-            f"{source}: Terraform state format version {state['version']} is not supported; "
-            f"format {SUPPORTED_FORMAT_VERSION} (Terraform 0.12 and later) is"
-        )
-    outputs = state.get("outputs") or {}
-    if not isinstance(outputs, dict):
-        raise TerraformStateError(f"{source}: `outputs` is not a mapping")
-    values: dict[str, Any] = {}
-    for name, output in outputs.items():
-        if not isinstance(output, dict) or "value" not in output:
-            raise TerraformStateError(f"{source}: output {name!r} has no value")
-        values[name] = output["value"]
-    return values
 
 
 def network_from_outputs(outputs: Mapping[str, Any], names: Mapping[str, str], source: str) -> AdoptedNetworkIds:

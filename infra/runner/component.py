@@ -38,6 +38,9 @@ class ClusterRunnerArgs:
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[Sequence[str]]
     cluster_security_group_id: pulumi.Input[str]
+    api_ingress: bool = True
+    """Add the rule admitting the runner to the API on the cluster security group. Off for an adopted cluster
+    unless config asks (`cluster.adopt.runner_api_ingress`): its owner admits the runner instead."""
     source_bucket_name: pulumi.Input[str]
     source_bucket_arn: pulumi.Input[str]
     lake_key_arn: pulumi.Input[str]
@@ -92,6 +95,9 @@ class ClusterRunner(pulumi.ComponentResource):
             tags=dict(args.cost_tags),
             opts=self._child,
         )
+        self.api_ingress: aws.vpc.SecurityGroupIngressRule | None = None
+        if not args.api_ingress:
+            return
         # The control plane's ENIs carry the cluster security group; it admits only itself until this rule.
         self.api_ingress = aws.vpc.SecurityGroupIngressRule(
             f"{name}-to-api",
@@ -217,6 +223,8 @@ class ClusterRunner(pulumi.ComponentResource):
             tags=dict(args.cost_tags),
             # CodeBuild checks the role's EC2 permissions for VPC builds when the project is created, and the
             # build reaches the API endpoint only once the ingress rule exists.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.policy, self.api_ingress, self.access]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.policy, *([self.api_ingress] if self.api_ingress else []), self.access]
+            ),
         )
         self.project_name = project.name

@@ -13,14 +13,17 @@ def _encrypted(value: object) -> bool:
 @resource_rule(
     id="aws-ec2-encrypted-volumes",
     severity="high",
-    types=["aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/instance:Instance"],
-    description="EBS volumes attached by launch templates and instances are encrypted.",
-    remediation="Set ebs.encrypted = true on every block device mapping (and the root block device).",
+    types=["aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/instance:Instance", "aws:ebs/volume:Volume"],
+    description="EBS volumes (attached by launch templates and instances, or standalone) are encrypted.",
+    remediation="Set ebs.encrypted = true on every block device mapping (and the root block device), and "
+    "encrypted = true on EBS volumes.",
     references=["checkov CKV_AWS_8", "checkov CKV_AWS_3", "trivy AVD-AWS-0131", "trivy AVD-AWS-0008"],
 )
 def check(r: Resource, ctx: RuleContext) -> Iterator[str]:
     devices: list[tuple[str, object]] = []
-    if r.type == "aws:ec2/launchTemplate:LaunchTemplate":
+    if r.type == "aws:ebs/volume:Volume":
+        devices.append(("(EBS volume)", r.inputs.get("encrypted")))
+    elif r.type == "aws:ec2/launchTemplate:LaunchTemplate":
         for mapping in as_list(r.inputs.get("blockDeviceMappings")):
             if isinstance(mapping, Mapping) and isinstance(mapping.get("ebs"), Mapping):
                 devices.append((str(mapping.get("deviceName", "?")), mapping["ebs"].get("encrypted")))

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 
-from policies.helpers import POLICY_TYPES, actions_of, allow_statements, identity_policies
+from policies.helpers import POLICY_TYPES, actions_of, allow_statements, identity_policies, not_actions_of
 from policies.model import Resource, RuleContext, resource_rule
 
 
@@ -20,6 +20,9 @@ def check(r: Resource, ctx: RuleContext) -> Iterator[str]:
             wild = sorted({a for a in actions_of(statement) if a == "*" or a.endswith(":*")})
             if wild:
                 yield f"the policy allows wildcard actions {', '.join(wild)}"
+            if "NotAction" in statement:
+                excluded = ", ".join(not_actions_of(statement)) or "nothing"
+                yield f"the policy allows every action except {excluded} (Allow with NotAction)"
 
 
 RULE = check

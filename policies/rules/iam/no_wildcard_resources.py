@@ -1,9 +1,8 @@
 """Actions that support resource-level permissions are scoped to resources, not "*"."""
 
-import fnmatch
 from collections.abc import Iterator
 
-from policies.helpers import POLICY_TYPES, actions_of, allow_statements, identity_policies, resources_of
+from policies.helpers import POLICY_TYPES, action_matches, actions_of, allow_statements, identity_policies, resources_of
 from policies.model import Resource, RuleContext, resource_rule
 
 # Actions that do not support resource-level permissions (AWS Service Authorization Reference): "*" is the only
@@ -42,7 +41,7 @@ UNRESTRICTABLE = (
 
 
 def _restrictable(action: str) -> bool:
-    return action != "*" and not any(fnmatch.fnmatchcase(action, pattern) for pattern in UNRESTRICTABLE)
+    return action != "*" and not any(action_matches(pattern, action) for pattern in UNRESTRICTABLE)
 
 
 @resource_rule(

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 
-from policies.model import Resource, RuleContext, resource_rule
+from policies.model import Resource, RuleContext, is_unknown, resource_rule
 
 
 @resource_rule(
@@ -15,6 +15,8 @@ from policies.model import Resource, RuleContext, resource_rule
 )
 def check(r: Resource, ctx: RuleContext) -> Iterator[str]:
     version = r.inputs.get("version")
+    if is_unknown(version):
+        return
     if not version or any(c in str(version) for c in "^~*><x"):
         yield f"chart {r.inputs.get('chart')} has no exact version ({version or 'unset'})"
 

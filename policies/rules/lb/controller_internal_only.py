@@ -25,21 +25,27 @@ def _chart(r: Resource) -> str:
 
 
 def _controller_findings(values: Mapping[str, Any]) -> Iterator[str]:
-    params = _mapping(values.get("ingressClassParams"))
-    if not (params.get("create") is True and _mapping(params.get("spec")).get("scheme") == "internal"):
+    # A value unknown until apply (a Terraform set_sensitive, a preview's unknown output) is not judged.
+    params = values.get("ingressClassParams")
+    create = _mapping(params).get("create")
+    spec = _mapping(params).get("spec")
+    scheme = _mapping(spec).get("scheme")
+    if not any(is_unknown(v) for v in (params, create, spec, scheme)) and not (create is True and scheme == "internal"):
         yield (
             "the controller's IngressClass does not fix the scheme: set ingressClassParams {create: true, spec: "
             "{scheme: internal}}"
         )
     if values.get("createIngressClassResource") is False:
         yield "createIngressClassResource is false: the IngressClass is not tied to the internal IngressClassParams"
-    if values.get("disableIngressClassAnnotation") is not True:
+    disable = values.get("disableIngressClassAnnotation")
+    if not is_unknown(disable) and disable is not True:
         yield (
             "disableIngressClassAnnotation is not true: an Ingress with the kubernetes.io/ingress.class annotation "
             "bypasses the IngressClass and may ask for internet-facing"
         )
-    if values.get("defaultLoadBalancerScheme", "internal") != "internal":
-        yield f"defaultLoadBalancerScheme is {values.get('defaultLoadBalancerScheme')}"
+    default_scheme = values.get("defaultLoadBalancerScheme", "internal")
+    if not is_unknown(default_scheme) and default_scheme != "internal":
+        yield f"defaultLoadBalancerScheme is {default_scheme}"
 
 
 @stack_rule(

@@ -3,7 +3,21 @@
 from collections.abc import Iterator, Sequence
 
 from infra.cost import estimate_cost
-from policies.model import Resource, RuleContext, stack_rule
+from policies.helpers import NODECLASS, NODEPOOL
+from policies.model import Resource, RuleContext, contains_unknown, stack_rule
+
+# What the full-scale estimate reads from Karpenter objects: a pool's ceiling is its GPU or CPU limit over the
+# instance types its requirements allow, plus its node class's disks.
+CEILING_INPUTS = {
+    NODEPOOL: ("spec.limits", "spec.template.spec.requirements"),
+    NODECLASS: ("spec.blockDeviceMappings",),
+}
+
+
+def unknown_ceiling(resources: Sequence[Resource]) -> bool:
+    """Whether a pool's limit, requirements or disks are known only after apply (a Terraform `(known after
+    apply)`, a preview's unknown output): the ceiling cannot be told then, and is not guessed."""
+    return any(contains_unknown(r.get(path)) for r in resources for path in CEILING_INPUTS.get(r.type, ()))
 
 
 @stack_rule(
@@ -18,7 +32,7 @@ from policies.model import Resource, RuleContext, stack_rule
 )
 def check(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[Resource, str]]:
     budget = float(ctx.params["monthlyBudgetUsd"])
-    if budget <= 0 or not resources:
+    if budget <= 0 or not resources or unknown_ceiling(resources):
         return
     estimate = estimate_cost(resources, str(ctx.params["region"]), today=ctx.today)
     ceiling = estimate.total("ceiling")

@@ -3,7 +3,7 @@
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies.model import Resource, RuleContext, resource_rule
+from policies.model import Resource, RuleContext, contains_unknown, is_unknown, resource_rule
 
 INTERNAL_ANNOTATIONS = {
     "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
@@ -26,6 +26,23 @@ ENVOY_SERVICE_PATH = ("config", "envoyGateway", "envoyProxy", "provider", "kuber
 """Where Envoy Gateway's controller configuration sets the default Service of every Gateway's proxies."""
 
 
+def _chart_name(r: Resource) -> str:
+    return str(r.inputs.get("chart", "")).rstrip("/").rsplit("/", 1)[-1]
+
+
+def _unknown_along(values: Any, path: tuple[str, ...]) -> bool:
+    """Whether the values, or a value on the way to the Envoy Service's settings, are unknown (a Terraform
+    `set_sensitive` or a value known after apply): the default cannot be told then."""
+    node = values
+    for key in (*path, "type"):
+        if is_unknown(node):
+            return True
+        if not isinstance(node, Mapping):
+            return False
+        node = node.get(key)
+    return is_unknown(node)
+
+
 def _envoy_gateway_default(values: Any) -> Iterator[str]:
     """Envoy Gateway (v1.x) gives each Gateway's proxies a LoadBalancer Service unless told otherwise
     (`KubernetesServiceSpec.Type`, default LoadBalancer): an AWS load balancer per Gateway, internet-facing when
@@ -44,13 +61,14 @@ def _envoy_gateway_default(values: Any) -> Iterator[str]:
 def _helm_exposures(values: Any, path: str = "") -> Iterator[str]:
     """Public service types or internet-facing ingresses anywhere in a chart's values (`service`, `envoyService`)."""
     if isinstance(values, Mapping):
-        if values.get("type") == "LoadBalancer" and path.lower().endswith("service"):
+        load_balancer = path.lower().endswith("service") and values.get("type") == "LoadBalancer"
+        ingress = path.endswith("ingress") and values.get("enabled") is True
+        # Annotations known only after apply: whether the scheme is internal cannot be told yet.
+        if (load_balancer or ingress) and not contains_unknown(values.get("annotations")):
             annotations = _mapping(values.get("annotations"))
-            if not any(annotations.get(k) == v for k, v in INTERNAL_ANNOTATIONS.items()):
+            if load_balancer and not any(annotations.get(k) == v for k, v in INTERNAL_ANNOTATIONS.items()):
                 yield f"{path}.type is LoadBalancer without an internal scheme"
-        if path.endswith("ingress") and values.get("enabled") is True:
-            annotations = _mapping(values.get("annotations"))
-            if annotations.get("alb.ingress.kubernetes.io/scheme") != "internal":
+            if ingress and annotations.get("alb.ingress.kubernetes.io/scheme") != "internal":
                 yield f"{path} is enabled without alb.ingress.kubernetes.io/scheme: internal"
         for key, value in values.items():
             yield from _helm_exposures(value, f"{path}.{key}" if path else str(key))
@@ -81,7 +99,7 @@ def check(r: Resource, ctx: RuleContext) -> Iterator[str]:
     else:
         values = r.inputs.get("values")
         exposures = list(_helm_exposures(values))
-        if str(r.inputs.get("chart", "")).rstrip("/").rsplit("/", 1)[-1] == ENVOY_GATEWAY_CHART:
+        if _chart_name(r) == ENVOY_GATEWAY_CHART and not _unknown_along(values, ENVOY_SERVICE_PATH):
             exposures = [e for e in exposures if not e.startswith(".".join(ENVOY_SERVICE_PATH))]
             exposures += _envoy_gateway_default(values)
         for exposure in exposures:

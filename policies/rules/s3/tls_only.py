@@ -17,7 +17,7 @@ def _denies_plain_http(document: Mapping[str, object] | None) -> bool:
         if (
             isinstance(secure, Mapping)
             and str(secure.get("aws:SecureTransport")).lower() == "false"
-            and ("s3:*" in as_list(statement.get("Action")) or "*" in as_list(statement.get("Action")))
+            and any(str(a).lower() in ("s3:*", "*") for a in as_list(statement.get("Action")))
         ):
             return True
     return False
