@@ -12,6 +12,7 @@ and the component reads it at deploy time.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import json
 import re
@@ -154,6 +155,20 @@ class S3Location(_Model):
     """Region of the bucket."""
 
 
+class RemoteStateLocation(_Model):
+    """A workspace of HCP Terraform or Terraform Enterprise (the `remote` / `cloud` backend). The token is never
+    config: `pulumi up` and `mlp plan` read it from `TF_TOKEN_<hostname>` (dots as underscores, Terraform's own
+    convention), e.g. `TF_TOKEN_app_terraform_io`."""
+
+    hostname: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]+(:[0-9]+)?$")] = Field(
+        "app.terraform.io", description="HCP Terraform, or your Terraform Enterprise host."
+    )
+    organization: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    """The organization that owns the workspace."""
+    workspace: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,90}$")]
+    """The workspace's full name."""
+
+
 class TerraformOutputNames(_Model):
     """Names of the Terraform outputs that hold the foundation's network."""
 
@@ -166,10 +181,14 @@ class TerraformOutputNames(_Model):
 
 
 class TerraformStateConfig(_Model):
-    """A Terraform state (format version 4) to read the foundation's network from, locally or in S3."""
+    """A Terraform state (format version 4) to read the foundation's network from: a local file, an S3 backend or an
+    HCP Terraform / Terraform Enterprise workspace."""
 
     path: str | None = Field(None, description="Local state file, relative to the project directory.")
     s3: S3Location | None = Field(None, description="State in an S3 backend.")
+    remote: RemoteStateLocation | None = Field(
+        None, description="State in an HCP Terraform / Terraform Enterprise workspace (token from TF_TOKEN_<host>)."
+    )
     outputs: TerraformOutputNames = TerraformOutputNames()
     """Names of the state's outputs to read."""
 
@@ -374,15 +393,13 @@ class ClusterOutputNames(_Model):
 
 
 class ClusterStateConfig(_Model):
-    """A Terraform state (format version 4) to read the adopted cluster from: a local file or an S3 backend."""
+    """A Terraform state (format version 4) to read the adopted cluster from: a local file, an S3 backend or an HCP
+    Terraform / Terraform Enterprise workspace."""
 
     path: str | None = Field(None, description="Local state file, relative to the project directory.")
     s3: S3Location | None = Field(None, description="State in an S3 backend.")
-    remote: dict[str, str | dict[str, str]] | None = Field(
-        None,
-        description="HCP Terraform / Terraform Enterprise (`remote` backend): refused. `pulumi_terraform` has a "
-        "remote state reference, but the offline planner cannot read it without the network and a token; pull "
-        "the state (`terraform state pull > cluster.tfstate`) and give `path`, or use an S3 backend.",
+    remote: RemoteStateLocation | None = Field(
+        None, description="State in an HCP Terraform / Terraform Enterprise workspace (token from TF_TOKEN_<host>)."
     )
     outputs: ClusterOutputNames = ClusterOutputNames()
     """Names of the state's outputs to read."""
@@ -506,6 +523,30 @@ class CapacityReservationConfig(_Model):
         description="karpenter pools: when the reservation is full or has ended, launch on-demand instances of the "
         "same type (billed at on-demand rates) instead of leaving GPU pods Pending. node_group pools launch into "
         "the reservation only.",
+    )
+    instance_type: str | None = Field(
+        None,
+        description="The reservation's instance type (`p5.48xlarge`), the pool's one instance type. Required: the "
+        "cost floor prices the reservation from it.",
+    )
+    instance_count: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="Instances the reservation holds. Required: an ODCR bills its whole count at the on-demand rate "
+        "whether instances run in it or not, so the cost floor includes it.",
+    )
+    price_usd: float | None = Field(
+        None,
+        gt=0,
+        description="capacity_block only, required there: the upfront price paid for the block (USD; block prices "
+        "vary, so state what was paid). The cost floor spreads it over the block's term.",
+    )
+    start_date: dt.date | None = Field(
+        None, description="capacity_block only, required there: the block's first day (`2026-12-01`)."
+    )
+    end_date: dt.date | None = Field(
+        None, description="capacity_block only, required there: the block's last day, on or after start_date."
     )
 
 
@@ -1401,8 +1442,8 @@ def _check_network(cfg: PlatformConfig, add: Add) -> None:
                 add(("network", "adopt", "private_subnet_ids"), "needs at least 2 subnets in different AZs (EKS)")
         if adopt.terraform_state is not None:
             state = adopt.terraform_state
-            if (state.path is None) == (state.s3 is None):
-                add(("network", "adopt", "terraform_state"), "give exactly one of path or s3")
+            if sum(x is not None for x in (state.path, state.s3, state.remote)) != 1:
+                add(("network", "adopt", "terraform_state"), "give exactly one of path, s3 or remote")
         for i, block in enumerate(adopt.interface_endpoint_cidrs):
             if ipaddress.ip_network(block).prefixlen < 24:
                 add(
@@ -1546,15 +1587,8 @@ def _check_adopted_cluster(cfg: PlatformConfig, add: Add) -> None:
                 add((*at, key), "is required with explicit values (or read the cluster from a terraform_state)")
     if state is not None:
         given = [k for k in ("path", "s3", "remote") if getattr(state, k) is not None]
-        if state.remote is not None:
-            add(
-                (*at, "terraform_state", "remote"),
-                "HCP Terraform / Terraform Enterprise state is not supported: the offline planner cannot read it "
-                "(it needs the network and a token); run `terraform state pull > cluster.tfstate` and give `path`, "
-                "or move the state to an S3 backend",
-            )
-        elif len(given) != 1:
-            add((*at, "terraform_state"), "give exactly one of path or s3")
+        if len(given) != 1:
+            add((*at, "terraform_state"), "give exactly one of path, s3 or remote")
     if cfg.network.adopt is None:
         add(
             at,
@@ -1634,6 +1668,57 @@ def _check_runner(cfg: PlatformConfig, add: Add) -> None:
         )
     if "artifacts" not in cfg.data_lake.zones:
         add((*at, "enabled"), "the runner reads its source bundles from the lake's artifacts zone; keep that zone")
+
+
+def _reservation_issues(pool: GpuPoolConfig, reservation: CapacityReservationConfig) -> list[tuple[Path, str]]:
+    """What the cost floor needs to price a reservation (it bills whether used or not), checked against the pool."""
+    issues: list[tuple[Path, str]] = []
+    itype = reservation.instance_type
+    if itype is None:
+        issues.append(
+            (
+                ("instance_type",),
+                "required: the reservation's instance type (aws ec2 describe-capacity-reservations), "
+                "to price it in the cost floor",
+            )
+        )
+    elif itype not in pool.instance_types:
+        allowed = ", ".join(pool.instance_types) or "none"
+        issues.append((("instance_type",), f"{itype} is not one of the pool's instance_types ({allowed})"))
+    if reservation.instance_count is None:
+        issues.append(
+            (
+                ("instance_count",),
+                "required: the instances the reservation holds (it bills for all of them whether they run or not)",
+            )
+        )
+    else:
+        spec = gpu_catalog.gpu_instance(itype) if itype else None
+        if spec is not None and spec.gpu_count and reservation.instance_count * spec.gpu_count > pool.max_gpus:
+            issues.append(
+                (
+                    ("instance_count",),
+                    f"{reservation.instance_count} x {itype} hold {reservation.instance_count * spec.gpu_count} GPUs, "
+                    f"more than the pool's max_gpus {pool.max_gpus}: raise max_gpus or the extra instances are paid "
+                    "for and never used",
+                )
+            )
+    block_fields = ("price_usd", "start_date", "end_date")
+    if reservation.kind == "capacity_block":
+        for key in block_fields:
+            if getattr(reservation, key) is None:
+                what = "the upfront price paid (USD)" if key == "price_usd" else "a date such as 2026-12-01"
+                issues.append(((key,), f"required for a capacity_block: {what}, to price the block in the cost floor"))
+        start, end = reservation.start_date, reservation.end_date
+        if start is not None and end is not None and end < start:
+            issues.append((("end_date",), f"must be on or after start_date ({end} < {start})"))
+    else:
+        for key in block_fields:
+            if getattr(reservation, key) is not None:
+                issues.append(
+                    ((key,), "applies to kind: capacity_block; an ODCR is priced at the on-demand rate of its count")
+                )
+    return issues
 
 
 def _check_gpu_pools(cfg: PlatformConfig, add: Add) -> None:
@@ -1717,6 +1802,9 @@ def _check_gpu_pools(cfg: PlatformConfig, add: Add) -> None:
                     value = getattr(pool, key)
                     if value % spec.gpu_count:
                         add(at + (key,), f"must be a multiple of {spec.gpu_count} (GPUs per {spec.instance_type} node)")
+        if reservation is not None:
+            for issue_at, message in _reservation_issues(pool, reservation):
+                add(at + ("capacity_reservation", *issue_at), message)
         zone = reservation.availability_zone if reservation is not None else None
         if zone is not None and not re.fullmatch(rf"{re.escape(cfg.region)}[a-z]", zone):
             add(

@@ -4,8 +4,9 @@ section into the specs the components take. Pure: no resources, no Pulumi."""
 from __future__ import annotations
 
 from infra.catalog import versions
-from infra.config import GpuPoolConfig, PlatformConfig
+from infra.config import CapacityReservationConfig, GpuPoolConfig, PlatformConfig
 from infra.container_logs.documents import PLATFORM, LogDestination
+from infra.cost.reservation import ReservationFacts
 from infra.gpu_pools import GeneralPoolSpec, PoolSpec
 from infra.gpu_pools.documents import POOL_LABEL
 from infra.mlops.documents import RAY_NAMESPACE, RAY_SERVICE_ACCOUNT, RayClusterSpec, RayGpuGroup
@@ -23,6 +24,7 @@ SECRET_RECOVERY_DAYS = {"dev": 0, "staging": 7, "prod": 30}
 def pool_spec(name: str, pool: GpuPoolConfig) -> PoolSpec:
     """The builders' view of one configured GPU pool."""
     reservation = pool.capacity_reservation
+    facts = _reservation_facts(reservation)
     return PoolSpec(
         name=name,
         provisioner=pool.provisioner,
@@ -46,6 +48,23 @@ def pool_spec(name: str, pool: GpuPoolConfig) -> PoolSpec:
         capacity_reservation_zone=reservation.availability_zone if reservation else None,
         on_demand_fallback=reservation.on_demand_fallback if reservation else False,
         time_slicing_replicas=pool.time_slicing_replicas,
+        capacity_reservation_billing=facts.to_annotation() if facts else None,
+        capacity_reservation_tag=facts.to_tag() if facts else None,
+    )
+
+
+def _reservation_facts(reservation: CapacityReservationConfig | None) -> ReservationFacts | None:
+    if reservation is None or reservation.instance_type is None or reservation.instance_count is None:
+        return None
+    return ReservationFacts(
+        id=reservation.id,
+        kind=reservation.kind,
+        instance_type=reservation.instance_type,
+        instance_count=reservation.instance_count,
+        availability_zone=reservation.availability_zone,
+        price_usd=reservation.price_usd,
+        start_date=reservation.start_date,
+        end_date=reservation.end_date,
     )
 
 

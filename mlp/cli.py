@@ -8,6 +8,7 @@ Python traceback unless MLP_DEBUG=1.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import os
@@ -72,6 +73,14 @@ class ValidateFormat(enum.StrEnum):
     json = "json"
 
 
+PriceRegion = Annotated[
+    str | None,
+    typer.Option(
+        "--price-region",
+        help="Price the stack at this region's rates when its own region has no price data (a labelled fallback, "
+        "e.g. us-east-1); without it, missing prices fail closed.",
+    ),
+]
 ProjectDir = Annotated[
     Path | None,
     typer.Option("--project-dir", "-C", help="The Pulumi project (default: the nearest Pulumi.yaml upwards)."),
@@ -113,6 +122,7 @@ def validate(
         bool, typer.Option("--verbose", "-v", help="List the exempted references of the order check with reasons.")
     ] = False,
     project_dir: ProjectDir = None,
+    price_region: PriceRegion = None,
 ) -> None:
     """Check a stack's configuration against the platform schema (every problem at once), its cost against the
     budget and its resources' creation and deletion order. Exit 2 on a config error, 1 on an order violation or a
@@ -130,7 +140,7 @@ def validate(
         if budget or check_order:
             planned = plan_stack(stack_config, cfg)
             if budget:
-                warning = _budget_warning(stack_config, cfg, planned)
+                warning = _budget_warning(stack_config, cfg, planned, price_region)
             if check_order:
                 order = _order_check(planned)
                 schemas = _schema_check(planned)
@@ -217,13 +227,16 @@ def _order_json(order: OrderReport) -> dict[str, object]:
     }
 
 
-def _budget_warning(stack_config: StackConfig, cfg: PlatformConfig, plan: Plan | None = None) -> str | None:
-    """Plan the stack (unless given) and check its cost ceiling against the budget: raises in prod."""
+def _budget_warning(
+    stack_config: StackConfig, cfg: PlatformConfig, plan: Plan | None = None, price_region: str | None = None
+) -> str | None:
+    """Plan the stack (unless given) and check its cost ceiling against the budget: raises in prod, and wherever
+    prices are missing (fail closed)."""
     from mlp.cost import check_budget, stack_cost
     from mlp.planner import plan_stack
 
     plan = plan if plan is not None else plan_stack(stack_config, cfg)
-    return check_budget(stack_cost(stack_config, cfg, plan), stack_config)
+    return check_budget(stack_cost(stack_config, cfg, plan, price_region=price_region), stack_config)
 
 
 def _image_cache_warning(cfg: PlatformConfig) -> str | None:
@@ -279,6 +292,7 @@ def plan(
         bool, typer.Option("--verbose", "-v", help="List the exempted references of the order check with reasons.")
     ] = False,
     project_dir: ProjectDir = None,
+    price_region: PriceRegion = None,
 ) -> None:
     """Show everything a stack would create, offline: no Pulumi CLI, no cloud credentials. Both layers of the
     platform are planned (the cluster layer reads the cloud layer's planned outputs). Exit 1 when the deploy order
@@ -294,7 +308,7 @@ def plan(
     adoption = None
     if project.name == PROJECT:
         platform = stack_config.validate()
-        warning = _budget_warning(stack_config, platform, result)
+        warning = _budget_warning(stack_config, platform, result, price_region)
         if warning:
             _say(warning)
         if platform.adopts_cluster:
@@ -368,14 +382,36 @@ class CostFormat(enum.StrEnum):
 
 @app.command()
 def cost(
-    stack: Annotated[str, typer.Argument(help="Stack name, e.g. prod.")],
+    stack: Annotated[str | None, typer.Argument(help="Stack name, e.g. prod (not with --terraform-plan).")] = None,
     compare: Annotated[str | None, typer.Option("--compare", help="A second stack to compare with.")] = None,
     fmt: Annotated[CostFormat, typer.Option("--format", "-f", help="table, json or markdown.")] = CostFormat.table,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")] = None,
     project_dir: ProjectDir = None,
+    terraform_plan: Annotated[
+        Path | None,
+        typer.Option("--terraform-plan", help="Price a Terraform plan (`terraform show -json PLAN`) instead."),
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option("--region", help="With --terraform-plan: the AWS region (default: the plan's aws provider)."),
+    ] = None,
+    price_region: PriceRegion = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Print the arithmetic of every line (table format).")
+    ] = False,
 ) -> None:
     """Monthly cost from the offline plan and the dated price data: floor, expected, ceiling and spot scenario,
-    per component and resource, each line saying how it was computed. Exit 1 when the ceiling is over budget."""
+    per component and resource, each line saying how it was computed. Exit 1 when the ceiling is over budget.
+    With --terraform-plan FILE: the same for what a Terraform plan declares, with what it could not price."""
+    if terraform_plan is not None:
+        if stack is not None or compare is not None:
+            raise typer.BadParameter("--terraform-plan prices a plan file: give no STACK and no --compare")
+        _terraform_cost(terraform_plan, region, fmt, output, price_region)
+        return
+    if stack is None:
+        raise typer.BadParameter("give a STACK, or --terraform-plan FILE")
+    if region is not None:
+        raise typer.BadParameter("--region goes with --terraform-plan (a stack's region is in its config)")
     from mlp import cost as costs
     from mlp.planner import plan_stack
     from mlp.stackfile import load_project, load_stack
@@ -385,7 +421,7 @@ def cost(
     def one(name: str) -> costs.StackCost:
         stack_config = load_stack(project, name)
         cfg = stack_config.validate()
-        return costs.stack_cost(stack_config, cfg, plan_stack(stack_config, cfg))
+        return costs.stack_cost(stack_config, cfg, plan_stack(stack_config, cfg), price_region=price_region)
 
     first = one(stack)
     second = one(compare) if compare else None
@@ -399,9 +435,32 @@ def cost(
             costs.render_compare_table(first, second, console)
         else:
             costs.render_table(first, console)
+            if explain:
+                costs.render_explain(first, console)
     if first.over_budget:
         _say(f"{first.stack}: {costs.budget_message(first)}")
         raise typer.Exit(EXIT_FAILED)
+
+
+def _terraform_cost(
+    plan_file: Path, region: str | None, fmt: CostFormat, output: Path | None, price_region: str | None = None
+) -> None:
+    """`mlp cost --terraform-plan FILE`: a malformed plan or an unknown region is bad input (exit 2); so are
+    missing prices (after the report, which lists them): never a silent $0."""
+    from infra.cost.budget import missing_prices_message
+    from mlp import terraform_cost as tf_cost
+
+    result = tf_cost.terraform_cost(plan_file, region, price_region=price_region)
+    if fmt is CostFormat.json:
+        _emit(json.dumps(result.to_json(), indent=2) + "\n", output)
+    elif fmt is CostFormat.markdown:
+        _emit(tf_cost.render_markdown(result), output)
+    else:
+        tf_cost.render_table(result, _file_console(output) if output else _console())
+    if result.missing_prices:
+        missing = dataclasses.replace(result.estimate, lines=result.missing_prices)
+        _say(f"error: {plan_file}: {missing_prices_message(missing)}")
+        raise typer.Exit(EXIT_BAD_INPUT)
 
 
 class IsolationFormat(enum.StrEnum):
@@ -464,17 +523,33 @@ def diff(
     right: Annotated[str, typer.Argument(help="Another stack name or saved plan.")],
     fmt: Annotated[DiffFormat, typer.Option("--format", "-f", help="text, json or markdown.")] = DiffFormat.text,
     project_dir: ProjectDir = None,
+    with_cost: Annotated[
+        bool, typer.Option("--cost/--no-cost", help="Also compare the monthly cost per component (default: on).")
+    ] = True,
 ) -> None:
-    """What differs between two plans: resources added and removed, and every changed input or option."""
+    """What differs between two plans: resources added and removed, every changed input or option, and per
+    component the monthly cost before and after (floor, expected, ceiling) with the change, in each plan's region
+    (its AWS provider's; a plan without one is not priced, and the output says why)."""
     from mlp import diff as diffs
+    from mlp import diff_cost
 
-    result = diffs.diff_plans(_plan_dict(left, project_dir), _plan_dict(right, project_dir), left, right)
+    before, after = _plan_dict(left, project_dir), _plan_dict(right, project_dir)
+    result = diffs.diff_plans(before, after, left, right)
+    cost = diff_cost.cost_diff(before, after, left, right) if with_cost else None
     if fmt is DiffFormat.json:
-        _say(json.dumps(diffs.to_json(result), indent=2, default=str), stderr=False)
+        body = diffs.to_json(result)
+        if cost is not None:
+            body["cost"] = diff_cost.to_json(cost)
+        _say(json.dumps(body, indent=2, default=str), stderr=False)
     elif fmt is DiffFormat.markdown:
         _say(diffs.render_markdown(result), stderr=False)
+        if cost is not None:
+            _say(diff_cost.render_markdown(cost), stderr=False)
     else:
-        diffs.render_text(result, _console())
+        console = _console()
+        diffs.render_text(result, console)
+        if cost is not None:
+            diff_cost.render_text(cost, console)
 
 
 @app.command()
@@ -915,6 +990,36 @@ def smoke(
         _say(f"{len(results) - len(failed)} passed, {len(failed)} failed", stderr=False)
     if failed or not results:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def prices(
+    action: Annotated[str, typer.Argument(help="refresh: fetch prices from the AWS Price List API into the cache.")],
+    regions: Annotated[
+        str | None, typer.Option("--regions", help="Comma-separated regions (default: the stacks' aws:region).")
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", help="Where to write (default: $MLP_PRICE_CACHE, else ~/.cache/mlp/prices)."),
+    ] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """`mlp prices refresh`: EC2, EKS, NAT, RDS, EBS, S3, KMS, Secrets Manager, load balancer, CloudWatch Logs, ECR
+    and CodeBuild prices of REGIONS from the AWS Price List API (needs AWS credentials) into the user's price
+    cache, which `mlp cost` reads before the shipped us-east-1 snapshot. Exit 1 when some price was not found (it
+    stays unpriced, never $0), 4 when the API cannot be called."""
+    from mlp import prices as price_cmd
+
+    if action != price_cmd.PricesAction.refresh:
+        raise typer.BadParameter(f"unknown action {action!r}: the only one is 'refresh'")
+    stack_files = sorted((_project_root(project_dir) / "stacks").glob("Pulumi.*.yaml"))
+    try:
+        wanted = price_cmd.parse_regions(regions, stack_files)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    code = price_cmd.refresh(wanted, cache_dir, stack_files, say=_say)
+    if code:
+        raise typer.Exit(code)
 
 
 def _emit(text: str, output: Path | None) -> None:

@@ -12,15 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from infra.config import PlatformConfig
 from infra.config_errors import ConfigError, ConfigIssue
-from infra.cost import CostEstimate, estimate_cost
+from infra.cost import BudgetVerdict, CostEstimate, MissingPricesError, budget_verdict, estimate_cost
 from mlp.stackfile import StackConfig
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from mlp.planner import Plan
+    from policies.model import Resource
 
 BUDGET_PATH = ("budget", "monthly_usd")
+REGION_PATH = ("region",)
 
 
 @dataclass(frozen=True)
@@ -33,37 +35,58 @@ class StackCost:
     estimate: CostEstimate
 
     @property
+    def verdict(self) -> BudgetVerdict:
+        return BudgetVerdict(self.budget, self.estimate)
+
+    @property
     def over_budget(self) -> bool:
-        return self.estimate.total("ceiling") > self.budget
+        return self.verdict.over
 
 
-def estimate_plan(plan: Plan, region: str, today: dt.date | None = None) -> CostEstimate:
+def estimate_plan(
+    plan: Plan, region: str, today: dt.date | None = None, price_region: str | None = None
+) -> CostEstimate:
     """The estimate of a plan: its resources normalized as the policies see them, then priced."""
+    return estimate_cost(plan_resources(plan), region, today=today, price_region=price_region)
+
+
+def plan_resources(plan: Plan) -> list[Resource]:
+    """The plan's resources normalized as the policies (and the CrossGuard pack) see them."""
     from policies.sources.pulumi_plan import from_plan_json
 
     resources, _skipped = from_plan_json(json.loads(plan.to_json()))
-    return estimate_cost(resources, region, today=today)
+    return resources
 
 
-def stack_cost(stack_config: StackConfig, cfg: PlatformConfig, plan: Plan, today: dt.date | None = None) -> StackCost:
+def stack_cost(
+    stack_config: StackConfig,
+    cfg: PlatformConfig,
+    plan: Plan,
+    today: dt.date | None = None,
+    price_region: str | None = None,
+) -> StackCost:
+    """The stack's estimate from the one budget computation (`infra.cost.budget_verdict`, which the `mlp-budget`
+    rule runs too). Missing prices fail closed: a ConfigError at the stack's `aws:region` (exit 2)."""
+    try:
+        verdict = budget_verdict(
+            plan_resources(plan), cfg.region, cfg.budget.monthly_usd, price_region=price_region, today=today
+        )
+    except MissingPricesError as missing:
+        raise ConfigError(
+            stack_config.source, [ConfigIssue(REGION_PATH, str(missing), stack_config.line_of(REGION_PATH))]
+        ) from None
     return StackCost(
         stack=stack_config.stack,
         source=stack_config.source,
         environment=cfg.environment,
         region=cfg.region,
         budget=cfg.budget.monthly_usd,
-        estimate=estimate_plan(plan, cfg.region, today),
+        estimate=verdict.estimate,
     )
 
 
 def budget_message(cost: StackCost) -> str:
-    ceiling = cost.estimate.total("ceiling")
-    biggest = sorted(cost.estimate.lines, key=lambda line: line.ceiling, reverse=True)[:3]
-    largest = ", ".join(f"{line.resource} ${line.ceiling:,.0f}" for line in biggest)
-    return (
-        f"the estimated monthly cost at full scale is ${ceiling:,.2f}, over the budget of ${cost.budget:,.2f} "
-        f"(largest: {largest}); lower pool limits or node group sizes, or raise the budget"
-    )
+    return f"{cost.verdict.message}; lower pool limits or node group sizes, or raise the budget"
 
 
 def check_budget(cost: StackCost, stack_config: StackConfig) -> str | None:
@@ -100,50 +123,96 @@ def to_json(cost: StackCost, compare: StackCost | None = None) -> dict[str, Any]
     return body
 
 
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def render_table(cost: StackCost, console: Console) -> None:
+    """One row per line, each on one line (the item is cut with an ellipsis rather than wrapped): fits 100 columns.
+    `render_explain` prints how each line was computed."""
+    from rich import box
     from rich.table import Table
 
     estimate = cost.estimate
-    table = Table(title=f"{cost.stack}: monthly cost (USD, 730 h/month, {cost.region})", title_justify="left")
-    for column in ("component", "resource", "item", "floor", "expected", "ceiling", "spot", "how"):
-        table.add_column(column, justify="right" if column in ("floor", "expected", "ceiling", "spot") else "left")
+    where = f"{cost.region} at {estimate.price_region} rates (FALLBACK)" if estimate.fallback else cost.region
+    table = Table(
+        title=f"{cost.stack}: monthly cost, USD ({where}, 730 h)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1),
+    )
+    # The money columns keep their width; the item column takes what is left and is cut, never wrapped.
+    figures = [estimate.total(k) for k in ("floor", "expected", "ceiling")] + [estimate.spot_total]
+    money_width = max(len(_money(v)) for v in figures)
+    item_width = max(20, console.width - 4 * (money_width + 2) - 6)
+    table.add_column("component / item", no_wrap=True, overflow="ellipsis", max_width=item_width)
+    for column in ("floor", "expected", "ceiling", "spot*"):
+        table.add_column(column, justify="right", no_wrap=True, min_width=money_width)
     by_component = estimate.by_component()
     for component in sorted(by_component):
         lines = [line for line in estimate.lines if line.component == component]
         for line in sorted(lines, key=lambda x: (-x.ceiling, x.resource)):
             marks = f" [{', '.join(line.flags)}]" if line.flags else ""
             table.add_row(
-                component,
-                line.resource,
-                line.item + marks,
+                escape(f"{component}: {line.item}{marks}"),
                 _money(line.floor),
                 _money(line.expected),
                 _money(line.ceiling),
                 _money(line.spot),
-                line.how,
             )
-        total = by_component[component]
-        table.add_row(
-            f"[b]{component} total[/b]",
-            "",
-            "",
-            *(f"[b]{_money(total[k])}[/b]" for k in ("floor", "expected", "ceiling")),
-        )
+        if len(lines) > 1:
+            total = by_component[component]
+            table.add_row(
+                f"[b]{component} total[/b]", *(f"[b]{_money(total[k])}[/b]" for k in ("floor", "expected", "ceiling"))
+            )
+    table.add_section()
     table.add_row(
         "[b]stack total[/b]",
-        "",
-        "",
         *(f"[b]{_money(estimate.total(k))}[/b]" for k in ("floor", "expected", "ceiling")),
         f"[b]{_money(estimate.spot_total)}[/b]",
     )
     console.print(table)
     state = "OVER" if cost.over_budget else "within"
     console.print(
-        f"budget ${cost.budget:,.2f}/month: ceiling {_money(estimate.total('ceiling'))} is {state} budget; "
-        f"spot scenario (spot pools at spot prices) {_money(estimate.spot_total)}"
+        f"budget ${cost.budget:,.2f}/month: ceiling {_money(estimate.total('ceiling'))} is {state} budget",
+        soft_wrap=False,
+    )
+    console.print(
+        f"* spot: an assumption, not a price (spot pools at {spot_fraction():.0%} of on-demand; no dated spot "
+        f"snapshot); stack total with spot pools at it: {_money(estimate.spot_total)}. `mlp cost {cost.stack} "
+        "--explain` prints each line's arithmetic."
     )
     for note in estimate.notes:
-        console.print(f"note: {note}")
+        console.print(escape(f"note: {note}"))
+
+
+def explain_lines(cost: StackCost) -> list[str]:
+    """Every line's arithmetic: its figures and how they were computed (`mlp cost STACK --explain`)."""
+    out = []
+    for line in sorted(cost.estimate.lines, key=lambda x: (x.component, -x.ceiling, x.resource)):
+        out.append(f"{line.component} / {line.resource}: {line.item}")
+        out.append(
+            f"  floor {_money(line.floor)}, expected {_money(line.expected)}, ceiling {_money(line.ceiling)}"
+            + (f", spot {_money(line.spot)}" if line.spot is not None else "")
+        )
+        out.append(f"  {line.how}")
+    return out
+
+
+def render_explain(cost: StackCost, console: Console) -> None:
+    console.print()
+    console.print(f"{cost.stack}: how each line was computed", style="bold")
+    for text in explain_lines(cost):
+        console.print(escape(text))
+
+
+def spot_fraction() -> float:
+    from infra.cost.estimate import assumption
+
+    return assumption("spot_fraction_of_on_demand")
 
 
 def render_compare_table(a: StackCost, b: StackCost, console: Console) -> None:
@@ -171,10 +240,11 @@ def render_markdown(cost: StackCost, compare: StackCost | None = None) -> str:
     """A pull-request comment: totals, the budget, per-component figures, the lines in a collapsed section."""
     e = cost.estimate
     versus = f" vs `{compare.stack}`" if compare is not None else ""
-    out = [f"### Monthly cost: `{cost.stack}`{versus} ({cost.region}, 730 h/month)", ""]
+    where = f"{cost.region} at {e.price_region} rates, FALLBACK" if e.fallback else cost.region
+    out = [f"### Monthly cost: `{cost.stack}`{versus} ({where}, 730 h/month)", ""]
     if compare is None:
         out += [
-            "| | floor | expected | ceiling | spot scenario |",
+            "| | floor | expected | ceiling | spot scenario (an assumption) |",
             "|---|---:|---:|---:|---:|",
             f"| **total** | {_money(e.total('floor'))} | {_money(e.total('expected'))} | "
             f"{_money(e.total('ceiling'))} | {_money(e.spot_total)} |",

@@ -1,13 +1,18 @@
 """Answers for `pulumi_terraform` state references in the offline planner: read the real state file.
 
 `terraform:state:getLocalReference` reads a local file; `terraform:state:getS3Reference` reads the object from S3
-with boto3 (credentials and endpoint as boto3 finds them: environment, profile, `AWS_ENDPOINT_URL`). Both return
-the state's output values, exactly what the provider returns to the program, which then checks them the same
-way under `pulumi up`.
+with boto3 (credentials and endpoint as boto3 finds them: environment, profile, `AWS_ENDPOINT_URL`);
+`terraform:state:getRemoteReference` reads the workspace's current state version through the HCP Terraform /
+Terraform Enterprise API (developer.hashicorp.com/terraform/cloud-docs/api-docs: "Show Workspace"
+`GET /organizations/:organization_name/workspaces/:name`, "Fetch the Current State Version for a Workspace"
+`GET /workspaces/:workspace_id/current-state-version`, then its `hosted-state-download-url`) over HTTPS with the
+token the program passed (from `TF_TOKEN_<host>`). All return the state's output values, exactly what the provider
+returns to the program, which then checks them the same way under `pulumi up`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,7 @@ def invoke_handlers(project_root: Path) -> dict[str, Handler]:
     return {
         "terraform:state:getLocalReference": lambda args: _local(project_root, args),
         "terraform:state:getS3Reference": _s3,
+        "terraform:state:getRemoteReference": _remote,
     }
 
 
@@ -58,5 +64,49 @@ def _s3(args: dict[str, Any]) -> dict[str, Any]:
         raise PlannerError(f"cannot read the Terraform state {source} ({region}): {exc}") from None
     try:
         return {"outputs": parse_state(body, source)}
+    except TerraformStateError as exc:
+        raise PlannerError(str(exc)) from None
+
+
+def _remote(args: dict[str, Any]) -> dict[str, Any]:
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    host = str(args.get("hostname") or "app.terraform.io")
+    organization = str(args.get("organization") or "")
+    workspace = str((args.get("workspaces") or {}).get("name") or "")
+    token = str(args.get("token") or "")
+    source = f"terraform state of workspace {organization}/{workspace} on {host}"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/vnd.api+json"}
+
+    def get(url: str) -> bytes:
+        request = urllib.request.Request(url, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                body: bytes = response.read()
+                return body
+        except urllib.error.HTTPError as exc:
+            what = {401: "the token was refused", 404: "not found, or the token cannot see it"}.get(
+                exc.code, f"HTTP {exc.code}"
+            )
+            raise PlannerError(f"cannot read the {source}: {what} ({urllib.parse.urlsplit(url).path})") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise PlannerError(f"cannot read the {source}: {reason}") from None
+
+    api = f"https://{host}/api/v2"
+    quote = urllib.parse.quote
+    try:
+        shown = json.loads(get(f"{api}/organizations/{quote(organization)}/workspaces/{quote(workspace)}"))
+        workspace_id = shown["data"]["id"]
+        version = json.loads(get(f"{api}/workspaces/{quote(workspace_id)}/current-state-version"))
+        download = version["data"]["attributes"]["hosted-state-download-url"]
+    except (ValueError, KeyError, TypeError):
+        raise PlannerError(f"cannot read the {source}: the API answered in an unexpected shape") from None
+    if not str(download).startswith("https://"):
+        raise PlannerError(f"cannot read the {source}: the state download URL is not HTTPS")
+    try:
+        return {"outputs": parse_state(get(str(download)).decode("utf-8"), source)}
     except TerraformStateError as exc:
         raise PlannerError(str(exc)) from None

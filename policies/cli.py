@@ -12,8 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from infra.config_errors import ConfigError
+
+if TYPE_CHECKING:
+    from policies.config import PolicyConfig
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_PROGRAM = 1, 2, 3
 
@@ -38,6 +42,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--list-rules", action="store_true", help="list the rules and exit")
     p.add_argument("--docs", action="store_true", help="print the policy reference (Markdown) and exit")
     p.add_argument("-C", "--project-dir", type=Path, help="the Pulumi project (default: nearest Pulumi.yaml)")
+    p.add_argument(
+        "--region",
+        help="with --terraform-plan: the AWS region its budget is priced in (default: the plan's aws provider "
+        "region; a plan that names none needs this when a budget applies)",
+    )
+    p.add_argument(
+        "--price-region",
+        help="price the budget at this region's rates when the stack's region has no price data (a labelled "
+        "fallback, e.g. us-east-1); without it, missing prices fail closed",
+    )
     return p
 
 
@@ -78,6 +92,7 @@ def run(argv: list[str]) -> int:
         parser().error("give exactly one of STACK, --terraform-plan or --plan-json")
     environment = args.environment
     budget: float | None = None
+    region: str | None = None
     if args.terraform_plan is not None:
         resources, skipped = engine.resources_from_terraform(args.terraform_plan)
         artifact = str(args.terraform_plan)
@@ -92,19 +107,40 @@ def run(argv: list[str]) -> int:
         platform = stack_config.validate()
         environment = environment or platform.environment
         budget = platform.budget.monthly_usd
+        region = platform.region
         resources, skipped = engine.resources_from_plan(plan_stack(stack_config, platform).to_dict())
         artifact = stack_config.source
     settings = engine.policy_config(environment, args.config, rules)
+    if args.terraform_plan is not None:
+        region = _terraform_budget_region(args, settings)
     if budget is not None:
-        settings = engine.with_stack_budget(settings, budget)
+        settings = engine.with_stack_budget(settings, budget, region, args.price_region)
+    elif region is not None or args.price_region:
+        settings = engine.with_stack_budget(settings, 0.0, region, args.price_region)
     report = engine.check(resources, settings, skipped=skipped)
+    if args.terraform_plan is not None:
+        report = engine.terraform_budget(report, resources, args.terraform_plan, settings, region, args.price_region)
     if args.format == "json":
         _emit(render.to_json(report), args.output)
     elif args.format == "sarif":
         _emit(render.to_sarif(report, rules, artifact), args.output)
     else:
         _emit(render.to_table(report), args.output)
+    missing = engine.missing_prices(report)
+    if missing is not None:
+        # Fail closed whatever the rule's level: a budget without prices is no verdict.
+        print(f"error: {artifact}: {missing}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return EXIT_FAILED if report.mandatory else 0
+
+
+def _terraform_budget_region(args: argparse.Namespace, settings: PolicyConfig) -> str | None:
+    """The region a Terraform plan's budget is priced in: --region, else the plan's aws provider (when neither
+    names one and a budget applies, the budget check exits 2 naming the key: never a silent us-east-1)."""
+    from mlp.terraform_cost import plan_region
+    from policies.sources.terraform import load_terraform_plan
+
+    return str(args.region) if args.region else plan_region(load_terraform_plan(args.terraform_plan))
 
 
 def main(argv: list[str]) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 from infra.config_errors import ConfigError, ConfigIssue
 from policies.config import PolicyConfig, config_path, load_policy_config
 from policies.engine import evaluate
-from policies.model import Report, Resource, Rule, Skipped
+from policies.model import Report, Resource, Rule, Skipped, Violation
 from policies.registry import all_rules
 from policies.sources.pulumi_plan import from_plan_json
 from policies.sources.terraform import TerraformPlanError, from_terraform_plan, load_terraform_plan
@@ -58,13 +58,29 @@ def policy_config(environment: str | None, path: Path | None, rules: Sequence[Ru
     return load_policy_config(config_path(environment or "dev"), tuple(rules))
 
 
-def with_stack_budget(config: PolicyConfig, monthly_usd: float) -> PolicyConfig:
-    """Use the stack's own budget for the budget rule unless the policy config sets one."""
-    if "monthlyBudgetUsd" in config.params.get("mlp-budget", {}):
-        return config
+def with_stack_budget(
+    config: PolicyConfig, monthly_usd: float, region: str | None = None, price_region: str | None = None
+) -> PolicyConfig:
+    """Use the stack's own budget for the budget rule unless the policy config sets one, and price it in the
+    stack's region (or at `price_region`'s rates, a labelled fallback the user asked for)."""
     params = {k: dict(v) for k, v in config.params.items()}
-    params.setdefault("mlp-budget", {})["monthlyBudgetUsd"] = monthly_usd
+    budget = params.setdefault("mlp-budget", {})
+    budget.setdefault("monthlyBudgetUsd", monthly_usd)
+    if region is not None:
+        budget["region"] = region
+    if price_region:
+        budget["priceRegion"] = price_region
     return replace(config, params=params)
+
+
+def missing_prices(report: Report) -> str | None:
+    """The budget rule's fail-closed message when the region's prices are missing (whatever the rule's level)."""
+    from infra.cost.budget import MISSING_PRICES
+
+    return next(
+        (v.message for v in report.violations if v.rule == "mlp-budget" and v.message.startswith(MISSING_PRICES)),
+        None,
+    )
 
 
 def check(
@@ -76,3 +92,46 @@ def check(
     rules: Sequence[Rule] | None = None,
 ) -> Report:
     return evaluate(resources, rules if rules is not None else all_rules(), config, today=today, skipped=skipped)
+
+
+def terraform_budget(
+    report: Report,
+    resources: Sequence[Resource],
+    path: Path,
+    config: PolicyConfig,
+    region: str | None,
+    price_region: str | None = None,
+    today: dt.date | None = None,
+) -> Report:
+    """The budget verdict on a Terraform plan, from the estimate `mlp cost --terraform-plan` shows (which reads the
+    plan's configuration: launch templates, EKS defaults, volumes), in place of the rule's verdict on the bare
+    resources: one figure for both commands. Missing prices fail closed like a stack's."""
+    from infra.cost import MissingPricesError
+    from mlp.terraform_cost import terraform_cost
+    from policies.rules.ml.budget import RULE
+
+    budget = float(config.params_for(RULE).get("monthlyBudgetUsd") or 0.0)
+    level = config.level(RULE)
+    if budget <= 0 or level == "disabled":
+        return report
+    cost = terraform_cost(path, region, today, price_region=price_region)
+    try:
+        verdict = cost.budget_verdict(budget)
+        message = verdict.message if verdict.over else None
+        lines = verdict.estimate.lines
+    except MissingPricesError as missing:
+        message, lines = str(missing), cost.missing_prices
+    kept = tuple(v for v in report.violations if v.rule != RULE.id)
+    if message is None:
+        return replace(report, violations=kept)
+    anchor = max(lines, key=lambda line: line.ceiling).resource if lines else str(path)
+    kinds = {r.name: r.type for r in resources}
+    violation = Violation(
+        rule=RULE.id,
+        severity=RULE.severity,
+        level=level,
+        resource=anchor,
+        resource_type=kinds.get(anchor, ""),
+        message=message,
+    )
+    return replace(report, violations=(*kept, violation))

@@ -43,3 +43,9 @@ def plan_component(build: Callable[[], Any], region: str = "us-east-1", stack: s
     """Run a callable that creates resources under the planner's mock runtime and return the plan."""
     records = run_function(build, "ml-platform", stack, {}, PlanContext(region=region))
     return build_plan("ml-platform", stack, records)
+
+
+@pytest.fixture(autouse=True)
+def _no_user_price_cache(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests price from the shipped snapshot: a user's `mlp prices refresh` cache must not change their figures."""
+    monkeypatch.setenv("MLP_PRICE_CACHE", str(tmp_path_factory.getbasetemp() / "no-user-price-cache"))

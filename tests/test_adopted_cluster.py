@@ -121,17 +121,20 @@ def test_explicit_values_are_a_source_and_name_the_cluster() -> None:
         ),
         (
             lambda a: a.update(terraform_state={"remote": {"organization": "acme", "workspaces": {"name": "eks"}}}),
-            "cluster.adopt.terraform_state.remote",
-            "HCP Terraform / Terraform Enterprise state is not supported: the offline planner cannot read it (it "
-            "needs the network and a token); run `terraform state pull > cluster.tfstate` and give `path`, or move "
-            "the state to an S3 backend",
+            "cluster.adopt.terraform_state.remote.workspaces",
+            "unknown key `workspaces`; allowed: hostname, organization, workspace",
+        ),
+        (
+            lambda a: a["terraform_state"].update(remote={"organization": "acme", "workspace": "eks"}),
+            "cluster.adopt.terraform_state",
+            "give exactly one of path, s3 or remote",
         ),
         (
             lambda a: a["terraform_state"].update(
                 s3={"bucket": "acme-tf", "key": "eks.tfstate", "region": "us-east-1"}
             ),
             "cluster.adopt.terraform_state",
-            "give exactly one of path or s3",
+            "give exactly one of path, s3 or remote",
         ),
         (
             lambda a: a.update(authentication_mode="CONFIG_MAP"),

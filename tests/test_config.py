@@ -112,7 +112,7 @@ BAD_CASES: list[tuple[str, str, Any, str, str]] = [
         P + "network.adopt",
         {"terraform_state": {"path": "a", "s3": {"bucket": "bkt", "key": "k", "region": "us-east-1"}}},
         "network.adopt.terraform_state",
-        "exactly one of path or s3",
+        "exactly one of path, s3 or remote",
     ),
     (
         "dev",
@@ -255,6 +255,58 @@ BAD_CASES: list[tuple[str, str, Any, str, str]] = [
         },
         "gpu_pools.training.capacity_reservation.on_demand_fallback",
         "a node group launches into its reservation only; use provisioner: karpenter",
+    ),
+    # The reservation's billing facts, which the cost floor prices: its type (the pool's), its count (within the
+    # pool's max_gpus), and for a Capacity Block the price paid and its dates.
+    (
+        "prod",
+        P + "gpu_pools.training.capacity_reservation.instance_type",
+        "p4d.24xlarge",
+        "gpu_pools.training.capacity_reservation.instance_type",
+        "p4d.24xlarge is not one of the pool's instance_types (p5.48xlarge)",
+    ),
+    (
+        "prod",
+        P + "gpu_pools.training.capacity_reservation.instance_count",
+        ...,
+        "gpu_pools.training.capacity_reservation.instance_count",
+        "required: the instances the reservation holds",
+    ),
+    (
+        "prod",
+        P + "gpu_pools.training.capacity_reservation.instance_count",
+        3,
+        "gpu_pools.training.capacity_reservation.instance_count",
+        "3 x p5.48xlarge hold 24 GPUs, more than the pool's max_gpus 16",
+    ),
+    (
+        "prod",
+        P + "gpu_pools.training.capacity_reservation.kind",
+        "capacity_block",
+        "gpu_pools.training.capacity_reservation.price_usd",
+        "required for a capacity_block: the upfront price paid (USD)",
+    ),
+    (
+        "prod",
+        P + "gpu_pools.training.capacity_reservation.price_usd",
+        1000.0,
+        "gpu_pools.training.capacity_reservation.price_usd",
+        "applies to kind: capacity_block",
+    ),
+    (
+        "prod",
+        P + "gpu_pools.training.capacity_reservation",
+        {
+            "id": "cr-0a1b2c3d4e5f60718",
+            "kind": "capacity_block",
+            "instance_type": "p5.48xlarge",
+            "instance_count": 2,
+            "price_usd": 90000,
+            "start_date": "2026-12-10",
+            "end_date": "2026-12-01",
+        },
+        "gpu_pools.training.capacity_reservation.end_date",
+        "must be on or after start_date (2026-12-01 < 2026-12-10)",
     ),
     ("prod", P + "gpu_pools.inference.ami_version", "latest", "gpu_pools.inference.ami_version", "refused in prod"),
     (

@@ -4,17 +4,21 @@ warning elsewhere."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from infra.catalog.prices import ec2_on_demand_price
 from infra.cost.estimate import service_price
+from infra.cost.reservation import TAG as RESERVATION_TAG
 from mlp.cost import estimate_plan
-from mlp.planner import Plan
+from mlp.planner import Plan, plan_stack
+from mlp.stackfile import Project, load_stack
 
 H = 730  # hours per month
 TODAY = dt.date(2026, 11, 23)
@@ -103,15 +107,22 @@ def test_prod_cost_equals_the_hand_calculation(plans: dict[str, Plan]) -> None:
     )
     cpu_floor = 4 * (H * 2.142 / 48) + 1 * 100 * 0.08  # the Ray head (4 vCPUs) on the general pool
     # Two replicas each of the vLLM assistant (4 GPUs) and embedder (1): one serves while Karpenter moves the other.
-    inference_floor = 2 * gpu_node["g6e.12xlarge"] + 2 * gpu_node["g6e.xlarge"]
-    floor = fixed + 3 * system_node + cpu_floor + inference_floor
+    # The pool's 2 warm GPUs (min_gpus) are placeholders on GPUs of their own (a replica preempts one, and
+    # Karpenter adds a node for it): added, at the cheapest per GPU (g6e.xlarge, 1 GPU).
+    inference_floor = 2 * gpu_node["g6e.12xlarge"] + 2 * gpu_node["g6e.xlarge"] + 2 * gpu_node["g6e.xlarge"]
+    # The ODCR: 2 x p5.48xlarge at the on-demand rate for the whole month, whether instances run in it or not.
+    odcr = 2 * 55.04 * H
+    floor = fixed + 3 * system_node + cpu_floor + inference_floor + odcr
     inference_ceiling = 16 * (H * 30.13118 + 300 * 0.08) / 8  # 16 GPUs at g6e.48xlarge's per-GPU cost
-    # The ODCR pool: its NodePool limit of 16 GPUs at p5.48xlarge's per-GPU cost (8 GPUs, 1000 GiB disk), priced
-    # on demand (what an ODCR bills); floor 0: min_gpus 0 and the Ray h100 group starts at 0 replicas.
-    training_ceiling = 16 * (H * 55.04 + 1000 * 0.08) / 8
+    # The ODCR pool: its NodePool limit of 16 GPUs = the reservation's 2 nodes, billed by the ODCR line above;
+    # the pool's own line holds their 1000 GiB disks (no on-demand fallback, so nothing beyond the reservation).
+    training_ceiling = odcr + 2 * 1000 * 0.08
     cpu_ceiling = 128 * (H * 0.2016 / 4) + (128 // 4) * 100 * 0.08
     ceiling = fixed + 6 * system_node + cpu_ceiling + inference_ceiling + training_ceiling
     assert _totals(plans["prod"]) == {"floor": round(floor, 2), "ceiling": round(ceiling, 2)}
+    # Before the reservation and the warm GPUs were counted the floor was $20,048.73; the ceiling is unchanged.
+    assert (round(floor, 2), round(ceiling, 2)) == (103172.19, 131766.91)
+    assert round(odcr, 2) == 80358.40 and round(2 * gpu_node["g6e.xlarge"], 2) == 2765.06
 
 
 def test_every_line_says_how_it_was_computed(plans: dict[str, Plan]) -> None:
@@ -121,13 +132,127 @@ def test_every_line_says_how_it_was_computed(plans: dict[str, Plan]) -> None:
     assert "ceiling 16 GPUs (NodePool limit)" in pool.how and "serving-vllm-assistant-deployment" in pool.how
 
 
-def test_a_reserved_karpenter_pool_is_priced_on_demand_not_as_spot(plans: dict[str, Plan]) -> None:
+def test_an_odcr_is_in_the_floor_whether_used_or_not(plans: dict[str, Plan]) -> None:
     estimate = estimate_plan(plans["prod"], "us-east-1", TODAY)
-    line = next(line for line in estimate.lines if line.resource == "nodepools-training-nodepool")
-    assert line.item == "GPU pool training (Karpenter, reserved)"
-    assert line.flags == ("capacity-reservation",) and line.spot is None
-    assert (round(line.floor, 2), round(line.ceiling, 2)) == (0.0, round(2 * (H * 55.04 + 1000 * 0.08), 2))
-    assert "reserved nodes priced as on-demand: an ODCR bills that rate for its whole size" in line.how
+    odcr, pool = [line for line in estimate.lines if line.resource == "nodepools-training-nodepool"]
+    assert odcr.item == "ODCR cr-0a1b2c3d4e5f60718 (2 x p5.48xlarge)" and odcr.flags == ("odcr",)
+    assert (odcr.floor, odcr.expected, odcr.ceiling, odcr.spot) == (80358.4, 80358.4, 80358.4, None)
+    assert odcr.how == "2 x p5.48xlarge x $55.04/h x 730 h = $80,358.40 (ODCR, billed whether used or not)"
+    # The pool's nodes run in the reservation: their instance hours are the ODCR's, their disks the pool's.
+    assert pool.item == "GPU pool training (Karpenter, reserved)" and pool.flags == ("capacity-reservation",)
+    assert (round(pool.floor, 2), round(pool.ceiling, 2), pool.spot) == (0.0, 160.0, None)
+
+
+def test_a_node_group_on_an_odcr_is_priced_as_the_reservation(
+    project: Project, stack_config: Callable[[str], dict[str, Any]]
+) -> None:
+    # The same reservation behind a managed node group: the facts travel as a tag of the node group (tag values
+    # allow no JSON), and the floor counts the whole ODCR whether the group's nodes run or not.
+    config = stack_config("prod")
+    pool = config["ml-platform:gpu_pools"]["training"]
+    for key in ("consolidation_policy", "consolidate_after", "expire_after"):
+        pool.pop(key, None)
+    pool.update(provisioner="node_group", min_gpus=8, release_version="1.33.5-20260724")
+    pool.pop("ami_version", None)
+    pool["capacity_reservation"].pop("on_demand_fallback", None)
+    plan = plan_stack(dataclasses.replace(load_stack(project, "prod"), config=config))
+    group = next(r for r in plan.resources if r.type == "aws:eks/nodeGroup:NodeGroup" and "training" in r.name)
+    assert group.inputs["tags"][RESERVATION_TAG] == (
+        "id=cr-0a1b2c3d4e5f60718 kind=odcr type=p5.48xlarge count=2 az=us-east-1a"
+    )
+    lines = [line for line in estimate_plan(plan, "us-east-1", TODAY).lines if line.resource == group.name]
+    odcr, nodes = lines
+    assert odcr.item == "ODCR cr-0a1b2c3d4e5f60718 (2 x p5.48xlarge)"
+    assert (odcr.floor, odcr.ceiling) == (80358.4, 80358.4)
+    # min_gpus 8 is one node, max 16 two: they run in the reservation and pay their 1000 GiB disks here.
+    assert (round(nodes.floor, 2), round(nodes.ceiling, 2)) == (80.0, 160.0)
+    assert nodes.flags == ("capacity-reservation",)
+
+
+def test_reservation_facts_survive_the_tag_round_trip() -> None:
+    from infra.cost.reservation import ReservationFacts, from_tags
+
+    block = ReservationFacts(
+        id="cr-0123456789abcdef0",
+        kind="capacity_block",
+        instance_type="p5.48xlarge",
+        instance_count=4,
+        availability_zone="us-east-1b",
+        price_usd=123456.5,
+        start_date=dt.date(2026, 12, 1),
+        end_date=dt.date(2026, 12, 14),
+    )
+    tag = block.to_tag()
+    assert len(tag) <= 256 and not set(tag) - set(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 +-=._:/@"
+    )  # what AWS allows in a tag value
+    assert from_tags({RESERVATION_TAG: tag}) == block
+    assert from_tags({RESERVATION_TAG: "id=cr-1 kind=odcr"}) is None  # unreadable: not a reservation
+
+
+def _with_reservation(plan: Plan, **changes: object) -> list[Any]:
+    """The prod plan's resources with the training pool's reservation facts changed."""
+    from dataclasses import replace
+
+    from infra.cost.reservation import ANNOTATION, from_metadata
+    from mlp.cost import plan_resources
+
+    out = []
+    for r in plan_resources(plan):
+        if r.name == "nodepools-training-nodepool":
+            facts = from_metadata(r.inputs["metadata"])
+            assert facts is not None
+            metadata = {**r.inputs["metadata"], "annotations": {ANNOTATION: replace(facts, **changes).to_annotation()}}
+            r = replace(r, inputs={**r.inputs, "metadata": metadata})
+        out.append(r)
+    return out
+
+
+def test_a_capacity_block_is_its_price_spread_over_its_term(plans: dict[str, Plan]) -> None:
+    from infra.cost import estimate_cost
+
+    block = {
+        "kind": "capacity_block",
+        "price_usd": 91_250.0,
+        "start_date": dt.date(2026, 11, 1),
+        "end_date": dt.date(2027, 1, 29),  # 90 days
+    }
+    estimate = estimate_cost(_with_reservation(plans["prod"], **block), "us-east-1", today=TODAY)
+    line = next(line for line in estimate.lines if line.item.startswith("Capacity Block"))
+    assert round(line.floor, 2) == round(91_250 / 90 * (H / 24), 2) == 30839.12
+    assert line.how.startswith("$91,250.00 paid upfront / 90 days x 30.4167 days a month = $30,839.12 per month")
+    # Outside its dates the block costs nothing this month, and the estimate says why.
+    later = estimate_cost(_with_reservation(plans["prod"], **block), "us-east-1", today=dt.date(2027, 3, 1))
+    line = next(line for line in later.lines if line.item.startswith("Capacity Block"))
+    assert line.floor == 0.0 and "outside the block's term 2026-11-01 to 2027-01-29" in line.how
+    assert any("counted $0 on 2027-03-01" in note for note in later.notes)
+
+
+def test_spot_is_labelled_an_assumption(plans: dict[str, Plan]) -> None:
+    estimate = estimate_plan(plans["dev"], "us-east-1", TODAY)
+    assert any(
+        note.startswith("spot scenario: an assumption, not a price: 35% of on-demand") for note in estimate.notes
+    )
+
+
+def test_the_cost_table_fits_100_columns_one_line_per_row(plans: dict[str, Plan]) -> None:
+    import io
+
+    from rich.console import Console
+
+    from mlp.cost import StackCost, explain_lines, render_table
+
+    estimate = estimate_plan(plans["prod"], "us-east-1", TODAY)
+    cost = StackCost("prod", "stacks/Pulumi.prod.yaml", "prod", "us-east-1", 150000, estimate)
+    buffer = io.StringIO()
+    render_table(cost, Console(file=buffer, width=100, color_system=None))
+    text = buffer.getvalue().splitlines()
+    assert max(len(line) for line in text) <= 100
+    # No row wraps: each cost line is one printed line holding its four money columns.
+    rows = [line for line in text if line.lstrip().startswith("nodepools: ")]
+    assert len(rows) == 4 and all(line.count("$") == 3 for line in rows)
+    assert any("stack total" in line and "$103,172.19" in line and "$131,766.91" in line for line in text)
+    assert "  2 x p5.48xlarge x $55.04/h x 730 h = $80,358.40 (ODCR, billed whether used or not)" in explain_lines(cost)
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
@@ -168,7 +293,7 @@ def test_over_budget_is_an_error_in_prod(
     assert "the estimated monthly cost at full scale is $131,766.91, over the budget of $100,000.00" in err
     # The largest lines are named. The training pool is a Karpenter NodePool on its ODCR (it was a node group):
     # the same 2 x p5.48xlarge at its 16-GPU limit, so the same ceiling under the NodePool's name.
-    assert "nodepools-training-nodepool $80,518" in err
+    assert "nodepools-training-nodepool $80,358" in err  # the ODCR line (its nodes' disks are a line of their own)
 
 
 def test_over_budget_is_a_warning_elsewhere(
@@ -193,7 +318,7 @@ def test_cost_json_markdown_and_compare(monkeypatch: pytest.MonkeyPatch, capsys:
     assert _run(monkeypatch, "cost", "dev", "--compare", "prod", "-f", "markdown") == 0
     markdown = capsys.readouterr().out
     assert markdown.startswith("### Monthly cost: `dev`")
-    assert "| **total** | $236.84 | $20,048.73 | $4,477.32 | $131,766.91 | +$127,289.59 |" in markdown
+    assert "| **total** | $236.84 | $103,172.19 | $4,477.32 | $131,766.91 | +$127,289.59 |" in markdown
     assert "<details><summary>Every line and how it was computed</summary>" in markdown
     assert _run(monkeypatch, "cost", "dev", "--compare", "prod", "-f", "json") == 0
     compared = json.loads(capsys.readouterr().out)

@@ -19,8 +19,10 @@ from importlib import resources as package_files
 from typing import Any, Protocol
 
 from infra.catalog import gpu as gpu_catalog
+from infra.catalog import prices as price_data
 from infra.catalog import versions
 from infra.catalog.prices import HOURS_PER_MONTH, ec2_on_demand_price
+from infra.cost.reservation import ReservationFacts, from_metadata, from_tags
 
 UNPRICED_USAGE = (
     "Not estimated (usage-based): NAT gateway and endpoint data processing, data transfer, S3 requests, "
@@ -81,6 +83,17 @@ class CostEstimate:
     region: str
     lines: tuple[CostLine, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    price_region: str = ""
+    """Whose prices were used: the stack's region, or a fallback the user asked for (`--price-region`)."""
+
+    @property
+    def fallback(self) -> bool:
+        return bool(self.price_region) and self.price_region != self.region
+
+    @property
+    def unpriced(self) -> tuple[CostLine, ...]:
+        """Lines without a price: the estimate is incomplete, and the budget fails closed on it."""
+        return tuple(line for line in self.lines if not line.priced)
 
     def total(self, which: str) -> float:
         return round(sum(float(getattr(line, which)) for line in self.lines), 2)
@@ -100,6 +113,8 @@ class CostEstimate:
     def to_json(self) -> dict[str, Any]:
         return {
             "region": self.region,
+            "price_region": self.price_region or self.region,
+            "price_fallback": self.fallback,
             "hours_per_month": HOURS_PER_MONTH,
             "totals": {
                 "floor": self.total("floor"),
@@ -121,10 +136,8 @@ def _prices() -> dict[str, Any]:
 
 
 def service_price(region: str, key: str, field_name: str = "price") -> float | None:
-    entry = _prices()["regions"].get(region, {}).get(key)
-    if not isinstance(entry, Mapping) or field_name not in entry:
-        return None
-    return float(entry[field_name])
+    """Cache first (`mlp prices refresh`), then the shipped snapshot; None when neither has it."""
+    return price_data.service_price(region, key, field_name)
 
 
 def assumption(key: str) -> float:
@@ -132,7 +145,7 @@ def assumption(key: str) -> float:
 
 
 def rds_price(region: str, instance_class: str, multi_az: bool) -> tuple[float | None, str]:
-    entry = _prices()["regions"].get(region, {}).get("rds_postgres_hour", {}).get(instance_class)
+    entry = (price_data.service_entry(region, "rds_postgres_hour") or {}).get(instance_class)
     if not entry:
         return None, "no price data"
     if multi_az and "multi_az" in entry:
@@ -151,15 +164,31 @@ def _component(name: str) -> str:
     return name.split("-", 1)[0]
 
 
+SPOT_ASSUMPTION = (
+    "spot scenario: an assumption, not a price: {pct:g}% of on-demand (no dated spot price snapshot is kept; spot "
+    "prices move by AZ and hour)"
+)
+
+
 def _money(value: float) -> str:
     return f"${value:,.2f}"
 
 
 class _Estimator:
-    def __init__(self, resources: Sequence[CostedResource], region: str, today: dt.date, utilization: float) -> None:
+    def __init__(
+        self,
+        resources: Sequence[CostedResource],
+        region: str,
+        today: dt.date,
+        utilization: float,
+        price_region: str | None = None,
+    ) -> None:
         self.resources = resources
         self.by_name = {r.name: r for r in resources}
-        self.region = region
+        # Prices are looked up in `region` (the price region when a labelled fallback is asked); `stack_region`
+        # is where the resources are (endpoint service names carry it).
+        self.stack_region = region
+        self.region = price_region or region
         self.today = today
         self.utilization = utilization
         self.lines: list[CostLine] = []
@@ -236,6 +265,10 @@ class _Estimator:
         disk_month = disk * (service_price(self.region, "ebs_gp3_gb_month") or 0.0)
         per_node = month + disk_month
         capacity = str(r.inputs.get("capacityType") or "ON_DEMAND")
+        facts = from_tags(r.tags)
+        if facts is not None:
+            self._reserved_node_group(r, facts, capacity, (low, want, high), disk_month)
+            return
         spot = high * per_node * assumption("spot_fraction_of_on_demand") if capacity == "SPOT" else None
         reserved = capacity == "CAPACITY_BLOCK"
         how = (
@@ -254,6 +287,38 @@ class _Estimator:
             expected=want * per_node,
             spot=spot,
             flags=["capacity-block"] if reserved else [],
+        )
+
+    def _reserved_node_group(
+        self,
+        r: CostedResource,
+        facts: ReservationFacts,
+        capacity: str,
+        sizes: tuple[int, int, int],
+        disk_month: float,
+    ) -> None:
+        """A node group on a reservation (its launch template targets it): the reservation is billed on its own
+        line (an ODCR for its whole count whether nodes run or not; a Capacity Block at its upfront price), and the
+        nodes, which can only launch into it, pay their disks here."""
+        hourly = ec2_on_demand_price(facts.instance_type, self.region)
+        if hourly is None and facts.kind == "odcr":
+            self.unpriced(r, f"capacity reservation {facts.id}", f"EC2 price of {facts.instance_type} in {self.region}")
+            return
+        self._reservation_line(r, facts, hourly or 0.0)
+        low, want, high = (min(n, facts.instance_count) for n in sizes)
+        how = (
+            f"nodes in the reservation pay only their disks here ({_money(disk_month)}/node-month gp3); floor {low}, "
+            f"expected {want}, ceiling {high} node(s) (the group's sizes, at most the reservation's "
+            f"{facts.instance_count}: its launch template targets the reservation only)"
+        )
+        self.add(
+            r,
+            f"node group {facts.instance_type} ({capacity.lower()})",
+            low * disk_month,
+            high * disk_month,
+            how,
+            expected=want * disk_month,
+            flags=["capacity-block" if facts.kind == "capacity_block" else "capacity-reservation"],
         )
 
     def _node_disk_gib(self, r: CostedResource) -> float:
@@ -306,37 +371,141 @@ class _Estimator:
         if not priced:
             self.unpriced(r, f"GPU pool {pool}", f"EC2 prices of {', '.join(families + types)} in {self.region}")
             return
+        reservation = from_metadata(r.inputs.get("metadata")) if "reserved" in capacity else None
+        if reservation is not None:
+            self._reserved_gpu_pool(r, pool, reservation, capacity, gpu_limit, disk_month, dict(priced))
+            return
         per_gpu = [((p * HOURS_PER_MONTH + disk_month) / i.gpu_count, i) for i, p in priced]
         cheap, cheap_type = min(per_gpu, key=lambda x: x[0])
         dear, dear_type = max(per_gpu, key=lambda x: x[0])
         warm = self._warm_gpus(pool)
         warm_cost = warm * cheap
-        demand_cost, who = self._min_gpu_demand_cost(pool, [(i, p * HOURS_PER_MONTH + disk_month) for i, p in priced])
-        floor = min(max(warm_cost, demand_cost), gpu_limit * dear)
+        demand_cost, who, _ = self._min_gpu_demand_cost(
+            pool, [(i, p * HOURS_PER_MONTH + disk_month) for i, p in priced]
+        )
         ceiling = gpu_limit * dear
-        spot = ceiling * assumption("spot_fraction_of_on_demand") if "spot" in capacity else None
+        # Warm placeholders and minimum replicas hold separate GPUs: a replica preempts a placeholder, and
+        # Karpenter adds a node for the displaced placeholder, so both are counted (up to the pool's limit).
+        floor = min(warm_cost + demand_cost, ceiling)
+        spot_pct = assumption("spot_fraction_of_on_demand")
+        spot = ceiling * spot_pct if "spot" in capacity else None
         missing = sorted({i.instance_type for i in candidates} - {i.instance_type for i, _ in priced})
-        if demand_cost > warm_cost:
-            floor_how = f"floor: minimum replicas hold nodes ({'; '.join(who)})"
-        else:
-            floor_how = (
-                f"floor {warm} warm GPU(s) x {_money(cheap)}/GPU-month ({cheap_type.instance_type}, the cheapest)"
-            )
+        parts = []
+        if warm:
+            parts.append(f"{warm} warm GPU(s) x {_money(cheap)}/GPU-month ({cheap_type.instance_type}, the cheapest)")
+        if who:
+            parts.append(f"minimum replicas hold nodes ({'; '.join(who)})")
+        floor_how = "floor: " + (" + ".join(parts) if parts else "0 (scales to zero)")
+        if parts and floor == ceiling and warm_cost + demand_cost > ceiling:
+            floor_how += ", capped at the NodePool limit"
         how = (
             f"ceiling {gpu_limit} GPUs (NodePool limit) x {_money(dear)}/GPU-month ({dear_type.instance_type}, the "
             f"dearest per GPU, with its gp3 disk); {floor_how}"
         )
+        if spot is not None:
+            how += f"; spot: assumed {spot_pct:.0%} of on-demand"
         if missing:
             how += f"; unpriced candidates ignored: {', '.join(missing[:6])}{'...' if len(missing) > 6 else ''}"
-        flags = []
-        if "reserved" in capacity:
-            # Karpenter's `reserved` capacity type: instances in an ODCR or a Capacity Block.
-            flags.append("capacity-reservation")
-            how += (
-                "; reserved nodes priced as on-demand: an ODCR bills that rate for its whole size whether instances "
-                "run in it or not, a Capacity Block is paid upfront at its own price (neither counted beyond the nodes)"
-            )
+        flags = ["capacity-reservation"] if "reserved" in capacity else []
+        if flags:
+            how += "; reserved nodes priced as on-demand (the reservation's billing facts are not in the plan)"
         self.add(r, f"GPU pool {pool} (Karpenter, {'/'.join(capacity)})", floor, ceiling, how, spot=spot, flags=flags)
+
+    def _reserved_gpu_pool(
+        self,
+        r: CostedResource,
+        pool: str,
+        facts: ReservationFacts,
+        capacity: list[str],
+        gpu_limit: int,
+        disk_month: float,
+        hourly_of: Mapping[gpu_catalog.GpuInstance, float],
+    ) -> None:
+        """A pool on a reservation: the reservation is billed on its own line (an ODCR for its whole count whether
+        instances run or not; a Capacity Block at its upfront price over its term); the pool's line holds the node
+        disks and, with on-demand fallback, the nodes beyond the reservation at on-demand rates."""
+        spec = next((i for i in hourly_of if i.instance_type == facts.instance_type), None)
+        if spec is None:
+            self.unpriced(r, f"capacity reservation {facts.id}", f"EC2 price of {facts.instance_type} in {self.region}")
+            return
+        hourly = hourly_of[spec]
+        per_node = spec.gpu_count
+        self._reservation_line(r, facts, hourly)
+        limit_nodes = math.ceil(gpu_limit / per_node)
+        reserved_nodes = min(facts.instance_count, limit_nodes)
+        od_nodes = limit_nodes - reserved_nodes if "on-demand" in capacity else 0
+        node_month = hourly * HOURS_PER_MONTH
+        warm = self._warm_gpus(pool)
+        _, who, demand_gpus = self._min_gpu_demand_cost(pool, [(spec, node_month + disk_month)])
+        floor_nodes = min(math.ceil((warm + demand_gpus) / per_node), reserved_nodes + od_nodes)
+        floor_od = max(0, floor_nodes - reserved_nodes)
+        floor = floor_nodes * disk_month + floor_od * node_month
+        ceiling = (reserved_nodes + od_nodes) * disk_month + od_nodes * node_month
+        held = f"{warm} warm GPU(s)" + (f" + minimum replicas ({'; '.join(who)})" if who else "")
+        how = (
+            f"nodes in the reservation pay only their disks here ({_money(disk_month)}/node-month gp3): ceiling "
+            f"{reserved_nodes} reserved node(s)"
+            + (f" + {od_nodes} on-demand fallback node(s) x {_money(node_month)}" if od_nodes else "")
+            + f"; floor {floor_nodes} node(s) for {held}"
+        )
+        self.add(
+            r,
+            f"GPU pool {pool} (Karpenter, {'/'.join(capacity)})",
+            floor,
+            ceiling,
+            how,
+            flags=["capacity-reservation"],
+        )
+
+    def _reservation_line(self, r: CostedResource, facts: ReservationFacts, hourly: float) -> None:
+        if facts.kind == "capacity_block":
+            self._capacity_block_line(r, facts)
+            return
+        monthly = facts.instance_count * hourly * HOURS_PER_MONTH
+        how = (
+            f"{facts.instance_count} x {facts.instance_type} x ${hourly:,.2f}/h x {HOURS_PER_MONTH} h = "
+            f"{_money(monthly)} (ODCR, billed whether used or not)"
+        )
+        self.add(
+            r,
+            f"ODCR {facts.id} ({facts.instance_count} x {facts.instance_type})",
+            monthly,
+            monthly,
+            how,
+            flags=["odcr"],
+        )
+
+    def _capacity_block_line(self, r: CostedResource, facts: ReservationFacts) -> None:
+        item = f"Capacity Block {facts.id} ({facts.instance_count} x {facts.instance_type})"
+        if facts.price_usd is None or facts.start_date is None or facts.end_date is None:
+            self.unpriced(r, item, f"the price paid and dates of Capacity Block {facts.id} (config)")
+            return
+        days_per_month = HOURS_PER_MONTH / 24
+        if not facts.start_date <= self.today <= facts.end_date:
+            self.add(
+                r,
+                item,
+                0.0,
+                0.0,
+                f"$0: {self.today} is outside the block's term {facts.start_date} to {facts.end_date}",
+                flags=["capacity-block"],
+            )
+            self.notes.append(
+                f"Capacity Block {facts.id} runs {facts.start_date} to {facts.end_date}: counted $0 on {self.today}."
+            )
+            return
+        # A block shorter than a month counts its whole price in the month it runs.
+        monthly = facts.price_usd * min(1.0, days_per_month / facts.term_days)
+        how = (
+            f"${facts.price_usd:,.2f} paid upfront / {facts.term_days} days x {days_per_month:g} days a month "
+            f"= {_money(monthly)} per month while the block runs ({facts.start_date} to {facts.end_date})"
+        )
+        if facts.term_days <= days_per_month:
+            how = (
+                f"${facts.price_usd:,.2f} paid upfront for {facts.term_days} days ({facts.start_date} to "
+                f"{facts.end_date}), within one month: counted whole"
+            )
+        self.add(r, item, monthly, monthly, how, flags=["capacity-block"])
 
     def _warm_gpus(self, pool: str) -> int:
         warm = 0
@@ -388,10 +557,10 @@ class _Estimator:
 
     def _min_gpu_demand_cost(
         self, pool: str, node_months: Sequence[tuple[gpu_catalog.GpuInstance, float]]
-    ) -> tuple[float, list[str]]:
+    ) -> tuple[float, list[str], int]:
         """What workloads on the pool cost at their minimum replicas: each replica on the cheapest node that has
-        enough GPUs for it (a 4-GPU replica needs a 4-GPU node)."""
-        total, who = 0.0, []
+        enough GPUs for it (a 4-GPU replica needs a 4-GPU node). Also the GPUs those nodes hold."""
+        total, who, gpus_held = 0.0, [], 0
         for owner, replicas, pod in self._pod_specs_on(pool):
             gpus = int(self._requests(pod, "nvidia.com/gpu"))
             fitting = [(month, i) for i, month in node_months if i.gpu_count >= gpus]
@@ -399,8 +568,9 @@ class _Estimator:
                 continue
             month, itype = min(fitting, key=lambda x: x[0])
             total += replicas * month
+            gpus_held += replicas * gpus
             who.append(f"{owner}: {replicas} x {gpus} GPU(s) on {itype.instance_type} {_money(month)}")
-        return total, who
+        return total, who, gpus_held
 
     def _cpu_pool(
         self, r: CostedResource, pool: str, families: list[str], capacity: list[str], vcpus: int, disk_month: float
@@ -481,7 +651,7 @@ class _Estimator:
         azs = len(r.inputs.get("subnetIds") or []) or 1
         self.fixed(
             r,
-            f"interface endpoint {str(r.inputs.get('serviceName', '')).split(f'{self.region}.', 1)[-1]}",
+            f"interface endpoint {str(r.inputs.get('serviceName', '')).split(f'{self.stack_region}.', 1)[-1]}",
             "interface_endpoint_az_hour",
             azs,
             "AZ(s)",
@@ -536,15 +706,23 @@ class _Estimator:
             "kubernetes:networking.k8s.io/v1:Ingress": self.ingress,
             "kubernetes:helm.sh/v3:Release": self.helm_release,
         }
-        if self.region not in _prices()["regions"]:
+        if service_price(self.region, "eks_cluster_hour", "STANDARD") is None:
             self.notes.append(
-                f"The price data has no {self.region} figures: only us-east-1 is kept; lines are marked unpriced."
+                f"The price data has no {self.region} figures (`mlp prices refresh --regions {self.region}` fetches "
+                "them); lines are marked unpriced."
             )
         for r in self.resources:
             handler = handlers.get(r.type)
             if handler is not None:
                 handler(r)
-        return CostEstimate(self.region, tuple(self.lines), tuple(self.notes))
+        if any(line.spot is not None for line in self.lines):
+            self.notes.append(SPOT_ASSUMPTION.format(pct=assumption("spot_fraction_of_on_demand") * 100))
+        if self.region != self.stack_region:
+            self.notes.append(
+                f"FALLBACK PRICES: {self.stack_region} is priced at {self.region} rates (--price-region "
+                f"{self.region}); real {self.stack_region} prices differ."
+            )
+        return CostEstimate(self.stack_region, tuple(self.lines), tuple(self.notes), self.region)
 
     def _monthly(self, r: CostedResource, item: str, key: str) -> None:
         price = service_price(self.region, key)
@@ -571,10 +749,14 @@ def estimate_cost(
     *,
     today: dt.date | None = None,
     utilization: float | None = None,
+    price_region: str | None = None,
 ) -> CostEstimate:
+    """The estimate of `resources` in `region`; `price_region` prices them at another region's rates (a labelled
+    fallback: the estimate's notes and `price_region` say so)."""
     return _Estimator(
         resources,
         region,
         today or dt.date.today(),
         assumption("expected_utilization") if utilization is None else utilization,
+        price_region,
     ).estimate()

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws_account import aws_account
+from infra.cost.reservation import TAG as RESERVATION_TAG
 from infra.gpu_pools import documents
 from infra.gpu_pools.documents import PoolSpec
 from infra.iam_documents import managed_policy_arn, pod_identity_trust_policy, service_trust_policy
@@ -251,7 +252,10 @@ class GpuPoolsCloud(pulumi.ComponentResource):
             taints=[
                 {"key": documents.GPU_TAINT["key"], "value": documents.GPU_TAINT["value"], "effect": "NO_SCHEDULE"}
             ],
-            tags=dict(args.cost_tags),
+            tags={
+                **args.cost_tags,
+                **({RESERVATION_TAG: pool.capacity_reservation_tag} if pool.capacity_reservation_tag else {}),
+            },
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=list(args.depends_on), ignore_changes=["scalingConfig.desiredSize"]
             ),

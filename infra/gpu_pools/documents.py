@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from infra.catalog import gpu as gpu_catalog
+from infra.cost.reservation import ANNOTATION as RESERVATION_ANNOTATION
 
 if TYPE_CHECKING:
     from infra.registry.documents import ImageRef
@@ -80,6 +81,12 @@ class PoolSpec:
     on_demand_fallback: bool = False
     """Karpenter pools on a reservation: on-demand capacity when the reservation is full or has ended."""
     time_slicing_replicas: int | None = None
+    capacity_reservation_billing: str | None = None
+    """Karpenter pools on a reservation: its billing facts (infra.cost.reservation), an annotation of the NodePool
+    so the cost estimate and the budget rule, which see only the plan, count the reservation."""
+    capacity_reservation_tag: str | None = None
+    """node_group pools on a reservation: the same facts as an AWS tag of the node group (tag values allow no
+    JSON)."""
 
     @property
     def karpenter_capacity_types(self) -> list[str]:
@@ -545,7 +552,10 @@ def gpu_node_pool(pool: PoolSpec, cost_labels: Mapping[str, str]) -> dict[str, A
     }
     if pool.weight is not None:
         spec["weight"] = pool.weight
-    return {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": pool.name}, "spec": spec}
+    metadata: dict[str, Any] = {"name": pool.name}
+    if pool.capacity_reservation_id and pool.capacity_reservation_billing:
+        metadata["annotations"] = {RESERVATION_ANNOTATION: pool.capacity_reservation_billing}
+    return {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": metadata, "spec": spec}
 
 
 def general_node_pool(general: GeneralPoolSpec, cost_labels: Mapping[str, str]) -> dict[str, Any]:

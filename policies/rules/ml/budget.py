@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator, Sequence
 
-from infra.cost import estimate_cost
+from infra.cost import MissingPricesError, budget_verdict
 from policies.helpers import NODECLASS, NODEPOOL
 from policies.model import Resource, RuleContext, contains_unknown, stack_rule
 
@@ -24,29 +24,34 @@ def unknown_ceiling(resources: Sequence[Resource]) -> bool:
     id="mlp-budget",
     severity="high",
     types=["aws:*", "kubernetes:*"],
-    description="The estimated monthly cost at full scale (every pool at its limit, node groups at max size) is "
-    "within the budget: the same estimate `mlp cost` prints. A budget of 0 turns the rule off.",
-    remediation="Lower pool limits or node group sizes, or raise budget.monthly_usd / monthlyBudgetUsd.",
+    description="The estimated monthly cost at full scale (every pool at its limit, node groups at max size, "
+    "capacity reservations for their whole size) is within the budget: the same computation `mlp cost`, `mlp "
+    "validate` and `mlp plan` use. Missing prices for the region fail closed (a violation naming the region and "
+    "`mlp prices refresh`) unless priceRegion names a labelled fallback. A budget of 0 turns the rule off.",
+    remediation="Lower pool limits or node group sizes, or raise budget.monthly_usd / monthlyBudgetUsd; for "
+    "missing prices run `mlp prices refresh --regions REGION` or set priceRegion (fallback rates, labelled).",
     references=["ML platform guardrail: budget at full scale"],
-    params={"monthlyBudgetUsd": 0.0, "region": "us-east-1"},
+    params={"monthlyBudgetUsd": 0.0, "region": "us-east-1", "priceRegion": ""},
 )
 def check(resources: Sequence[Resource], ctx: RuleContext) -> Iterator[tuple[Resource, str]]:
     budget = float(ctx.params["monthlyBudgetUsd"])
     if budget <= 0 or not resources or unknown_ceiling(resources):
         return
-    estimate = estimate_cost(resources, str(ctx.params["region"]), today=ctx.today)
-    ceiling = estimate.total("ceiling")
-    if ceiling > budget:
-        biggest = sorted(estimate.lines, key=lambda line: line.ceiling, reverse=True)[:3]
-        detail = ", ".join(f"{line.resource} ${line.ceiling:,.0f}" for line in biggest)
-        anchor = next((r for r in resources if r.name == biggest[0].resource), resources[0])
-        yield (
-            anchor,
-            (
-                f"the estimated monthly cost at full scale is ${ceiling:,.2f}, over the budget of "
-                f"${budget:,.2f} (largest: {detail})"
-            ),
+    try:
+        verdict = budget_verdict(
+            resources,
+            str(ctx.params["region"]),
+            budget,
+            price_region=str(ctx.params.get("priceRegion") or "") or None,
+            today=ctx.today,
         )
+    except MissingPricesError as missing:
+        yield resources[0], str(missing)
+        return
+    if verdict.over:
+        biggest = max(verdict.estimate.lines, key=lambda line: line.ceiling)
+        anchor = next((r for r in resources if r.name == biggest.resource), resources[0])
+        yield anchor, verdict.message
 
 
 RULE = check
