@@ -16,6 +16,7 @@ from __future__ import annotations
 import pulumi
 
 from infra import platform_policies, specs
+from infra.aws_provider import get_token_options
 from infra.catalog import versions
 from infra.cluster.provider import kubernetes_provider
 from infra.config import PlatformConfig
@@ -57,6 +58,9 @@ class ClusterLayer:
             endpoint=self.cloud.cluster_endpoint,
             certificate_authority=self.cloud.cluster_certificate_authority,
             region=cfg.region,
+            # The in-VPC runner deploys as its own role (it has the cluster-admin access entry); a deployer's
+            # profile or role would not exist there.
+            get_token=None if cfg.runs_in_vpc_runner else get_token_options(cfg.aws),
         )
         self._opts = pulumi.ResourceOptions(providers={"kubernetes": self.provider})
         self.image_cache = self._image_cache()

@@ -27,10 +27,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
 )
 
+from infra import naming
+from infra.aws_provider import AwsProviderSettings, parse_settings, stack_issues
 from infra.catalog import gpu as gpu_catalog
 from infra.catalog import versions as version_catalog
 from infra.config_errors import ConfigError, ConfigIssue, Path
@@ -214,7 +217,7 @@ class AdoptNetworkConfig(_Model):
         None,
         description="The foundation's S3 gateway endpoint on the private subnets' route tables. The lake's "
         "perimeter then admits object requests through it only (`aws:SourceVpce`); unset, through any endpoint of "
-        "the VPC (`aws:SourceVpc`). Its endpoint policy is the foundation's to set (see the README's data "
+        "the VPC (`aws:SourceVpc`). Its endpoint policy is the foundation's to set (see docs/components.md, data "
         "perimeter).",
     )
 
@@ -461,8 +464,13 @@ class AdoptClusterConfig(_Model):
 
 
 class ClusterConfig(_Model):
-    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")] | None = Field(
-        None, description="EKS cluster name; default `mlp-<environment>`."
+    name: Annotated[str, StringConstraints(pattern=naming.NAME_PATTERN)] | None = Field(
+        None,
+        description="The stack's name: the EKS cluster's name and the prefix of every physical name the platform "
+        "gives (log groups, KMS aliases, the interruption queue, secrets, bucket and database prefixes); default "
+        "`mlp-<stack>`, from the stack file's name (`stacks/Pulumi.<stack>.yaml`), so every stack gets its own. "
+        "Lowercase letters, digits and single hyphens, at most 24 characters (fewer with lake zone names longer "
+        "than 11). Changing it replaces the cluster and everything named after it.",
     )
     version: str = Field(default_factory=lambda: version_catalog.eks().default_version)
     """Kubernetes version; add-on versions are pinned per version in the catalog."""
@@ -665,7 +673,7 @@ class LakePerimeterConfig(_Model):
         (),
         description="IAM roles exempt from the perimeter: object access from anywhere, within what their own "
         "policies allow. Keep it to one role that only a few people may assume, with MFA, and whose use "
-        "CloudTrail alerts on (see the README's data perimeter).",
+        "CloudTrail alerts on (see docs/components.md, data perimeter).",
     )
 
 
@@ -700,8 +708,10 @@ class MlflowDatabaseConfig(_Model):
 
 class MlflowAuthConfig(_Model):
     enabled: bool = Field(True, description="MLflow's basic-auth app; anonymous access is refused.")
-    admin_secret: SecretName = Field(
-        "ml-platform/mlflow-admin", description="Secrets Manager secret with the admin username and password."
+    admin_secret: SecretName | None = Field(
+        None,
+        description="Secrets Manager secret the platform creates with the admin username and password; default "
+        "`<cluster.name>/mlflow/admin`, one per stack.",
     )
 
 
@@ -847,6 +857,26 @@ class KserveConfig(_Model):
     """InferenceServices by name."""
 
 
+class ModelFactsConfig(_Model):
+    """Figures of the served model that config validation sizes its server with (infra/serving/fit.py): weights
+    (parameters x bytes of `dtype`) plus the KV cache of one `max_model_len` sequence (2 x layers x KV heads x
+    head_dim x bytes of `kv_cache_dtype` x tokens) must fit within gpu_memory_utilization x the GPU memory of
+    gpus_per_replica GPUs of the pool's smallest-memory node type; vLLM's activation and CUDA-graph memory are not
+    counted, so this is a lower bound. `mlp plan` prints how many full-length sequences fit at once. Each figure
+    overrides the model catalog (infra/catalog/data/models.json); a model the catalog does not know is sized only
+    when all five are given. Read them from the model's config.json on the hub."""
+
+    parameters_b: float | None = Field(None, gt=0, le=10_000, description="Parameters, in billions (e.g. 70.6).")
+    num_layers: int | None = Field(None, ge=1, le=1_000, description="config.json num_hidden_layers.")
+    num_kv_heads: int | None = Field(
+        None, ge=1, le=1_024, description="config.json num_key_value_heads (num_attention_heads without GQA)."
+    )
+    head_dim: int | None = Field(None, ge=1, le=4_096, description="hidden_size / num_attention_heads.")
+    context_length: int | None = Field(
+        None, ge=256, le=16_777_216, description="config.json max_position_embeddings: the longest max_model_len."
+    )
+
+
 class VllmModelConfig(_Model):
     model: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")] = Field(
         ..., description="Hub model id (org/name) or, for source=lake, the key prefix in the models zone."
@@ -863,6 +893,15 @@ class VllmModelConfig(_Model):
     """--max-model-len."""
     gpu_memory_utilization: float = Field(0.9, ge=0.5, le=0.98)
     """--gpu-memory-utilization."""
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = Field(
+        "auto",
+        description="--dtype of the weights; `auto` loads float32, float16 and bfloat16 checkpoints in 16 bits.",
+    )
+    kv_cache_dtype: Literal["auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2"] = Field(
+        "auto", description="--kv-cache-dtype; `auto` stores the KV cache in the weights' dtype, fp8 halves it."
+    )
+    model_facts: ModelFactsConfig = ModelFactsConfig()
+    """Model figures for the GPU memory check (override the model catalog)."""
     min_replicas: int = Field(1, ge=0)
     """Replica floor (0 scales to zero); 0 or at least 2 in staging and prod, so one serves while a node is replaced."""
     max_replicas: int = Field(2, ge=1)
@@ -1082,14 +1121,31 @@ class PlatformConfig(_Model):
     """Load balancers made from Ingresses and Services (the AWS Load Balancer Controller)."""
     budget: BudgetConfig
     """Budget guardrails checked by config validation and the budget policy."""
+    aws: AwsProviderSettings = AwsProviderSettings()
+    """The AWS provider's settings: the standard `aws:*` keys besides `aws:region` (`infra.aws_provider`)."""
+
+    # Not a config key: the stack file's name, set by `validate_config`; names derive from it (`infra.naming`).
+    _stack: str | None = PrivateAttr(None)
+
+    @property
+    def stack(self) -> str:
+        """The stack's name (`stacks/Pulumi.<stack>.yaml`); the environment's name for a config validated without
+        one (a bare config map in a test)."""
+        return self._stack or self.environment
 
     @property
     def cluster_name(self) -> str:
-        """The cluster's name: configured, an adopted cluster's explicit name, or `mlp-<environment>` (the label of
-        the platform's resources; a cluster adopted from a state must then have that name or set cluster.name)."""
+        """The stack's name (`infra.naming`): configured, an adopted cluster's explicit name, or `mlp-<stack>` (the
+        label of the platform's resources; a cluster adopted from a state must then have that name or set
+        cluster.name)."""
         adopt = self.cluster.adopt
         explicit = adopt.cluster_name if adopt is not None else None
-        return self.cluster.name or explicit or f"mlp-{self.environment}"
+        return self.cluster.name or explicit or naming.default_name(self.stack)
+
+    @property
+    def mlflow_admin_secret(self) -> str:
+        """The MLflow admin secret's name: configured, or one per stack beside the database secret."""
+        return self.mlflow.auth.admin_secret or naming.admin_secret_name(self.cluster_name)
 
     @property
     def adopts_cluster(self) -> bool:
@@ -1127,8 +1183,12 @@ def sections_from_stack_config(config: Mapping[str, Any]) -> tuple[dict[str, Any
     """Split a stack's `config:` map into the platform's raw sections, flagging keys we do not know."""
     raw: dict[str, Any] = {}
     issues: list[ConfigIssue] = []
+    provider: dict[str, Any] = {}
     for key, value in config.items():
         namespace, _, name = str(key).partition(":")
+        if namespace == "aws" and name != "region":
+            provider[name] = value  # the AWS provider's settings, checked as a whole below
+            continue
         if isinstance(value, Mapping) and set(value) == {"secure"}:
             issues.append(
                 ConfigIssue(
@@ -1141,10 +1201,15 @@ def sections_from_stack_config(config: Mapping[str, Any]) -> tuple[dict[str, Any
         if namespace == "aws" and name == "region":
             raw["region"] = value
         elif namespace == NAMESPACE:
-            if name not in SECTIONS or name == "region":
-                issues.append(ConfigIssue((str(key),), f"unknown key `{key}`; allowed: {_allowed(SECTIONS, 'region')}"))
+            if name not in SECTIONS or name in ("region", "aws"):
+                allowed = _allowed(SECTIONS, "region", "aws")
+                issues.append(ConfigIssue((str(key),), f"unknown key `{key}`; allowed: {allowed}"))
             else:
                 raw[name] = value
+    settings, provider_issues = parse_settings(provider)
+    issues.extend(provider_issues)
+    if settings is not None:
+        raw["aws"] = settings
     return raw, issues
 
 
@@ -1153,15 +1218,24 @@ def _allowed(names: Iterable[str], *skip: str) -> str:
 
 
 def validate_config(
-    config: Mapping[str, Any], source: str, line_of: typing.Callable[[Path], int | None] | None = None
+    config: Mapping[str, Any],
+    source: str,
+    line_of: typing.Callable[[Path], int | None] | None = None,
+    *,
+    stack: str | None = None,
 ) -> PlatformConfig:
-    """Validate a stack's `config:` map and return the platform config, or raise ConfigError with every issue."""
+    """Validate a stack's `config:` map and return the platform config, or raise ConfigError with every issue.
+
+    `stack` names the stack (its physical names derive from it); default: read from `source` when that is a stack
+    file (`.../Pulumi.<stack>.yaml`)."""
     raw, issues = sections_from_stack_config(config)
     result: PlatformConfig | None = None
     try:
         result = PlatformConfig.model_validate(raw)
     except ValidationError as exc:
         issues.extend(_issues_from_pydantic(exc))
+    if result is not None:
+        result._stack = stack or stack_of_source(source)
     if result is not None and not issues:
         issues.extend(_semantic_checks(result))
     if issues:
@@ -1170,6 +1244,12 @@ def validate_config(
         raise ConfigError(source, issues)
     assert result is not None
     return result
+
+
+def stack_of_source(source: str) -> str | None:
+    """The stack a stack file is for (`stacks/Pulumi.dev.yaml` -> `dev`), or None for another source."""
+    match = re.search(r"(?:^|/)Pulumi\.([^/]+)\.yaml$", source)
+    return match.group(1) if match else None
 
 
 def _issues_from_pydantic(exc: ValidationError) -> list[ConfigIssue]:
@@ -1224,7 +1304,7 @@ _PATTERN_HINTS: dict[str, str] = {
     "id": "a capacity reservation id such as cr-0123456789abcdef0",
     "availability_zone": "an availability zone name such as us-east-1a",
     "vpc_id": "a VPC id such as vpc-0123456789abcdef0",
-    "name": "letters, digits, - and _, starting with a letter (at most 100 characters)",
+    "name": naming.NAME_RULE,
     "prometheus_retention": "a Prometheus duration such as 15d",
     "hostname": "a DNS name such as mlflow.ml.example.com",
     "certificate_arn": "an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/UUID)",
@@ -1319,6 +1399,11 @@ def _semantic_checks(cfg: PlatformConfig) -> list[ConfigIssue]:
     _check_alerting(cfg, add)
     _check_perimeter(cfg, add)
     _check_image_cache(cfg, add)
+    _check_vllm_fit(cfg, add)
+    _check_name(cfg, add)
+    issues.extend(
+        stack_issues(cfg.aws, aws_account_id=cfg.aws_account_id, platform_tags=(*cfg.tags, *PLATFORM_TAG_KEYS))
+    )
     if not cfg.data_lake.protect and cfg.is_prod:
         add(("data_lake", "protect"), "must be true in prod (buckets and the lake key are protected and retained)")
     return issues
@@ -1468,6 +1553,28 @@ def _check_network(cfg: PlatformConfig, add: Add) -> None:
 def image_cache_prefix(cfg: PlatformConfig) -> str:
     """The stack's cache prefix: configured, or the cluster name in lower case."""
     return cfg.cluster.image_cache.prefix or cfg.cluster_name.lower()
+
+
+def _check_name(cfg: PlatformConfig, add: Add) -> None:
+    """The stack's name must fit every physical name made from it (`infra.naming`)."""
+    name = cfg.cluster_name
+    problem = naming.name_problem(name, cfg.data_lake.zones)
+    if problem is None:
+        return
+    adopt = cfg.cluster.adopt
+    if cfg.cluster.name:
+        add(("cluster", "name"), f"{name!r} {problem}")
+    elif adopt is not None and adopt.cluster_name:
+        add(
+            ("cluster", "adopt", "cluster_name"),
+            f"{name!r} prefixes the physical names of the platform's own resources too, so it {problem}",
+        )
+    else:
+        add(
+            ("cluster", "name"),
+            f"the default {name!r} ({naming.DEFAULT_PREFIX!r} and the stack name {cfg.stack!r}) {problem}; set "
+            "cluster.name, or name the stack with lowercase letters, digits and hyphens",
+        )
 
 
 def _check_image_cache(cfg: PlatformConfig, add: Add) -> None:
@@ -1975,6 +2082,16 @@ def _check_ray_teams(cfg: PlatformConfig, add: Add) -> None:
                     f"team {team}'s Ray cluster(s) {clusters} request up to {want:g}{unit} at max_replicas ({detail}), "
                     f"more than the quota's {allowed:g}{unit}: raise the quota or lower the workers' max_replicas",
                 )
+
+
+def _check_vllm_fit(cfg: PlatformConfig, add: Add) -> None:
+    """Each vLLM server's weights and one full-length sequence's KV cache fit its GPUs at gpu_memory_utilization,
+    and max_model_len is within the model's context length (infra/serving/fit.py; a lower bound on memory)."""
+    from infra.serving.fit import serving_fit
+
+    for report in serving_fit(cfg):
+        for key, message in report.problems:
+            add(("vllm", "models", report.name, key), message)
 
 
 def _check_vllm_keeps_serving(cfg: PlatformConfig, add: Add) -> None:

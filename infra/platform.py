@@ -15,9 +15,9 @@ of it (`self.cluster.cluster_name`, never the configured string), so the engine 
 from __future__ import annotations
 
 import pulumi
-import pulumi_aws as aws
 
 from infra import specs
+from infra.aws_provider import explicit_provider, get_token_options, update_kubeconfig_flags
 from infra.catalog import versions
 from infra.cluster import AdminAccess, AdoptedCluster, AdoptedClusterArgs, Cluster, ClusterArgs, SystemNodeGroupArgs
 from infra.cluster.terraform_state import AdoptedClusterFacts
@@ -49,11 +49,9 @@ class CloudLayer:
         self.stack = stack
         self.tags = platform_tags(cfg.tags, stack)
         self.labels = cost_labels(cfg.tags)
-        self.aws = aws.Provider(
-            "aws",
-            region=cfg.region,
-            default_tags={"tags": self.tags},
-            allowed_account_ids=[cfg.aws_account_id] if cfg.aws_account_id else None,
+        # Pulumi hands `aws:*` stack config to the default provider only: this one gets each setting explicitly.
+        self.aws = explicit_provider(
+            "aws", cfg.aws, region=cfg.region, default_tags=self.tags, aws_account_id=cfg.aws_account_id
         )
         self._opts = pulumi.ResourceOptions(providers={"aws": self.aws})
         self.keys = self._create_keys()
@@ -215,6 +213,7 @@ class CloudLayer:
                 deletion_protection=c.deletion_protection,
                 region=cfg.region,
                 tags=self.tags,
+                get_token=get_token_options(cfg.aws),
             ),
             opts=self._opts,
         )
@@ -266,6 +265,7 @@ class CloudLayer:
                 node_role_names=adopt.node_role_names,
                 region=cfg.region,
                 tags=self.tags,
+                get_token=get_token_options(cfg.aws),
             ),
             opts=self._opts,
         )
@@ -372,7 +372,7 @@ class CloudLayer:
                 key_arn=self.lake.key_arn,
                 artifacts_bucket_arn=self.lake.bucket_arns["artifacts"],
                 auth_enabled=m.auth.enabled,
-                admin_secret_name=m.auth.admin_secret,
+                admin_secret_name=cfg.mlflow_admin_secret,
                 database=DatabaseSpec(
                     instance_class=db.instance_class,
                     allocated_storage_gib=db.allocated_storage_gib,
@@ -531,7 +531,11 @@ class CloudLayer:
             lake_key_arn=self.lake.key_arn,
             kubeconfig=cluster.kubeconfig,
             update_kubeconfig_command=pulumi.Output.concat(
-                "aws eks update-kubeconfig --region ", self.cfg.region, " --name ", cluster.cluster_name
+                "aws eks update-kubeconfig --region ",
+                self.cfg.region,
+                " --name ",
+                cluster.cluster_name,
+                update_kubeconfig_flags(self.cfg.aws),
             ),
             karpenter_node_role_name=pools.karpenter_node_role_name if pools else None,
             karpenter_interruption_queue=pools.interruption_queue_name if pools else None,

@@ -670,8 +670,8 @@ def database_guard(addresses: ClusterAddresses, labels: Mapping[str, str]) -> di
     database's subnets, whatever a namespace's NetworkPolicies allow (Admin-tier rules are evaluated first).
 
     Security groups for pods would make the database's security group admit MLflow's pods only; they are not used
-    here (see the README, "Platform namespaces: default deny"): MLflow runs on the system nodes and such a pod needs
-    a trunk-interface instance type (no `t` family: not dev's system nodes), a branch interface from a per-type
+    here (see docs/security.md, "Platform namespaces: default deny"): MLflow runs on the system nodes and such a pod
+    needs a trunk-interface instance type (no `t` family: not dev's system nodes), a branch interface from a per-type
     limit, `ENABLE_POD_ENI` on the VPC CNI and a security group passed between the layers. The database's security
     group still admits the cluster security group, so host-network pods and the nodes themselves are outside this
     guard."""

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from infra.aws_provider import AwsProviderSettings, parse_settings, stack_issues
 from infra.config import PlatformConfig, validate_config
 from infra.config_errors import ConfigError
 
@@ -38,10 +40,23 @@ def _load() -> tuple[PlatformConfig, str]:
     stack = pulumi.get_stack()
     source = f"stacks/Pulumi.{stack}.yaml"
     try:
-        return validate_config(_stack_config(), source), stack
+        return validate_config(_stack_config(), source, stack=stack), stack
     except ConfigError as error:
         # RunError prints the message alone, without a Python traceback.
         raise pulumi.RunError(str(error)) from None
+
+
+def aws_provider_settings(owned_tags: Iterable[str] = ()) -> AwsProviderSettings:
+    """The stack's `aws:*` provider settings, checked as the platform checks them, for a program outside the
+    platform's schema (the examples); `owned_tags` are the tags the program sets itself."""
+    source = f"stacks/Pulumi.{pulumi.get_stack()}.yaml"
+    values = {k[len("aws:") :]: v for k, v in _stack_config().items() if k.startswith("aws:") and k != "aws:region"}
+    settings, issues = parse_settings(values)
+    if settings is not None:
+        issues = stack_issues(settings, aws_account_id=None, platform_tags=owned_tags)
+    if settings is None or issues:
+        raise pulumi.RunError(str(ConfigError(source, issues)))
+    return settings
 
 
 def run_cloud_layer() -> None:

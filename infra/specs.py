@@ -210,6 +210,8 @@ def vllm_servers(cfg: PlatformConfig) -> list[VllmServer]:
                 hub_token_secret=v.hub_token_secret,
                 region=cfg.region,
                 startup_minutes=v.startup_minutes,
+                dtype=v.dtype,
+                kv_cache_dtype=v.kv_cache_dtype,
                 keeps_serving=cfg.serving_keeps_up,
             )
         )

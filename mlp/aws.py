@@ -8,6 +8,8 @@ moto server (`AWS_ENDPOINT_URL`) or stub a client with botocore's Stubber.
 from __future__ import annotations
 
 import contextlib
+import html
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,8 +37,42 @@ BAD_CREDENTIALS = {
 }
 
 
+# The longest server-supplied text a message quotes (an error page's title, an AWS error message).
+SUMMARY_LIMIT = 160
+_HTML_MARKERS = re.compile(r"<\s*(!doctype|html|head|body|title|h1|p|div|center|hr)\b", re.IGNORECASE)
+_HTML_HEADING = re.compile(r"<(title|h1)\b[^>]*>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
+_HTML_DROPPED = re.compile(r"<(script|style|head)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"<[^>]*>")
+# ResponseParserError quotes the body as a bytes literal: `...received. Further retries may succeed:\nb'<html>...'`
+_QUOTED_BODY = re.compile(r"\bb(['\"])(.*)\1\s*$", re.DOTALL)
+
+
+def summarize(text: str, limit: int = SUMMARY_LIMIT) -> str:
+    """Server-supplied text as one short line: an HTML page (a proxy's or a load balancer's error page, say) becomes
+    its title or first heading, other markup is dropped, whitespace collapses, and what is left is cut at `limit`."""
+    if _HTML_MARKERS.search(text):
+        heading = next(
+            (m.group(2) for m in _HTML_HEADING.finditer(text) if _HTML_TAG.sub("", m.group(2)).strip()), None
+        )
+        text = heading if heading is not None else _HTML_DROPPED.sub(" ", text)
+        text = html.unescape(_HTML_TAG.sub(" ", text))
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def aws_exceptions() -> tuple[type[Exception], ...]:
+    """What a boto3 call raises when AWS (or whatever answers at its endpoint) fails: botocore's errors, and the
+    parser's error for a body that is not an AWS response (an HTML error page from a proxy), which is not one of
+    them."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
+
+    return (BotoCoreError, ClientError, ResponseParserError)
+
+
 def describe_aws_error(exc: BaseException, action: str) -> str:
-    """A one-line explanation of a boto3/botocore failure, with what to do about it."""
+    """A one-line explanation of a boto3/botocore failure, with what to do about it. Whatever the server sent is
+    summarized (`summarize`): an error page never reaches the message, only its title."""
     from botocore.exceptions import (
         ClientError,
         EndpointConnectionError,
@@ -45,6 +81,7 @@ def describe_aws_error(exc: BaseException, action: str) -> str:
         PartialCredentialsError,
         ProfileNotFound,
     )
+    from botocore.parsers import ResponseParserError
 
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return (
@@ -58,17 +95,29 @@ def describe_aws_error(exc: BaseException, action: str) -> str:
     if isinstance(exc, EndpointConnectionError):
         endpoint = exc.kwargs.get("endpoint_url", "the AWS endpoint")
         return f"{action}: cannot reach {endpoint}; check the region name and the network"
+    if isinstance(exc, ResponseParserError):
+        quoted = _QUOTED_BODY.search(str(exc))
+        body = summarize(quoted.group(2).replace("\\n", "\n")) if quoted else ""
+        page = f" ({body})" if body else ""
+        return (
+            f"{action}: the endpoint answered with something that is not an AWS response{page}; "
+            "a proxy or the endpoint (AWS_ENDPOINT_URL, HTTPS_PROXY) is failing: check it and retry"
+        )
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
-        message = str(error.get("Message", "")).strip()
+        message = summarize(str(error.get("Message", "")))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         operation = exc.operation_name
         if code in BAD_CREDENTIALS:
             return f"{action}: the AWS credentials were rejected ({code}: {message}); refresh or replace them"
         if code in ACCESS_DENIED:
             return f"{action}: permission denied for {operation} ({code}); the caller needs that action allowed"
+        if code == str(status):  # no AWS error in the body (an error page): botocore names the status as the code
+            reason = message.removeprefix(f"{status} ") or "no error message"
+            return f"{action}: {operation} failed (HTTP {status}: {reason})"
         return f"{action}: {operation} failed ({code}: {message})"
-    return f"{action}: {type(exc).__name__}: {exc}"
+    return f"{action}: {type(exc).__name__}: {summarize(str(exc))}"
 
 
 @dataclass
@@ -114,11 +163,9 @@ class AwsContext:
 @contextlib.contextmanager
 def aws_errors(action: str) -> Iterator[None]:
     """Turn any AWS failure inside the block into an AccountError with a plain message."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
         yield
-    except (BotoCoreError, ClientError) as exc:
+    except aws_exceptions() as exc:
         raise AccountError(describe_aws_error(exc, action)) from None
 
 

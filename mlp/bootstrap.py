@@ -14,8 +14,11 @@ policy, other lifecycle rules and other tags; an existing key keeps its descript
 bucket name held by another account, a bucket in another region, or a key that is disabled or scheduled for
 deletion is an AccountError saying what to do.
 
-The resources carry `managed-by: mlp/bootstrap-backend`, not the platform's `managed-by: pulumi/ml-platform`:
-`mlp residue` never lists the state backend.
+Both carry the platform's required cost tags (`infra.tagging.rules.REQUIRED_COST_TAGS`, values given by the
+caller: `--tag KEY=VALUE` or a stack's `tags`), so `mlp audit-tags` finds nothing to flag, and
+`managed-by: mlp/bootstrap-backend`, not the platform's `managed-by: pulumi/ml-platform`: `mlp residue` never lists
+the state backend. A required tag without a value is refused before any AWS call. On an existing bucket or key,
+tags that are absent or empty are added and every other tag is kept as it is.
 
 Every call here runs against moto in tests/test_bootstrap.py; AccessDenied, a 403 from HeadBucket and rejected
 credentials are simulated with botocore's Stubber (moto accepts any credentials and answers HeadBucket for another
@@ -31,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from infra.tagging.rules import MAX_AWS_TAGS, REQUIRED_COST_TAGS, tag_problems
 from mlp.aws import AwsContext, aws_errors, paginate
 from mlp.errors import AccountError
 
@@ -85,6 +89,7 @@ class BootstrapPlan:
     alias: str
     key_arn: str | None  # None when the key does not exist yet
     noncurrent_days: int
+    tags: Mapping[str, str]  # what the bucket and the key carry: the cost tags and BACKEND_TAGS
     steps: tuple[BootstrapStep, ...]
     # What apply sends for the settings that merge with what exists (policy, lifecycle, tags), by target.
     requests: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -105,6 +110,7 @@ class BootstrapResult:
     account: str
     alias: str
     key_arn: str
+    tags: Mapping[str, str]
     steps: tuple[BootstrapStep, ...]
     login: tuple[str, ...]
 
@@ -145,6 +151,31 @@ def validate_bucket_name(name: str) -> None:
 def alias_for(name: str) -> str:
     """The KMS alias of the backend's secrets key (KMS aliases allow no dots)."""
     return f"alias/{name.replace('.', '-')}-secrets"
+
+
+def backend_tags(cost_tags: Mapping[str, str]) -> dict[str, str]:
+    """The tags of the bucket and the key: the caller's cost tags (every required one with a value) and
+    BACKEND_TAGS. A ValueError naming what is missing or wrong, before any AWS call."""
+    missing = [key for key in REQUIRED_COST_TAGS if not str(cost_tags.get(key, "")).strip()]
+    if missing:
+        raise ValueError(
+            "the state bucket and its KMS key must carry the platform's required cost tags; no value for "
+            f"{', '.join(missing)} (pass --tag KEY=VALUE for each, or --stack STACK to use that stack's tags)"
+        )
+    problems = [f"tag {key}: {problem}" for key, value in cost_tags.items() for problem in tag_problems(key, value)]
+    reserved = sorted(set(cost_tags) & set(BACKEND_TAGS))
+    problems += [f"tag {key}: is set by bootstrap-backend itself ({key}={BACKEND_TAGS[key]})" for key in reserved]
+    tags = {**cost_tags, **BACKEND_TAGS}
+    if len(tags) > MAX_AWS_TAGS:
+        problems.append(f"{len(tags)} tags (with {_tag_text(BACKEND_TAGS)}): AWS allows {MAX_AWS_TAGS}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return dict(sorted(tags.items()))
+
+
+def _tags_to_add(tags: Mapping[str, str], current: Mapping[str, str]) -> dict[str, str]:
+    """The wanted tags a resource lacks (absent, or empty as `audit-tags` counts it); its other values stay."""
+    return {key: value for key, value in tags.items() if not str(current.get(key, "")).strip()}
 
 
 def login_lines(name: str, region: str, alias: str) -> list[str]:
@@ -210,10 +241,17 @@ def lifecycle_rule(noncurrent_days: int) -> dict[str, Any]:
 
 
 def plan_bootstrap(
-    ctx: AwsContext, name: str, region: str, noncurrent_days: int = DEFAULT_NONCURRENT_DAYS
+    ctx: AwsContext,
+    name: str,
+    region: str,
+    noncurrent_days: int = DEFAULT_NONCURRENT_DAYS,
+    *,
+    cost_tags: Mapping[str, str],
 ) -> BootstrapPlan:
-    """What exists and what `apply_bootstrap` would create or change, read from the account (changes nothing)."""
+    """What exists and what `apply_bootstrap` would create or change, read from the account (changes nothing).
+    `cost_tags` holds a value for every required cost tag (`backend_tags`)."""
     validate_bucket_name(name)
+    tags = backend_tags(cost_tags)
     if region != ctx.region:
         raise ValueError(f"region {region!r} differs from the AWS session's region {ctx.region!r}")
     if not 1 <= noncurrent_days <= 36500:
@@ -222,8 +260,8 @@ def plan_bootstrap(
     alias = alias_for(name)
     steps: list[BootstrapStep] = []
     requests: dict[str, Any] = {}
-    key_arn = _plan_key(ctx, name, alias, steps)
-    _plan_bucket(ctx, name, region, account, key_arn, noncurrent_days, steps, requests)
+    key_arn = _plan_key(ctx, name, alias, tags, steps, requests)
+    _plan_bucket(ctx, name, region, account, key_arn, noncurrent_days, tags, steps, requests)
     order = {target: i for i, target in enumerate(TARGETS)}
     return BootstrapPlan(
         name=name,
@@ -232,6 +270,7 @@ def plan_bootstrap(
         alias=alias,
         key_arn=key_arn,
         noncurrent_days=noncurrent_days,
+        tags=tags,
         steps=tuple(sorted(steps, key=lambda step: order[step.target])),
         requests=requests,
     )
@@ -260,7 +299,14 @@ def _read(call: Callable[[], Any], action: str, missing: Sequence[str]) -> Any:
             raise
 
 
-def _plan_key(ctx: AwsContext, name: str, alias: str, steps: list[BootstrapStep]) -> str | None:
+def _plan_key(
+    ctx: AwsContext,
+    name: str,
+    alias: str,
+    tags: Mapping[str, str],
+    steps: list[BootstrapStep],
+    requests: dict[str, Any],
+) -> str | None:
     kms = ctx.client("kms")
     metadata = _read(
         lambda: kms.describe_key(KeyId=alias)["KeyMetadata"], f"reading KMS alias {alias}", ["NotFoundException"]
@@ -270,7 +316,7 @@ def _plan_key(ctx: AwsContext, name: str, alias: str, steps: list[BootstrapStep]
             BootstrapStep("kms-key", "create", "a symmetric encryption key for Pulumi secrets"),
             BootstrapStep("kms-alias", "create", f"{alias} -> the new key"),
             BootstrapStep("kms-key-rotation", "create", "automatic yearly rotation"),
-            BootstrapStep("kms-key-tags", "create", _tag_text(BACKEND_TAGS)),
+            BootstrapStep("kms-key-tags", "create", _tag_text(tags)),
         ]
         return None
     key_id, key_arn, state = metadata["KeyId"], str(metadata["Arn"]), metadata.get("KeyState")
@@ -301,12 +347,13 @@ def _plan_key(ctx: AwsContext, name: str, alias: str, steps: list[BootstrapStep]
     else:
         steps.append(BootstrapStep("kms-key-rotation", "update", "turn on automatic yearly rotation"))
     response = _read(lambda: kms.list_resource_tags(KeyId=key_id), f"reading the tags of KMS key {key_id}", [])
-    tags = {t["TagKey"]: t["TagValue"] for t in response.get("Tags", [])}
-    missing = {k: v for k, v in BACKEND_TAGS.items() if k not in tags}
+    current = {str(t["TagKey"]): str(t.get("TagValue") or "") for t in response.get("Tags", [])}
+    missing = _tags_to_add(tags, current)
     if missing:
         steps.append(BootstrapStep("kms-key-tags", "update", f"add {_tag_text(missing)}"))
+        requests["kms-key-tags"] = missing  # TagResource adds and overwrites the keys given, and keeps the others
     else:
-        steps.append(BootstrapStep("kms-key-tags", "none", _tag_text({k: tags[k] for k in BACKEND_TAGS})))
+        steps.append(BootstrapStep("kms-key-tags", "none", _tag_text({k: current[k] for k in tags})))
     return key_arn
 
 
@@ -358,6 +405,7 @@ def _plan_bucket(
     account: str,
     key_arn: str | None,
     noncurrent_days: int,
+    tags: Mapping[str, str],
     steps: list[BootstrapStep],
     requests: dict[str, Any],
 ) -> None:
@@ -374,11 +422,11 @@ def _plan_bucket(
             BootstrapStep("bucket-encryption", "create", f"aws:kms with {key_text}, bucket key on"),
             BootstrapStep("bucket-policy", "create", f"{POLICY_SID}: deny requests without TLS"),
             BootstrapStep("bucket-lifecycle", "create", _rule_text(noncurrent_days)),
-            BootstrapStep("bucket-tags", "create", _tag_text(BACKEND_TAGS)),
+            BootstrapStep("bucket-tags", "create", _tag_text(tags)),
         ]
         requests["bucket-policy"] = {"Version": "2012-10-17", "Statement": [statement]}
         requests["bucket-lifecycle"] = {"Rules": [rule]}
-        requests["bucket-tags"] = dict(BACKEND_TAGS)
+        requests["bucket-tags"] = dict(tags)
         return
     steps.append(BootstrapStep("bucket", "none", f"s3://{name} in {region}, owned by {account}"))
 
@@ -465,13 +513,22 @@ def _plan_bucket(
         requests["bucket-lifecycle"] = request
 
     tagging = read(lambda: s3.get_bucket_tagging(Bucket=name), "tags", ["NoSuchTagSet"])
-    tags = {t["Key"]: t["Value"] for t in (tagging or {}).get("TagSet", [])}
-    missing = {k: v for k, v in BACKEND_TAGS.items() if k not in tags}
+    # S3 leaves out `Value` when it is empty.
+    current = {str(t["Key"]): str(t.get("Value") or "") for t in (tagging or {}).get("TagSet", [])}
+    missing = _tags_to_add(tags, current)
     if missing:
-        steps.append(BootstrapStep("bucket-tags", "update", f"add {_tag_text(missing)}"))
-        requests["bucket-tags"] = {**tags, **missing}
+        kept_keys = sorted(set(current) - set(missing))
+        also = f" (its {len(kept_keys)} other tag(s) kept)" if kept_keys else ""
+        action = "update" if tagging else "create"
+        steps.append(BootstrapStep("bucket-tags", action, f"add {_tag_text(missing)}{also}"))
+        if len({**current, **missing}) > MAX_AWS_TAGS:
+            raise AccountError(
+                f"the S3 bucket {name} has {len(current)} tags: adding {', '.join(sorted(missing))} would pass "
+                f"AWS's {MAX_AWS_TAGS}; remove some of its tags first"
+            )
+        requests["bucket-tags"] = {**current, **missing}  # PutBucketTagging replaces the whole set
     else:
-        steps.append(BootstrapStep("bucket-tags", "none", _tag_text({k: tags[k] for k in BACKEND_TAGS})))
+        steps.append(BootstrapStep("bucket-tags", "none", _tag_text({k: current[k] for k in tags})))
 
 
 def _key_references(key_arn: str, region: str, account: str, name: str) -> set[str]:
@@ -518,7 +575,7 @@ def _canonical(value: Any) -> Any:
 def apply_bootstrap(ctx: AwsContext, plan: BootstrapPlan) -> BootstrapResult:
     """Converge the account to the plan's backend. The account is read again first, so what changed since the plan
     was shown is taken into account, and a second run changes nothing."""
-    current = plan_bootstrap(ctx, plan.name, plan.region, plan.noncurrent_days)
+    current = plan_bootstrap(ctx, plan.name, plan.region, plan.noncurrent_days, cost_tags=_cost_tags(plan.tags))
     actions = {step.target: step.action for step in current.steps}
     done: list[BootstrapStep] = []
     key_arn = current.key_arn
@@ -544,9 +601,14 @@ def apply_bootstrap(ctx: AwsContext, plan: BootstrapPlan) -> BootstrapResult:
         account=current.account,
         alias=current.alias,
         key_arn=key_arn,
+        tags=current.tags,
         steps=tuple(done),
         login=tuple(login_lines(current.name, current.region, current.alias)),
     )
+
+
+def _cost_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    return {key: value for key, value in tags.items() if key not in BACKEND_TAGS}
 
 
 def _apply_step(
@@ -561,7 +623,7 @@ def _apply_step(
                 KeyUsage="ENCRYPT_DECRYPT",
                 KeySpec="SYMMETRIC_DEFAULT",
                 Policy=json.dumps(key_policy(plan.account, plan.region)),
-                Tags=[{"TagKey": k, "TagValue": v} for k, v in sorted(BACKEND_TAGS.items())],
+                Tags=[{"TagKey": k, "TagValue": v} for k, v in sorted(plan.tags.items())],
             )["KeyMetadata"]
         return str(metadata["Arn"])
     if key_arn is None:
@@ -574,10 +636,9 @@ def _apply_step(
             kms.enable_key_rotation(KeyId=key_arn)
     elif target == "kms-key-tags":
         if actions["kms-key"] != "create":  # a new key got its tags when it was made
+            tags = plan.requests["kms-key-tags"]
             with aws_errors(f"tagging KMS key {key_arn}"):
-                kms.tag_resource(
-                    KeyId=key_arn, Tags=[{"TagKey": k, "TagValue": v} for k, v in sorted(BACKEND_TAGS.items())]
-                )
+                kms.tag_resource(KeyId=key_arn, Tags=[{"TagKey": k, "TagValue": v} for k, v in sorted(tags.items())])
     elif target == "bucket":
         _create_bucket(s3, name, plan.region)
     elif target == "bucket-ownership":
@@ -655,6 +716,7 @@ def to_json(result: BootstrapPlan | BootstrapResult) -> dict[str, Any]:
         "account": result.account,
         "alias": result.alias,
         "key_arn": result.key_arn,
+        "tags": dict(result.tags),
     }
     if isinstance(result, BootstrapPlan):
         return {

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from infra.config import PlatformConfig
+    from infra.serving.fit import FitReport
     from mlp.aws import AwsContext
     from mlp.ordering import OrderReport
+    from mlp.plan_summary import PlanSummary
     from mlp.planner import Plan
     from mlp.schema_gate import SchemaReport
     from mlp.stackfile import StackConfig
@@ -52,8 +54,10 @@ def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
-    # Piped output (CI logs, files) gets a wide console so that tables do not wrap every cell.
-    return Console(stderr=stderr, soft_wrap=True, width=None if stream.isatty() else 200, emoji=False)
+    # Piped output (CI logs, files) gets a wide console so that tables do not wrap every cell, unless COLUMNS says
+    # how wide (which rich reads when no width is given).
+    width = None if stream.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200
+    return Console(stderr=stderr, soft_wrap=True, width=width, emoji=False)
 
 
 def _say(text: str, stderr: bool = True) -> None:
@@ -137,6 +141,10 @@ def validate(
     schemas = None
     try:
         cfg = stack_config.validate()
+        if project.name == PROJECT:  # no two stack files may claim one name or VPC CIDR (mlp/stack_clashes.py)
+            from mlp.stack_clashes import check_stack_clashes
+
+            check_stack_clashes(project, stack_config, cfg)
         if budget or check_order:
             planned = plan_stack(stack_config, cfg)
             if budget:
@@ -306,9 +314,15 @@ def plan(
     stack_config = load_stack(project, stack)
     result = plan_stack(stack_config)
     adoption = None
+    summary: PlanSummary | None = None
+    budget_error: ConfigError | None = None
+    fit_reports: list[FitReport] = []
     if project.name == PROJECT:
+        from infra.serving.fit import serving_fit
+
         platform = stack_config.validate()
-        warning = _budget_warning(stack_config, platform, result, price_region)
+        fit_reports = serving_fit(platform)
+        summary, warning, budget_error = _plan_summary(stack_config, platform, result, price_region)
         if warning:
             _say(warning)
         if platform.adopts_cluster:
@@ -327,22 +341,62 @@ def plan(
         else:
             _emit(render_text(report), output)
     else:
-        _render_plan(result, fmt, output)
+        _render_plan(
+            result,
+            fmt,
+            output,
+            {"serving_fit": [r.to_json() for r in fit_reports]} if fit_reports else None,
+            summary=summary,
+        )
+    for fit_report in fit_reports:  # weights + KV cache against each vLLM server's GPUs (infra/serving/fit.py)
+        _say(fit_report.line())
     _report_order(order_report, verbose)
     _report_schemas(schema_report, verbose)
     if adoption is not None:
         _say(adoption.summary())
+    if budget_error is not None:  # after the plan, whose summary says why (no price data, over budget in prod)
+        raise budget_error
     if not (order_report.ok and schema_report.ok and (adoption is None or adoption.ok)):
         raise typer.Exit(EXIT_FAILED)
 
 
-def _render_plan(result: Plan, fmt: PlanFormat, output: Path | None) -> None:
-    from mlp.render import render_markdown, render_table, render_tree
+def _plan_summary(
+    stack_config: StackConfig, cfg: PlatformConfig, plan: Plan, price_region: str | None
+) -> tuple[PlanSummary, str | None, ConfigError | None]:
+    """The plan's summary, the budget warning and the budget error (raised once the plan is shown): one estimate
+    for both, as `mlp cost` computes it. Missing prices give a summary that says so and the fail-closed error."""
+    from mlp.cost import check_budget, stack_cost
+    from mlp.plan_summary import summarize
 
-    if fmt is PlanFormat.json:
-        _emit(result.to_json(), output)
+    try:
+        cost = stack_cost(stack_config, cfg, plan, price_region=price_region)
+        return (
+            summarize(plan, price_region=price_region, estimate=cost.estimate),
+            check_budget(cost, stack_config),
+            None,
+        )
+    except ConfigError as error:
+        return summarize(plan, price_region=price_region), None, error
+
+
+def _render_plan(
+    result: Plan,
+    fmt: PlanFormat,
+    output: Path | None,
+    extra: dict[str, object] | None = None,
+    summary: PlanSummary | None = None,
+) -> None:
+    """The plan in a format, opening with its summary (the JSON's `summary` object); `extra` adds top-level keys
+    to the JSON form (the vLLM servers' memory fit)."""
+    from mlp.render import render_json, render_markdown, render_table, render_tree
+
+    if fmt is PlanFormat.json and extra:
+        body = {**json.loads(render_json(result, summary)), **extra}
+        _emit(json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n", output)
+    elif fmt is PlanFormat.json:
+        _emit(render_json(result, summary), output)
     elif fmt is PlanFormat.markdown:
-        _emit(render_markdown(result), output)
+        _emit(render_markdown(result, summary), output)
     else:
         if output:
             from rich.console import Console
@@ -350,7 +404,7 @@ def _render_plan(result: Plan, fmt: PlanFormat, output: Path | None) -> None:
             console = Console(file=output.open("w", encoding="utf-8"), width=200, emoji=False)
         else:
             console = _console()
-        (render_tree if fmt is PlanFormat.tree else render_table)(result, console)
+        (render_tree if fmt is PlanFormat.tree else render_table)(result, console, summary)
 
 
 @app.command(
@@ -362,6 +416,38 @@ def policy(ctx: typer.Context) -> None:
     from policies.cli import main as policy_main
 
     raise typer.Exit(policy_main(list(ctx.args)))
+
+
+@app.command()
+def new(
+    stack: Annotated[str, typer.Argument(help="The new stack, e.g. sandbox (writes stacks/Pulumi.<stack>.yaml).")],
+    source: Annotated[str, typer.Option("--from", help="The stack whose file to copy, e.g. dev.")],
+    project_dir: ProjectDir = None,
+) -> None:
+    """Start a stack from another one's file: a copy with its comments, a VPC CIDR no other stack file uses and
+    names of its own (never over an existing file); then validate it and print the next commands. Exit 2 on a bad
+    name, an existing file or a config error (mlp/newstack.py)."""
+    from mlp.newstack import NewStackError, new_stack, next_commands
+    from mlp.stackfile import load_project, load_stack
+
+    project = load_project(_project_root(project_dir))
+    try:
+        made = new_stack(project, stack, source)
+    except NewStackError as error:
+        _say(f"error: {error}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    written = project.relative(made.path)
+    _say(f"wrote {written} from {project.relative(project.stack_file(source))}", stderr=False)
+    for change in made.changes:
+        _say(f"  {change}", stderr=False)
+    try:
+        validate(stack, project_dir=project.root)
+    except ConfigError as error:
+        _say(f"{error}\n{written} was written; fix it, then run `mlp validate {stack}`")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    _say("next:", stderr=False)
+    for line in next_commands(stack, load_stack(project, stack).validate(), written):
+        _say(f"  {line}", stderr=False)
 
 
 @app.command()
@@ -586,7 +672,9 @@ class AccountFormat(enum.StrEnum):
 RegionOption = Annotated[
     str | None, typer.Option("--region", help="AWS region (default: the stack's, else AWS_REGION).")
 ]
-ProfileOption = Annotated[str | None, typer.Option("--profile", help="AWS profile (default: the environment's).")]
+ProfileOption = Annotated[
+    str | None, typer.Option("--profile", help="AWS profile (default: the stack's aws:profile, else the shell's).")
+]
 StackOption = Annotated[
     str | None, typer.Option("--stack", "-s", help="A stack whose region (and, for --fix, cost tags) to use.")
 ]
@@ -599,7 +687,7 @@ def _aws_context(region: str | None, profile: str | None, stack_cfg: PlatformCon
     chosen = chosen or os.environ.get("AWS_DEFAULT_REGION")
     if not chosen:
         raise typer.BadParameter("no AWS region: pass --region or --stack, or set AWS_REGION")
-    return AwsContext(region=chosen, profile=profile)
+    return AwsContext(region=chosen, profile=profile or (stack_cfg.aws.profile if stack_cfg else None))
 
 
 def _stack_cfg(stack: str | None, project_dir: Path | None) -> PlatformConfig | None:
@@ -841,35 +929,53 @@ def residue(
 @app.command("bootstrap-backend")
 def bootstrap_backend(
     name: Annotated[str, typer.Argument(help="The state bucket's name (also names the KMS key's alias).")],
-    region: Annotated[str | None, typer.Option("--region", help="AWS region (default: AWS_REGION).")] = None,
+    region: RegionOption = None,
     profile: ProfileOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be created or changed.")] = False,
     noncurrent_days: Annotated[
         int, typer.Option("--noncurrent-days", min=1, help="Keep old state versions this many days.")
     ] = 90,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="A cost tag KEY=VALUE for the bucket and key (repeatable; overrides --stack's)."),
+    ] = None,
+    stack: Annotated[
+        str | None, typer.Option("--stack", "-s", help="A stack whose cost tags (and region) to use.")
+    ] = None,
     fmt: Annotated[AccountFormat, typer.Option("--format", "-f")] = AccountFormat.table,
+    project_dir: ProjectDir = None,
 ) -> None:
     """The Pulumi state backend: a versioned, SSE-KMS, private, TLS-only S3 bucket and a KMS key (with alias) for
-    stack secrets. Idempotent: a second run changes nothing; nothing is ever deleted. Prints the login lines."""
+    stack secrets, both carrying the required cost tags (from --tag or --stack). Idempotent: a second run changes
+    nothing, and adds only missing tags to an existing bucket or key; nothing is ever deleted. Prints the login
+    lines."""
     from mlp import bootstrap as backend
 
+    cfg = _stack_cfg(stack, project_dir)
+    cost_tags = dict(cfg.tags) if cfg else {}
+    for item in tag or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"--tag {item!r}: expected KEY=VALUE")
+        cost_tags[key.strip()] = value.strip()
     try:
         backend.validate_bucket_name(name)
+        backend.backend_tags(cost_tags)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    ctx = _aws_context(region, profile)
-    plan = backend.plan_bootstrap(ctx, name, ctx.region, noncurrent_days=noncurrent_days)
+    ctx = _aws_context(region, profile, cfg)
+    plan = backend.plan_bootstrap(ctx, name, ctx.region, noncurrent_days=noncurrent_days, cost_tags=cost_tags)
     result = None if dry_run else backend.apply_bootstrap(ctx, plan)
     if fmt is AccountFormat.json:
         body = backend.to_json(plan if result is None else result)
         _say(json.dumps(body, indent=2), stderr=False)
         return
     console = _console()
-    backend.render_table(plan if result is None else result, console)
+    backend.render_table(plan if result is None else result, console)  # a result's table ends with the login lines
     if result is None:
         _say("dry run: nothing was created or changed", stderr=False)
-    for line in backend.login_lines(name, ctx.region, plan.alias):
-        _say(line, stderr=False)
+        for line in backend.login_lines(name, ctx.region, plan.alias):
+            _say(line, stderr=False)
 
 
 class RunnerCommand(enum.StrEnum):

@@ -92,7 +92,9 @@ def config_reference() -> str:
             out += [doc, ""]
         out += ["| key | type | default | description |", "|---|---|---|---|"]
         for name, info in model.model_fields.items():
-            key = "`aws:region`" if model is PlatformConfig and name == "region" else f"`{name}`"
+            key = f"`{info.alias or name}`"  # the provider settings' keys are Pulumi's camelCase aliases
+            if model is PlatformConfig and name in ("region", "aws"):
+                key = "`aws:region`" if name == "region" else "`aws:<key>`"
             description = (info.description or "").replace("|", "\\|")
             out.append(f"| {key} | {_type_name(hints[name])} | {_default(info)} | {description} |")
         out.append("")

@@ -16,7 +16,7 @@ import runpy
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,9 @@ class Plan:
     resources: tuple[PlannedResource, ...]
     layers: tuple[str, ...] = ()
     """The layers in deployment order (created first, destroyed last); empty for a one-program plan."""
+    stack_config: dict[str, Any] | None = None
+    """What the policy and cost checks need of this platform's stack (`environment`, `region`,
+    `budget_monthly_usd`), so that a saved plan is checked as its stack is; None for other programs."""
 
     def by_type(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -128,6 +131,8 @@ class Plan:
         if self.layers:
             body["layers"] = list(self.layers)
             summary["by_layer"] = {layer: len(self.in_layer(layer)) for layer in self.layers}
+        if self.stack_config is not None:
+            body["stack_config"] = dict(self.stack_config)
         return body
 
     def to_json(self) -> str:
@@ -198,7 +203,19 @@ def plan_stack(stack_config: StackConfig, platform: PlatformConfig | None = None
             run_program(layer_project.main, layer_project.name, stack, config, context(False), True)
         exports[qualified_stack_name(layer_project.name, stack)] = last_exports()
         runs.append((layer, records))
-    return build_layered_plan(project.name, stack, runs)
+    plan = build_layered_plan(project.name, stack, runs)
+    if platform is None:
+        return plan
+    return replace(plan, stack_config=stack_settings(platform))
+
+
+def stack_settings(platform: PlatformConfig) -> dict[str, Any]:
+    """The stack's settings a saved plan records for `mlp policy --plan-json` (and the plan's summary)."""
+    return {
+        "environment": platform.environment,
+        "region": platform.region,
+        "budget_monthly_usd": platform.budget.monthly_usd,
+    }
 
 
 _LAST_EXPORTS: list[StackOutputs] = [StackOutputs(values={})]

@@ -39,7 +39,7 @@ from infra.catalog import gpu as gpu_catalog
 from infra.catalog.gpu import GpuInstance
 from infra.config import GpuPoolConfig, PlatformConfig
 from infra.network.cidr import AWS_RESERVED_PER_SUBNET, SubnetPlanError, plan_subnets
-from mlp.aws import ACCESS_DENIED, AwsContext, StepCallback, describe_aws_error, paginate
+from mlp.aws import ACCESS_DENIED, AwsContext, StepCallback, aws_exceptions, describe_aws_error, paginate
 from mlp.errors import AccountError
 
 if TYPE_CHECKING:
@@ -372,7 +372,7 @@ class _RefusedError(Exception):
 def _call(action: str, fn: Any, /, passthrough: Iterable[str] = (), **kwargs: Any) -> Any:
     """Call AWS; an AccessDenied or one of the `passthrough` codes becomes `_RefusedError` for the check to report,
     anything else (rejected credentials, throttling, no endpoint) an AccountError."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 
     try:
         return fn(**kwargs)
@@ -381,7 +381,7 @@ def _call(action: str, fn: Any, /, passthrough: Iterable[str] = (), **kwargs: An
         if code in ACCESS_DENIED or code in set(passthrough):
             raise _RefusedError(exc) from None
         raise AccountError(describe_aws_error(exc, action)) from None
-    except BotoCoreError as exc:
+    except aws_exceptions() as exc:
         raise AccountError(describe_aws_error(exc, action)) from None
 
 

@@ -1,15 +1,21 @@
-"""Render a plan as a table, a tree or Markdown, grouped by component, with each resource's key settings."""
+"""Render a plan as a table, a tree, Markdown or JSON: a summary first (mlp/plan_summary.py), then the resources
+grouped by component with each resource's key settings (mlp/key_settings.py).
+
+Tables fit the console (100 columns and up) without cutting a resource name: the name column never wraps, and the
+type and settings columns fold instead."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from mlp.key_settings import KeySettings
+from mlp.plan_summary import PlanSummary, summarize
 from mlp.planner import NOTICE, Plan, PlannedResource
 
 
@@ -24,78 +30,16 @@ def _short_type(token: str) -> str:
     return f"{module.split('/')[0]}.{kind}" if module else token
 
 
-def _get(d: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(key)
-    return d
+def _table_type(token: str) -> str:
+    """The table's shorter type: a Kubernetes kind without its API group (the Markdown and `resources by type`
+    keep it), so that narrow consoles fold fewer rows."""
+    pkg, _, rest = token.partition(":")
+    return rest.rpartition(":")[2] if pkg == "kubernetes" and rest else _short_type(token)
 
 
-def _yes(value: Any) -> str:
-    return "on" if value in (True, "true") else "off"
-
-
-_SETTINGS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "aws:ec2/vpc:Vpc": lambda i: f"cidr {i.get('cidrBlock')}",
-    "aws:ec2/subnet:Subnet": lambda i: f"{i.get('cidrBlock')} in {i.get('availabilityZone')}",
-    "aws:ec2/natGateway:NatGateway": lambda i: f"{i.get('connectivityType', 'public')}",
-    "aws:ec2/vpcEndpoint:VpcEndpoint": lambda i: f"{i.get('serviceName')} ({i.get('vpcEndpointType')})",
-    "aws:ec2/flowLog:FlowLog": lambda i: f"traffic {i.get('trafficType')} -> {i.get('logDestinationType')}",
-    "aws:cloudwatch/logGroup:LogGroup": lambda i: (
-        f"retention {i.get('retentionInDays')} d, kms {'yes' if i.get('kmsKeyId') else 'no'}"
-    ),
-    "aws:kms/key:Key": lambda i: f"rotation {_yes(i.get('enableKeyRotation'))}",
-    "aws:sns/topic:Topic": lambda i: f"kms {'yes' if i.get('kmsMasterKeyId') else 'no'}",
-    "aws:eks/cluster:Cluster": lambda i: (
-        f"k8s {i.get('version')}, endpoint "
-        f"{'public+private' if _get(i, 'vpcConfig', 'endpointPublicAccess') else 'private'}, "
-        f"secrets kms {'yes' if i.get('encryptionConfig') else 'no'}, "
-        f"logs {len(i.get('enabledClusterLogTypes') or [])}/5, support {_get(i, 'upgradePolicy', 'supportType')}"
-    ),
-    "aws:eks/nodeGroup:NodeGroup": lambda i: (
-        f"{','.join(i.get('instanceTypes') or [])} {i.get('capacityType', '')} "
-        f"{_get(i, 'scalingConfig', 'minSize')}..{_get(i, 'scalingConfig', 'maxSize')} nodes"
-    ),
-    "aws:ec2/launchTemplate:LaunchTemplate": lambda i: (
-        f"IMDSv2 {_get(i, 'metadataOptions', 'httpTokens')}, "
-        f"{len(i.get('tagSpecifications') or [])} tag specs, "
-        f"encrypted {all(_get(b, 'ebs', 'encrypted') == 'true' for b in i.get('blockDeviceMappings') or [])}"
-    ),
-    "aws:eks/addon:Addon": lambda i: f"{i.get('addonName')} {i.get('addonVersion')}",
-    "aws:eks/accessEntry:AccessEntry": lambda i: f"{i.get('principalArn')}",
-    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": lambda i: (
-        f"{str(i.get('policyArn', '')).rsplit('/', 1)[-1]} ({_get(i, 'accessScope', 'type')})"
-    ),
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": lambda i: str(i.get("policyArn", "")).rsplit("/", 1)[-1],
-    "kubernetes:helm.sh/v3:Release": lambda i: f"{i.get('chart')} {i.get('version')}",
-    "kubernetes:gateway.networking.k8s.io/v1:Gateway": lambda i: ", ".join(
-        f"{li.get('protocol')} :{li.get('port')} {li.get('hostname', '*')}" for li in _get(i, "spec", "listeners") or []
-    ),
-    "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute": lambda i: _route_weights(i),
-}
-
-
-def _route_weights(inputs: dict[str, Any]) -> str:
-    """`host -> service share%, ...`: where a weighted route (a canary split) sends requests; a backend's share is
-    its weight over the rule's total (a missing weight is 1, as in the Gateway API)."""
-    spec = inputs.get("spec") or {}
-    rules = []
-    for rule in spec.get("rules") or []:
-        backends = [(b.get("name"), int(b.get("weight", 1))) for b in rule.get("backendRefs") or []]
-        total = sum(w for _, w in backends) or 1
-        rules.append(", ".join(f"{name} {100 * w / total:g}%" for name, w in backends))
-    return f"{','.join(spec.get('hostnames') or ['*'])} -> {'; '.join(rules)}"
-
-
-def key_settings(resource: PlannedResource) -> str:
-    fn = _SETTINGS.get(resource.type)
-    if fn is None:
-        return ""
-    try:
-        return fn(resource.inputs)
-    except (TypeError, KeyError, AttributeError):
-        return ""
+def key_settings(resource: PlannedResource, plan: Plan | None = None) -> str:
+    """A resource's key settings (a bucket's also read the resources in `plan` that configure it)."""
+    return KeySettings(plan.resources if plan is not None else ())(resource)
 
 
 def _groups(plan: Plan) -> dict[str, list[PlannedResource]]:
@@ -118,56 +62,90 @@ def _groups(plan: Plan) -> dict[str, list[PlannedResource]]:
     return {k: v for k, v in groups.items() if v}
 
 
-def render_json(plan: Plan) -> str:
-    return plan.to_json()
+def render_json(plan: Plan, summary: PlanSummary | None = None) -> str:
+    """The plan's JSON with the summary's figures added to its `summary` object (whose keys stay as they were)."""
+    body = plan.to_dict()
+    body["summary"].update((summary or summarize(plan, with_checks=False)).to_json())
+    return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
 
 
-def render_table(plan: Plan, console: Console) -> None:
+def _summary_table(summary: PlanSummary) -> Table:
+    table = Table(title="summary", title_justify="left", show_header=False)
+    table.add_column("item", no_wrap=True, style="bold")
+    table.add_column("value", overflow="fold")
+    for label, text in summary.rows():
+        table.add_row(label, text)
+    return table
+
+
+def _flags(r: PlannedResource) -> str:
+    options = (("[protect]", r.options.get("protect")), ("[retain]", r.options.get("retainOnDelete")))
+    return " ".join(flag for flag, on in options if on)
+
+
+def render_table(plan: Plan, console: Console, summary: PlanSummary | None = None) -> None:
     console.print(f"[bold]{plan.project}[/bold] / stack [bold]{plan.stack}[/bold]: {len(plan.resources)} resources")
-    console.print(f"[dim]{NOTICE}[/dim]")
+    console.print(_summary_table(summary or summarize(plan, with_checks=False)))
+    # The console may soft-wrap (piped output): the notice is wrapped to its width all the same.
+    console.print(f"[dim]{NOTICE}[/dim]", soft_wrap=False)
+    settings = KeySettings(plan.resources)
     for group, resources in _groups(plan).items():
+        rows = [(_table_type(r.type), r.name, " ".join(x for x in (settings(r), _flags(r)) if x)) for r in resources]
         table = Table(title=f"{group} ({len(resources)})", title_justify="left", expand=False)
-        table.add_column("type")
-        table.add_column("name")
-        table.add_column("key settings")
-        for r in resources:
-            flags = " ".join(
-                flag
-                for flag, on in (("[protect]", r.options.get("protect")), ("[retain]", r.options.get("retainOnDelete")))
-                if on
-            )
-            table.add_row(_short_type(r.type), r.name, " ".join(x for x in (key_settings(r), flags) if x))
+        # Names are what a reader looks up: never cut or wrapped; the type and the settings fold instead, the type
+        # to what the settings leave of the room beside the names (at least a third; borders and padding take 10).
+        name_width = max(len(name) for _, name, _ in rows)
+        room = console.width - name_width - 10
+        type_need = max(len(kind) for kind, _, _ in rows)
+        settings_need = max(len("key settings"), *(len(text) for _, _, text in rows))
+        type_max = None if type_need + settings_need <= room else max(14, room - min(settings_need, 2 * room // 3))
+        table.add_column("type", overflow="fold", max_width=type_max)
+        table.add_column("name", no_wrap=True, min_width=name_width)
+        table.add_column("key settings", overflow="fold")
+        for kind, name, text in rows:
+            table.add_row(kind, escape(name), escape(text))
         console.print(table)
-    summary = Table(title="resources by type", title_justify="left")
-    summary.add_column("type")
-    summary.add_column("count", justify="right")
+    by_type = Table(title="resources by type", title_justify="left")
+    by_type.add_column("type", overflow="fold")
+    by_type.add_column("count", justify="right")
     for token, count in plan.by_type().items():
-        summary.add_row(token, str(count))
-    console.print(summary)
+        by_type.add_row(token, str(count))
+    console.print(by_type)
 
 
-def render_tree(plan: Plan, console: Console) -> None:
+def render_tree(plan: Plan, console: Console, summary: PlanSummary | None = None) -> None:
     root = Tree(f"[bold]{plan.project}-{plan.stack}[/bold] ({len(plan.resources)} resources)")
     children: dict[tuple[str, str | None], list[PlannedResource]] = {}
     for r in plan.resources:
         children.setdefault((r.layer, r.parent), []).append(r)
 
+    key = KeySettings(plan.resources)
+
     def add(parent_tree: Tree, layer: str, parent: str | None) -> None:
         for r in children.get((layer, parent), []):
-            settings = key_settings(r)
+            settings = escape(key(r))
             label = f"{_short_type(r.type)} [bold]{r.name}[/bold]" + (f"  [dim]{settings}[/dim]" if settings else "")
             add(parent_tree.add(label), layer, r.name)
 
     for layer in plan.layers or ("",):
         count = len(plan.in_layer(layer))
         add(root.add(f"[bold]{layer} layer[/bold] ({count} resources)") if layer else root, layer, None)
-    console.print(f"[dim]{NOTICE}[/dim]")
+    console.print(_summary_table(summary or summarize(plan, with_checks=False)))
+    console.print(f"[dim]{NOTICE}[/dim]", soft_wrap=False)
     console.print(root)
 
 
-def render_markdown(plan: Plan) -> str:
+def render_markdown(plan: Plan, summary: PlanSummary | None = None) -> str:
+    settings = KeySettings(plan.resources)
     lines = [
         f"## Offline plan: `{plan.project}` / `{plan.stack}`",
+        "",
+        "| summary | |",
+        "|---|---|",
+        *(
+            f"| {label} | {text.replace('|', '/')} |"
+            for label, text in (summary or summarize(plan, with_checks=False)).rows()
+        ),
         "",
         f"> {NOTICE}",
         "",
@@ -177,7 +155,7 @@ def render_markdown(plan: Plan) -> str:
     for group, resources in _groups(plan).items():
         lines += [f"### {group} ({len(resources)})", "", "| type | name | key settings |", "|---|---|---|"]
         for r in resources:
-            lines.append(f"| `{_short_type(r.type)}` | `{r.name}` | {key_settings(r).replace('|', '/')} |")
+            lines.append(f"| `{_short_type(r.type)}` | `{r.name}` | {settings(r).replace('|', '/')} |")
         lines.append("")
     lines += ["### Resources by type", "", "| type | count |", "|---|---:|"]
     lines += [f"| `{t}` | {c} |" for t, c in plan.by_type().items()]

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from infra.catalog.prices import HOURS_PER_MONTH, ec2_on_demand_price
 from infra.constants import PROJECT
 from infra.cost.estimate import rds_price, service_price
-from mlp.aws import AwsContext, StepCallback, aws_errors, describe_aws_error, paginate
+from mlp.aws import AwsContext, StepCallback, aws_errors, aws_exceptions, describe_aws_error, paginate
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -681,9 +681,7 @@ def _failed(item: ResidueItem, exc: BaseException) -> DeletionResult:
 
 
 def _aws_exceptions() -> tuple[type[Exception], ...]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return (BotoCoreError, ClientError)
+    return aws_exceptions()
 
 
 @dataclass

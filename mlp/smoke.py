@@ -435,7 +435,8 @@ def kubernetes_clients(kubeconfig: str | None, context: str | None) -> tuple[Any
         config.load_kube_config(config_file=kubeconfig, context=context)
     except (ConfigException, OSError) as exc:
         raise SmokeError(
-            f"no usable kubeconfig ({exc}); run the stack's `kubeconfig_command` output or pass --kubeconfig"
+            f"no usable kubeconfig ({exc}); run the command in the cloud layer's `update_kubeconfig_command` "
+            "stack output or pass --kubeconfig"
         ) from None
     return client.CoreV1Api(), client.AppsV1Api()
 
@@ -450,7 +451,7 @@ def mlflow_credentials(cfg: Any) -> tuple[str, str]:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    secret = cfg.mlflow.auth.admin_secret
+    secret = cfg.mlflow_admin_secret
     try:
         client = boto3.client("secretsmanager", region_name=cfg.region)
         value = json.loads(client.get_secret_value(SecretId=secret)["SecretString"])

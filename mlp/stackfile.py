@@ -46,7 +46,7 @@ class StackConfig:
     line_of: Callable[[KeyPath], int | None]
 
     def validate(self) -> PlatformConfig:
-        return validate_config(self.config, self.source, self.line_of)
+        return validate_config(self.config, self.source, self.line_of, stack=self.stack)
 
 
 def load_project(root: Path) -> Project:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.server
 import io
 import re
 import socket
@@ -53,6 +54,65 @@ def moto_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield endpoint
     finally:
         server.stop()
+
+
+# -- a proxy that answers every request with an HTML error page -------------------------------------------------------
+
+ERROR_PAGE = (
+    b"<!DOCTYPE html>\n<html>\n<head><title>502 Bad Gateway</title>\n<style>body { font: 14px sans-serif; }</style>"
+    b"</head>\n<body>\n<center><h1>502 Bad Gateway</h1></center>\n"
+    + b"<p>The proxy server received an invalid response from an upstream server.</p>\n" * 40
+    + b"<hr><center>nginx/1.25.3</center>\n</body>\n</html>\n"
+)
+
+
+class _ErrorPageHandler(http.server.BaseHTTPRequestHandler):
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(502)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(ERROR_PAGE)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(ERROR_PAGE)
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self._answer()
+
+    def do_PUT(self) -> None:
+        self._answer()
+
+    def do_DELETE(self) -> None:
+        self._answer()
+
+    def do_HEAD(self) -> None:
+        self._answer()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def error_page_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point boto3 at a local server that answers every request 502 with an HTML page (`ERROR_PAGE`), as a failing
+    proxy or load balancer in front of an endpoint does."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ErrorPageHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    try:
+        yield endpoint
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 # -- a moto server that records every request it answers (for the IAM contract tests) ------------------------------

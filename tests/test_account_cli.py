@@ -154,23 +154,154 @@ def test_residue_dry_run_then_delete(
     assert _run(monkeypatch, "residue", "dev") == 0  # idempotent: nothing left to delete
 
 
+BACKEND = "acme-pulumi-state"
+TAG_ARGS = [arg for key, value in FULL.items() for arg in ("--tag", f"{key}={value}")]
+LOGIN = (
+    "pulumi login 's3://acme-pulumi-state?region=us-east-1&awssdk=v2'\n",
+    "pulumi stack init <stack> --secrets-provider 'awskms://alias/acme-pulumi-state-secrets?region=us-east-1'\n",
+)
+
+
 def test_bootstrap_backend_is_idempotent(
     moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _run(monkeypatch, "bootstrap-backend", "acme-pulumi-state", "--region", "us-east-1", "--dry-run") == 0
+    assert _run(monkeypatch, "bootstrap-backend", BACKEND, "--region", "us-east-1", *TAG_ARGS, "--dry-run") == 0
     out = capsys.readouterr().out
-    assert "dry run: nothing was created or changed" in out
+    assert out.endswith("dry run: nothing was created or changed\n" + "".join(LOGIN))
     s3 = boto3.client("s3", region_name="us-east-1")
-    assert "acme-pulumi-state" not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert BACKEND not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
 
-    assert _run(monkeypatch, "bootstrap-backend", "acme-pulumi-state", "--region", "us-east-1") == 0
+    assert _run(monkeypatch, "bootstrap-backend", BACKEND, "--region", "us-east-1", *TAG_ARGS) == 0
     out = capsys.readouterr().out
-    assert "pulumi login 's3://acme-pulumi-state?region=us-east-1&awssdk=v2'" in out
-    assert "--secrets-provider 'awskms://alias/acme-pulumi-state-secrets?region=us-east-1'" in out
-    assert s3.get_bucket_versioning(Bucket="acme-pulumi-state")["Status"] == "Enabled"
+    assert [out.count(line) for line in LOGIN] == [1, 1]  # printed once, after the table
+    assert out.endswith("changed the account\n" + "".join(LOGIN))
+    assert s3.get_bucket_versioning(Bucket=BACKEND)["Status"] == "Enabled"
 
-    assert _run(monkeypatch, "bootstrap-backend", "acme-pulumi-state", "--region", "us-east-1", "-f", "json") == 0
+    args = ("bootstrap-backend", BACKEND, "--region", "us-east-1", *TAG_ARGS)
+    assert _run(monkeypatch, *args, "-f", "json") == 0
     second = json.loads(capsys.readouterr().out)
     assert second["changed"] is False
     assert len(boto3.client("kms", region_name="us-east-1").list_aliases()["Aliases"]) >= 1
-    assert _run(monkeypatch, "bootstrap-backend", "Bad_Name", "--region", "us-east-1") == 2
+    assert _run(monkeypatch, "bootstrap-backend", "Bad_Name", "--region", "us-east-1", *TAG_ARGS) == 2
+
+
+def test_bootstrap_backend_refuses_to_make_an_untagged_backend(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    without_owner = TAG_ARGS[:-2]
+    assert without_owner[-1].startswith("project=")
+    assert _run(monkeypatch, "bootstrap-backend", BACKEND, "--region", "us-east-1", *without_owner) == 2
+    err = " ".join(capsys.readouterr().err.split())  # the usage error box wraps long lines
+    assert (
+        "the state bucket and its KMS key must carry the platform's required cost tags; no value for owner (pass "
+        "--tag KEY=VALUE for each, or --stack STACK to use that stack's tags)"
+    ) in err
+    assert boto3.client("s3", region_name="us-east-1").list_buckets()["Buckets"] == []
+    assert boto3.client("kms", region_name="us-east-1").list_keys()["Keys"] == []
+    assert _run(monkeypatch, "bootstrap-backend", BACKEND, "--region", "us-east-1", "--tag", "owner") == 2
+    assert "--tag 'owner': expected KEY=VALUE" in capsys.readouterr().err
+
+
+def test_bootstrap_backend_tags_pass_audit_tags(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The stack's cost tags (the region comes from stacks/Pulumi.dev.yaml too), one overridden by --tag.
+    assert _run(monkeypatch, "bootstrap-backend", BACKEND, "--stack", "dev", "--tag", "environment=shared") == 0
+    out = capsys.readouterr().out
+    assert [out.count(line) for line in LOGIN] == [1, 1]
+    assert _run(monkeypatch, "audit-tags", "--region", "us-east-1", "-f", "json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["scanned"]["s3:bucket"] == 1 and report["findings"] == []
+    s3 = boto3.client("s3", region_name="us-east-1")
+    assert {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=BACKEND)["TagSet"]} == {
+        "cost-center": "ml-research",
+        "team": "ml-platform",
+        "environment": "shared",
+        "project": "ml-platform",
+        "owner": "ml-platform@example.com",
+        "managed-by": "mlp/bootstrap-backend",
+        "purpose": "pulumi-state",
+    }
+
+
+def test_bootstrap_backend_tags_an_existing_untagged_bucket(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=BACKEND)
+    s3.put_bucket_tagging(Bucket=BACKEND, Tagging={"TagSet": [{"Key": "team", "Value": "data"}]})
+    assert _run(monkeypatch, "audit-tags", "--region", "us-east-1", "-f", "json") == 1
+    (finding,) = json.loads(capsys.readouterr().out)["findings"]
+    assert finding["id"] == BACKEND and finding["missing"] == ["cost-center", "environment", "project", "owner"]
+
+    assert _run(monkeypatch, "bootstrap-backend", BACKEND, "--region", "us-east-1", *TAG_ARGS, "-f", "json") == 0
+    steps = {step["target"]: step for step in json.loads(capsys.readouterr().out)["steps"]}
+    assert steps["bucket-tags"] == {
+        "target": "bucket-tags",
+        "action": "updated",
+        "detail": "add cost-center=cc, environment=dev, managed-by=mlp/bootstrap-backend, owner=o@example.com, "
+        "project=p, purpose=pulumi-state (its 1 other tag(s) kept)",
+    }
+    assert {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=BACKEND)["TagSet"]}["team"] == "data"
+    assert _run(monkeypatch, "audit-tags", "--region", "us-east-1", "-f", "json") == 0
+    assert json.loads(capsys.readouterr().out)["findings"] == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("bootstrap-backend", BACKEND, "--region", "us-east-1", *TAG_ARGS),
+        ("audit-tags", "--region", "us-east-1"),
+        ("residue", "dev"),
+    ],
+)
+def test_an_html_error_page_is_one_clean_line(
+    error_page_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]
+) -> None:
+    """A proxy answering 502 with its HTML page: exit 4 and one line naming the page's title, no HTML."""
+    assert _run(monkeypatch, *argv) == 4
+    assert capsys.readouterr().err == (
+        "error: checking the AWS credentials: the endpoint answered with something that is not an AWS response "
+        "(502 Bad Gateway); a proxy or the endpoint (AWS_ENDPOINT_URL, HTTPS_PROXY) is failing: check it and retry\n"
+    )
+
+
+def test_an_html_error_page_behind_json_and_query_apis_is_summarized(error_page_endpoint: str) -> None:
+    """KMS (JSON) reports the page as an error with status 502; EC2 (query) cannot parse it at all. Both become
+    one line through `aws_errors`, the page's title in place of its HTML."""
+    from mlp.aws import AwsContext, aws_errors
+    from mlp.errors import AccountError
+
+    ctx = AwsContext("us-east-1")
+    with pytest.raises(AccountError) as raised, aws_errors("reading KMS alias alias/x"):
+        ctx.client("kms").describe_key(KeyId="alias/x")
+    assert str(raised.value) == "reading KMS alias alias/x: DescribeKey failed (HTTP 502: Bad Gateway)"
+    with pytest.raises(AccountError) as raised, aws_errors("scanning EBS volumes"):
+        ctx.client("ec2").describe_volumes()
+    assert str(raised.value) == (
+        "scanning EBS volumes: the endpoint answered with something that is not an AWS response (502 Bad Gateway); "
+        "a proxy or the endpoint (AWS_ENDPOINT_URL, HTTPS_PROXY) is failing: check it and retry"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "summary"),
+    [
+        (
+            "The security token included in the request is invalid.",
+            "The security token included in the request is invalid.",
+        ),
+        ("line one\n  line two\t", "line one line two"),
+        ("<html><body><p>upstream &amp; proxy down</p></body></html>", "upstream & proxy down"),
+        (
+            "<html><head><title> 503 Service\nUnavailable </title></head><body>...</body></html>",
+            "503 Service Unavailable",
+        ),
+        ("x" * 200, "x" * 159 + "…"),
+        ("a < b and c > d", "a < b and c > d"),
+    ],
+)
+def test_summarize(text: str, summary: str) -> None:
+    from mlp.aws import summarize
+
+    assert summarize(text) == summary

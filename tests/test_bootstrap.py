@@ -36,6 +36,14 @@ ACCOUNT = "123456789012"
 NAME = "acme-pulumi-state"
 ALIAS = "alias/acme-pulumi-state-secrets"
 KEY = ".pulumi/stacks/ml-platform/dev.json"
+COST = {
+    "cost-center": "ml-research",
+    "team": "ml-platform",
+    "environment": "shared",
+    "project": "ml-platform",
+    "owner": "ml-platform@example.com",
+}
+BACKEND = {"managed-by": "mlp/bootstrap-backend", "purpose": "pulumi-state"}
 
 
 def _actions(plan_or_result: Any) -> dict[str, str]:
@@ -44,7 +52,7 @@ def _actions(plan_or_result: Any) -> dict[str, str]:
 
 def test_fresh_account_gets_the_bucket_and_key_with_every_setting(moto_endpoint: str) -> None:
     ctx = AwsContext(REGION)
-    plan = plan_bootstrap(ctx, NAME, REGION)
+    plan = plan_bootstrap(ctx, NAME, REGION, cost_tags=COST)
     assert [step.target for step in plan.steps] == list(TARGETS)
     assert set(_actions(plan).values()) == {"create"}
     assert plan.key_arn is None
@@ -65,7 +73,7 @@ def test_fresh_account_gets_the_bucket_and_key_with_every_setting(moto_endpoint:
         (ALIAS, key["KeyId"])
     ]
     tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key["KeyId"])["Tags"]}
-    assert tags == {"managed-by": "mlp/bootstrap-backend", "purpose": "pulumi-state"}
+    assert tags == {**COST, **BACKEND}
     key_policy = json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
     assert key_policy["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
 
@@ -98,8 +106,7 @@ def test_fresh_account_gets_the_bucket_and_key_with_every_setting(moto_endpoint:
         (r["ID"], r["Status"], r["NoncurrentVersionExpiration"], r["AbortIncompleteMultipartUpload"]) for r in rules
     ] == [("mlp-state-noncurrent-versions", "Enabled", {"NoncurrentDays": 90}, {"DaysAfterInitiation": 7})]
     assert s3.get_bucket_tagging(Bucket=NAME)["TagSet"] == [
-        {"Key": "managed-by", "Value": "mlp/bootstrap-backend"},
-        {"Key": "purpose", "Value": "pulumi-state"},
+        {"Key": k, "Value": v} for k, v in sorted({**COST, **BACKEND}.items())
     ]
     assert result.login == (
         f"pulumi login 's3://{NAME}?region={REGION}&awssdk=v2'",
@@ -109,9 +116,9 @@ def test_fresh_account_gets_the_bucket_and_key_with_every_setting(moto_endpoint:
 
 def test_second_run_has_nothing_to_do_and_changes_nothing(moto_endpoint: str) -> None:
     ctx = AwsContext(REGION)
-    first = apply_bootstrap(ctx, plan_bootstrap(ctx, NAME, REGION))
+    first = apply_bootstrap(ctx, plan_bootstrap(ctx, NAME, REGION, cost_tags=COST))
 
-    again = plan_bootstrap(ctx, NAME, REGION)
+    again = plan_bootstrap(ctx, NAME, REGION, cost_tags=COST)
     assert again.up_to_date
     assert again.changes == ()
     assert _actions(again) == dict.fromkeys(TARGETS, "none")
@@ -149,7 +156,7 @@ def test_an_existing_bucket_converges_and_keeps_its_objects_and_settings(
     s3.put_bucket_lifecycle_configuration(Bucket=NAME, LifecycleConfiguration={"Rules": [other_rule]})
     s3.put_bucket_tagging(Bucket=NAME, Tagging={"TagSet": [{"Key": "team", "Value": "platform"}]})
 
-    plan = plan_bootstrap(ctx, NAME, REGION)
+    plan = plan_bootstrap(ctx, NAME, REGION, cost_tags=COST)
     actions = _actions(plan)
     assert actions["bucket"] == "none"
     assert actions["bucket-versioning"] == "update"
@@ -167,8 +174,8 @@ def test_an_existing_bucket_converges_and_keeps_its_objects_and_settings(
     rules = s3.get_bucket_lifecycle_configuration(Bucket=NAME)["Rules"]
     assert sorted(r["ID"] for r in rules) == ["expire-tmp", "mlp-state-noncurrent-versions"]
     tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=NAME)["TagSet"]}
-    assert tags == {"team": "platform", "managed-by": "mlp/bootstrap-backend", "purpose": "pulumi-state"}
-    assert plan_bootstrap(ctx, NAME, REGION).up_to_date
+    assert tags == {**COST, **BACKEND, "team": "platform"}  # its own team value is kept
+    assert plan_bootstrap(ctx, NAME, REGION, cost_tags=COST).up_to_date
 
     # moto enforces the policy on object calls, and its endpoint is plain HTTP: the TLS statement is in force.
     with pytest.raises(ClientError, match="Forbidden"):
@@ -184,7 +191,7 @@ def test_an_existing_key_converges_without_a_second_key(moto_endpoint: str) -> N
     key_id = kms.create_key(Description="made by hand")["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName=ALIAS, TargetKeyId=key_id)
 
-    plan = plan_bootstrap(ctx, NAME, REGION)
+    plan = plan_bootstrap(ctx, NAME, REGION, cost_tags=COST)
     assert {t: a for t, a in _actions(plan).items() if t.startswith("kms")} == {
         "kms-key": "none",
         "kms-alias": "none",
@@ -203,13 +210,13 @@ def test_an_existing_key_converges_without_a_second_key(moto_endpoint: str) -> N
 
 def test_noncurrent_days_are_configurable(moto_endpoint: str) -> None:
     ctx = AwsContext(REGION)
-    apply_bootstrap(ctx, plan_bootstrap(ctx, NAME, REGION, noncurrent_days=30))
+    apply_bootstrap(ctx, plan_bootstrap(ctx, NAME, REGION, noncurrent_days=30, cost_tags=COST))
     rule = ctx.client("s3").get_bucket_lifecycle_configuration(Bucket=NAME)["Rules"][0]
     assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
     # Asking for the default later is a change of that one rule.
-    assert [s.target for s in plan_bootstrap(ctx, NAME, REGION).changes] == ["bucket-lifecycle"]
+    assert [s.target for s in plan_bootstrap(ctx, NAME, REGION, cost_tags=COST).changes] == ["bucket-lifecycle"]
     with pytest.raises(ValueError, match=re.escape("noncurrent version retention of 0 days: use 1 to 36500 days")):
-        plan_bootstrap(ctx, NAME, REGION, noncurrent_days=0)
+        plan_bootstrap(ctx, NAME, REGION, noncurrent_days=0, cost_tags=COST)
 
 
 @pytest.mark.parametrize(
@@ -231,7 +238,7 @@ def test_bad_bucket_names_are_rejected(name: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         validate_bucket_name(name)
     with pytest.raises(ValueError, match=re.escape(message)):
-        plan_bootstrap(AwsContext(REGION), name, REGION)  # before any AWS call: no server here
+        plan_bootstrap(AwsContext(REGION), name, REGION, cost_tags=COST)  # before any AWS call: no server here
 
 
 @pytest.mark.parametrize("name", ["abc", "acme-pulumi-state", "state.example.com", "a" * 63, "1-2-3"])
@@ -260,7 +267,7 @@ def test_a_bucket_of_another_account_is_a_clear_error(moto_endpoint: str) -> Non
     other.create_bucket(Bucket=NAME)
 
     with pytest.raises(AccountError) as raised:
-        plan_bootstrap(AwsContext(REGION), NAME, REGION)
+        plan_bootstrap(AwsContext(REGION), NAME, REGION, cost_tags=COST)
     assert str(raised.value) == (
         f"the S3 bucket {NAME} exists and is not owned by this account: bucket names are global; choose another name"
     )
@@ -278,7 +285,7 @@ def test_head_bucket_forbidden_means_another_accounts_bucket(moto_endpoint: str)
         with pytest.raises(
             AccountError, match=re.escape(f"the S3 bucket {NAME} exists and is not owned by this account")
         ):
-            plan_bootstrap(ctx, NAME, REGION)
+            plan_bootstrap(ctx, NAME, REGION, cost_tags=COST)
         stub.assert_no_pending_responses()
 
 
@@ -287,7 +294,7 @@ def test_a_bucket_in_another_region_is_a_clear_error(moto_endpoint: str) -> None
         Bucket=NAME, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
     with pytest.raises(AccountError) as raised:
-        plan_bootstrap(AwsContext(REGION), NAME, REGION)
+        plan_bootstrap(AwsContext(REGION), NAME, REGION, cost_tags=COST)
     assert str(raised.value) == f"the S3 bucket {NAME} is in region eu-west-1, not us-east-1: use --region eu-west-1"
 
 
@@ -298,7 +305,7 @@ def test_a_key_scheduled_for_deletion_is_not_used(moto_endpoint: str) -> None:
     kms.create_alias(AliasName=ALIAS, TargetKeyId=key_id)
     kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
     with pytest.raises(AccountError) as raised:
-        plan_bootstrap(ctx, NAME, REGION)
+        plan_bootstrap(ctx, NAME, REGION, cost_tags=COST)
     assert str(raised.value) == (
         f"the KMS key {key_id} behind {ALIAS} is scheduled for deletion: cancel it "
         f"(`aws kms cancel-key-deletion --key-id {key_id}`, then `aws kms enable-key --key-id {key_id}`) "
@@ -317,7 +324,7 @@ def test_access_denied_on_one_call_is_a_clear_error(moto_endpoint: str) -> None:
             http_status_code=400,
         )
         with pytest.raises(AccountError) as raised:
-            plan_bootstrap(ctx, NAME, REGION)
+            plan_bootstrap(ctx, NAME, REGION, cost_tags=COST)
     assert str(raised.value) == (
         f"reading KMS alias {ALIAS}: permission denied for DescribeKey (AccessDeniedException); "
         "the caller needs that action allowed"
@@ -326,7 +333,7 @@ def test_access_denied_on_one_call_is_a_clear_error(moto_endpoint: str) -> None:
 
 def test_access_denied_while_applying_says_what_was_done(moto_endpoint: str) -> None:
     ctx = AwsContext(REGION)
-    plan = plan_bootstrap(ctx, NAME, REGION)
+    plan = plan_bootstrap(ctx, NAME, REGION, cost_tags=COST)
     kms = ctx.client("kms")
     real_rotation = kms.enable_key_rotation
 
@@ -344,7 +351,7 @@ def test_access_denied_while_applying_says_what_was_done(moto_endpoint: str) -> 
     )
     # The next run picks up the key made before the failure instead of making another.
     kms.enable_key_rotation = real_rotation
-    result = apply_bootstrap(ctx, plan_bootstrap(ctx, NAME, REGION))
+    result = apply_bootstrap(ctx, plan_bootstrap(ctx, NAME, REGION, cost_tags=COST))
     assert _actions(result)["kms-key"] == "unchanged"
     assert len(kms.list_keys()["Keys"]) == 1
 
@@ -354,7 +361,7 @@ def test_rejected_credentials_are_a_clear_error(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
     ctx = AwsContext(REGION)
     with rejected_credentials(ctx), pytest.raises(AccountError) as raised:
-        plan_bootstrap(ctx, NAME, REGION)
+        plan_bootstrap(ctx, NAME, REGION, cost_tags=COST)
     assert str(raised.value) == REJECTED_CREDENTIALS_MESSAGE
 
 
@@ -362,12 +369,12 @@ def test_a_region_other_than_the_sessions_is_rejected() -> None:
     with pytest.raises(
         ValueError, match=re.escape("region 'eu-west-1' differs from the AWS session's region 'us-east-1'")
     ):
-        plan_bootstrap(AwsContext(REGION), NAME, "eu-west-1")
+        plan_bootstrap(AwsContext(REGION), NAME, "eu-west-1", cost_tags=COST)
 
 
 def test_json_and_table(moto_endpoint: str) -> None:
     ctx = AwsContext(REGION)
-    plan = plan_bootstrap(ctx, NAME, REGION)
+    plan = plan_bootstrap(ctx, NAME, REGION, cost_tags=COST)
     body = to_json(plan)
     json.dumps(body)
     assert body["up_to_date"] is False
@@ -394,4 +401,77 @@ def test_json_and_table(moto_endpoint: str) -> None:
     render_table(result, console)
     text = console.export_text()
     assert f"pulumi login 's3://{NAME}?region={REGION}&awssdk=v2'" in text
-    assert isinstance(plan_bootstrap(ctx, NAME, REGION), BootstrapPlan)
+    assert isinstance(plan_bootstrap(ctx, NAME, REGION, cost_tags=COST), BootstrapPlan)
+
+
+MISSING = "the state bucket and its KMS key must carry the platform's required cost tags; no value for {} (pass "
+MISSING += "--tag KEY=VALUE for each, or --stack STACK to use that stack's tags)"
+
+
+@pytest.mark.parametrize(
+    ("cost_tags", "message"),
+    [
+        ({k: v for k, v in COST.items() if k != "owner"}, MISSING.format("owner")),
+        ({**COST, "owner": "  "}, MISSING.format("owner")),
+        ({}, MISSING.format("cost-center, team, environment, project, owner")),
+        (
+            {**COST, "managed-by": "me"},
+            "tag managed-by: is set by bootstrap-backend itself (managed-by=mlp/bootstrap-backend)",
+        ),
+        (
+            {**COST, "team": "ml<platform>"},
+            "tag team: tag value may contain only letters, digits, spaces and _ . : / = + - @",
+        ),
+    ],
+)
+def test_cost_tags_are_checked_before_any_aws_call(
+    monkeypatch: pytest.MonkeyPatch, cost_tags: dict[str, str], message: str
+) -> None:
+    def no_aws(self: AwsContext, service: str) -> None:
+        raise AssertionError(f"called {service}")
+
+    monkeypatch.setattr(AwsContext, "client", no_aws)
+    with pytest.raises(ValueError) as raised:
+        plan_bootstrap(AwsContext(REGION), NAME, REGION, cost_tags=cost_tags)
+    assert str(raised.value) == message
+
+
+def test_an_existing_bucket_and_key_get_the_missing_tags_and_keep_the_others(moto_endpoint: str) -> None:
+    ctx = AwsContext(REGION)
+    s3, kms = ctx.client("s3"), ctx.client("kms")
+    s3.create_bucket(Bucket=NAME)
+    own = [("team", "data"), ("owner", ""), ("backup", "daily")]  # an empty value counts as missing
+    s3.put_bucket_tagging(Bucket=NAME, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in own]})
+    key_tags = [{"TagKey": "team", "TagValue": "data"}, {"TagKey": "purpose", "TagValue": "pulumi-state"}]
+    key_id = kms.create_key(Tags=key_tags)["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=ALIAS, TargetKeyId=key_id)
+
+    plan = plan_bootstrap(ctx, NAME, REGION, cost_tags=COST)
+    steps = {step.target: (step.action, step.detail) for step in plan.steps}
+    assert steps["bucket-tags"] == (
+        "update",
+        "add cost-center=ml-research, environment=shared, managed-by=mlp/bootstrap-backend, "
+        "owner=ml-platform@example.com, project=ml-platform, purpose=pulumi-state (its 2 other tag(s) kept)",
+    )
+    assert steps["kms-key-tags"] == (
+        "update",
+        "add cost-center=ml-research, environment=shared, managed-by=mlp/bootstrap-backend, "
+        "owner=ml-platform@example.com, project=ml-platform",
+    )
+
+    result = apply_bootstrap(ctx, plan)
+
+    assert {t: a for t, a in _actions(result).items() if t.endswith("tags")} == {
+        "kms-key-tags": "updated",
+        "bucket-tags": "updated",
+    }
+    bucket_tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=NAME)["TagSet"]}
+    assert bucket_tags == {**COST, **BACKEND, "team": "data", "backup": "daily"}
+    key_tags_now = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key_id)["Tags"]}
+    assert key_tags_now == {**COST, **BACKEND, "team": "data"}
+    again = plan_bootstrap(ctx, NAME, REGION, cost_tags=COST)
+    assert again.up_to_date
+    assert {step.target: step.detail for step in again.steps}["bucket-tags"] == (
+        "cost-center=ml-research, environment=shared, managed-by=mlp/bootstrap-backend, "
+        "owner=ml-platform@example.com, project=ml-platform, purpose=pulumi-state, team=data"
+    )

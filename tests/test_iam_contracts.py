@@ -4,7 +4,7 @@ and key policies, all taken from the plan of the shipped prod stack (placeholder
 
 moto answers every call (it does not evaluate Resource or Condition); the evaluator decides. Each workload: every
 call its code needs is allowed, and a negative control (another team's prefix, another prefix of the bucket, a
-bucket outside its grant) is denied. `pytest tests/test_iam_contracts.py -s` prints the table the README shows.
+bucket outside its grant) is denied. `pytest tests/test_iam_contracts.py -s` prints the table docs/security.md shows.
 """
 
 from __future__ import annotations

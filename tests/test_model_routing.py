@@ -36,7 +36,7 @@ ENVOY_PROXY_PROVIDER = ROOT / "tests" / "data" / "envoy-gateway-v1.9.0" / "envoy
 
 UPSTREAM_SHA256 = {
     # kubernetes-sigs/gateway-api config/crd/standard @ v1.6.1 (8bb74df00e56ec8f944d48c25e6c1c9c2f6848e3), as
-    # recorded in ../shared/upstream/README.md (2026-12-04).
+    # recorded in the project's upstream snapshot notes (2026-12-04).
     "gatewayclasses": "53710048ba26f8620eed59d5e51b157ecf040daf5c6eef31a4b991e0808c4be5",
     "gateways": "25b885f5870b8fff1ae82efa2628b2761cef3745900c2aecf8fb76629a01255a",
     "httproutes": "a424a0d6c953b162e71d1d97bb7e75012d8f1ac264e7274f2763d1b96ab39852",

@@ -131,8 +131,10 @@ def test_prod_plan_has_the_whole_foundation(plans: dict[str, Plan]) -> None:
 
 def test_plan_json_shape(plans: dict[str, Plan]) -> None:
     data = json.loads(plans["dev"].to_json())
-    assert set(data) == {"project", "stack", "notice", "resources", "summary", "layers"}
+    assert set(data) == {"project", "stack", "notice", "resources", "summary", "layers", "stack_config"}
     assert data["project"] == "ml-platform" and data["stack"] == "dev"
+    # what `mlp policy --plan-json` checks the saved plan with
+    assert data["stack_config"] == {"environment": "dev", "region": "us-east-1", "budget_monthly_usd": 6000}
     assert data["layers"] == ["cloud", "cluster"]
     # cluster: the models' routing (4 Gateway API CRDs, Envoy Gateway's namespace and release, the GatewayClass,
     # the Gateway, churn-model's HTTPRoute), and issue 13's guardrails: each platform namespace's default deny and
@@ -172,4 +174,7 @@ def test_cli_json_is_byte_identical_across_processes(plans: dict[str, Plan]) -> 
         for _ in range(2)
     ]
     assert runs[0] == runs[1]
-    assert runs[0].decode() == plans["prod"].to_json()
+    # the CLI adds the summary's figures (tests/test_plan_summary.py) and the vLLM servers' fit to the plan's JSON
+    cli, planned = json.loads(runs[0]), json.loads(plans["prod"].to_json())
+    assert {k: cli[k] for k in planned if k != "summary"} == {k: v for k, v in planned.items() if k != "summary"}
+    assert planned["summary"].items() <= cli["summary"].items()

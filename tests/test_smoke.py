@@ -8,11 +8,15 @@ Prometheus HTTP API, the Kubernetes API through the official client): no GPU, vL
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import json
+import re
 import secrets
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -225,3 +229,70 @@ def test_smoke_command_passes_and_fails_with_exit_codes(
 
     assert run("smoke", "dev", "--only", "gpu") == 2
     assert "unknown check(s) gpu" in capsys.readouterr().err
+
+
+# --- stack outputs named in messages ----------------------------------------------------------------------------
+
+# How mlp's messages name a stack output: "the `x` output", "output `x`", "`pulumi stack output x`".
+_OUTPUT_MENTIONS = (
+    re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)` (?:stack )?outputs?\b"),
+    re.compile(r"\b(?:stack )?outputs? `([A-Za-z_][A-Za-z0-9_]*)`"),
+    re.compile(r"pulumi stack output (?:--?[a-z-]+ )*([A-Za-z_][A-Za-z0-9_]*)"),
+)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _mentioned_outputs(source: str) -> set[str]:
+    """Output names in a module's strings, each read whole (Python joins adjacent literals, split across lines)."""
+    texts = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            texts.append(node.value)
+        elif isinstance(node, ast.JoinedStr):  # an f-string: its literal parts, a placeholder for each value
+            texts.append("".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values))
+    return {m.group(1) for text in texts for pattern in _OUTPUT_MENTIONS for m in pattern.finditer(text)}
+
+
+def _exported_outputs() -> set[str]:
+    """Every stack output the two layers export, read from the code that exports them: the cloud layer exports each
+    field of CloudOutputs (`CloudOutputs.export`), the cluster layer the keys of `ClusterLayer.exports()`."""
+    from infra.layer_outputs import CloudOutputs
+
+    names = {f.name for f in dataclasses.fields(CloudOutputs)}
+    tree = ast.parse((ROOT / "infra" / "cluster_layer.py").read_text())
+    (method,) = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "exports"]
+    for node in ast.walk(method):
+        if isinstance(node, ast.Dict):
+            names |= {k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store) and isinstance(node.slice, ast.Constant):
+            names.add(str(node.slice.value))
+    return names
+
+
+def test_the_export_sites_are_the_two_layers() -> None:
+    """`_exported_outputs` reads CloudOutputs and ClusterLayer.exports: an export anywhere else would escape it."""
+    sites = {
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "infra").rglob("*.py") if "pulumi.export(" in p.read_text()
+    }
+    assert sites == {"infra/layer_outputs.py", "infra/program.py"}
+    assert {"update_kubeconfig_command", "cluster_name", "cloud_stack", "mlflow_url"} <= _exported_outputs()
+
+
+def test_every_stack_output_named_in_mlp_exists() -> None:
+    exported = _exported_outputs()
+    mentions = {
+        (path.relative_to(ROOT).as_posix(), name)
+        for path in sorted((ROOT / "mlp").rglob("*.py"))
+        for name in _mentioned_outputs(path.read_text())
+    }
+    assert ("mlp/smoke.py", "update_kubeconfig_command") in mentions  # the scan sees the messages
+    assert sorted((path, name) for path, name in mentions if name not in exported) == []
+
+
+def test_a_kubeconfig_that_does_not_work_names_the_real_output(tmp_path: Path) -> None:
+    with pytest.raises(smoke.SmokeError) as raised:
+        smoke.kubernetes_clients(str(tmp_path / "missing"), None)
+    assert str(raised.value) == (
+        "no usable kubeconfig (Invalid kube-config file. No configuration found.); run the command in the cloud "
+        "layer's `update_kubeconfig_command` stack output or pass --kubeconfig"
+    )

@@ -10,8 +10,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.aws_provider import explicit_provider, get_token_options
 from infra.cluster.documents import kubeconfig
 from infra.gpu_pools import GpuNodePools, GpuNodePoolsArgs, GpuPoolsCloud, GpuPoolsCloudArgs, PoolSpec
+from infra.program import aws_provider_settings
 from infra.tagging import cost_labels
 
 config = pulumi.Config()
@@ -19,13 +21,15 @@ region = pulumi.Config("aws").require("region")
 cluster_name = config.require("cluster_name")
 tags = config.require_object("tags")
 
-aws_provider = aws.Provider("aws", region=region, default_tags={"tags": tags})
+# The stack's other `aws:*` keys (profile, assumeRoles, ...) reach this provider and the kubeconfig alike.
+provider_settings = aws_provider_settings(owned_tags=tags)
+aws_provider = explicit_provider("aws", provider_settings, region=region, default_tags=tags, aws_account_id=None)
 cluster = aws.eks.get_cluster_output(name=cluster_name, opts=pulumi.InvokeOutputOptions(provider=aws_provider))
 kube_provider = k8s.Provider(
     "k8s",
     kubeconfig=pulumi.Output.secret(
         pulumi.Output.all(cluster.endpoint, cluster.certificate_authorities[0].data).apply(
-            lambda v: json.dumps(kubeconfig(cluster_name, v[0], v[1], region))
+            lambda v: json.dumps(kubeconfig(cluster_name, v[0], v[1], region, get_token_options(provider_settings)))
         )
     ),
     enable_server_side_apply=True,

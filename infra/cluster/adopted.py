@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws_account import aws_account
+from infra.aws_provider import GetTokenOptions
 from infra.cluster import documents
 from infra.cluster.component import AdminAccess, create_access
 from infra.cluster.terraform_state import AdoptedClusterFacts, cluster_from_outputs
@@ -44,6 +45,8 @@ class AdoptedClusterArgs:
     """The cluster's own node roles (only the image cache's import policy is added to them)."""
     region: str
     tags: Mapping[str, str] = field(default_factory=dict)
+    get_token: GetTokenOptions = field(default_factory=GetTokenOptions)
+    """Who the kubeconfig's `aws eks get-token` acts as: the stack's AWS provider settings (`aws:profile`, ...)."""
 
 
 class AdoptedCluster(pulumi.ComponentResource):
@@ -78,7 +81,9 @@ class AdoptedCluster(pulumi.ComponentResource):
         self.kubeconfig = pulumi.Output.secret(
             facts.apply(
                 lambda f: json.dumps(
-                    documents.kubeconfig(f.cluster_name, f.endpoint, f.certificate_authority_data, args.region),
+                    documents.kubeconfig(
+                        f.cluster_name, f.endpoint, f.certificate_authority_data, args.region, args.get_token
+                    ),
                     sort_keys=True,
                 )
             )

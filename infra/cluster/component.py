@@ -20,6 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws_account import aws_account
+from infra.aws_provider import GetTokenOptions
 from infra.cluster import documents
 from infra.iam_documents import account_only_key_policy, managed_policy_arn, pod_identity_trust_policy
 from infra.node_launch import node_launch_template
@@ -72,6 +73,8 @@ class ClusterArgs:
     deletion_protection: bool
     region: str
     tags: Mapping[str, str] = field(default_factory=dict)
+    get_token: GetTokenOptions = field(default_factory=GetTokenOptions)
+    """Who the kubeconfig's `aws eks get-token` acts as: the stack's AWS provider settings (`aws:profile`, ...)."""
 
 
 class Cluster(pulumi.ComponentResource):
@@ -335,7 +338,9 @@ class Cluster(pulumi.ComponentResource):
         args = self._args
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data).apply(
-                lambda v: json.dumps(documents.kubeconfig(v[0], v[1], v[2], args.region), sort_keys=True)
+                lambda v: json.dumps(
+                    documents.kubeconfig(v[0], v[1], v[2], args.region, args.get_token), sort_keys=True
+                )
             )
         )
 

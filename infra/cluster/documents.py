@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from infra.aws_provider import GetTokenOptions
 from infra.iam_documents import service_trust_policy
 
 CONTROL_PLANE_LOG_TYPES: tuple[str, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -78,8 +79,14 @@ def addon_configuration(addon: str, tags: Mapping[str, str]) -> str | None:
     return None
 
 
-def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> dict[str, Any]:
-    """A kubeconfig that authenticates with `aws eks get-token` (short-lived tokens; nothing stored)."""
+def kubeconfig(
+    cluster_name: str, endpoint: str, ca_data: str, region: str, get_token: GetTokenOptions | None = None
+) -> dict[str, Any]:
+    """A kubeconfig that authenticates with `aws eks get-token` (short-lived tokens; nothing stored), as the
+    principal `get_token` names (the stack's `aws:profile`, role, ...; the caller's own credentials without it)."""
+    options = get_token or GetTokenOptions()
+    role = ["--role-arn", options.role_arn] if options.role_arn else []
+    env = {"env": [{"name": k, "value": v} for k, v in options.env]} if options.env else {}
     return {
         "apiVersion": "v1",
         "kind": "Config",
@@ -94,15 +101,18 @@ def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> d
                         "apiVersion": "client.authentication.k8s.io/v1beta1",
                         "command": "aws",
                         "args": [
+                            *options.global_args,
                             "--region",
                             region,
                             "eks",
                             "get-token",
+                            *role,
                             "--cluster-name",
                             cluster_name,
                             "--output",
                             "json",
                         ],
+                        **env,
                         "interactiveMode": "Never",
                     }
                 },

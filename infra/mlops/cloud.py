@@ -62,7 +62,8 @@ class MlflowCloudArgs:
     """The lake's KMS key: database storage, Performance Insights, the secrets and the artifacts."""
     artifacts_bucket_arn: pulumi.Input[str]
     auth_enabled: bool = True
-    admin_secret_name: str = "ml-platform/mlflow-admin"
+    admin_secret_name: str
+    """The admin secret the component creates (one per stack: `PlatformConfig.mlflow_admin_secret`)."""
     database: DatabaseSpec = DatabaseSpec()
     protect: bool = False
     """protect/retainOnDelete on the database and the two secrets the platform writes (prod)."""

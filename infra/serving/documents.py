@@ -76,6 +76,10 @@ class VllmServer:
     region: str = "us-east-1"
     startup_minutes: int = 30
     """How long the server may take to load the model and answer /health (the startup probe's budget)."""
+    dtype: str = "auto"
+    """--dtype (passed only when not `auto`)."""
+    kv_cache_dtype: str = "auto"
+    """--kv-cache-dtype (passed only when not `auto`)."""
     keeps_serving: bool = False
     """Staging and prod: a rollout surges a new replica before an old one goes, and KEDA's fallback never scales
     below the current count (config validation also keeps an always-on server at two replicas or more, so one serves
@@ -133,6 +137,11 @@ def vllm_args(server: VllmServer) -> list[str]:
     ]
     if server.source == "hub":
         args += ["--download-dir", f"{MODELS_DIR}/hub"]
+    # The GPU memory check of config validation (infra/serving/fit.py) counts these; unset, vLLM's defaults apply.
+    if server.dtype != "auto":
+        args += ["--dtype", server.dtype]
+    if server.kv_cache_dtype != "auto":
+        args += ["--kv-cache-dtype", server.kv_cache_dtype]
     check_vllm_args(args)
     return args
 
