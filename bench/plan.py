@@ -40,8 +40,8 @@ def _child_rss(cmd: list[str]) -> tuple[float, int, str]:
 MODULES_PROBE = """
 import json, sys
 from pathlib import Path
-from mlp.stackfile import load_project, load_stack
-from mlp.planner import plan_stack
+from mlplatform.mlp.stackfile import load_project, load_stack
+from mlplatform.mlp.planner import plan_stack
 plan = plan_stack(load_stack(load_project(Path('.')), 'prod'))
 mods = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_aws', 'pulumi_kubernetes',
               'pulumi_random', 'pulumi_terraform', 'pydantic', 'yaml', 'grpc', 'google'))
@@ -74,8 +74,8 @@ import sys, time
 from pathlib import Path
 t0 = time.perf_counter()
 import pulumi_aws, pulumi_aws.ec2
-from mlp.mocks import PlanContext
-from mlp.planner import build_plan, run_program
+from mlplatform.mlp.mocks import PlanContext
+from mlplatform.mlp.planner import build_plan, run_program
 t1 = time.perf_counter()
 records = run_program(Path(sys.argv[1]), "bench", "bench", {}, PlanContext(region="us-east-1"))
 plan = build_plan("bench", "bench", records)
@@ -96,7 +96,9 @@ def main() -> None:
     floors = [float(_child_rss([PY, "-c", FLOOR, mods_json])[2]) for _ in range(args.repeat)]
     floor_wall = [_child_rss([PY, "-c", FLOOR, mods_json])[0] for _ in range(args.repeat)]
 
-    runs = [_child_rss([PY, "-m", "mlp.cli", "plan", "prod", "--format", "json"]) for _ in range(args.repeat)]
+    runs = [
+        _child_rss([PY, "-m", "mlplatform.mlp.cli", "plan", "prod", "--format", "json"]) for _ in range(args.repeat)
+    ]
     resources = json.loads(runs[0][2])["summary"]["count"]
     plan_wall = statistics.median(r[0] for r in runs)
     plan_rss = max(r[1] for r in runs)

@@ -27,7 +27,7 @@ PLANS = ROOT / "tests" / "data" / "terraform-plans"
 
 def synthetic(n: int) -> list:
     """A plan-shaped mix of buckets, roles, security groups, launch templates, node pools and deployments."""
-    from policies.model import Resource
+    from mlplatform.policies.model import Resource
 
     tags = {"cost-center": "cc", "team": "t", "environment": "prod", "project": "p", "owner": "o"}
     kinds = [
@@ -81,9 +81,9 @@ def synthetic(n: int) -> list:
 
 
 def throughput(resources: list, label: str, repeat: int) -> None:
-    from policies.config import PolicyConfig
-    from policies.engine import evaluate
-    from policies.registry import all_rules
+    from mlplatform.policies.config import PolicyConfig
+    from mlplatform.policies.engine import evaluate
+    from mlplatform.policies.registry import all_rules
 
     rules = all_rules()
     config = PolicyConfig(default_level="mandatory")
@@ -113,9 +113,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    from mlp.planner import plan_stack
-    from mlp.stackfile import load_project, load_stack
-    from policies.run import resources_from_plan
+    from mlplatform.mlp.planner import plan_stack
+    from mlplatform.mlp.stackfile import load_project, load_stack
+    from mlplatform.policies.run import resources_from_plan
 
     plan = plan_stack(load_stack(load_project(ROOT), "prod"))
     prod, _ = resources_from_plan(plan.to_dict())

@@ -30,11 +30,11 @@ RUN = """
 import json, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
-from mlp.planner import plan_stack
-from mlp.stackfile import load_project, load_stack
+from mlplatform.mlp.planner import plan_stack
+from mlplatform.mlp.stackfile import load_project, load_stack
 plan = plan_stack(load_stack(load_project(Path('.')), sys.argv[1]))
 t1 = time.perf_counter()
-from mlp.schema_gate import check_plan
+from mlplatform.mlp.schema_gate import check_plan
 report = check_plan(plan)
 t2 = time.perf_counter()
 print(json.dumps({"plan": t1 - t0, "gate": t2 - t1, "derive": report.derive_seconds, "derived": report.derived,
@@ -65,7 +65,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as cache:
             cold.append(json.loads(_run([PY, "-c", RUN, args.stack], cache)[1]))
             warm.append(json.loads(_run([PY, "-c", RUN, args.stack], cache)[1]))
-            end_to_end.append(_run([PY, "-m", "mlp.cli", "plan", args.stack, "--format", "json"], cache)[0])
+            end_to_end.append(_run([PY, "-m", "mlplatform.mlp.cli", "plan", args.stack, "--format", "json"], cache)[0])
 
     def median(runs: list[dict[str, float]], key: str) -> float:
         return statistics.median(r[key] for r in runs)

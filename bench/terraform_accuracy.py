@@ -100,8 +100,8 @@ def load_labels() -> list[Label]:
 
 def our_flags(pairs: Mapping[str, Pair], plans: Iterable[str] | None = None) -> set[Key]:
     """Our violations of paired rules, every rule mandatory, on each plan as the reader reads it now."""
-    from policies.config import PolicyConfig
-    from policies.run import check, resources_from_terraform
+    from mlplatform.policies.config import PolicyConfig
+    from mlplatform.policies.run import check, resources_from_terraform
 
     config = PolicyConfig(default_level="mandatory")
     flags: set[Key] = set()

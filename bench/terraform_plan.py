@@ -132,9 +132,9 @@ def generate_plan(resources: int) -> tuple[dict[str, Any], int]:
 
 def read_and_check(plan: dict[str, Any]) -> tuple[int, int, int]:
     """(resources checked, findings, public-access-block findings) of one read and one run of every rule."""
-    from policies.config import PolicyConfig
-    from policies.run import check
-    from policies.sources.terraform import from_terraform_plan
+    from mlplatform.policies.config import PolicyConfig
+    from mlplatform.policies.run import check
+    from mlplatform.policies.sources.terraform import from_terraform_plan
 
     resources, skipped = from_terraform_plan(plan)
     report = check(resources, PolicyConfig(default_level="mandatory"), skipped=skipped)

@@ -8,6 +8,6 @@ from pathlib import Path
 # Pulumi runs this folder as the program; the component library is the repository root's `infra/`.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from infra.program import run_cluster_layer
+from mlplatform.infra.program import run_cluster_layer
 
 run_cluster_layer()

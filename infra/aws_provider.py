@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
-from infra.config_errors import ConfigIssue
+from mlplatform.infra.config_errors import ConfigIssue
 
 if TYPE_CHECKING:
     import pulumi_aws

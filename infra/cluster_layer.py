@@ -15,31 +15,31 @@ from __future__ import annotations
 
 import pulumi
 
-from infra import platform_policies, specs
-from infra.aws_provider import get_token_options
-from infra.catalog import versions
-from infra.cluster.provider import kubernetes_provider
-from infra.config import PlatformConfig
-from infra.container_logs import ContainerLogs, ContainerLogsArgs
-from infra.gpu_pools import GpuNodePools, GpuNodePoolsArgs
-from infra.gpu_pools.documents import POOL_LABEL
-from infra.ingress import LoadBalancerController, LoadBalancerControllerArgs
-from infra.ingress.component import create_load_balancer_guard
-from infra.layer_outputs import CloudOutputs, cloud_stack_name
-from infra.mlops import Mlflow, MlflowArgs, Ray, RayArgs
-from infra.mlops.documents import MLFLOW_NAMESPACE, MLFLOW_PORT, RAY_NAMESPACE
-from infra.observability import Monitoring, MonitoringArgs
-from infra.observability.documents import NAMESPACE as MONITORING_NAMESPACE
-from infra.observability.documents import PROMETHEUS_URL, MonitoringSpec, platform_monitors
-from infra.observability.rules import Thresholds, gpu_hourly_prices
-from infra.registry.documents import ImageCache, cached_image, cached_upstreams
-from infra.registry.images import required_registry
-from infra.serving import Serving, ServingArgs
-from infra.serving.documents import SERVING_NAMESPACE, VLLM_PORT
-from infra.serving.routing import ENVOY_CONTAINER_PORT, ENVOY_GATEWAY_NAMESPACE
-from infra.tagging import cost_labels, platform_tags
-from infra.tenancy import Tenants, TenantsArgs
-from infra.tenancy.documents import PlatformEndpoint
+from mlplatform.infra import platform_policies, specs
+from mlplatform.infra.aws_provider import get_token_options
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.cluster.provider import kubernetes_provider
+from mlplatform.infra.config import PlatformConfig
+from mlplatform.infra.container_logs import ContainerLogs, ContainerLogsArgs
+from mlplatform.infra.gpu_pools import GpuNodePools, GpuNodePoolsArgs
+from mlplatform.infra.gpu_pools.documents import POOL_LABEL
+from mlplatform.infra.ingress import LoadBalancerController, LoadBalancerControllerArgs
+from mlplatform.infra.ingress.component import create_load_balancer_guard
+from mlplatform.infra.layer_outputs import CloudOutputs, cloud_stack_name
+from mlplatform.infra.mlops import Mlflow, MlflowArgs, Ray, RayArgs
+from mlplatform.infra.mlops.documents import MLFLOW_NAMESPACE, MLFLOW_PORT, RAY_NAMESPACE
+from mlplatform.infra.observability import Monitoring, MonitoringArgs
+from mlplatform.infra.observability.documents import NAMESPACE as MONITORING_NAMESPACE
+from mlplatform.infra.observability.documents import PROMETHEUS_URL, MonitoringSpec, platform_monitors
+from mlplatform.infra.observability.rules import Thresholds, gpu_hourly_prices
+from mlplatform.infra.registry.documents import ImageCache, cached_image, cached_upstreams
+from mlplatform.infra.registry.images import required_registry
+from mlplatform.infra.serving import Serving, ServingArgs
+from mlplatform.infra.serving.documents import SERVING_NAMESPACE, VLLM_PORT
+from mlplatform.infra.serving.routing import ENVOY_CONTAINER_PORT, ENVOY_GATEWAY_NAMESPACE
+from mlplatform.infra.tagging import cost_labels, platform_tags
+from mlplatform.infra.tenancy import Tenants, TenantsArgs
+from mlplatform.infra.tenancy.documents import PlatformEndpoint
 
 
 class ClusterLayer:

@@ -32,13 +32,13 @@ from pydantic import (
     ValidationError,
 )
 
-from infra import naming
-from infra.aws_provider import AwsProviderSettings, parse_settings, stack_issues
-from infra.catalog import gpu as gpu_catalog
-from infra.catalog import versions as version_catalog
-from infra.config_errors import ConfigError, ConfigIssue, Path
-from infra.constants import PROJECT
-from infra.tagging.rules import MAX_AWS_TAGS, PLATFORM_TAG_KEYS, REQUIRED_COST_TAGS, tag_problems
+from mlplatform.infra import naming
+from mlplatform.infra.aws_provider import AwsProviderSettings, parse_settings, stack_issues
+from mlplatform.infra.catalog import gpu as gpu_catalog
+from mlplatform.infra.catalog import versions as version_catalog
+from mlplatform.infra.config_errors import ConfigError, ConfigIssue, Path
+from mlplatform.infra.constants import PROJECT
+from mlplatform.infra.tagging.rules import MAX_AWS_TAGS, PLATFORM_TAG_KEYS, REQUIRED_COST_TAGS, tag_problems
 
 NAMESPACE = PROJECT  # config keys are `ml-platform:<section>`
 
@@ -1510,7 +1510,10 @@ def _check_perimeter(cfg: PlatformConfig, add: Add) -> None:
 
 
 def _check_network(cfg: PlatformConfig, add: Add) -> None:
-    from infra.network.cidr import SubnetPlanError, plan_subnets  # pure; imported late to keep this module light
+    from mlplatform.infra.network.cidr import (  # pure; imported late to keep this module light
+        SubnetPlanError,
+        plan_subnets,
+    )
 
     net = cfg.network
     if net.adopt is not None:
@@ -2025,7 +2028,12 @@ def _fit_on_system_nodes(cfg: PlatformConfig, cpu: str, memory: str) -> str | No
 def _ray_cluster_peak(cluster: RayClusterConfig) -> tuple[float, float, int, list[str]]:
     """CPU cores, GiB and GPUs a Ray cluster requests at max_replicas, as a ResourceQuota counts them (a pod's
     requests are the larger of its containers' sum and its largest init container), and the terms of the sum."""
-    from infra.mlops.documents import KUBERAY_INIT_CPU, KUBERAY_INIT_MEMORY, RAY_AUTOSCALER_CPU, RAY_AUTOSCALER_MEMORY
+    from mlplatform.infra.mlops.documents import (
+        KUBERAY_INIT_CPU,
+        KUBERAY_INIT_MEMORY,
+        RAY_AUTOSCALER_CPU,
+        RAY_AUTOSCALER_MEMORY,
+    )
 
     init_cpu, init_gib = _quantity(KUBERAY_INIT_CPU, memory=False), _quantity(KUBERAY_INIT_MEMORY, memory=True)
     head = cluster.head
@@ -2087,7 +2095,7 @@ def _check_ray_teams(cfg: PlatformConfig, add: Add) -> None:
 def _check_vllm_fit(cfg: PlatformConfig, add: Add) -> None:
     """Each vLLM server's weights and one full-length sequence's KV cache fit its GPUs at gpu_memory_utilization,
     and max_model_len is within the model's context length (infra/serving/fit.py; a lower bound on memory)."""
-    from infra.serving.fit import serving_fit
+    from mlplatform.infra.serving.fit import serving_fit
 
     for report in serving_fit(cfg):
         for key, message in report.problems:

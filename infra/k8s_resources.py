@@ -11,10 +11,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.catalog import versions
-from infra.iam_documents import pod_identity_trust_policy
-from infra.registry.documents import ImageCache
-from infra.registry.images import with_chart_images
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.iam_documents import pod_identity_trust_policy
+from mlplatform.infra.registry.documents import ImageCache
+from mlplatform.infra.registry.images import with_chart_images
 
 
 def custom_resource(

@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from infra.constants import PROJECT
+from mlplatform.infra.constants import PROJECT
 
 
 @dataclass(frozen=True)

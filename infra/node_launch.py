@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra import nodes
+from mlplatform.infra import nodes
 
 
 def node_launch_template(

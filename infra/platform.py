@@ -16,29 +16,36 @@ from __future__ import annotations
 
 import pulumi
 
-from infra import specs
-from infra.aws_provider import explicit_provider, get_token_options, update_kubeconfig_flags
-from infra.catalog import versions
-from infra.cluster import AdminAccess, AdoptedCluster, AdoptedClusterArgs, Cluster, ClusterArgs, SystemNodeGroupArgs
-from infra.cluster.terraform_state import AdoptedClusterFacts
-from infra.config import PlatformConfig
-from infra.container_logs import ContainerLogsCloud, ContainerLogsCloudArgs
-from infra.data import DataLake, DataLakeArgs, ZoneSpec
-from infra.gpu_pools import GpuPoolsCloud, GpuPoolsCloudArgs
-from infra.ingress import LoadBalancerControllerCloud, LoadBalancerControllerCloudArgs
-from infra.layer_outputs import CloudOutputs
-from infra.mlops import DatabaseSpec, MlflowCloud, MlflowCloudArgs, RayCloud, RayCloudArgs
-from infra.mlops.documents import RAY_HEAD_SERVICE_ACCOUNT
-from infra.network import AdoptedNetwork, AdoptedNetworkArgs, Network, NetworkArgs
-from infra.observability import AlertingCloud, AlertingCloudArgs
-from infra.registry import ImageCacheCloud, ImageCacheCloudArgs
-from infra.runner import ClusterRunner, ClusterRunnerArgs
-from infra.runner.documents import SOURCE_PREFIX, parse_backend
-from infra.security import PlatformKeys, PlatformKeysArgs
-from infra.serving import ServingCloud, ServingCloudArgs
-from infra.tagging import cost_labels, platform_tags
-from infra.tenancy import TenantAccess, TenantsCloud, TenantsCloudArgs
-from infra.terraform_reference import TerraformStateSource
+from mlplatform.infra import specs
+from mlplatform.infra.aws_provider import explicit_provider, get_token_options, update_kubeconfig_flags
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.cluster import (
+    AdminAccess,
+    AdoptedCluster,
+    AdoptedClusterArgs,
+    Cluster,
+    ClusterArgs,
+    SystemNodeGroupArgs,
+)
+from mlplatform.infra.cluster.terraform_state import AdoptedClusterFacts
+from mlplatform.infra.config import PlatformConfig
+from mlplatform.infra.container_logs import ContainerLogsCloud, ContainerLogsCloudArgs
+from mlplatform.infra.data import DataLake, DataLakeArgs, ZoneSpec
+from mlplatform.infra.gpu_pools import GpuPoolsCloud, GpuPoolsCloudArgs
+from mlplatform.infra.ingress import LoadBalancerControllerCloud, LoadBalancerControllerCloudArgs
+from mlplatform.infra.layer_outputs import CloudOutputs
+from mlplatform.infra.mlops import DatabaseSpec, MlflowCloud, MlflowCloudArgs, RayCloud, RayCloudArgs
+from mlplatform.infra.mlops.documents import RAY_HEAD_SERVICE_ACCOUNT
+from mlplatform.infra.network import AdoptedNetwork, AdoptedNetworkArgs, Network, NetworkArgs
+from mlplatform.infra.observability import AlertingCloud, AlertingCloudArgs
+from mlplatform.infra.registry import ImageCacheCloud, ImageCacheCloudArgs
+from mlplatform.infra.runner import ClusterRunner, ClusterRunnerArgs
+from mlplatform.infra.runner.documents import SOURCE_PREFIX, parse_backend
+from mlplatform.infra.security import PlatformKeys, PlatformKeysArgs
+from mlplatform.infra.serving import ServingCloud, ServingCloudArgs
+from mlplatform.infra.tagging import cost_labels, platform_tags
+from mlplatform.infra.tenancy import TenantAccess, TenantsCloud, TenantsCloudArgs
+from mlplatform.infra.terraform_reference import TerraformStateSource
 
 
 class CloudLayer:

@@ -49,10 +49,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from infra.container_logs.documents import NAMESPACE as LOGGING_NAMESPACE
-from infra.gpu_pools.documents import DEVICE_PLUGIN_NAMESPACE, KARPENTER_NAMESPACE, WARM_CAPACITY_NAMESPACE
-from infra.k8s_documents import POD_IDENTITY_AGENT, PRIVATE_RANGES, api_server_egress
-from infra.mlops.documents import (
+from mlplatform.infra.container_logs.documents import NAMESPACE as LOGGING_NAMESPACE
+from mlplatform.infra.gpu_pools.documents import DEVICE_PLUGIN_NAMESPACE, KARPENTER_NAMESPACE, WARM_CAPACITY_NAMESPACE
+from mlplatform.infra.k8s_documents import POD_IDENTITY_AGENT, PRIVATE_RANGES, api_server_egress
+from mlplatform.infra.mlops.documents import (
     MLFLOW_NAMESPACE,
     MLFLOW_PORT,
     MLFLOW_SELECTOR,
@@ -62,18 +62,18 @@ from infra.mlops.documents import (
     RAY_NAMESPACE,
     RAY_OPERATOR_NAMESPACE,
 )
-from infra.network.cidr import plan_subnets
-from infra.observability.documents import DCGM_NAMESPACE, PROMETHEUS_PORT
-from infra.observability.documents import NAMESPACE as MONITORING_NAMESPACE
-from infra.serving.documents import (
+from mlplatform.infra.network.cidr import plan_subnets
+from mlplatform.infra.observability.documents import DCGM_NAMESPACE, PROMETHEUS_PORT
+from mlplatform.infra.observability.documents import NAMESPACE as MONITORING_NAMESPACE
+from mlplatform.infra.serving.documents import (
     CERT_MANAGER_NAMESPACE,
     KEDA_NAMESPACE,
     KSERVE_NAMESPACE,
     SERVING_NAMESPACE,
     VLLM_PORT,
 )
-from infra.serving.routing import ENVOY_CONTAINER_PORT, ENVOY_GATEWAY_NAMESPACE, proxy_selector
-from infra.tenancy.documents import CLUSTER_NETWORK_POLICY_API, TENANT_GUARD_PRIORITY, TENANT_LABEL
+from mlplatform.infra.serving.routing import ENVOY_CONTAINER_PORT, ENVOY_GATEWAY_NAMESPACE, proxy_selector
+from mlplatform.infra.tenancy.documents import CLUSTER_NETWORK_POLICY_API, TENANT_GUARD_PRIORITY, TENANT_LABEL
 
 DEFAULT_DENY = "default-deny"
 DATABASE_PORT = 5432

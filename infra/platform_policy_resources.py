@@ -12,10 +12,10 @@ import pulumi_kubernetes as k8s
 
 # A module import: the domains' packages import their components, which import this module, while
 # `infra.platform_policies` (which imports the domains' documents) may still be initializing.
-from infra import platform_policies
+from mlplatform.infra import platform_policies
 
 if TYPE_CHECKING:
-    from infra.platform_policies import ClusterAddresses
+    from mlplatform.infra.platform_policies import ClusterAddresses
 
 Build = Callable[["ClusterAddresses"], list[dict[str, Any]]]
 

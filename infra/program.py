@@ -15,9 +15,9 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from infra.aws_provider import AwsProviderSettings, parse_settings, stack_issues
-from infra.config import PlatformConfig, validate_config
-from infra.config_errors import ConfigError
+from mlplatform.infra.aws_provider import AwsProviderSettings, parse_settings, stack_issues
+from mlplatform.infra.config import PlatformConfig, validate_config
+from mlplatform.infra.config_errors import ConfigError
 
 
 def _stack_config() -> dict[str, Any]:
@@ -62,7 +62,7 @@ def aws_provider_settings(owned_tags: Iterable[str] = ()) -> AwsProviderSettings
 def run_cloud_layer() -> None:
     """Everything AWS (VPC, EKS, IAM, KMS, lake, RDS, queues, the in-VPC runner); exports what the cluster layer
     reads (`infra.layer_outputs.CloudOutputs`)."""
-    from infra.platform import CloudLayer
+    from mlplatform.infra.platform import CloudLayer
 
     cfg, stack = _load()
     CloudLayer(cfg, stack).outputs().export()
@@ -70,7 +70,7 @@ def run_cloud_layer() -> None:
 
 def run_cluster_layer() -> None:
     """Every Kubernetes object and Helm release, through a provider built from the cloud layer's outputs."""
-    from infra.cluster_layer import ClusterLayer
+    from mlplatform.infra.cluster_layer import ClusterLayer
 
     cfg, stack = _load()
     layer = ClusterLayer(cfg, stack)

@@ -3,18 +3,18 @@ section into the specs the components take. Pure: no resources, no Pulumi."""
 
 from __future__ import annotations
 
-from infra.catalog import versions
-from infra.config import CapacityReservationConfig, GpuPoolConfig, PlatformConfig
-from infra.container_logs.documents import PLATFORM, LogDestination
-from infra.cost.reservation import ReservationFacts
-from infra.gpu_pools import GeneralPoolSpec, PoolSpec
-from infra.gpu_pools.documents import POOL_LABEL
-from infra.mlops.documents import RAY_NAMESPACE, RAY_SERVICE_ACCOUNT, RayClusterSpec, RayGpuGroup
-from infra.observability.alerting import AlertingSpec
-from infra.registry.documents import ImageCache, cached_image
-from infra.serving.documents import InferenceServiceSpec, VllmServer, default_vllm_resources
-from infra.tagging import cost_labels
-from infra.tenancy.documents import WORKLOAD_SERVICE_ACCOUNT, TenantSpec
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.config import CapacityReservationConfig, GpuPoolConfig, PlatformConfig
+from mlplatform.infra.container_logs.documents import PLATFORM, LogDestination
+from mlplatform.infra.cost.reservation import ReservationFacts
+from mlplatform.infra.gpu_pools import GeneralPoolSpec, PoolSpec
+from mlplatform.infra.gpu_pools.documents import POOL_LABEL
+from mlplatform.infra.mlops.documents import RAY_NAMESPACE, RAY_SERVICE_ACCOUNT, RayClusterSpec, RayGpuGroup
+from mlplatform.infra.observability.alerting import AlertingSpec
+from mlplatform.infra.registry.documents import ImageCache, cached_image
+from mlplatform.infra.serving.documents import InferenceServiceSpec, VllmServer, default_vllm_resources
+from mlplatform.infra.tagging import cost_labels
+from mlplatform.infra.tenancy.documents import WORKLOAD_SERVICE_ACCOUNT, TenantSpec
 
 SYSTEM_NODE_LABEL = {"node.mlplatform.io/role": "system"}
 # Secrets Manager keeps a deleted secret this many days (its name stays taken); 0 deletes at once.

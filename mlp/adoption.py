@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from mlp.planner import Plan, PlannedResource
+from mlplatform.mlp.planner import Plan, PlannedResource
 
 OWNER_ONLY_TYPES: dict[str, str] = {
     "aws:eks/cluster:Cluster": "the EKS cluster",

@@ -37,10 +37,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infra.config_errors import ConfigError, ConfigIssue
-from infra.tagging.rules import tag_problems
-from mlp.aws import AwsContext, StepCallback, aws_errors, paginate
-from mlp.errors import AccountError
+from mlplatform.infra.config_errors import ConfigError, ConfigIssue
+from mlplatform.infra.tagging.rules import tag_problems
+from mlplatform.mlp.aws import AwsContext, StepCallback, aws_errors, paginate
+from mlplatform.mlp.errors import AccountError
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlp.errors import AccountError
+from mlplatform.mlp.errors import AccountError
 
 # Error codes that mean "these credentials may not do this" rather than "this failed".
 ACCESS_DENIED = {

@@ -34,9 +34,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from infra.tagging.rules import MAX_AWS_TAGS, REQUIRED_COST_TAGS, tag_problems
-from mlp.aws import AwsContext, aws_errors, paginate
-from mlp.errors import AccountError
+from mlplatform.infra.tagging.rules import MAX_AWS_TAGS, REQUIRED_COST_TAGS, tag_problems
+from mlplatform.mlp.aws import AwsContext, aws_errors, paginate
+from mlplatform.mlp.errors import AccountError
 
 if TYPE_CHECKING:
     from rich.console import Console

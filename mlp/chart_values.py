@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from mlp.schema_check import PLACEHOLDERS, Finding
+from mlplatform.mlp.schema_check import PLACEHOLDERS, Finding
 
 CHART_DATA = Path(__file__).parent / "data" / "charts"
 
@@ -113,7 +113,7 @@ def _enabled(values: Mapping[str, Any], condition: str | None) -> tuple[bool, st
 
 def check_release(inputs: Mapping[str, Any], root: str = "inputs.values") -> ChartCheck:
     """Check a `kubernetes:helm.sh/v3:Release`'s values against its chart's schema(s), where the chart ships one."""
-    from mlp.k8s_schema import jsonschema_findings
+    from mlplatform.mlp.k8s_schema import jsonschema_findings
 
     name = chart_name(str(inputs.get("chart", "")))
     version = str(inputs.get("version") or "")

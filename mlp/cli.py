@@ -18,21 +18,21 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from infra.config_errors import ConfigError
-from infra.constants import PROJECT
-from mlp.errors import AccountError, PlanFileError, ProgramError
+from mlplatform.infra.config_errors import ConfigError
+from mlplatform.infra.constants import PROJECT
+from mlplatform.mlp.errors import AccountError, PlanFileError, ProgramError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from infra.config import PlatformConfig
-    from infra.serving.fit import FitReport
-    from mlp.aws import AwsContext
-    from mlp.ordering import OrderReport
-    from mlp.plan_summary import PlanSummary
-    from mlp.planner import Plan
-    from mlp.schema_gate import SchemaReport
-    from mlp.stackfile import StackConfig
+    from mlplatform.infra.config import PlatformConfig
+    from mlplatform.infra.serving.fit import FitReport
+    from mlplatform.mlp.aws import AwsContext
+    from mlplatform.mlp.ordering import OrderReport
+    from mlplatform.mlp.plan_summary import PlanSummary
+    from mlplatform.mlp.planner import Plan
+    from mlplatform.mlp.schema_gate import SchemaReport
+    from mlplatform.mlp.stackfile import StackConfig
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -131,8 +131,8 @@ def validate(
     """Check a stack's configuration against the platform schema (every problem at once), its cost against the
     budget and its resources' creation and deletion order. Exit 2 on a config error, 1 on an order violation or a
     budget error."""
-    from mlp.planner import plan_stack
-    from mlp.stackfile import load_project, load_stack
+    from mlplatform.mlp.planner import plan_stack
+    from mlplatform.mlp.stackfile import load_project, load_stack
 
     project = load_project(_project_root(project_dir))
     stack_config = load_stack(project, stack)
@@ -142,7 +142,7 @@ def validate(
     try:
         cfg = stack_config.validate()
         if project.name == PROJECT:  # no two stack files may claim one name or VPC CIDR (mlp/stack_clashes.py)
-            from mlp.stack_clashes import check_stack_clashes
+            from mlplatform.mlp.stack_clashes import check_stack_clashes
 
             check_stack_clashes(project, stack_config, cfg)
         if budget or check_order:
@@ -185,7 +185,7 @@ def validate(
 
 
 def _order_check(planned: Plan) -> OrderReport:
-    from mlp.ordering import check_order as check
+    from mlplatform.mlp.ordering import check_order as check
 
     return check(planned)
 
@@ -193,14 +193,14 @@ def _order_check(planned: Plan) -> OrderReport:
 def _report_order(order: OrderReport, verbose: bool = False) -> None:
     """The deploy-order verdict on stderr: one summary line, and each violation with both resources and the path
     (verbose: also each exempted reference with its reason)."""
-    from mlp.ordering import render
+    from mlplatform.mlp.ordering import render
 
     for line in render(order, verbose=verbose):
         _say(line)
 
 
 def _schema_check(planned: Plan) -> SchemaReport:
-    from mlp.schema_gate import check_plan
+    from mlplatform.mlp.schema_gate import check_plan
 
     return check_plan(planned)
 
@@ -208,7 +208,7 @@ def _schema_check(planned: Plan) -> SchemaReport:
 def _report_schemas(report: SchemaReport, verbose: bool = False) -> None:
     """The schema gate's verdict on stderr: counts per provider, then each error (resource, property path, what the
     schema allows) and warning (deprecations)."""
-    from mlp.schema_gate import render
+    from mlplatform.mlp.schema_gate import render
 
     for line in render(report, verbose=verbose):
         _say(line)
@@ -240,8 +240,8 @@ def _budget_warning(
 ) -> str | None:
     """Plan the stack (unless given) and check its cost ceiling against the budget: raises in prod, and wherever
     prices are missing (fail closed)."""
-    from mlp.cost import check_budget, stack_cost
-    from mlp.planner import plan_stack
+    from mlplatform.mlp.cost import check_budget, stack_cost
+    from mlplatform.mlp.planner import plan_stack
 
     plan = plan if plan is not None else plan_stack(stack_config, cfg)
     return check_budget(stack_cost(stack_config, cfg, plan, price_region=price_region), stack_config)
@@ -250,8 +250,8 @@ def _budget_warning(
 def _image_cache_warning(cfg: PlatformConfig) -> str | None:
     """With the image cache on, the pinned (or configured) images whose registry has no cache rule for want of
     credentials."""
-    from infra.catalog import versions
-    from infra.registry.documents import PULLED_IMAGES, uncached_images
+    from mlplatform.infra.catalog import versions
+    from mlplatform.infra.registry.documents import PULLED_IMAGES, uncached_images
 
     cache = cfg.cluster.image_cache
     if not cache.is_enabled(cfg.environment):
@@ -307,8 +307,8 @@ def plan(
     is broken (an input naming a resource it does not depend on, a finalized object outliving its controller) or
     an input breaks its provider's schema (a misspelled nested key, a wrong type, a missing required input, a
     value outside an enum, an unknown Kubernetes field, a chart value its schema refuses)."""
-    from mlp.planner import plan_stack
-    from mlp.stackfile import load_project, load_stack
+    from mlplatform.mlp.planner import plan_stack
+    from mlplatform.mlp.stackfile import load_project, load_stack
 
     project = load_project(_project_root(project_dir))
     stack_config = load_stack(project, stack)
@@ -318,7 +318,7 @@ def plan(
     budget_error: ConfigError | None = None
     fit_reports: list[FitReport] = []
     if project.name == PROJECT:
-        from infra.serving.fit import serving_fit
+        from mlplatform.infra.serving.fit import serving_fit
 
         platform = stack_config.validate()
         fit_reports = serving_fit(platform)
@@ -326,14 +326,14 @@ def plan(
         if warning:
             _say(warning)
         if platform.adopts_cluster:
-            from mlp.adoption import check_adoption
+            from mlplatform.mlp.adoption import check_adoption
 
             adoption = check_adoption(result)
     order_report = _order_check(result)
     schema_report = _schema_check(result)
     if order:
-        from mlp.waves import order_report as waves
-        from mlp.waves import render_text, to_json
+        from mlplatform.mlp.waves import order_report as waves
+        from mlplatform.mlp.waves import render_text, to_json
 
         report = waves(result, parallelism=parallelism)
         if fmt is PlanFormat.json:
@@ -365,8 +365,8 @@ def _plan_summary(
 ) -> tuple[PlanSummary, str | None, ConfigError | None]:
     """The plan's summary, the budget warning and the budget error (raised once the plan is shown): one estimate
     for both, as `mlp cost` computes it. Missing prices give a summary that says so and the fail-closed error."""
-    from mlp.cost import check_budget, stack_cost
-    from mlp.plan_summary import summarize
+    from mlplatform.mlp.cost import check_budget, stack_cost
+    from mlplatform.mlp.plan_summary import summarize
 
     try:
         cost = stack_cost(stack_config, cfg, plan, price_region=price_region)
@@ -388,7 +388,7 @@ def _render_plan(
 ) -> None:
     """The plan in a format, opening with its summary (the JSON's `summary` object); `extra` adds top-level keys
     to the JSON form (the vLLM servers' memory fit)."""
-    from mlp.render import render_json, render_markdown, render_table, render_tree
+    from mlplatform.mlp.render import render_json, render_markdown, render_table, render_tree
 
     if fmt is PlanFormat.json and extra:
         body = {**json.loads(render_json(result, summary)), **extra}
@@ -413,7 +413,7 @@ def _render_plan(
 )
 def policy(ctx: typer.Context) -> None:
     """Check a stack, a saved plan or a Terraform plan against the policy rules (`mlp policy --help`)."""
-    from policies.cli import main as policy_main
+    from mlplatform.policies.cli import main as policy_main
 
     raise typer.Exit(policy_main(list(ctx.args)))
 
@@ -427,8 +427,8 @@ def new(
     """Start a stack from another one's file: a copy with its comments, a VPC CIDR no other stack file uses and
     names of its own (never over an existing file); then validate it and print the next commands. Exit 2 on a bad
     name, an existing file or a config error (mlp/newstack.py)."""
-    from mlp.newstack import NewStackError, new_stack, next_commands
-    from mlp.stackfile import load_project, load_stack
+    from mlplatform.mlp.newstack import NewStackError, new_stack, next_commands
+    from mlplatform.mlp.stackfile import load_project, load_stack
 
     project = load_project(_project_root(project_dir))
     try:
@@ -455,7 +455,7 @@ def schema(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")] = None,
 ) -> None:
     """Print the stack configuration reference (Markdown), generated from the schema."""
-    from mlp.docs import config_reference
+    from mlplatform.mlp.docs import config_reference
 
     _emit(config_reference(), output)
 
@@ -498,9 +498,9 @@ def cost(
         raise typer.BadParameter("give a STACK, or --terraform-plan FILE")
     if region is not None:
         raise typer.BadParameter("--region goes with --terraform-plan (a stack's region is in its config)")
-    from mlp import cost as costs
-    from mlp.planner import plan_stack
-    from mlp.stackfile import load_project, load_stack
+    from mlplatform.mlp import cost as costs
+    from mlplatform.mlp.planner import plan_stack
+    from mlplatform.mlp.stackfile import load_project, load_stack
 
     project = load_project(_project_root(project_dir))
 
@@ -533,8 +533,8 @@ def _terraform_cost(
 ) -> None:
     """`mlp cost --terraform-plan FILE`: a malformed plan or an unknown region is bad input (exit 2); so are
     missing prices (after the report, which lists them): never a silent $0."""
-    from infra.cost.budget import missing_prices_message
-    from mlp import terraform_cost as tf_cost
+    from mlplatform.infra.cost.budget import missing_prices_message
+    from mlplatform.mlp import terraform_cost as tf_cost
 
     result = tf_cost.terraform_cost(plan_file, region, price_region=price_region)
     if fmt is CostFormat.json:
@@ -565,9 +565,9 @@ def isolation(
     per resource, in the team's namespace, elsewhere and cluster-wide) and the reachability matrix of the team's
     pods (its namespace, other teams, DNS, MLflow, model servers, the database, the API server, instance
     metadata, Pod Identity, interface endpoints, S3, the internet), evaluated over the planned policies."""
-    from mlp import isolation as iso
-    from mlp.planner import plan_stack
-    from mlp.stackfile import load_project, load_stack
+    from mlplatform.mlp import isolation as iso
+    from mlplatform.mlp.planner import plan_stack
+    from mlplatform.mlp.stackfile import load_project, load_stack
 
     project = load_project(_project_root(project_dir))
     stack_config = load_stack(project, stack)
@@ -593,9 +593,9 @@ class DiffFormat(enum.StrEnum):
 
 def _plan_dict(ref: str, project_dir: Path | None) -> dict[str, object]:
     """A plan from a saved JSON file (a path ending in .json) or by planning a stack."""
-    from mlp.diff import load_plan_json
-    from mlp.planner import plan_stack
-    from mlp.stackfile import load_project, load_stack
+    from mlplatform.mlp.diff import load_plan_json
+    from mlplatform.mlp.planner import plan_stack
+    from mlplatform.mlp.stackfile import load_project, load_stack
 
     if ref.endswith(".json"):
         return load_plan_json(Path(ref))
@@ -616,8 +616,8 @@ def diff(
     """What differs between two plans: resources added and removed, every changed input or option, and per
     component the monthly cost before and after (floor, expected, ceiling) with the change, in each plan's region
     (its AWS provider's; a plan without one is not priced, and the output says why)."""
-    from mlp import diff as diffs
-    from mlp import diff_cost
+    from mlplatform.mlp import diff as diffs
+    from mlplatform.mlp import diff_cost
 
     before, after = _plan_dict(left, project_dir), _plan_dict(right, project_dir)
     result = diffs.diff_plans(before, after, left, right)
@@ -648,7 +648,7 @@ def graph(
     project_dir: ProjectDir = None,
 ) -> None:
     """A Mermaid diagram of the stack's components and the dependencies between them."""
-    from mlp import graph as graphs
+    from mlplatform.mlp import graph as graphs
 
     plan = _plan_dict(stack, project_dir)
     if fmt == "json":
@@ -681,7 +681,7 @@ StackOption = Annotated[
 
 
 def _aws_context(region: str | None, profile: str | None, stack_cfg: PlatformConfig | None = None) -> AwsContext:
-    from mlp.aws import AwsContext
+    from mlplatform.mlp.aws import AwsContext
 
     chosen = region or (stack_cfg.region if stack_cfg else None) or os.environ.get("AWS_REGION")
     chosen = chosen or os.environ.get("AWS_DEFAULT_REGION")
@@ -693,7 +693,7 @@ def _aws_context(region: str | None, profile: str | None, stack_cfg: PlatformCon
 def _stack_cfg(stack: str | None, project_dir: Path | None) -> PlatformConfig | None:
     if stack is None:
         return None
-    from mlp.stackfile import load_project, load_stack
+    from mlplatform.mlp.stackfile import load_project, load_stack
 
     return load_stack(load_project(_project_root(project_dir)), stack).validate()
 
@@ -703,9 +703,9 @@ def _adopted_subnets(cfg: PlatformConfig, project_root: Path) -> list[str] | Non
     adopt = cfg.network.adopt
     if adopt is None or adopt.terraform_state is None:
         return None
-    from infra.network.terraform_state import TerraformStateError, network_from_outputs
-    from mlp.mocks import PlannerError
-    from mlp.terraform_state import invoke_handlers
+    from mlplatform.infra.network.terraform_state import TerraformStateError, network_from_outputs
+    from mlplatform.mlp.mocks import PlannerError
+    from mlplatform.mlp.terraform_state import invoke_handlers
 
     state = adopt.terraform_state
     handlers = invoke_handlers(project_root)
@@ -729,10 +729,10 @@ def _adopted_cluster_name(cfg: PlatformConfig, project_root: Path) -> str | None
     adopt = cfg.cluster.adopt
     if adopt is None or adopt.terraform_state is None:
         return None
-    from infra.cluster.terraform_state import cluster_from_outputs
-    from infra.terraform_state import TerraformStateError
-    from mlp.mocks import PlannerError
-    from mlp.terraform_state import invoke_handlers
+    from mlplatform.infra.cluster.terraform_state import cluster_from_outputs
+    from mlplatform.infra.terraform_state import TerraformStateError
+    from mlplatform.mlp.mocks import PlannerError
+    from mlplatform.mlp.terraform_state import invoke_handlers
 
     state = adopt.terraform_state
     handlers = invoke_handlers(project_root)
@@ -769,8 +769,8 @@ def preflight(
     authentication mode, endpoint, the VPC CNI and Pod Identity agent add-ons, the runner's way in), GPU vCPU quotas
     against the stack's maximum, instance type offerings in its AZs, capacity reservations, free IPs. Exit 1 when
     something will fail."""
-    from mlp import preflight as checks
-    from mlp.aws import Progress
+    from mlplatform.mlp import preflight as checks
+    from mlplatform.mlp.aws import Progress
 
     root = _project_root(project_dir)
     cfg = _stack_cfg(stack, root)
@@ -824,9 +824,9 @@ def audit_tags(
     """AWS resources of an account and region missing required cost tags (EC2 instances, volumes, network
     interfaces, S3, RDS, EKS clusters and node groups, load balancers), each through its own service's API.
     Exit 1 when resources lack tags (or would after the fix), 4 when a kind could not be read or a tag failed."""
-    from infra.tagging.rules import REQUIRED_COST_TAGS
-    from mlp import audit_tags as audits
-    from mlp.aws import Progress
+    from mlplatform.infra.tagging.rules import REQUIRED_COST_TAGS
+    from mlplatform.mlp import audit_tags as audits
+    from mlplatform.mlp.aws import Progress
 
     cfg = _stack_cfg(stack, project_dir)
     if fix_from_stack and cfg is None:
@@ -883,12 +883,12 @@ def residue(
     network interfaces, addresses, NAT gateways, load balancers, target groups, security groups, log groups; data
     such as buckets, databases, snapshots and keys is listed and never deleted). A dry run unless --delete.
     Exit 1 when deletable leftovers remain, 4 when a deletion failed."""
-    from mlp import residue as leftovers
-    from mlp.aws import Progress
+    from mlplatform.mlp import residue as leftovers
+    from mlplatform.mlp.aws import Progress
 
     cfg = None
     if region is None:
-        from mlp.stackfile import load_project
+        from mlplatform.mlp.stackfile import load_project
 
         project = load_project(_project_root(project_dir))
         if project.stack_file(stack).is_file():
@@ -949,7 +949,7 @@ def bootstrap_backend(
     stack secrets, both carrying the required cost tags (from --tag or --stack). Idempotent: a second run changes
     nothing, and adds only missing tags to an existing bucket or key; nothing is ever deleted. Prints the login
     lines."""
-    from mlp import bootstrap as backend
+    from mlplatform.mlp import bootstrap as backend
 
     cfg = _stack_cfg(stack, project_dir)
     cost_tags = dict(cfg.tags) if cfg else {}
@@ -1006,7 +1006,7 @@ def runner(
     """Run the cluster layer's `pulumi preview|up|destroy|refresh` in the in-VPC runner (a CodeBuild project in the
     private subnets with a cluster-admin access entry), from the committed tree: upload it, start the build, stream
     its log. Exit 1 when the build fails, 4 when an AWS call or a precondition fails."""
-    from mlp import runner as runs
+    from mlplatform.mlp import runner as runs
 
     root = _project_root(project_dir)
     cfg = _stack_cfg(stack, root)
@@ -1067,8 +1067,8 @@ def smoke(
     project_dir: ProjectDir = None,
 ) -> None:
     """After `pulumi up`: check the deployed platform end to end (pass or fail per check, exit 1 on any failure)."""
-    from mlp.smoke import CHECK_NAMES, CheckResult, SmokeOptions, results_json, run_smoke
-    from mlp.stackfile import load_project, load_stack
+    from mlplatform.mlp.smoke import CHECK_NAMES, CheckResult, SmokeOptions, results_json, run_smoke
+    from mlplatform.mlp.stackfile import load_project, load_stack
 
     checks = tuple(c.strip() for c in only.split(",")) if only else CHECK_NAMES
     unknown = sorted(set(checks) - set(CHECK_NAMES))
@@ -1114,7 +1114,7 @@ def prices(
     and CodeBuild prices of REGIONS from the AWS Price List API (needs AWS credentials) into the user's price
     cache, which `mlp cost` reads before the shipped us-east-1 snapshot. Exit 1 when some price was not found (it
     stays unpriced, never $0), 4 when the API cannot be called."""
-    from mlp import prices as price_cmd
+    from mlplatform.mlp import prices as price_cmd
 
     if action != price_cmd.PricesAction.refresh:
         raise typer.BadParameter(f"unknown action {action!r}: the only one is 'refresh'")

@@ -10,16 +10,16 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from infra.config import PlatformConfig
-from infra.config_errors import ConfigError, ConfigIssue
-from infra.cost import BudgetVerdict, CostEstimate, MissingPricesError, budget_verdict, estimate_cost
-from mlp.stackfile import StackConfig
+from mlplatform.infra.config import PlatformConfig
+from mlplatform.infra.config_errors import ConfigError, ConfigIssue
+from mlplatform.infra.cost import BudgetVerdict, CostEstimate, MissingPricesError, budget_verdict, estimate_cost
+from mlplatform.mlp.stackfile import StackConfig
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mlp.planner import Plan
-    from policies.model import Resource
+    from mlplatform.mlp.planner import Plan
+    from mlplatform.policies.model import Resource
 
 BUDGET_PATH = ("budget", "monthly_usd")
 REGION_PATH = ("region",)
@@ -52,7 +52,7 @@ def estimate_plan(
 
 def plan_resources(plan: Plan) -> list[Resource]:
     """The plan's resources normalized as the policies (and the CrossGuard pack) see them."""
-    from policies.sources.pulumi_plan import from_plan_json
+    from mlplatform.policies.sources.pulumi_plan import from_plan_json
 
     resources, _skipped = from_plan_json(json.loads(plan.to_json()))
     return resources
@@ -210,7 +210,7 @@ def render_explain(cost: StackCost, console: Console) -> None:
 
 
 def spot_fraction() -> float:
-    from infra.cost.estimate import assumption
+    from mlplatform.infra.cost.estimate import assumption
 
     return assumption("spot_fraction_of_on_demand")
 

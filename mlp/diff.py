@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlp.plan_keys import resource_keys
+from mlplatform.mlp.plan_keys import resource_keys
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -50,7 +50,7 @@ class PlanDiff:
 
 def load_plan_json(path: Path) -> dict[str, Any]:
     """A saved plan (`mlp plan STACK -f json -o FILE`), checked for the plan's shape."""
-    from mlp.errors import PlanFileError
+    from mlplatform.mlp.errors import PlanFileError
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

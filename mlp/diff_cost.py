@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from infra.cost import CostEstimate, estimate_cost
+from mlplatform.infra.cost import CostEstimate, estimate_cost
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -45,7 +45,7 @@ def plan_region(plan: Mapping[str, Any]) -> tuple[str | None, str]:
 
 def plan_estimate(plan: Mapping[str, Any], region: str, today: dt.date | None = None) -> CostEstimate:
     """The estimate `mlp cost` makes of a plan, from its JSON form (a saved file or `Plan.to_dict()`)."""
-    from policies.sources.pulumi_plan import from_plan_json
+    from mlplatform.policies.sources.pulumi_plan import from_plan_json
 
     resources, _not_checked = from_plan_json(plan)
     return estimate_cost(resources, region, today=today)

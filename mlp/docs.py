@@ -11,8 +11,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from infra.config import NAMESPACE, PlatformConfig
-from infra.tagging.rules import REQUIRED_COST_TAGS
+from mlplatform.infra.config import NAMESPACE, PlatformConfig
+from mlplatform.infra.tagging.rules import REQUIRED_COST_TAGS
 
 HEADER = f"""# Stack configuration reference
 

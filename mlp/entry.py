@@ -9,7 +9,7 @@ import sys
 
 def main() -> None:
     if sys.argv[1:2] == ["policy"]:
-        from policies.cli import main as policy_main
+        from mlplatform.policies.cli import main as policy_main
 
         try:
             code = policy_main(sys.argv[2:])
@@ -22,7 +22,7 @@ def main() -> None:
             code = 70
         sys.stdout.flush()
         sys.exit(code)
-    from mlp.cli import main as cli_main
+    from mlplatform.mlp.cli import main as cli_main
 
     cli_main()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from mlp.plan_keys import parent_key, resource_keys
+from mlplatform.mlp.plan_keys import parent_key, resource_keys
 
 
 def component_of(key: str, by_key: dict[str, dict[str, Any]], keys: set[str]) -> str | None:

@@ -22,7 +22,7 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from mlp.iam_eval import ContextValue, Request
+from mlplatform.mlp.iam_eval import ContextValue, Request
 
 
 class UnroutedCallError(ValueError):

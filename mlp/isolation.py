@@ -18,11 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from infra.k8s_documents import KUBERNETES_API_SERVICE_IPS, POD_IDENTITY_AGENT
-from mlp import rbac
-from mlp.mocks import PLANNED_S3_CIDRS
-from mlp.network_policy import Decision, Destination, Pod, connection_decision
-from mlp.planner import Plan
+from mlplatform.infra.k8s_documents import KUBERNETES_API_SERVICE_IPS, POD_IDENTITY_AGENT
+from mlplatform.mlp import rbac
+from mlplatform.mlp.mocks import PLANNED_S3_CIDRS
+from mlplatform.mlp.network_policy import Decision, Destination, Pod, connection_decision
+from mlplatform.mlp.planner import Plan
 
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 CLUSTER_NETWORK_POLICY = "kubernetes:networking.k8s.aws/v1alpha1:ClusterNetworkPolicy"

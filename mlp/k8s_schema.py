@@ -23,9 +23,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from mlp.planner import Plan, PlannedResource
-from mlp.provider_schema import DerivedSchemas, Schema, store
-from mlp.schema_check import PLACEHOLDERS, Checker, Finding, join, unknown_property
+from mlplatform.mlp.planner import Plan, PlannedResource
+from mlplatform.mlp.provider_schema import DerivedSchemas, Schema, store
+from mlplatform.mlp.schema_check import PLACEHOLDERS, Checker, Finding, join, unknown_property
 
 CRD_DIR = Path(__file__).parent / "data" / "crds"
 

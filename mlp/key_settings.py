@@ -129,7 +129,7 @@ def nodeclass(inputs: Mapping[str, Any]) -> str:
 
 def node_group(inputs: Mapping[str, Any]) -> str:
     """Instance types, capacity type, node counts and, for GPU instances, GPUs per node and in all."""
-    from infra.catalog import gpu as gpu_catalog
+    from mlplatform.infra.catalog import gpu as gpu_catalog
 
     types = [str(t) for t in inputs.get("instanceTypes") or []]
     low, high = _get(inputs, "scalingConfig", "minSize"), _get(inputs, "scalingConfig", "maxSize")

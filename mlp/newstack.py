@@ -17,11 +17,11 @@ from typing import Any
 
 import yaml
 
-from infra.config import NAMESPACE, PlatformConfig
-from infra.config_errors import ConfigError, Path
-from infra.naming import admin_secret_name, default_name, name_problem
-from mlp.stack_clashes import free_cidr
-from mlp.stackfile import Project, load_stack
+from mlplatform.infra.config import NAMESPACE, PlatformConfig
+from mlplatform.infra.config_errors import ConfigError, Path
+from mlplatform.infra.naming import admin_secret_name, default_name, name_problem
+from mlplatform.mlp.stack_clashes import free_cidr
+from mlplatform.mlp.stackfile import Project, load_stack
 
 STACK_NAME_PATTERN = r"^[a-z](-?[a-z0-9])*$"
 """A new stack's name: what the stack file name, `mlp-<stack>` and the Pulumi CLI all accept."""

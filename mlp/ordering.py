@@ -26,12 +26,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from infra.cluster.documents import ADDON_POD_IDENTITY
-from infra.gpu_pools.documents import KARPENTER_SERVICE_ACCOUNT
-from infra.ingress.documents import SERVICE_ACCOUNT as LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT
+from mlplatform.infra.cluster.documents import ADDON_POD_IDENTITY
+from mlplatform.infra.gpu_pools.documents import KARPENTER_SERVICE_ACCOUNT
+from mlplatform.infra.ingress.documents import SERVICE_ACCOUNT as LOAD_BALANCER_CONTROLLER_SERVICE_ACCOUNT
 
 if TYPE_CHECKING:
-    from mlp.planner import Plan, PlannedResource
+    from mlplatform.mlp.planner import Plan, PlannedResource
 
 # -- what counts as a reference -------------------------------------------------------------------------------
 

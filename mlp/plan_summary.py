@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlp.key_settings import DEPLOYMENT, GPU, NODE_GROUP, NODEPOOL, POOL_LABEL, WARM_PRIORITY
+from mlplatform.mlp.key_settings import DEPLOYMENT, GPU, NODE_GROUP, NODEPOOL, POOL_LABEL, WARM_PRIORITY
 
 if TYPE_CHECKING:
-    from infra.cost import CostEstimate
-    from mlp.planner import Plan, PlannedResource
-    from policies.model import Report, Resource
+    from mlplatform.infra.cost import CostEstimate
+    from mlplatform.mlp.planner import Plan, PlannedResource
+    from mlplatform.policies.model import Report, Resource
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ class PlanSummary:
 def gpu_pools(resources: Sequence[PlannedResource]) -> tuple[GpuPool, ...]:
     """GPU pools: a Karpenter NodePool with a GPU limit (max: the limit; min: its warm-capacity placeholders, which
     keep min_gpus running) and a managed node group of GPU instances (min and max nodes x GPUs per node)."""
-    from infra.catalog import gpu as gpu_catalog
+    from mlplatform.infra.catalog import gpu as gpu_catalog
 
     warm: dict[str, int] = {}
     for r in resources:
@@ -190,7 +190,7 @@ def cost_range(estimate: CostEstimate, budget: float) -> CostRange:
     """The floor and ceiling of an estimate, or "no price data for REGION" when a line has no price."""
     price_region = estimate.price_region or estimate.region
     if estimate.unpriced:
-        from infra.cost.budget import MISSING_PRICES
+        from mlplatform.infra.cost.budget import MISSING_PRICES
 
         return CostRange(estimate.region, price_region, None, None, budget, f"{MISSING_PRICES} {price_region}")
     return CostRange(estimate.region, price_region, estimate.total("floor"), estimate.total("ceiling"), budget, None)
@@ -200,9 +200,9 @@ def policy_verdict(
     resources: Sequence[Resource], environment: str, budget: float, region: str, price_region: str | None = None
 ) -> tuple[PolicyVerdict, Report]:
     """`mlp policy STACK`'s verdict: the engine with the environment's config and the stack's budget."""
-    from policies import run as engine
-    from policies.config import CONFIG_DIR
-    from policies.registry import all_rules
+    from mlplatform.policies import run as engine
+    from mlplatform.policies.config import CONFIG_DIR
+    from mlplatform.policies.registry import all_rules
 
     rules = all_rules()
     settings = engine.with_stack_budget(engine.policy_config(environment, None, rules), budget, region, price_region)
@@ -240,9 +240,9 @@ def summarize(
         return summary
     from dataclasses import replace
 
-    from infra.config_errors import ConfigError
-    from infra.cost import estimate_cost
-    from mlp.cost import plan_resources
+    from mlplatform.infra.config_errors import ConfigError
+    from mlplatform.infra.cost import estimate_cost
+    from mlplatform.mlp.cost import plan_resources
 
     region, budget = str(stack["region"]), float(stack.get("budget_monthly_usd") or 0.0)
     resources = plan_resources(plan)

@@ -27,11 +27,11 @@ from pulumi.runtime.settings import ROOT, SETTINGS, get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import PlatformConfig
-from infra.constants import PROJECT
-from mlp import terraform_state
-from mlp.errors import ProgramError
-from mlp.mocks import (
+from mlplatform.infra.config import PlatformConfig
+from mlplatform.infra.constants import PROJECT
+from mlplatform.mlp import terraform_state
+from mlplatform.mlp.errors import ProgramError
+from mlplatform.mlp.mocks import (
     DEFAULT_ACCOUNT_ID,
     PlanContext,
     PlanMocks,
@@ -40,7 +40,7 @@ from mlp.mocks import (
     RecordingMonitor,
     StackOutputs,
 )
-from mlp.stackfile import StackConfig, layer_projects
+from mlplatform.mlp.stackfile import StackConfig, layer_projects
 
 NOTICE = (
     "Offline plan: the desired state of a new stack, computed from the program and the stack file with Pulumi's "

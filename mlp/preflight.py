@@ -35,12 +35,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from infra.catalog import gpu as gpu_catalog
-from infra.catalog.gpu import GpuInstance
-from infra.config import GpuPoolConfig, PlatformConfig
-from infra.network.cidr import AWS_RESERVED_PER_SUBNET, SubnetPlanError, plan_subnets
-from mlp.aws import ACCESS_DENIED, AwsContext, StepCallback, aws_exceptions, describe_aws_error, paginate
-from mlp.errors import AccountError
+from mlplatform.infra.catalog import gpu as gpu_catalog
+from mlplatform.infra.catalog.gpu import GpuInstance
+from mlplatform.infra.config import GpuPoolConfig, PlatformConfig
+from mlplatform.infra.network.cidr import AWS_RESERVED_PER_SUBNET, SubnetPlanError, plan_subnets
+from mlplatform.mlp.aws import ACCESS_DENIED, AwsContext, StepCallback, aws_exceptions, describe_aws_error, paginate
+from mlplatform.mlp.errors import AccountError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -1130,7 +1130,7 @@ def check_cluster_access(cfg: PlatformConfig, stack: str, caller_arn: str, iam: 
 def _runner_access(
     cfg: PlatformConfig, stack: str, caller_arn: str, caller: Principal | None, iam: Any
 ) -> list[Finding]:
-    from infra.runner.documents import project_name
+    from mlplatform.infra.runner.documents import project_name
 
     project = project_name(cfg.cluster_name)
     path = Finding(
@@ -1221,7 +1221,7 @@ def run_preflight(
     findings += access
     ec2 = ctx.client("ec2")
     if cfg.adopts_cluster:
-        from mlp.preflight_cluster import check_adopted_cluster
+        from mlplatform.mlp.preflight_cluster import check_adopted_cluster
 
         step("reading the adopted cluster")
         name = adopted_cluster_name or cfg.cluster_name

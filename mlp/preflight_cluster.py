@@ -18,9 +18,9 @@ import json
 import re
 from typing import Any
 
-from infra.catalog import versions as version_catalog
-from infra.config import PlatformConfig
-from mlp.preflight import Finding, _call, _not_checked, _RefusedError
+from mlplatform.infra.catalog import versions as version_catalog
+from mlplatform.infra.config import PlatformConfig
+from mlplatform.mlp.preflight import Finding, _call, _not_checked, _RefusedError
 
 CHECK = "adopted-cluster"
 MIN_VPC_CNI = (1, 21, 1)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlp.errors import AccountError
+from mlplatform.mlp.errors import AccountError
 
 
 class PricesAction(enum.StrEnum):
@@ -41,7 +41,7 @@ def stack_regions(stack_files: Sequence[Path]) -> list[str]:
 
 def parse_regions(text: str | None, stack_files: Sequence[Path]) -> list[str]:
     """`--regions r1,r2`, checked; the stacks' regions when not given. Raises ValueError naming a bad one."""
-    from infra.catalog.price_list import REGION_PATTERN
+    from mlplatform.infra.catalog.price_list import REGION_PATTERN
 
     regions = [r.strip() for r in text.split(",") if r.strip()] if text else stack_regions(stack_files)
     bad = [r for r in regions if not REGION_PATTERN.match(r)]
@@ -64,8 +64,8 @@ def refresh(
     written, the missing ones are listed and stay unpriced: never zero)."""
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
-    from infra.catalog import price_list
-    from infra.catalog.prices import price_cache_dir
+    from mlplatform.infra.catalog import price_list
+    from mlplatform.infra.catalog.prices import price_cache_dir
 
     target = cache_dir if cache_dir is not None else price_cache_dir()
     instance_types, rds_classes = price_list.wanted_types(stack_files)

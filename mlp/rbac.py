@@ -34,7 +34,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from mlp.planner import Plan
+from mlplatform.mlp.planner import Plan
 
 BUILTIN_FILE = Path(__file__).parent / "data" / "k8s-rbac" / "bootstrap-roles.json"
 RBAC = "kubernetes:rbac.authorization.k8s.io/v1"

@@ -14,9 +14,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from mlp.key_settings import KeySettings
-from mlp.plan_summary import PlanSummary, summarize
-from mlp.planner import NOTICE, Plan, PlannedResource
+from mlplatform.mlp.key_settings import KeySettings
+from mlplatform.mlp.plan_summary import PlanSummary, summarize
+from mlplatform.mlp.planner import NOTICE, Plan, PlannedResource
 
 
 def _short_type(token: str) -> str:

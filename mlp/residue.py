@@ -30,10 +30,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from infra.catalog.prices import HOURS_PER_MONTH, ec2_on_demand_price
-from infra.constants import PROJECT
-from infra.cost.estimate import rds_price, service_price
-from mlp.aws import AwsContext, StepCallback, aws_errors, aws_exceptions, describe_aws_error, paginate
+from mlplatform.infra.catalog.prices import HOURS_PER_MONTH, ec2_on_demand_price
+from mlplatform.infra.constants import PROJECT
+from mlplatform.infra.cost.estimate import rds_price, service_price
+from mlplatform.mlp.aws import AwsContext, StepCallback, aws_errors, aws_exceptions, describe_aws_error, paginate
 
 if TYPE_CHECKING:
     from rich.console import Console

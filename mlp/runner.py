@@ -33,12 +33,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infra.runner.documents import COMMANDS, SOURCE_PREFIX, project_name
-from mlp.aws import AwsContext, describe_aws_error
-from mlp.errors import AccountError
+from mlplatform.infra.runner.documents import COMMANDS, SOURCE_PREFIX, project_name
+from mlplatform.mlp.aws import AwsContext, describe_aws_error
+from mlplatform.mlp.errors import AccountError
 
 if TYPE_CHECKING:
-    from infra.config import PlatformConfig
+    from mlplatform.infra.config import PlatformConfig
 
 Emit = Callable[[str], None]
 

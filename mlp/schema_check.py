@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlp.mocks import SECRET, UNKNOWN
+from mlplatform.mlp.mocks import SECRET, UNKNOWN
 
 Schema = dict[str, Any]
 PLACEHOLDERS = frozenset({SECRET, UNKNOWN})

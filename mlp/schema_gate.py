@@ -27,11 +27,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from mlp.chart_values import check_release
-from mlp.k8s_schema import client_schemas, is_object, object_findings
-from mlp.planner import Plan, PlannedResource
-from mlp.provider_schema import PROVIDER_PREFIX, ProviderSchemas, derive_totals, package_of
-from mlp.schema_check import STRICT, Checker, Finding, Leniency
+from mlplatform.mlp.chart_values import check_release
+from mlplatform.mlp.k8s_schema import client_schemas, is_object, object_findings
+from mlplatform.mlp.planner import Plan, PlannedResource
+from mlplatform.mlp.provider_schema import PROVIDER_PREFIX, ProviderSchemas, derive_totals, package_of
+from mlplatform.mlp.schema_check import STRICT, Checker, Finding, Leniency
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 HELM_VALUES = "helm values"

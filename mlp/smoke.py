@@ -344,8 +344,8 @@ def port_forward(namespace: str, service: str, port: int, kubeconfig: str | None
 
 def run_smoke(cfg: Any, options: SmokeOptions, emit: Callable[[CheckResult], None]) -> list[CheckResult]:
     """Run the selected checks for a validated PlatformConfig; `emit` sees each result as it comes."""
-    from infra.mlops.documents import MLFLOW_NAMESPACE, MLFLOW_PORT, MLFLOW_SERVICE, RAY_DASHBOARD_PORT
-    from infra.serving.documents import SERVING_NAMESPACE, VLLM_PORT
+    from mlplatform.infra.mlops.documents import MLFLOW_NAMESPACE, MLFLOW_PORT, MLFLOW_SERVICE, RAY_DASHBOARD_PORT
+    from mlplatform.infra.serving.documents import SERVING_NAMESPACE, VLLM_PORT
 
     results: list[CheckResult] = []
 
@@ -383,7 +383,7 @@ def run_smoke(cfg: Any, options: SmokeOptions, emit: Callable[[CheckResult], Non
         except SmokeError as exc:
             record(CheckResult("mlflow", "mlflow", False, str(exc)))
     if "ray" in options.checks and cfg.ray.enabled:
-        from infra.specs import ray_clusters
+        from mlplatform.infra.specs import ray_clusters
 
         # Each cluster in its own namespace: a team's, or `ray` for a platform cluster.
         for spec in ray_clusters(cfg):

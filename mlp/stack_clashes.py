@@ -17,10 +17,10 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from infra.config import PlatformConfig, image_cache_prefix
-from infra.config_errors import ConfigError, ConfigIssue, Path
-from infra.naming import DEFAULT_PREFIX
-from mlp.stackfile import Project, StackConfig, load_stack
+from mlplatform.infra.config import PlatformConfig, image_cache_prefix
+from mlplatform.infra.config_errors import ConfigError, ConfigIssue, Path
+from mlplatform.infra.naming import DEFAULT_PREFIX
+from mlplatform.mlp.stackfile import Project, StackConfig, load_stack
 
 _PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 

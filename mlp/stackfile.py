@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
-from infra.config import NAMESPACE, PlatformConfig, validate_config
-from infra.config_errors import ConfigError, ConfigIssue
-from infra.constants import CLUSTER_LAYER_DIR, PROJECT
+from mlplatform.infra.config import NAMESPACE, PlatformConfig, validate_config
+from mlplatform.infra.config_errors import ConfigError, ConfigIssue
+from mlplatform.infra.constants import CLUSTER_LAYER_DIR, PROJECT
 
 KeyPath = tuple[str | int, ...]
 

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infra.config_errors import ConfigError, ConfigIssue
-from infra.cost import CostEstimate, CostLine, estimate_cost
-from infra.cost.budget import BudgetVerdict, MissingPricesError
-from infra.cost.estimate import assumption, service_price
-from policies.model import Resource, contains_unknown
+from mlplatform.infra.config_errors import ConfigError, ConfigIssue
+from mlplatform.infra.cost import CostEstimate, CostLine, estimate_cost
+from mlplatform.infra.cost.budget import BudgetVerdict, MissingPricesError
+from mlplatform.infra.cost.estimate import assumption, service_price
+from mlplatform.policies.model import Resource, contains_unknown
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -245,7 +245,7 @@ def _plain(value: Any) -> Any:
 
 def _config_expressions(plan: Mapping[str, Any]) -> dict[tuple[Any, ...], Mapping[str, Any]]:
     """Each configured resource's expressions, by (module names, type, name)."""
-    from policies.sources.terraform_address import AddressError, parse_address
+    from mlplatform.policies.sources.terraform_address import AddressError, parse_address
 
     found: dict[tuple[Any, ...], Mapping[str, Any]] = {}
 
@@ -267,7 +267,7 @@ def _config_expressions(plan: Mapping[str, Any]) -> dict[tuple[Any, ...], Mappin
 
 class _Preparer:
     def __init__(self, plan: Mapping[str, Any], resources: Sequence[Resource]) -> None:
-        from policies.sources.terraform_address import AddressError, parse_address
+        from mlplatform.policies.sources.terraform_address import AddressError, parse_address
 
         self.resources = resources
         self.expressions = _config_expressions(plan)
@@ -550,8 +550,8 @@ def terraform_cost(
 ) -> TerraformCost:
     """Price a Terraform plan file; TerraformPlanError or ConfigError (exit 2) when it is malformed or no region
     is known."""
-    from policies.run import resources_from_terraform
-    from policies.sources.terraform import load_terraform_plan
+    from mlplatform.policies.run import resources_from_terraform
+    from mlplatform.policies.sources.terraform import load_terraform_plan
 
     resources, skipped = resources_from_terraform(path)
     plan = load_terraform_plan(path)

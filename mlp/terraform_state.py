@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from infra.network.terraform_state import TerraformStateError, parse_state
-from mlp.mocks import PlannerError
+from mlplatform.infra.network.terraform_state import TerraformStateError, parse_state
+from mlplatform.mlp.mocks import PlannerError
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 

@@ -47,7 +47,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 if TYPE_CHECKING:
-    from mlp.planner import Plan, PlannedResource
+    from mlplatform.mlp.planner import Plan, PlannedResource
 
 BASES: Final = ("measured", "documented", "provider-timeout", "estimate")
 """How a figure is known: a published measurement, documentation or source code, only the provider's default timeout

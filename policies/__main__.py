@@ -13,7 +13,7 @@ from pulumi_policy import EnforcementLevel, PolicyPack
 # The pack runs from this directory; the rules live in the repository's `policies` and `infra` packages.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from policies.crossguard import policies
+from mlplatform.policies.crossguard import policies
 
 PolicyPack(
     name="ml-platform",

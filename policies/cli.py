@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from infra.config_errors import ConfigError
+from mlplatform.infra.config_errors import ConfigError
 
 if TYPE_CHECKING:
-    from policies.config import PolicyConfig
+    from mlplatform.policies.config import PolicyConfig
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_PROGRAM = 1, 2, 3
 
@@ -147,13 +147,13 @@ def run(argv: list[str]) -> int:
     if args.help:
         print_help(p)
         return 0
-    from policies import output as render
-    from policies import run as engine
-    from policies.registry import all_rules
+    from mlplatform.policies import output as render
+    from mlplatform.policies import run as engine
+    from mlplatform.policies.registry import all_rules
 
     rules = all_rules()
     if args.docs:
-        from policies.docs import policies_reference
+        from mlplatform.policies.docs import policies_reference
 
         _emit(policies_reference(), args.output)
         return 0
@@ -179,8 +179,8 @@ def run(argv: list[str]) -> int:
         _say_config_source(args.plan_json, recorded, environment, args.config)
         environment = environment or (recorded or {}).get("environment")
     else:
-        from mlp.planner import plan_stack
-        from mlp.stackfile import load_project, load_stack
+        from mlplatform.mlp.planner import plan_stack
+        from mlplatform.mlp.stackfile import load_project, load_stack
 
         stack_config = load_stack(load_project(_project_root(args.project_dir)), args.stack)
         platform = stack_config.validate()
@@ -222,7 +222,7 @@ STACK_KEYS: dict[str, type | tuple[type, ...]] = {
 
 def _recorded_stack(plan: Mapping[str, Any], path: Path) -> dict[str, Any] | None:
     """The stack settings a saved plan records (`stack_config`), checked; None for a plan saved without them."""
-    from infra.config_errors import ConfigIssue
+    from mlplatform.infra.config_errors import ConfigIssue
 
     recorded = plan.get("stack_config")
     if recorded is None:
@@ -260,15 +260,15 @@ def _say_config_source(
 def _terraform_budget_region(args: argparse.Namespace, settings: PolicyConfig) -> str | None:
     """The region a Terraform plan's budget is priced in: --region, else the plan's aws provider (when neither
     names one and a budget applies, the budget check exits 2 naming the key: never a silent us-east-1)."""
-    from mlp.terraform_cost import plan_region
-    from policies.sources.terraform import load_terraform_plan
+    from mlplatform.mlp.terraform_cost import plan_region
+    from mlplatform.policies.sources.terraform import load_terraform_plan
 
     return str(args.region) if args.region else plan_region(load_terraform_plan(args.terraform_plan))
 
 
 def main(argv: list[str]) -> int:
     """Run and turn every failure into a message and an exit code (no traceback)."""
-    from mlp.errors import ProgramError
+    from mlplatform.mlp.errors import ProgramError
 
     try:
         return run(argv)

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from infra.config_errors import ConfigError, ConfigIssue
-from policies.model import LEVELS, Level, Rule
+from mlplatform.infra.config_errors import ConfigError, ConfigIssue
+from mlplatform.policies.model import LEVELS, Level, Rule
 
 CONFIG_DIR = Path(__file__).resolve().parent
 

@@ -20,9 +20,9 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from policies.model import Rule, RuleContext
-from policies.registry import all_rules
-from policies.sources.crossguard import to_resource
+from mlplatform.policies.model import Rule, RuleContext
+from mlplatform.policies.registry import all_rules
+from mlplatform.policies.sources.crossguard import to_resource
 
 
 def _context(rule: Rule, config: Any) -> RuleContext:

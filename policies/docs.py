@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from policies.config import config_path, load_policy_config
-from policies.registry import all_rules
-from policies.sources.terraform import TYPES
-from policies.sources.terraform_kubernetes import HELM_RELEASE, NOT_MAPPED, NOT_ON_TERRAFORM, TYPED, type_token
+from mlplatform.policies.config import config_path, load_policy_config
+from mlplatform.policies.registry import all_rules
+from mlplatform.policies.sources.terraform import TYPES
+from mlplatform.policies.sources.terraform_kubernetes import (
+    HELM_RELEASE,
+    NOT_MAPPED,
+    NOT_ON_TERRAFORM,
+    TYPED,
+    type_token,
+)
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 

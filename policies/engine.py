@@ -6,8 +6,8 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 
-from policies.config import PolicyConfig
-from policies.model import Report, Resource, Rule, RuleContext, Skipped, Unjudged, Violation, unknown_reads
+from mlplatform.policies.config import PolicyConfig
+from mlplatform.policies.model import Report, Resource, Rule, RuleContext, Skipped, Unjudged, Violation, unknown_reads
 
 
 def evaluate(

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from policies.model import UNKNOWN, Resource, peek
+from mlplatform.policies.model import UNKNOWN, Resource, peek
 
 # --- IAM ------------------------------------------------------------------------------------------------------
 
@@ -246,7 +246,7 @@ def nodepool_instance_types(pool: Resource) -> tuple[list[str], list[str]]:
 
 
 def is_gpu_nodepool(pool: Resource) -> bool:
-    from infra.catalog import gpu as gpu_catalog
+    from mlplatform.infra.catalog import gpu as gpu_catalog
 
     reqs = nodepool_requirements(pool)
     manufacturer = reqs.get("karpenter.k8s.aws/instance-gpu-manufacturer")
@@ -262,7 +262,7 @@ def is_gpu_nodepool(pool: Resource) -> bool:
 
 
 def is_gpu_nodegroup(group: Resource) -> bool:
-    from infra.catalog import gpu as gpu_catalog
+    from mlplatform.infra.catalog import gpu as gpu_catalog
 
     ami = str(group.inputs.get("amiType") or "")
     return "NVIDIA" in ami or any(

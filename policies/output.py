@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from policies.model import Report, Rule
+from mlplatform.policies.model import Report, Rule
 
 SARIF_LEVEL = {"mandatory": "error", "advisory": "warning", "disabled": "none"}
 SECURITY_SEVERITY = {"low": "3.0", "medium": "5.0", "high": "7.5", "critical": "9.5"}

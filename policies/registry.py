@@ -6,15 +6,15 @@ import importlib
 import pkgutil
 from functools import cache
 
-from policies.model import Rule
+from mlplatform.policies.model import Rule
 
 
 @cache
 def all_rules() -> tuple[Rule, ...]:
-    import policies.rules as package
+    import mlplatform.policies.rules as package
 
     found: dict[str, Rule] = {}
-    for info in pkgutil.walk_packages(package.__path__, prefix="policies.rules."):
+    for info in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."):
         if info.ispkg:
             continue
         module = importlib.import_module(info.name)

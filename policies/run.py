@@ -12,13 +12,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from infra.config_errors import ConfigError, ConfigIssue
-from policies.config import PolicyConfig, config_path, load_policy_config
-from policies.engine import evaluate
-from policies.model import Report, Resource, Rule, Skipped, Violation
-from policies.registry import all_rules
-from policies.sources.pulumi_plan import from_plan_json
-from policies.sources.terraform import TerraformPlanError, from_terraform_plan, load_terraform_plan
+from mlplatform.infra.config_errors import ConfigError, ConfigIssue
+from mlplatform.policies.config import PolicyConfig, config_path, load_policy_config
+from mlplatform.policies.engine import evaluate
+from mlplatform.policies.model import Report, Resource, Rule, Skipped, Violation
+from mlplatform.policies.registry import all_rules
+from mlplatform.policies.sources.pulumi_plan import from_plan_json
+from mlplatform.policies.sources.terraform import TerraformPlanError, from_terraform_plan, load_terraform_plan
 
 
 def load_json(path: Path) -> Mapping[str, Any]:
@@ -75,7 +75,7 @@ def with_stack_budget(
 
 def missing_prices(report: Report) -> str | None:
     """The budget rule's fail-closed message when the region's prices are missing (whatever the rule's level)."""
-    from infra.cost.budget import MISSING_PRICES
+    from mlplatform.infra.cost.budget import MISSING_PRICES
 
     return next(
         (v.message for v in report.violations if v.rule == "mlp-budget" and v.message.startswith(MISSING_PRICES)),
@@ -106,9 +106,9 @@ def terraform_budget(
     """The budget verdict on a Terraform plan, from the estimate `mlp cost --terraform-plan` shows (which reads the
     plan's configuration: launch templates, EKS defaults, volumes), in place of the rule's verdict on the bare
     resources: one figure for both commands. Missing prices fail closed like a stack's."""
-    from infra.cost import MissingPricesError
-    from mlp.terraform_cost import terraform_cost
-    from policies.rules.ml.budget import RULE
+    from mlplatform.infra.cost import MissingPricesError
+    from mlplatform.mlp.terraform_cost import terraform_cost
+    from mlplatform.policies.rules.ml.budget import RULE
 
     budget = float(config.params_for(RULE).get("monthlyBudgetUsd") or 0.0)
     level = config.level(RULE)

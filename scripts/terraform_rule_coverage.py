@@ -15,10 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from policies.model import Rule
-from policies.registry import all_rules
-from policies.sources.terraform import TYPES
-from policies.sources.terraform_kubernetes import HELM_RELEASE, NOT_ON_TERRAFORM, TYPED, type_token
+from mlplatform.policies.model import Rule
+from mlplatform.policies.registry import all_rules
+from mlplatform.policies.sources.terraform import TYPES
+from mlplatform.policies.sources.terraform_kubernetes import HELM_RELEASE, NOT_ON_TERRAFORM, TYPED, type_token
 
 
 def can_fire(rule: Rule, tokens: set[str], any_kubernetes: bool) -> bool:

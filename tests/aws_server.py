@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mlp.iam_calls import HttpExchange
+from mlplatform.mlp.iam_calls import HttpExchange
 
 if TYPE_CHECKING:
-    from mlp.aws import AwsContext
+    from mlplatform.mlp.aws import AwsContext
 
 
 def free_port() -> int:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from mlp.mocks import PlanContext
-from mlp.planner import Plan, build_plan, plan_stack, run_function
-from mlp.stackfile import Project, load_project, load_stack
+from mlplatform.mlp.mocks import PlanContext
+from mlplatform.mlp.planner import Plan, build_plan, plan_stack, run_function
+from mlplatform.mlp.stackfile import Project, load_project, load_stack
 
 pytest_plugins = ["tests.aws_server"]
 

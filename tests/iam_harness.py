@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlp.iam_calls import ApiCall, BucketEncryption, Caller, api_call, authorizations
-from mlp.iam_eval import Decision, Policy, Request, RolePrincipal, evaluate
-from mlp.planner import Plan
+from mlplatform.mlp.iam_calls import ApiCall, BucketEncryption, Caller, api_call, authorizations
+from mlplatform.mlp.iam_eval import Decision, Policy, Request, RolePrincipal, evaluate
+from mlplatform.mlp.planner import Plan
 from tests.aws_server import Recorded
 
 MOTO_ACCOUNT = "123456789012"

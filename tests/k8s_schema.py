@@ -1,7 +1,7 @@
 """The Kubernetes schema checks moved to `mlp.k8s_schema` (the planner's schema gate uses them); the tests keep
 importing them from here."""
 
-from mlp.k8s_schema import (
+from mlplatform.mlp.k8s_schema import (
     CRD_DIR,
     NOT_OBJECTS,
     crd_schemas,

@@ -5,7 +5,7 @@ the names tests import."""
 
 from __future__ import annotations
 
-from mlp.network_policy import (
+from mlplatform.mlp.network_policy import (
     Decision,
     Destination,
     Pod,

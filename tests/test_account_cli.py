@@ -9,13 +9,13 @@ from pathlib import Path
 import boto3
 import pytest
 
-from infra.tagging.rules import REQUIRED_COST_TAGS
+from mlplatform.infra.tagging.rules import REQUIRED_COST_TAGS
 
 FULL = {"cost-center": "cc", "team": "ml", "environment": "dev", "project": "p", "owner": "o@example.com"}
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
-    from mlp.cli import main
+    from mlplatform.mlp.cli import main
 
     monkeypatch.setattr("sys.argv", ["mlp", *argv])
     with pytest.raises(SystemExit) as exit_info:
@@ -102,7 +102,7 @@ class _Quotas:
 def test_preflight_exit_codes(
     moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mlp.aws import AwsContext
+    from mlplatform.mlp.aws import AwsContext
 
     quotas = _Quotas({})
     original = AwsContext.client
@@ -269,8 +269,8 @@ def test_an_html_error_page_is_one_clean_line(
 def test_an_html_error_page_behind_json_and_query_apis_is_summarized(error_page_endpoint: str) -> None:
     """KMS (JSON) reports the page as an error with status 502; EC2 (query) cannot parse it at all. Both become
     one line through `aws_errors`, the page's title in place of its HTML."""
-    from mlp.aws import AwsContext, aws_errors
-    from mlp.errors import AccountError
+    from mlplatform.mlp.aws import AwsContext, aws_errors
+    from mlplatform.mlp.errors import AccountError
 
     ctx = AwsContext("us-east-1")
     with pytest.raises(AccountError) as raised, aws_errors("reading KMS alias alias/x"):
@@ -302,6 +302,6 @@ def test_an_html_error_page_behind_json_and_query_apis_is_summarized(error_page_
     ],
 )
 def test_summarize(text: str, summary: str) -> None:
-    from mlp.aws import summarize
+    from mlplatform.mlp.aws import summarize
 
     assert summarize(text) == summary

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from mlp.planner import Plan, plan_stack
-from mlp.stackfile import Project, load_stack
+from mlplatform.mlp.planner import Plan, plan_stack
+from mlplatform.mlp.stackfile import Project, load_stack
 from tests.admission import BINDING, POLICY, Admission, Request
 from tests.conftest import STACKS
 from tests.k8s_schema import object_of

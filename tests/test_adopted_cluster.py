@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.cluster.terraform_state import cluster_from_outputs
-from infra.config import ClusterOutputNames, ConfigError, validate_config
-from infra.terraform_state import TerraformStateError, parse_state
-from mlp.adoption import check_adoption
-from mlp.ordering import check_order
-from mlp.planner import Plan, ProgramError, plan_stack
-from mlp.schema_gate import check_plan
-from mlp.stackfile import load_project, load_stack
+from mlplatform.infra.cluster.terraform_state import cluster_from_outputs
+from mlplatform.infra.config import ClusterOutputNames, ConfigError, validate_config
+from mlplatform.infra.terraform_state import TerraformStateError, parse_state
+from mlplatform.mlp.adoption import check_adoption
+from mlplatform.mlp.ordering import check_order
+from mlplatform.mlp.planner import Plan, ProgramError, plan_stack
+from mlplatform.mlp.schema_gate import check_plan
+from mlplatform.mlp.stackfile import load_project, load_stack
 from tests.conftest import ROOT
 
 FOUNDATION = ROOT / "tests" / "data" / "terraform" / "eks-foundation"

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.observability import rules
-from infra.observability.rules import Thresholds
-from mlp.planner import Plan
-from mlp.stackfile import Project, load_stack
+from mlplatform.infra.observability import rules
+from mlplatform.infra.observability.rules import Thresholds
+from mlplatform.mlp.planner import Plan
+from mlplatform.mlp.stackfile import Project, load_stack
 
 PROMTOOL = shutil.which("promtool")
 # Without promtool (a developer machine with only python3) these tests are skipped; CI installs it and sets

@@ -25,14 +25,14 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import specs
-from infra.catalog import versions
-from infra.config import ConfigError, validate_config
-from infra.observability import alerting
-from infra.observability.alerting import AlertingSpec
-from infra.observability.documents import ALERTMANAGER_SERVICE_ACCOUNT
-from mlp.chart_values import coalesce
-from mlp.planner import Plan
+from mlplatform.infra import specs
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.config import ConfigError, validate_config
+from mlplatform.infra.observability import alerting
+from mlplatform.infra.observability.alerting import AlertingSpec
+from mlplatform.infra.observability.documents import ALERTMANAGER_SERVICE_ACCOUNT
+from mlplatform.mlp.chart_values import coalesce
+from mlplatform.mlp.planner import Plan
 
 DATA = Path(__file__).parent / "data" / "alertmanager"
 AMTOOL = shutil.which("amtool")
@@ -548,8 +548,8 @@ def test_alertmanager_policy_refuses_a_topic_without_its_key() -> None:
 
 
 def test_a_cloud_layer_without_the_topic_output_is_a_clear_error() -> None:
-    from infra.observability.component import MonitoringArgs, _values
-    from infra.observability.documents import MonitoringSpec
+    from mlplatform.infra.observability.component import MonitoringArgs, _values
+    from mlplatform.infra.observability.documents import MonitoringSpec
 
     args = MonitoringArgs(spec=MonitoringSpec(retention="1d", storage_gib=10, grafana=False), alerting=_spec())
     with pytest.raises(ValueError, match="the cloud layer's stack has no output alerts_topic_arn: run `pulumi up`"):

@@ -25,7 +25,7 @@ import pytest
 from botocore.stub import Stubber
 from rich.console import Console
 
-from mlp.audit_tags import (
+from mlplatform.mlp.audit_tags import (
     AuditReport,
     Finding,
     MappingError,
@@ -38,8 +38,8 @@ from mlp.audit_tags import (
     render_table,
     to_json,
 )
-from mlp.aws import AwsContext
-from mlp.errors import AccountError
+from mlplatform.mlp.aws import AwsContext
+from mlplatform.mlp.errors import AccountError
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's account

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from infra.aws_provider import CREDENTIAL_KEYS, KNOWN_KEYS
-from infra.config import ConfigError, validate_config
-from mlp.mocks import PlanContext
-from mlp.planner import Plan, last_exports, plan_stack, run_program
-from mlp.stackfile import Project, load_stack
+from mlplatform.infra.aws_provider import CREDENTIAL_KEYS, KNOWN_KEYS
+from mlplatform.infra.config import ConfigError, validate_config
+from mlplatform.mlp.mocks import PlanContext
+from mlplatform.mlp.planner import Plan, last_exports, plan_stack, run_program
+from mlplatform.mlp.stackfile import Project, load_stack
 from tests.conftest import ROOT
 
 SOURCE = "stacks/Pulumi.dev.yaml"
@@ -291,7 +291,7 @@ def test_the_in_vpc_runner_deploys_the_cluster_layer_as_its_own_role(project: Pr
 
 
 def test_the_example_program_passes_the_settings_on(project: Project) -> None:
-    from mlp.stackfile import load_project
+    from mlplatform.mlp.stackfile import load_project
 
     example = load_project(ROOT / "examples" / "gpu-pools-only")
     stack = load_stack(example, "example")
@@ -304,7 +304,7 @@ def test_the_example_program_passes_the_settings_on(project: Project) -> None:
 
 
 def test_mlp_account_commands_use_the_stacks_profile(stack_config: Callable[[str], dict[str, Any]]) -> None:
-    from mlp.cli import _aws_context
+    from mlplatform.mlp.cli import _aws_context
 
     cfg = validate_config({**stack_config("dev"), "aws:profile": "ml-dev"}, SOURCE)
     assert _aws_context(None, None, cfg).profile == "ml-dev"
@@ -558,7 +558,7 @@ def test_a_refused_key_exits_2_naming_the_stack_file_and_line(tmp_path: Path) ->
     (tmp_path / "stacks" / "Pulumi.dev.yaml").write_text(text)
     line = text.splitlines().index("  aws:accessKey: AKIAIOSFODNN7EXAMPLE") + 1
     result = subprocess.run(
-        [sys.executable, "-m", "mlp.entry", "validate", "dev"],
+        [sys.executable, "-m", "mlplatform.mlp.entry", "validate", "dev"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -16,8 +16,8 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from rich.console import Console
 
-from mlp.aws import AwsContext
-from mlp.bootstrap import (
+from mlplatform.mlp.aws import AwsContext
+from mlplatform.mlp.bootstrap import (
     TARGETS,
     BootstrapPlan,
     alias_for,
@@ -28,7 +28,7 @@ from mlp.bootstrap import (
     to_json,
     validate_bucket_name,
 )
-from mlp.errors import AccountError
+from mlplatform.mlp.errors import AccountError
 from tests.aws_server import REJECTED_CREDENTIALS_MESSAGE, rejected_credentials
 
 REGION = "us-east-1"

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from infra.cost import MissingPricesError, budget_verdict
-from mlp.cost import plan_resources
-from mlp.planner import Plan, plan_stack
-from mlp.stackfile import load_project, load_stack
-from policies.model import RuleContext
-from policies.rules.ml.budget import RULE as BUDGET_RULE
+from mlplatform.infra.cost import MissingPricesError, budget_verdict
+from mlplatform.mlp.cost import plan_resources
+from mlplatform.mlp.planner import Plan, plan_stack
+from mlplatform.mlp.stackfile import load_project, load_stack
+from mlplatform.policies.model import RuleContext
+from mlplatform.policies.rules.ml.budget import RULE as BUDGET_RULE
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ("validate", "plan", "cost", "policy")
@@ -42,7 +42,7 @@ def no_price_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    from mlp.cli import main
+    from mlplatform.mlp.cli import main
 
     monkeypatch.setattr("sys.argv", ["mlp", *argv])
     with pytest.raises(SystemExit) as exit_info:
@@ -135,7 +135,7 @@ def test_recorded_prices_give_real_figures_and_one_verdict_everywhere(
     # the fixture's $0.50, not a real price): afterwards the moved stack is priced in its own region, no fallback.
     from botocore.stub import Stubber
 
-    from mlp import prices as price_cmd
+    from mlplatform.mlp import prices as price_cmd
     from tests.test_prices import client, complete_pages, stub_region
 
     monkeypatch.setenv("MLP_PRICE_CACHE", str(tmp_path / "cache"))

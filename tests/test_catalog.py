@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from infra.catalog import gpu as gpu_catalog
-from infra.catalog import prices, versions
+from mlplatform.infra.catalog import gpu as gpu_catalog
+from mlplatform.infra.catalog import prices, versions
 
 
 @pytest.mark.parametrize(

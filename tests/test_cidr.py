@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infra.network.cidr import MIN_PRIVATE_PREFIX, SubnetPlanError, plan_subnets, slot_count
+from mlplatform.infra.network.cidr import MIN_PRIVATE_PREFIX, SubnetPlanError, plan_subnets, slot_count
 
 vpcs = st.builds(
     lambda addr, prefix: ipaddress.ip_network((addr, prefix), strict=False),

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from mlp.docs import config_reference
+from mlplatform.mlp.docs import config_reference
 from tests.conftest import ROOT
 
 
 def _mlp(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mlp.entry", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "mlplatform.mlp.entry", *args], cwd=cwd, capture_output=True, text=True, timeout=120
     )
 
 

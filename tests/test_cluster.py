@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from infra.catalog import versions
-from infra.cluster import documents
-from infra.tagging.rules import REQUIRED_COST_TAGS
-from mlp.planner import Plan
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.cluster import documents
+from mlplatform.infra.tagging.rules import REQUIRED_COST_TAGS
+from mlplatform.mlp.planner import Plan
 
 
 def _cluster(plan: Plan) -> dict[str, Any]:

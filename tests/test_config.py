@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.config import ConfigError, PlatformConfig, validate_config
-from infra.tagging.rules import REQUIRED_COST_TAGS, tag_problems
+from mlplatform.infra.config import ConfigError, PlatformConfig, validate_config
+from mlplatform.infra.tagging.rules import REQUIRED_COST_TAGS, tag_problems
 
 SOURCE = "stacks/Pulumi.test.yaml"
 
@@ -464,7 +464,7 @@ def test_all_errors_are_reported_at_once(stack_config: Callable[[str], dict[str,
 
 
 def test_error_text_names_file_line_and_path(project: Any, tmp_path: Any) -> None:
-    from mlp.stackfile import load_project, load_stack
+    from mlplatform.mlp.stackfile import load_project, load_stack
 
     stack_dir = tmp_path / "stacks"
     stack_dir.mkdir()

@@ -27,14 +27,14 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.config import ConfigError, validate_config
-from infra.container_logs import documents
-from infra.container_logs.component import ContainerLogsArgs
-from infra.container_logs.component import _values as component_values
-from infra.k8s_documents import GPU_TOLERATION
-from mlp.iam_eval import Policy, Request, RolePrincipal, arn_matches, evaluate
-from mlp.planner import Plan, PlannedResource, plan_stack
-from mlp.stackfile import Project, load_project, load_stack
+from mlplatform.infra.config import ConfigError, validate_config
+from mlplatform.infra.container_logs import documents
+from mlplatform.infra.container_logs.component import ContainerLogsArgs
+from mlplatform.infra.container_logs.component import _values as component_values
+from mlplatform.infra.k8s_documents import GPU_TOLERATION
+from mlplatform.mlp.iam_eval import Policy, Request, RolePrincipal, arn_matches, evaluate
+from mlplatform.mlp.planner import Plan, PlannedResource, plan_stack
+from mlplatform.mlp.stackfile import Project, load_project, load_stack
 
 DATA = Path(__file__).parent / "data" / "fluent-bit"
 OPTIONS: dict[str, Any] = json.loads((DATA / "options.json").read_text())

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from infra.catalog.prices import ec2_on_demand_price
-from infra.cost.estimate import service_price
-from infra.cost.reservation import TAG as RESERVATION_TAG
-from mlp.cost import estimate_plan
-from mlp.planner import Plan, plan_stack
-from mlp.stackfile import Project, load_stack
+from mlplatform.infra.catalog.prices import ec2_on_demand_price
+from mlplatform.infra.cost.estimate import service_price
+from mlplatform.infra.cost.reservation import TAG as RESERVATION_TAG
+from mlplatform.mlp.cost import estimate_plan
+from mlplatform.mlp.planner import Plan, plan_stack
+from mlplatform.mlp.stackfile import Project, load_stack
 
 H = 730  # hours per month
 TODAY = dt.date(2026, 11, 23)
@@ -170,7 +170,7 @@ def test_a_node_group_on_an_odcr_is_priced_as_the_reservation(
 
 
 def test_reservation_facts_survive_the_tag_round_trip() -> None:
-    from infra.cost.reservation import ReservationFacts, from_tags
+    from mlplatform.infra.cost.reservation import ReservationFacts, from_tags
 
     block = ReservationFacts(
         id="cr-0123456789abcdef0",
@@ -194,8 +194,8 @@ def _with_reservation(plan: Plan, **changes: object) -> list[Any]:
     """The prod plan's resources with the training pool's reservation facts changed."""
     from dataclasses import replace
 
-    from infra.cost.reservation import ANNOTATION, from_metadata
-    from mlp.cost import plan_resources
+    from mlplatform.infra.cost.reservation import ANNOTATION, from_metadata
+    from mlplatform.mlp.cost import plan_resources
 
     out = []
     for r in plan_resources(plan):
@@ -209,7 +209,7 @@ def _with_reservation(plan: Plan, **changes: object) -> list[Any]:
 
 
 def test_a_capacity_block_is_its_price_spread_over_its_term(plans: dict[str, Plan]) -> None:
-    from infra.cost import estimate_cost
+    from mlplatform.infra.cost import estimate_cost
 
     block = {
         "kind": "capacity_block",
@@ -240,7 +240,7 @@ def test_the_cost_table_fits_100_columns_one_line_per_row(plans: dict[str, Plan]
 
     from rich.console import Console
 
-    from mlp.cost import StackCost, explain_lines, render_table
+    from mlplatform.mlp.cost import StackCost, explain_lines, render_table
 
     estimate = estimate_plan(plans["prod"], "us-east-1", TODAY)
     cost = StackCost("prod", "stacks/Pulumi.prod.yaml", "prod", "us-east-1", 150000, estimate)
@@ -256,7 +256,7 @@ def test_the_cost_table_fits_100_columns_one_line_per_row(plans: dict[str, Plan]
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
-    from mlp.cli import main
+    from mlplatform.mlp.cli import main
 
     monkeypatch.setattr("sys.argv", ["mlp", *argv])
     with pytest.raises(SystemExit) as exit_info:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.observability import dashboards, rules
-from infra.observability.rules import Thresholds
-from mlp.planner import Plan
+from mlplatform.infra.observability import dashboards, rules
+from mlplatform.infra.observability.rules import Thresholds
+from mlplatform.mlp.planner import Plan
 
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
@@ -33,7 +33,9 @@ FUNCTIONS = {
 
 
 def _catalog() -> dict[str, Any]:
-    text = resources.files("infra.observability").joinpath("data", "metrics.json").read_text(encoding="utf-8")
+    text = (
+        resources.files("mlplatform.infra.observability").joinpath("data", "metrics.json").read_text(encoding="utf-8")
+    )
     data: dict[str, Any] = json.loads(text)
     return data
 

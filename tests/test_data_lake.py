@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from infra.data.documents import ZoneSpec, lifecycle_rules
-from mlp.planner import Plan, PlannedResource
+from mlplatform.infra.data.documents import ZoneSpec, lifecycle_rules
+from mlplatform.mlp.planner import Plan, PlannedResource
 from tests.conftest import STACKS
 
 

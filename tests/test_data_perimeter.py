@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from infra.data.documents import LakePerimeter, lake_bucket_policy
-from infra.network.documents import node_s3_buckets, registry_s3_buckets
-from mlp.iam_eval import Decision, Policy, Request, RolePrincipal, evaluate
-from mlp.planner import Plan
+from mlplatform.infra.data.documents import LakePerimeter, lake_bucket_policy
+from mlplatform.infra.network.documents import node_s3_buckets, registry_s3_buckets
+from mlplatform.mlp.iam_eval import Decision, Policy, Request, RolePrincipal, evaluate
+from mlplatform.mlp.planner import Plan
 from tests.iam_harness import Lake, Workload
 
 STACKS = ("dev", "staging", "prod")

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from infra.catalog.prices import ec2_on_demand_price
-from infra.cost.estimate import service_price
-from mlp import diff_cost
-from mlp.cost import estimate_plan
-from mlp.planner import Plan
+from mlplatform.infra.catalog.prices import ec2_on_demand_price
+from mlplatform.infra.cost.estimate import service_price
+from mlplatform.mlp import diff_cost
+from mlplatform.mlp.cost import estimate_plan
+from mlplatform.mlp.planner import Plan
 
 H = 730
 TODAY = dt.date(2026, 12, 5)
@@ -61,7 +61,7 @@ def _plan(gpu_limit: str = "4", region: str | None = "us-east-1") -> dict[str, A
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
-    from mlp.cli import main
+    from mlplatform.mlp.cli import main
 
     monkeypatch.setattr("sys.argv", ["mlp", "diff", *argv])
     with pytest.raises(SystemExit) as exit_info:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from mlp import diff as diffs
-from mlp import graph as graphs
-from mlp.planner import Plan
+from mlplatform.mlp import diff as diffs
+from mlplatform.mlp import graph as graphs
+from mlplatform.mlp.planner import Plan
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
-    from mlp.cli import main
+    from mlplatform.mlp.cli import main
 
     monkeypatch.setattr("sys.argv", ["mlp", *argv])
     with pytest.raises(SystemExit) as exit_info:

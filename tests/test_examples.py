@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mlp.planner import plan_stack
-from mlp.stackfile import load_project, load_stack
+from mlplatform.mlp.planner import plan_stack
+from mlplatform.mlp.stackfile import load_project, load_stack
 from tests.conftest import ROOT
 from tests.k8s_schema import validate_plan
 

@@ -11,9 +11,9 @@ import boto3
 import pytest
 import yaml
 
-from infra.network.terraform_state import TerraformStateError, network_from_outputs, parse_state
-from mlp.planner import Plan, ProgramError, plan_stack
-from mlp.stackfile import load_project, load_stack
+from mlplatform.infra.network.terraform_state import TerraformStateError, network_from_outputs, parse_state
+from mlplatform.mlp.planner import Plan, ProgramError, plan_stack
+from mlplatform.mlp.stackfile import load_project, load_stack
 from tests.conftest import ROOT
 
 STATE = Path(__file__).parent / "data" / "terraform" / "landing-zone.tfstate"

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infra.catalog import gpu as gpu_catalog
-from infra.catalog import versions
-from infra.gpu_pools import documents
-from infra.gpu_pools.documents import PoolSpec
-from mlp.planner import Plan
+from mlplatform.infra.catalog import gpu as gpu_catalog
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.gpu_pools import documents
+from mlplatform.infra.gpu_pools.documents import PoolSpec
+from mlplatform.mlp.planner import Plan
 from tests.k8s_schema import object_of, validate_custom_resource, validate_plan
 
 LABELS = {"team": "ml", "cost-center": "cc", "environment": "dev"}
@@ -362,7 +362,7 @@ def _node_group_plan(pool: PoolSpec, zones: list[str] | None) -> Plan:
     """GpuPoolsCloud alone, under the planner's mocks, with three private subnets in us-east-1a/b/c."""
     import pulumi
 
-    from infra.gpu_pools import GpuPoolsCloud, GpuPoolsCloudArgs
+    from mlplatform.infra.gpu_pools import GpuPoolsCloud, GpuPoolsCloudArgs
     from tests.conftest import plan_component
 
     def build() -> None:

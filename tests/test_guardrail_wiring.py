@@ -10,10 +10,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from infra.data.documents import PERIMETER_SID
-from infra.ingress.documents import INTERNET_FACING_CLASS, LOAD_BALANCER_POLICY
-from mlp.planner import Plan, plan_stack
-from mlp.stackfile import Project, load_stack
+from mlplatform.infra.data.documents import PERIMETER_SID
+from mlplatform.infra.ingress.documents import INTERNET_FACING_CLASS, LOAD_BALANCER_POLICY
+from mlplatform.mlp.planner import Plan, plan_stack
+from mlplatform.mlp.stackfile import Project, load_stack
 from tests.conftest import STACKS
 from tests.k8s_schema import object_of
 

@@ -21,8 +21,8 @@ from typing import Any
 import boto3
 import pytest
 
-from mlp.iam_calls import api_call
-from mlp.planner import Plan
+from mlplatform.mlp.iam_calls import api_call
+from mlplatform.mlp.planner import Plan
 from tests.aws_server import RecordingMoto, free_port
 from tests.iam_harness import (
     Judged,
@@ -201,7 +201,7 @@ def test_mlflow_server_stores_lists_and_serves_artifacts_under_its_policy(
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from infra.mlops import documents
+    from mlplatform.infra.mlops import documents
 
     workload = Workload.of(plan, "mlflow", "mlflow")
     planned = _container(plan, "mlflow-deployment", "mlflow")

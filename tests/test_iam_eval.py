@@ -21,10 +21,18 @@ from typing import Any
 
 import pytest
 
-from infra.data.documents import lake_bucket_policy
-from infra.iam_documents import S3Grant, s3_access_policy
-from mlp.iam_calls import ApiCall, BucketEncryption, Caller, HttpExchange, UnroutedCallError, api_call, authorizations
-from mlp.iam_eval import (
+from mlplatform.infra.data.documents import lake_bucket_policy
+from mlplatform.infra.iam_documents import S3Grant, s3_access_policy
+from mlplatform.mlp.iam_calls import (
+    ApiCall,
+    BucketEncryption,
+    Caller,
+    HttpExchange,
+    UnroutedCallError,
+    api_call,
+    authorizations,
+)
+from mlplatform.mlp.iam_eval import (
     Policy,
     PolicyError,
     Request,
@@ -35,7 +43,7 @@ from mlp.iam_eval import (
     policy_operators,
     unknown_actions,
 )
-from mlp.planner import Plan
+from mlplatform.mlp.planner import Plan
 
 ACCOUNT = "111122223333"
 ROLE = RolePrincipal(f"arn:aws:iam::{ACCOUNT}:role/team-a")

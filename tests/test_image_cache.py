@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from infra.catalog import versions
-from infra.config import PlatformConfig
-from infra.registry import documents
-from infra.registry.documents import UNSUPPORTED_HOSTS, ImageCache, cached_image, parse_image
-from infra.registry.images import required_registry
-from mlp.iam_eval import Policy, Request, RolePrincipal, evaluate
-from mlp.planner import Plan, plan_stack
-from mlp.stackfile import Project, load_stack
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.config import PlatformConfig
+from mlplatform.infra.registry import documents
+from mlplatform.infra.registry.documents import UNSUPPORTED_HOSTS, ImageCache, cached_image, parse_image
+from mlplatform.infra.registry.images import required_registry
+from mlplatform.mlp.iam_eval import Policy, Request, RolePrincipal, evaluate
+from mlplatform.mlp.planner import Plan, plan_stack
+from mlplatform.mlp.stackfile import Project, load_stack
 
 RULE = "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
 TEMPLATE = "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate"
@@ -143,7 +143,7 @@ def _replan(project: Project, stack: str, mutate: Any) -> tuple[Plan, PlatformCo
 
 
 def test_an_upstream_without_credentials_keeps_its_public_reference_with_a_warning(project: Project) -> None:
-    from mlp.cli import _image_cache_warning
+    from mlplatform.mlp.cli import _image_cache_warning
 
     plan, cfg = _replan(project, "prod", lambda c: c["image_cache"].pop("credentials"))
     prefixes = {r.inputs["ecrRepositoryPrefix"] for r in plan.of_type(RULE)}
@@ -207,7 +207,7 @@ def test_cached_references_keep_tag_and_digest_and_skip_unsupported_registries()
 
 
 def test_a_cloud_stack_without_the_registry_output_fails_with_what_to_do() -> None:
-    from infra.registry.images import _present
+    from mlplatform.infra.registry.images import _present
 
     with pytest.raises(ValueError, match="run `pulumi up` for the cloud layer"):
         _present(None)

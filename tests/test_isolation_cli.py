@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 
 def _mlp(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mlp.entry", *args], cwd=ROOT, capture_output=True, text=True, timeout=180
+        [sys.executable, "-m", "mlplatform.mlp.entry", *args], cwd=ROOT, capture_output=True, text=True, timeout=180
     )
 
 

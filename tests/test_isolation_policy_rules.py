@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from mlp.planner import Plan
-from policies.config import PolicyConfig
-from policies.engine import evaluate
-from policies.registry import rule_by_id
-from policies.run import resources_from_plan
+from mlplatform.mlp.planner import Plan
+from mlplatform.policies.config import PolicyConfig
+from mlplatform.policies.engine import evaluate
+from mlplatform.policies.registry import rule_by_id
+from mlplatform.policies.run import resources_from_plan
 from tests.test_policy_rules import DELETE, TODAY, stack
 
 NEW_RULES = (

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from infra.catalog import versions
-from infra.config import ConfigError, validate_config
-from mlp.planner import Plan, generated_secrets, plan_stack
-from mlp.stackfile import Project, load_stack
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.config import ConfigError, validate_config
+from mlplatform.mlp.planner import Plan, generated_secrets, plan_stack
+from mlplatform.mlp.stackfile import Project, load_stack
 from tests.k8s_schema import object_of, validate_plan
 
 

@@ -19,8 +19,8 @@ import boto3
 import pytest
 import requests
 
-from infra.mlops import documents
-from infra.mlops.documents import MlflowServer
+from mlplatform.infra.mlops import documents
+from mlplatform.infra.mlops.documents import MlflowServer
 from tests.aws_server import free_port
 from tests.servers import VENV_BIN, Postgres, postgres_bin, postgres_server, start, stop, wait_for_http
 
@@ -224,7 +224,7 @@ def test_mlflow_server_tracks_stores_artifacts_and_refuses_anonymous_writes(
 
 
 def test_smoke_mlflow_check_against_the_real_server(mlflow_server: RunningMlflow) -> None:
-    from mlp.smoke import check_mlflow
+    from mlplatform.mlp.smoke import check_mlflow
 
     result = check_mlflow(mlflow_server.url, mlflow_server.admin_user, mlflow_server.admin_password)
     assert result.ok, result.detail

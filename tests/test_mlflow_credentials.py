@@ -31,9 +31,9 @@ import boto3
 import pytest
 import requests
 
-from infra.mlops import documents
-from infra.mlops.documents import MlflowServer
-from mlp.planner import Plan
+from mlplatform.infra.mlops import documents
+from mlplatform.infra.mlops.documents import MlflowServer
+from mlplatform.mlp.planner import Plan
 from tests.aws_server import free_port
 from tests.k8s_schema import object_of
 from tests.servers import VENV_BIN, Postgres, postgres_bin, postgres_server, start, stop, wait_for_http
@@ -486,7 +486,7 @@ def test_rds_roots_are_the_pinned_file_and_the_regions_g1_authorities() -> None:
 
 
 def test_connection_secret_names_the_password_secret_and_holds_no_password() -> None:
-    from infra.mlops.cloud import connection_secret
+    from mlplatform.infra.mlops.cloud import connection_secret
 
     platform = json.loads(connection_secret(master_secret_arn="arn:rds!db-1", host="db.example", port=5432))
     assert platform == {

@@ -18,15 +18,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infra.catalog import versions
-from infra.k8s_resources import custom_resource, helm_release
-from infra.serving import documents, routing
-from infra.serving.documents import InferenceServiceSpec
-from mlp.k8s_schema import _strict
-from mlp.ordering import FINALIZED_BY, check_order
-from mlp.planner import Plan, PlannedResource
-from mlp.render import key_settings
-from mlp.schema_gate import check_plan
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.k8s_resources import custom_resource, helm_release
+from mlplatform.infra.serving import documents, routing
+from mlplatform.infra.serving.documents import InferenceServiceSpec
+from mlplatform.mlp.k8s_schema import _strict
+from mlplatform.mlp.ordering import FINALIZED_BY, check_order
+from mlplatform.mlp.planner import Plan, PlannedResource
+from mlplatform.mlp.render import key_settings
+from mlplatform.mlp.schema_gate import check_plan
 from tests.conftest import plan_component
 from tests.k8s_schema import CRD_DIR, object_of, validate_custom_resource
 

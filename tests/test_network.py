@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.network import Network, NetworkArgs
+from mlplatform.infra.network import Network, NetworkArgs
 from tests.conftest import plan_component
 
 

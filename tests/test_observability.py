@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.catalog import versions
-from infra.observability import documents
-from mlp.planner import Plan
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.observability import documents
+from mlplatform.mlp.planner import Plan
 from tests.k8s_schema import object_of
 
 

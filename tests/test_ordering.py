@@ -13,8 +13,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pytest
 
-from mlp.mocks import PlanContext
-from mlp.ordering import (
+from mlplatform.mlp.mocks import PlanContext
+from mlplatform.mlp.ordering import (
     EXEMPTIONS,
     ExemptionUse,
     Violation,
@@ -25,7 +25,7 @@ from mlp.ordering import (
     occurs_as_token,
     render,
 )
-from mlp.planner import Plan, build_layered_plan, build_plan, run_function, run_program
+from mlplatform.mlp.planner import Plan, build_layered_plan, build_plan, run_function, run_program
 from tests.conftest import plan_component
 
 PROGRAMS = Path(__file__).parent / "data" / "programs"
@@ -527,7 +527,7 @@ def test_shipped_stacks_have_no_order_violations(plans: dict[str, Plan], stack: 
 
 
 def _mlp(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
-    from mlp.cli import main
+    from mlplatform.mlp.cli import main
 
     monkeypatch.setattr("sys.argv", ["mlp", *argv])
     with pytest.raises(SystemExit) as exit_info:

@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from mlp.key_settings import KeySettings
-from mlp.plan_summary import summarize
-from mlp.planner import Plan
-from mlp.render import render_json, render_markdown, render_table
-from mlp.stackfile import Project, load_stack
+from mlplatform.mlp.key_settings import KeySettings
+from mlplatform.mlp.plan_summary import summarize
+from mlplatform.mlp.planner import Plan
+from mlplatform.mlp.render import render_json, render_markdown, render_table
+from mlplatform.mlp.stackfile import Project, load_stack
 from tests.conftest import ROOT, STACKS
 
 
 def _mlp(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    from mlp.cli import main
+    from mlplatform.mlp.cli import main
 
     monkeypatch.setattr("sys.argv", ["mlp", *argv])
     with pytest.raises(SystemExit) as exit_info:
@@ -206,7 +206,7 @@ def _saved_prod_plan(plans: dict[str, Plan], tmp_path: Path, public_endpoint: bo
 
 
 def _policy(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, str], str]:
-    from policies.cli import main
+    from mlplatform.policies.cli import main
 
     code = main([*argv, "-f", "json"])
     captured = capsys.readouterr()
@@ -252,7 +252,7 @@ def test_policy_on_a_plan_saved_without_stack_config_says_it_uses_dev(
     assert "policy config dev (the plan records no stack: saved before plans recorded it; pass -e to choose)" in err
     body["stack_config"] = {"environment": "prod", "region": "us-east-1"}
     path.write_text(json.dumps(body, default=str))
-    from policies.cli import main
+    from mlplatform.policies.cli import main
 
     assert main(["--plan-json", str(path)]) == 2
     assert "stack_config.budget_monthly_usd: is missing or not a number" in capsys.readouterr().err
@@ -264,12 +264,16 @@ def test_policy_on_a_plan_saved_without_stack_config_says_it_uses_dev(
 def _entry(*args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "COLUMNS": "100", "HOME": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "mlp.entry", "policy", *args], capture_output=True, text=True, cwd=ROOT, env=env
+        [sys.executable, "-m", "mlplatform.mlp.entry", "policy", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
     )
 
 
 def test_policy_help_is_typer_style_and_lists_every_option() -> None:
-    from policies.cli import parser
+    from mlplatform.policies.cli import parser
 
     result = _entry("--help")
     assert result.returncode == 0, result.stderr

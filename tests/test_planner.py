@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from infra.tagging.rules import REQUIRED_COST_TAGS
-from mlp.mocks import PlanContext
-from mlp.planner import Plan, ProgramError, build_plan, plan_stack, run_program
-from mlp.stackfile import Project, load_stack
+from mlplatform.infra.tagging.rules import REQUIRED_COST_TAGS
+from mlplatform.mlp.mocks import PlanContext
+from mlplatform.mlp.planner import Plan, ProgramError, build_plan, plan_stack, run_program
+from mlplatform.mlp.stackfile import Project, load_stack
 from tests.conftest import ROOT, STACKS
 
 PROGRAMS = Path(__file__).parent / "data" / "programs"
@@ -166,7 +166,7 @@ def test_planning_twice_in_one_process_gives_identical_json(project: Project, pl
 def test_cli_json_is_byte_identical_across_processes(plans: dict[str, Plan]) -> None:
     runs = [
         subprocess.run(
-            [sys.executable, "-m", "mlp.cli", "plan", "prod", "--format", "json"],
+            [sys.executable, "-m", "mlplatform.mlp.cli", "plan", "prod", "--format", "json"],
             cwd=ROOT,
             capture_output=True,
             check=True,

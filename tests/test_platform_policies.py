@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from infra import platform_policies as pp
-from infra.observability.alerting import AlertingSpec
-from infra.observability.documents import MonitoringSpec, kube_prometheus_stack_values
-from infra.serving.routing import proxy_selector
-from mlp import rbac
-from mlp.isolation import cluster_network_policies, network_policies
-from mlp.planner import Plan
+from mlplatform.infra import platform_policies as pp
+from mlplatform.infra.observability.alerting import AlertingSpec
+from mlplatform.infra.observability.documents import MonitoringSpec, kube_prometheus_stack_values
+from mlplatform.infra.serving.routing import proxy_selector
+from mlplatform.mlp import rbac
+from mlplatform.mlp.isolation import cluster_network_policies, network_policies
+from mlplatform.mlp.planner import Plan
 from tests.network_policy import Destination, Pod, connection_allowed, connection_decision, ingress_decision
 
 STACKS = ("dev", "staging", "prod")

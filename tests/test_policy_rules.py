@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from policies.config import PolicyConfig
-from policies.engine import evaluate
-from policies.model import UNKNOWN, Resource
-from policies.registry import all_rules, rule_by_id
+from mlplatform.policies.config import PolicyConfig
+from mlplatform.policies.engine import evaluate
+from mlplatform.policies.model import UNKNOWN, Resource
+from mlplatform.policies.registry import all_rules, rule_by_id
 
 TODAY = dt.date(2026, 11, 23)
 TAGS = {"cost-center": "cc", "team": "ml", "environment": "prod", "project": "mlp", "owner": "o@example.com"}

@@ -13,15 +13,21 @@ from pulumi_policy import ResourceValidationArgs
 from pulumi_policy.policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, unknown_checking_proxy
 
-from infra.config_errors import ConfigError
-from mlp.planner import Plan
-from policies import output
-from policies.config import PolicyConfig, config_path, load_policy_config, parse_policy_config
-from policies.crossguard import resource_policy, stack_policy
-from policies.engine import evaluate
-from policies.registry import all_rules, rule_by_id
-from policies.run import check, policy_config, resources_from_plan, resources_from_terraform, with_stack_budget
-from policies.sources.terraform import from_terraform_plan
+from mlplatform.infra.config_errors import ConfigError
+from mlplatform.mlp.planner import Plan
+from mlplatform.policies import output
+from mlplatform.policies.config import PolicyConfig, config_path, load_policy_config, parse_policy_config
+from mlplatform.policies.crossguard import resource_policy, stack_policy
+from mlplatform.policies.engine import evaluate
+from mlplatform.policies.registry import all_rules, rule_by_id
+from mlplatform.policies.run import (
+    check,
+    policy_config,
+    resources_from_plan,
+    resources_from_terraform,
+    with_stack_budget,
+)
+from mlplatform.policies.sources.terraform import from_terraform_plan
 from tests.conftest import ROOT, STACKS
 
 PLANS = Path(__file__).parent / "data" / "terraform-plans"
@@ -297,7 +303,11 @@ def test_json_and_sarif_outputs() -> None:
 
 def _mlp(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mlp.entry", "policy", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+        [sys.executable, "-m", "mlplatform.mlp.entry", "policy", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
     )
 
 
@@ -315,7 +325,7 @@ def test_cli_exit_codes() -> None:
 
 
 def test_policy_reference_is_in_sync() -> None:
-    from policies.docs import policies_reference
+    from mlplatform.policies.docs import policies_reference
 
     committed = (ROOT / "docs" / "POLICIES.md").read_text()
     assert committed == policies_reference(), "docs/POLICIES.md is stale: run `mlp policy --docs -o docs/POLICIES.md`"

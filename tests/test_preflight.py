@@ -23,10 +23,10 @@ from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 from rich.console import Console
 
-from infra.config import AdoptNetworkConfig, GpuPoolConfig, PlatformConfig
-from mlp.aws import AwsContext
-from mlp.errors import AccountError
-from mlp.preflight import (
+from mlplatform.infra.config import AdoptNetworkConfig, GpuPoolConfig, PlatformConfig
+from mlplatform.mlp.aws import AwsContext
+from mlplatform.mlp.errors import AccountError
+from mlplatform.mlp.preflight import (
     IPS_PER_NODE,
     PreflightReport,
     StackNetwork,
@@ -44,7 +44,7 @@ from mlp.preflight import (
     vcpus_of,
     worst_case_nodes,
 )
-from mlp.stackfile import Project, load_stack
+from mlplatform.mlp.stackfile import Project, load_stack
 
 REGION = "us-east-1"
 RESERVATION = "cr-0a1b2c3d4e5f60718"  # the prod stack's reservation id
@@ -230,7 +230,7 @@ def test_a_family_pool_worst_case_is_not_its_largest_type(configs: dict[str, Pla
         "pool `wide`: 1024 = 16 x g6e.16xlarge with 1 GPU and 64 vCPUs each, the worst case if Karpenter picks "
         "this type within max_gpus 16",
     )
-    from infra.catalog.gpu import instances_of_family
+    from mlplatform.infra.catalog.gpu import instances_of_family
 
     # A limit that is not a multiple of the big node mixes sizes: 9 GPUs = 9 x g6e.16xlarge (576).
     assert worst_case_nodes(instances_of_family("g6e"), 9) == (576, {"g6e.16xlarge": 9})
@@ -829,7 +829,7 @@ def test_dev_preflight_is_ready_and_renders(moto_endpoint: str, configs: dict[st
 
 
 def test_render_table_says_not_ready_on_errors() -> None:
-    from mlp.preflight import Finding
+    from mlplatform.mlp.preflight import Finding
 
     report = PreflightReport(REGION, MOTO_ACCOUNT, (Finding("quotas", "error", "L-417A185B", "too low", "ask"),))
     out = io.StringIO()
@@ -877,7 +877,7 @@ def test_a_context_for_another_region_is_refused(configs: dict[str, PlatformConf
     ],
 )
 def test_callers_are_the_iam_principals_behind_them(arn: str, expected: tuple[str, str, str, str]) -> None:
-    from mlp.preflight import principal_of
+    from mlplatform.mlp.preflight import principal_of
 
     p = principal_of(arn)
     assert p is not None and (p.account, p.kind, p.name, p.arn) == expected
@@ -904,7 +904,7 @@ def test_a_caller_who_is_no_deployer_stops_preflight_with_the_fix(
 
 
 def test_a_session_of_a_deployer_role_is_that_deployer(configs: dict[str, PlatformConfig]) -> None:
-    from mlp.preflight import check_cluster_access
+    from mlplatform.mlp.preflight import check_cluster_access
 
     findings = check_cluster_access(
         configs["dev"], "dev", "arn:aws:sts::111122223333:assumed-role/PlatformDeployer/alice", iam=None
@@ -927,7 +927,7 @@ def test_a_session_of_a_deployer_role_is_that_deployer(configs: dict[str, Platfo
 def test_private_endpoint_uses_the_runner_and_checks_the_caller_may_start_it(
     configs: dict[str, PlatformConfig],
 ) -> None:
-    from mlp.preflight import check_cluster_access
+    from mlplatform.mlp.preflight import check_cluster_access
 
     role = "arn:aws:iam::444455556666:role/platform/PlatformAdmin"
     ctx = AwsContext(REGION)
@@ -962,7 +962,7 @@ def test_private_endpoint_uses_the_runner_and_checks_the_caller_may_start_it(
 
 
 def test_a_simulator_the_caller_may_not_use_is_a_warning(configs: dict[str, PlatformConfig]) -> None:
-    from mlp.preflight import check_cluster_access
+    from mlplatform.mlp.preflight import check_cluster_access
 
     ctx = AwsContext(REGION)
     iam = ctx.client("iam")
@@ -981,7 +981,7 @@ def test_a_simulator_the_caller_may_not_use_is_a_warning(configs: dict[str, Plat
 def test_preflight_command_prints_one_line_and_fails_without_cluster_access(
     moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mlp.cli import main
+    from mlplatform.mlp.cli import main
 
     monkeypatch.setattr("sys.argv", ["mlp", "preflight", "dev"])
     with pytest.raises(SystemExit) as exit_info:

@@ -14,10 +14,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from infra.config import PlatformConfig, validate_config
-from mlp.preflight import Finding, demand_items, max_nodes
-from mlp.preflight_cluster import CHECK, check_adopted_cluster
-from mlp.stackfile import load_project, load_stack
+from mlplatform.infra.config import PlatformConfig, validate_config
+from mlplatform.mlp.preflight import Finding, demand_items, max_nodes
+from mlplatform.mlp.preflight_cluster import CHECK, check_adopted_cluster
+from mlplatform.mlp.stackfile import load_project, load_stack
 from tests.conftest import ROOT
 
 EXAMPLE = ROOT / "examples" / "terraform-cluster"
@@ -226,6 +226,6 @@ def test_the_adopted_cluster_s_own_nodes_are_not_counted_as_demand() -> None:
 
 
 def test_preflight_reads_the_cluster_name_from_the_state() -> None:
-    from mlp.cli import _adopted_cluster_name
+    from mlplatform.mlp.cli import _adopted_cluster_name
 
     assert _adopted_cluster_name(_config(), EXAMPLE) == NAME

@@ -13,10 +13,10 @@ import pulumi_aws as aws
 import pytest
 from pulumi import _types
 
-from mlp.mocks import UNKNOWN
-from mlp.planner import Plan, plan_stack
-from mlp.schema_gate import check_plan
-from mlp.stackfile import Project, load_stack
+from mlplatform.mlp.mocks import UNKNOWN
+from mlplatform.mlp.planner import Plan, plan_stack
+from mlplatform.mlp.schema_gate import check_plan
+from mlplatform.mlp.stackfile import Project, load_stack
 from tests.conftest import STACKS, plan_component
 
 _IN_APPLY: contextvars.ContextVar[bool] = contextvars.ContextVar("in_apply", default=False)

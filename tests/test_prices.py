@@ -18,10 +18,10 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 
-from infra.catalog import price_list, prices
-from infra.catalog.price_list import EC2_QUERY, Query
-from mlp import cli
-from mlp import prices as price_cmd
+from mlplatform.infra.catalog import price_list, prices
+from mlplatform.infra.catalog.price_list import EC2_QUERY, Query
+from mlplatform.mlp import cli
+from mlplatform.mlp import prices as price_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK_FILES = sorted((ROOT / "stacks").glob("Pulumi.*.yaml"))

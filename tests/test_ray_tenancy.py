@@ -18,18 +18,18 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, validate_config
-from infra.mlops.documents import (
+from mlplatform.infra.config import ConfigError, validate_config
+from mlplatform.infra.mlops.documents import (
     KUBERAY_INIT_CPU,
     KUBERAY_INIT_MEMORY,
     KUBERAY_OPERATOR_USER,
     RAY_HEAD_SELECTOR,
 )
-from infra.tenancy.documents import TENANT_LABEL
-from mlp import smoke
-from mlp.iam_eval import Context, Policy, Request, action_matches, condition_holds, evaluate
-from mlp.planner import Plan, plan_stack
-from mlp.stackfile import Project, load_stack
+from mlplatform.infra.tenancy.documents import TENANT_LABEL
+from mlplatform.mlp import smoke
+from mlplatform.mlp.iam_eval import Context, Policy, Request, action_matches, condition_holds, evaluate
+from mlplatform.mlp.planner import Plan, plan_stack
+from mlplatform.mlp.stackfile import Project, load_stack
 from tests.admission import BINDING as ADMISSION_BINDING
 from tests.admission import POLICY as ADMISSION_POLICY
 from tests.admission import Admission

@@ -16,9 +16,9 @@ import pytest
 from botocore.stub import Stubber
 from rich.console import Console
 
-from mlp.aws import AwsContext
-from mlp.errors import AccountError
-from mlp.residue import (
+from mlplatform.mlp.aws import AwsContext
+from mlplatform.mlp.errors import AccountError
+from mlplatform.mlp.residue import (
     DeletionResult,
     ResidueReport,
     delete_residue,

@@ -35,11 +35,11 @@ import pytest
 import yaml
 from botocore.stub import ANY, Stubber
 
-from infra.config import PlatformConfig
-from infra.runner.documents import buildspec
-from mlp.aws import AwsContext
-from mlp.planner import plan_stack
-from mlp.runner import (
+from mlplatform.infra.config import PlatformConfig
+from mlplatform.infra.runner.documents import buildspec
+from mlplatform.mlp.aws import AwsContext
+from mlplatform.mlp.planner import plan_stack
+from mlplatform.mlp.runner import (
     BuildOutcome,
     RunnerError,
     RunnerResult,
@@ -48,7 +48,7 @@ from mlp.runner import (
     run_runner,
     to_json,
 )
-from mlp.stackfile import load_project, load_stack
+from mlplatform.mlp.stackfile import load_project, load_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
@@ -1026,7 +1026,7 @@ def test_an_archive_missing_from_the_checksums_fails_the_install(sandbox: Sandbo
 
 
 def _mlp(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
-    from mlp.cli import main
+    from mlplatform.mlp.cli import main
 
     monkeypatch.setattr("sys.argv", ["mlp", *argv])
     with pytest.raises(SystemExit) as exit_info:

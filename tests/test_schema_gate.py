@@ -14,11 +14,11 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pytest
 
-from mlp.chart_values import check_release, coalesce
-from mlp.planner import Plan
-from mlp.provider_schema import ProviderSchemas, cache_dir, package_of
-from mlp.schema_check import Checker, Finding
-from mlp.schema_gate import HELM_VALUES, LENIENCIES, check_plan, render
+from mlplatform.mlp.chart_values import check_release, coalesce
+from mlplatform.mlp.planner import Plan
+from mlplatform.mlp.provider_schema import ProviderSchemas, cache_dir, package_of
+from mlplatform.mlp.schema_check import Checker, Finding
+from mlplatform.mlp.schema_gate import HELM_VALUES, LENIENCIES, check_plan, render
 from tests.conftest import plan_component
 
 CONTAINER_FIELDS = (
@@ -210,7 +210,7 @@ def test_schemas_are_cached_per_sdk_version_and_reused(tmp_path: Path) -> None:
     assert cached["version"] == version
     assert cached["types"][token] == schema
     # Another process reads the file instead of deriving (a process-wide store per directory: forget it first).
-    from mlp import provider_schema
+    from mlplatform.mlp import provider_schema
 
     provider_schema.forget_stores()
     second = ProviderSchemas(tmp_path)
@@ -275,7 +275,7 @@ def test_a_chart_version_never_looked_up_is_a_warning() -> None:
 def test_mlp_plan_fails_on_a_nested_typo_naming_the_resource_and_path(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mlp.cli import main
+    from mlplatform.mlp.cli import main
 
     project = str(Path(__file__).parent / "data" / "projects" / "schema")
     monkeypatch.setattr("sys.argv", ["mlp", "plan", "t", "-C", project, "-f", "json"])

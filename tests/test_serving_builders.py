@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infra.catalog import versions
-from infra.ingress import documents as lbc
-from infra.serving import documents
-from infra.serving.documents import InferenceServiceSpec, VllmServer
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.ingress import documents as lbc
+from mlplatform.infra.serving import documents
+from mlplatform.infra.serving.documents import InferenceServiceSpec, VllmServer
 from tests.k8s_schema import validate_builtin, validate_custom_resource
 
 SERVER = VllmServer(

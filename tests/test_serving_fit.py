@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.catalog import models as model_catalog
-from infra.config import ConfigError, PlatformConfig, validate_config
-from infra.serving.documents import vllm_args
-from infra.serving.fit import ModelFacts, kv_cache_bytes_per_token, serving_fit
-from infra.specs import vllm_servers
+from mlplatform.infra.catalog import models as model_catalog
+from mlplatform.infra.config import ConfigError, PlatformConfig, validate_config
+from mlplatform.infra.serving.documents import vllm_args
+from mlplatform.infra.serving.fit import ModelFacts, kv_cache_bytes_per_token, serving_fit
+from mlplatform.infra.specs import vllm_servers
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "stacks/Pulumi.test.yaml"
@@ -51,7 +51,7 @@ def _reports(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _mlp(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    from mlp.cli import main
+    from mlplatform.mlp.cli import main
 
     monkeypatch.setattr("sys.argv", ["mlp", *argv])
     with pytest.raises(SystemExit) as exit_info:

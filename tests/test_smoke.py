@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from mlp import smoke
+from mlplatform.mlp import smoke
 from tests.servers import RayHead, ray_head
 
 Handler = Callable[[str, str, bytes], tuple[int, Any]]
@@ -207,7 +207,7 @@ def test_kubernetes_check_reports_gpus_and_unready_deployments(http_server: Call
 def test_smoke_command_passes_and_fails_with_exit_codes(
     ray: RayHead, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mlp.cli import main
+    from mlplatform.mlp.cli import main
 
     def run(*argv: str) -> int:
         monkeypatch.setattr("sys.argv", ["mlp", *argv])
@@ -256,7 +256,7 @@ def _mentioned_outputs(source: str) -> set[str]:
 def _exported_outputs() -> set[str]:
     """Every stack output the two layers export, read from the code that exports them: the cloud layer exports each
     field of CloudOutputs (`CloudOutputs.export`), the cluster layer the keys of `ClusterLayer.exports()`."""
-    from infra.layer_outputs import CloudOutputs
+    from mlplatform.infra.layer_outputs import CloudOutputs
 
     names = {f.name for f in dataclasses.fields(CloudOutputs)}
     tree = ast.parse((ROOT / "infra" / "cluster_layer.py").read_text())

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from infra.config import validate_config
-from infra.config_errors import ConfigError
-from mlp.planner import Plan, plan_stack
-from mlp.stack_clashes import free_cidr, stack_clashes
-from mlp.stackfile import Project, load_project, load_stack
+from mlplatform.infra.config import validate_config
+from mlplatform.infra.config_errors import ConfigError
+from mlplatform.mlp.planner import Plan, plan_stack
+from mlplatform.mlp.stack_clashes import free_cidr, stack_clashes
+from mlplatform.mlp.stackfile import Project, load_project, load_stack
 from tests.conftest import ROOT
 
 DEV = (ROOT / "stacks" / "Pulumi.dev.yaml").read_text()
@@ -36,7 +36,7 @@ PHYSICAL_NAME_INPUTS = ("name", "namePrefix", "bucketPrefix", "identifierPrefix"
 
 def _mlp(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mlp.entry", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "mlplatform.mlp.entry", *args], cwd=cwd, capture_output=True, text=True, timeout=300
     )
 
 

@@ -10,9 +10,9 @@ from functools import cache
 
 import pytest
 
-from infra.tagging import COST_LABEL_KEYS, cost_labels, effective_tags, missing_required_tags, platform_tags
-from infra.tagging.rules import REQUIRED_COST_TAGS
-from mlp.planner import Plan
+from mlplatform.infra.tagging import COST_LABEL_KEYS, cost_labels, effective_tags, missing_required_tags, platform_tags
+from mlplatform.infra.tagging.rules import REQUIRED_COST_TAGS
+from mlplatform.mlp.planner import Plan
 from tests.conftest import STACKS
 
 

@@ -14,13 +14,13 @@ import pulumi
 import pytest
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
 
-from infra.config import ConfigError, validate_config
-from infra.network import Network, NetworkArgs
-from infra.tenancy import documents
-from infra.tenancy.documents import TenantSpec
-from mlp.mocks import PLANNED_S3_CIDRS, PlanContext, PlanMocks, PlannerError
-from mlp.planner import Plan, last_exports, plan_stack
-from mlp.stackfile import Project, load_stack
+from mlplatform.infra.config import ConfigError, validate_config
+from mlplatform.infra.network import Network, NetworkArgs
+from mlplatform.infra.tenancy import documents
+from mlplatform.infra.tenancy.documents import TenantSpec
+from mlplatform.mlp.mocks import PLANNED_S3_CIDRS, PlanContext, PlanMocks, PlannerError
+from mlplatform.mlp.planner import Plan, last_exports, plan_stack
+from mlplatform.mlp.stackfile import Project, load_stack
 from tests.conftest import plan_component
 from tests.k8s_schema import object_of
 from tests.network_policy import Destination, Pod, egress_allowed

@@ -10,10 +10,10 @@ import json
 
 import pytest
 
-from infra.tenancy.documents import TENANT_BINDING, TENANT_ROLE
-from mlp import rbac
-from mlp.planner import Plan, PlannedResource
-from mlp.stackfile import Project, load_project, load_stack
+from mlplatform.infra.tenancy.documents import TENANT_BINDING, TENANT_ROLE
+from mlplatform.mlp import rbac
+from mlplatform.mlp.planner import Plan, PlannedResource
+from mlplatform.mlp.stackfile import Project, load_project, load_stack
 from tests.conftest import ROOT, STACKS
 
 WRITE = ("create", "update", "patch", "delete", "deletecollection")

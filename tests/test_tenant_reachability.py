@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from mlp import isolation
-from mlp.mocks import PLANNED_S3_CIDRS
-from mlp.planner import Plan, PlannedResource, plan_stack
-from mlp.stackfile import Project, load_stack
+from mlplatform.mlp import isolation
+from mlplatform.mlp.mocks import PLANNED_S3_CIDRS
+from mlplatform.mlp.planner import Plan, PlannedResource, plan_stack
+from mlplatform.mlp.stackfile import Project, load_stack
 from tests.network_policy import (
     Destination,
     Pod,

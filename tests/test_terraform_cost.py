@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.catalog.prices import ec2_on_demand_price
-from infra.cost.estimate import rds_price, service_price
-from mlp.terraform_cost import TerraformCost, plan_region, terraform_cost
+from mlplatform.infra.catalog.prices import ec2_on_demand_price
+from mlplatform.infra.cost.estimate import rds_price, service_price
+from mlplatform.mlp.terraform_cost import TerraformCost, plan_region, terraform_cost
 from tests.terraform_plans import Block, Instance, const, plan, ref
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -332,7 +332,7 @@ def test_what_the_written_plan_cannot_price_is_listed(gpu_cost: TerraformCost) -
 
 
 def test_the_cli_prints_the_three_formats(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from mlp.cli import main
+    from mlplatform.mlp.cli import main
 
     def run(*argv: str) -> int:
         monkeypatch.setattr("sys.argv", ["mlp", "cost", "--terraform-plan", str(EXAMPLE), *argv])
@@ -353,7 +353,7 @@ def test_the_cli_prints_the_three_formats(monkeypatch: pytest.MonkeyPatch, capsy
 def test_the_region_comes_from_the_option_then_the_plan_else_it_is_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mlp.cli import main
+    from mlplatform.mlp.cli import main
 
     doc = gpu_cost_plan()
     assert plan_region(doc) == "us-east-1"
@@ -576,7 +576,7 @@ def test_a_launch_template_named_by_the_node_group_gives_the_disk(tmp_path: Path
 
 @pytest.mark.parametrize("path", REAL_PLANS, ids=lambda p: p.name)
 def test_each_real_plan_is_priced_or_says_what_it_could_not_price(path: Path) -> None:
-    from policies.sources.terraform import load_terraform_plan
+    from mlplatform.policies.sources.terraform import load_terraform_plan
 
     own_region = plan_region(load_terraform_plan(path))
     for region in {"us-east-1", own_region or "us-east-1"}:
@@ -604,7 +604,7 @@ if __name__ == "__main__":
 
 
 def _policy(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    from policies.cli import main
+    from mlplatform.policies.cli import main
 
     code = main(["--format", "json", *argv])
     captured = capsys.readouterr()
@@ -614,7 +614,7 @@ def _policy(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 def test_policy_and_cost_give_one_budget_answer_on_a_terraform_plan(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mlp.cli import main
+    from mlplatform.mlp.cli import main
 
     config = tmp_path / "budget.json"
     config.write_text(

@@ -16,11 +16,16 @@ from typing import Any
 import pytest
 import yaml
 
-from policies.config import PolicyConfig
-from policies.model import UNKNOWN, Report, Resource, Skipped
-from policies.registry import rule_by_id
-from policies.run import check, resources_from_terraform
-from policies.sources.terraform_kubernetes import KUBERNETES_TYPES, helm_path, helm_values, kubernetes_resources
+from mlplatform.policies.config import PolicyConfig
+from mlplatform.policies.model import UNKNOWN, Report, Resource, Skipped
+from mlplatform.policies.registry import rule_by_id
+from mlplatform.policies.run import check, resources_from_terraform
+from mlplatform.policies.sources.terraform_kubernetes import (
+    KUBERNETES_TYPES,
+    helm_path,
+    helm_values,
+    kubernetes_resources,
+)
 
 MANDATORY = PolicyConfig(default_level="mandatory")
 HUB_TOKEN = "hf_abcdefghijklmnopqrstuvwxyz0123"
@@ -773,7 +778,7 @@ def test_the_example_plan_flags_the_untainted_gpu_pool_and_the_latest_vllm_image
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`mlp policy --terraform-plan examples/terraform-plans/ml-workloads.json -e prod`, as the README shows it."""
-    from mlp.cli import main
+    from mlplatform.mlp.cli import main
 
     example = Path(__file__).resolve().parents[1] / "examples" / "terraform-plans" / "ml-workloads.json"
     argv = ["mlp", "policy", "--terraform-plan", str(example), "-e", "prod", "-f", "json"]

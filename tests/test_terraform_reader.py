@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from policies import output
-from policies.config import PolicyConfig
-from policies.engine import evaluate
-from policies.model import UNKNOWN, Report, Resource, Skipped
-from policies.registry import all_rules, rule_by_id
-from policies.run import check, resources_from_terraform
-from policies.sources.terraform import TerraformPlanError, from_terraform_plan
-from policies.sources.terraform_address import AddressError, format_key, parse_address, tokenize
+from mlplatform.policies import output
+from mlplatform.policies.config import PolicyConfig
+from mlplatform.policies.engine import evaluate
+from mlplatform.policies.model import UNKNOWN, Report, Resource, Skipped
+from mlplatform.policies.registry import all_rules, rule_by_id
+from mlplatform.policies.run import check, resources_from_terraform
+from mlplatform.policies.sources.terraform import TerraformPlanError, from_terraform_plan
+from mlplatform.policies.sources.terraform_address import AddressError, format_key, parse_address, tokenize
 from tests.conftest import ROOT
 from tests.terraform_plans import (
     PAB_EXPRESSIONS,
@@ -654,7 +654,11 @@ def test_malformed_plans_name_the_json_path(doc: dict[str, Any], where: str, mes
 
 def _mlp(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mlp.entry", "policy", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+        [sys.executable, "-m", "mlplatform.mlp.entry", "policy", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
     )
 
 
@@ -707,10 +711,10 @@ def test_kubernetes_types_are_handed_to_the_kubernetes_reader(monkeypatch: pytes
         seen.append((tf_type, address, dict(values)))
         return [Resource(type="kubernetes:core/v1:Namespace", name=address, inputs={}, source="terraform")], []
 
-    fake = types.ModuleType("policies.sources.terraform_kubernetes")
+    fake = types.ModuleType("mlplatform.policies.sources.terraform_kubernetes")
     fake.KUBERNETES_TYPES = frozenset({"kubernetes_namespace_v1"})  # type: ignore[attr-defined]
     fake.kubernetes_resources = kubernetes_resources  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "policies.sources.terraform_kubernetes", fake)
+    monkeypatch.setitem(sys.modules, "mlplatform.policies.sources.terraform_kubernetes", fake)
     doc = plan(
         Block(
             "kubernetes_namespace_v1.ns",

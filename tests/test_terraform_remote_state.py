@@ -26,12 +26,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from infra.terraform_reference import remote_token_variable
-from infra.terraform_state import parse_state
-from mlp.mocks import PlannerError
-from mlp.planner import ProgramError, plan_stack
-from mlp.stackfile import load_project, load_stack
-from mlp.terraform_state import invoke_handlers
+from mlplatform.infra.terraform_reference import remote_token_variable
+from mlplatform.infra.terraform_state import parse_state
+from mlplatform.mlp.mocks import PlannerError
+from mlplatform.mlp.planner import ProgramError, plan_stack
+from mlplatform.mlp.stackfile import load_project, load_stack
+from mlplatform.mlp.terraform_state import invoke_handlers
 from tests.test_adopted_cluster import STATE, _project_copy
 
 TOKEN = "atlasv1.remote-state-test-token-0123456789"

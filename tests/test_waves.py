@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from mlp.planner import Plan, PlannedResource, plan_stack
-from mlp.stackfile import Project, load_stack
-from mlp.waves import (
+from mlplatform.mlp.planner import Plan, PlannedResource, plan_stack
+from mlplatform.mlp.stackfile import Project, load_stack
+from mlplatform.mlp.waves import (
     BASES,
     DEFAULT_PARALLELISM,
     DurationTable,

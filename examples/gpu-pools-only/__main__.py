@@ -10,11 +10,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.aws_provider import explicit_provider, get_token_options
-from infra.cluster.documents import kubeconfig
-from infra.gpu_pools import GpuNodePools, GpuNodePoolsArgs, GpuPoolsCloud, GpuPoolsCloudArgs, PoolSpec
-from infra.program import aws_provider_settings
-from infra.tagging import cost_labels
+from mlplatform.infra.aws_provider import explicit_provider, get_token_options
+from mlplatform.infra.cluster.documents import kubeconfig
+from mlplatform.infra.gpu_pools import GpuNodePools, GpuNodePoolsArgs, GpuPoolsCloud, GpuPoolsCloudArgs, PoolSpec
+from mlplatform.infra.program import aws_provider_settings
+from mlplatform.infra.tagging import cost_labels
 
 config = pulumi.Config()
 region = pulumi.Config("aws").require("region")

@@ -11,6 +11,6 @@ from pathlib import Path
 # `pulumi up` runs this folder as the program; the component library is the repository root's `infra/`.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from infra.program import run_cloud_layer
+from mlplatform.infra.program import run_cloud_layer
 
 run_cloud_layer()

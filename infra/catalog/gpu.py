@@ -39,13 +39,13 @@ class GpuInstance:
 
     def on_demand_price(self, region: str) -> float | None:
         """USD per hour on demand (Linux), or None where the price snapshot has no figure for the region."""
-        from infra.catalog.prices import ec2_on_demand_price
+        from mlplatform.infra.catalog.prices import ec2_on_demand_price
 
         return ec2_on_demand_price(self.instance_type, region)
 
 
 def _load_json(name: str) -> dict[str, Any]:
-    text = resources.files("infra.catalog").joinpath("data", name).read_text(encoding="utf-8")
+    text = resources.files("mlplatform.infra.catalog").joinpath("data", name).read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

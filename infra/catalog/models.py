@@ -35,7 +35,7 @@ class ModelEntry:
 
 @cache
 def _catalog() -> tuple[ModelEntry, ...]:
-    text = resources.files("infra.catalog").joinpath("data", "models.json").read_text(encoding="utf-8")
+    text = resources.files("mlplatform.infra.catalog").joinpath("data", "models.json").read_text(encoding="utf-8")
     raw: dict[str, Any] = json.loads(text)["models"]
     entries = []
     for hub_id, spec in raw.items():

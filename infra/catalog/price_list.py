@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.catalog.prices import EC2_FILE, SERVICES_FILE, _shipped
+from mlplatform.infra.catalog.prices import EC2_FILE, SERVICES_FILE, _shipped
 
 SOURCE = "AWS Price List API get_products"
 

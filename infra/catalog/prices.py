@@ -82,7 +82,7 @@ def price_cache_dir() -> Path:
 
 @cache
 def _shipped(name: str) -> dict[str, Any]:
-    text = resources.files("infra.catalog").joinpath("data", name).read_text(encoding="utf-8")
+    text = resources.files("mlplatform.infra.catalog").joinpath("data", name).read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

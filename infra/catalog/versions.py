@@ -49,7 +49,7 @@ class Chart:
 
 @cache
 def _data() -> dict[str, Any]:
-    text = resources.files("infra.catalog").joinpath("data", "versions.json").read_text(encoding="utf-8")
+    text = resources.files("mlplatform.infra.catalog").joinpath("data", "versions.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

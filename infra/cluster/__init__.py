@@ -3,11 +3,11 @@ an existing cluster adopted (explicit values or a Terraform state), with only ac
 
 from typing import TYPE_CHECKING, Any
 
-from infra.cluster import documents
+from mlplatform.infra.cluster import documents
 
 if TYPE_CHECKING:
-    from infra.cluster.adopted import AdoptedCluster, AdoptedClusterArgs
-    from infra.cluster.component import AdminAccess, Cluster, ClusterArgs, SystemNodeGroupArgs
+    from mlplatform.infra.cluster.adopted import AdoptedCluster, AdoptedClusterArgs
+    from mlplatform.infra.cluster.component import AdminAccess, Cluster, ClusterArgs, SystemNodeGroupArgs
 
 __all__ = [
     "AdminAccess",
@@ -22,11 +22,11 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in ("AdminAccess", "Cluster", "ClusterArgs", "SystemNodeGroupArgs"):
-        from infra.cluster import component
+        from mlplatform.infra.cluster import component
 
         return getattr(component, name)
     if name in ("AdoptedCluster", "AdoptedClusterArgs"):
-        from infra.cluster import adopted
+        from mlplatform.infra.cluster import adopted
 
         return getattr(adopted, name)
     raise AttributeError(name)

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws_account import aws_account
-from infra.aws_provider import GetTokenOptions
-from infra.cluster import documents
-from infra.cluster.component import AdminAccess, create_access
-from infra.cluster.terraform_state import AdoptedClusterFacts, cluster_from_outputs
-from infra.terraform_reference import TerraformStateSource, state_outputs
+from mlplatform.infra.aws_account import aws_account
+from mlplatform.infra.aws_provider import GetTokenOptions
+from mlplatform.infra.cluster import documents
+from mlplatform.infra.cluster.component import AdminAccess, create_access
+from mlplatform.infra.cluster.terraform_state import AdoptedClusterFacts, cluster_from_outputs
+from mlplatform.infra.terraform_reference import TerraformStateSource, state_outputs
 
 COMPONENT_TYPE = "mlplatform:cluster:AdoptedCluster"
 POD_IDENTITY_AGENT = "eks-pod-identity-agent"

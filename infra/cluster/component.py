@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws_account import aws_account
-from infra.aws_provider import GetTokenOptions
-from infra.cluster import documents
-from infra.iam_documents import account_only_key_policy, managed_policy_arn, pod_identity_trust_policy
-from infra.node_launch import node_launch_template
+from mlplatform.infra.aws_account import aws_account
+from mlplatform.infra.aws_provider import GetTokenOptions
+from mlplatform.infra.cluster import documents
+from mlplatform.infra.iam_documents import account_only_key_policy, managed_policy_arn, pod_identity_trust_policy
+from mlplatform.infra.node_launch import node_launch_template
 
 COMPONENT_TYPE = "mlplatform:cluster:Cluster"
 

@@ -6,8 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from infra.aws_provider import GetTokenOptions
-from infra.iam_documents import service_trust_policy
+from mlplatform.infra.aws_provider import GetTokenOptions
+from mlplatform.infra.iam_documents import service_trust_policy
 
 CONTROL_PLANE_LOG_TYPES: tuple[str, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 

@@ -14,8 +14,8 @@ import json
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.aws_provider import GetTokenOptions
-from infra.cluster import documents
+from mlplatform.infra.aws_provider import GetTokenOptions
+from mlplatform.infra.cluster import documents
 
 
 def kubernetes_provider(

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.terraform_state import TerraformStateError, missing_output
+from mlplatform.infra.terraform_state import TerraformStateError, missing_output
 
 _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
 _ENDPOINT = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]+)?/?$")

@@ -3,22 +3,22 @@ namespaces, one per team). The pure builders import no SDK; the components load 
 
 from typing import TYPE_CHECKING, Any
 
-from infra.container_logs import documents
+from mlplatform.infra.container_logs import documents
 
 if TYPE_CHECKING:
-    from infra.container_logs.cloud import ContainerLogsCloud, ContainerLogsCloudArgs
-    from infra.container_logs.component import ContainerLogs, ContainerLogsArgs
+    from mlplatform.infra.container_logs.cloud import ContainerLogsCloud, ContainerLogsCloudArgs
+    from mlplatform.infra.container_logs.component import ContainerLogs, ContainerLogsArgs
 
 __all__ = ["ContainerLogs", "ContainerLogsArgs", "ContainerLogsCloud", "ContainerLogsCloudArgs", "documents"]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("ContainerLogs", "ContainerLogsArgs"):
-        from infra.container_logs import component
+        from mlplatform.infra.container_logs import component
 
         return getattr(component, name)
     if name in ("ContainerLogsCloud", "ContainerLogsCloudArgs"):
-        from infra.container_logs import cloud
+        from mlplatform.infra.container_logs import cloud
 
         return getattr(cloud, name)
     raise AttributeError(name)

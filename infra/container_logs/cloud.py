@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.container_logs import documents
-from infra.container_logs.documents import LogDestination
-from infra.k8s_resources import pod_identity_role
+from mlplatform.infra.container_logs import documents
+from mlplatform.infra.container_logs.documents import LogDestination
+from mlplatform.infra.k8s_resources import pod_identity_role
 
 COMPONENT_TYPE = "mlplatform:container_logs:ContainerLogsCloud"
 

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import platform_policies
-from infra import platform_policy_resources as policy_resources
-from infra.container_logs import documents
-from infra.k8s_documents import pod_security_labels
-from infra.k8s_resources import helm_release
+from mlplatform.infra import platform_policies
+from mlplatform.infra import platform_policy_resources as policy_resources
+from mlplatform.infra.container_logs import documents
+from mlplatform.infra.k8s_documents import pod_security_labels
+from mlplatform.infra.k8s_resources import helm_release
 
 if TYPE_CHECKING:
-    from infra.platform_policies import ClusterAddresses
+    from mlplatform.infra.platform_policies import ClusterAddresses
 
 COMPONENT_TYPE = "mlplatform:container_logs:ContainerLogs"
 

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from infra.cost.estimate import CostedResource, CostEstimate, estimate_cost
+from mlplatform.infra.cost.estimate import CostedResource, CostEstimate, estimate_cost
 
 MISSING_PRICES = "no price data for region"
 """How the missing-prices message starts (the policy front end tells it from an over-budget violation by it)."""

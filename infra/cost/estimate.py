@@ -18,11 +18,11 @@ from functools import cache
 from importlib import resources as package_files
 from typing import Any, Protocol
 
-from infra.catalog import gpu as gpu_catalog
-from infra.catalog import prices as price_data
-from infra.catalog import versions
-from infra.catalog.prices import HOURS_PER_MONTH, ec2_on_demand_price
-from infra.cost.reservation import ReservationFacts, from_metadata, from_tags
+from mlplatform.infra.catalog import gpu as gpu_catalog
+from mlplatform.infra.catalog import prices as price_data
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.catalog.prices import HOURS_PER_MONTH, ec2_on_demand_price
+from mlplatform.infra.cost.reservation import ReservationFacts, from_metadata, from_tags
 
 UNPRICED_USAGE = (
     "Not estimated (usage-based): NAT gateway and endpoint data processing, data transfer, S3 requests, "
@@ -130,7 +130,9 @@ class CostEstimate:
 
 @cache
 def _prices() -> dict[str, Any]:
-    text = package_files.files("infra.catalog").joinpath("data", "aws_prices.json").read_text(encoding="utf-8")
+    text = (
+        package_files.files("mlplatform.infra.catalog").joinpath("data", "aws_prices.json").read_text(encoding="utf-8")
+    )
     data: dict[str, Any] = json.loads(text)
     return data
 
@@ -575,7 +577,7 @@ class _Estimator:
     def _cpu_pool(
         self, r: CostedResource, pool: str, families: list[str], capacity: list[str], vcpus: int, disk_month: float
     ) -> None:
-        from infra.catalog.prices import instance_types_of_family
+        from mlplatform.infra.catalog.prices import instance_types_of_family
 
         priced = []
         for fam in families:

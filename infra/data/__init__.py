@@ -3,18 +3,18 @@ lifecycle and access logging. The pure builders import no SDK; the component loa
 
 from typing import TYPE_CHECKING, Any
 
-from infra.data import documents
-from infra.data.documents import ZoneSpec
+from mlplatform.infra.data import documents
+from mlplatform.infra.data.documents import ZoneSpec
 
 if TYPE_CHECKING:
-    from infra.data.component import DataLake, DataLakeArgs
+    from mlplatform.infra.data.component import DataLake, DataLakeArgs
 
 __all__ = ["DataLake", "DataLakeArgs", "ZoneSpec", "documents"]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("DataLake", "DataLakeArgs"):
-        from infra.data import component
+        from mlplatform.infra.data import component
 
         return getattr(component, name)
     raise AttributeError(name)

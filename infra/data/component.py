@@ -15,10 +15,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws_account import aws_account
-from infra.data import documents
-from infra.data.documents import ZoneSpec
-from infra.iam_documents import account_only_key_policy
+from mlplatform.infra.aws_account import aws_account
+from mlplatform.infra.data import documents
+from mlplatform.infra.data.documents import ZoneSpec
+from mlplatform.infra.iam_documents import account_only_key_policy
 
 COMPONENT_TYPE = "mlplatform:data:DataLake"
 

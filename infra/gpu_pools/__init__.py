@@ -6,12 +6,12 @@ builders (`documents`) import no SDK; the components load on first use.
 
 from typing import TYPE_CHECKING, Any
 
-from infra.gpu_pools import documents
-from infra.gpu_pools.documents import GeneralPoolSpec, PoolSpec
+from mlplatform.infra.gpu_pools import documents
+from mlplatform.infra.gpu_pools.documents import GeneralPoolSpec, PoolSpec
 
 if TYPE_CHECKING:
-    from infra.gpu_pools.cloud import GpuPoolsCloud, GpuPoolsCloudArgs
-    from infra.gpu_pools.component import GpuNodePools, GpuNodePoolsArgs
+    from mlplatform.infra.gpu_pools.cloud import GpuPoolsCloud, GpuPoolsCloudArgs
+    from mlplatform.infra.gpu_pools.component import GpuNodePools, GpuNodePoolsArgs
 
 __all__ = [
     "GeneralPoolSpec",
@@ -26,11 +26,11 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in ("GpuNodePools", "GpuNodePoolsArgs"):
-        from infra.gpu_pools import component
+        from mlplatform.infra.gpu_pools import component
 
         return getattr(component, name)
     if name in ("GpuPoolsCloud", "GpuPoolsCloudArgs"):
-        from infra.gpu_pools import cloud
+        from mlplatform.infra.gpu_pools import cloud
 
         return getattr(cloud, name)
     raise AttributeError(name)

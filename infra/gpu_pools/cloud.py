@@ -16,12 +16,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws_account import aws_account
-from infra.cost.reservation import TAG as RESERVATION_TAG
-from infra.gpu_pools import documents
-from infra.gpu_pools.documents import PoolSpec
-from infra.iam_documents import managed_policy_arn, pod_identity_trust_policy, service_trust_policy
-from infra.node_launch import node_launch_template
+from mlplatform.infra.aws_account import aws_account
+from mlplatform.infra.cost.reservation import TAG as RESERVATION_TAG
+from mlplatform.infra.gpu_pools import documents
+from mlplatform.infra.gpu_pools.documents import PoolSpec
+from mlplatform.infra.iam_documents import managed_policy_arn, pod_identity_trust_policy, service_trust_policy
+from mlplatform.infra.node_launch import node_launch_template
 
 COMPONENT_TYPE = "mlplatform:gpu_pools:GpuPoolsCloud"
 

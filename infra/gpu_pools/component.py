@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import platform_policies
-from infra import platform_policy_resources as policy_resources
-from infra.catalog import versions
-from infra.gpu_pools import documents
-from infra.gpu_pools.documents import GeneralPoolSpec, PoolSpec
-from infra.k8s_documents import pod_security_labels
-from infra.registry.documents import ImageCache, cached_image
-from infra.registry.images import with_chart_images
+from mlplatform.infra import platform_policies
+from mlplatform.infra import platform_policy_resources as policy_resources
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.gpu_pools import documents
+from mlplatform.infra.gpu_pools.documents import GeneralPoolSpec, PoolSpec
+from mlplatform.infra.k8s_documents import pod_security_labels
+from mlplatform.infra.registry.documents import ImageCache, cached_image
+from mlplatform.infra.registry.images import with_chart_images
 
 if TYPE_CHECKING:
-    from infra.platform_policies import ClusterAddresses
+    from mlplatform.infra.platform_policies import ClusterAddresses
 
 COMPONENT_TYPE = "mlplatform:gpu_pools:GpuNodePools"
 

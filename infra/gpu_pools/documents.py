@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from infra.catalog import gpu as gpu_catalog
-from infra.cost.reservation import ANNOTATION as RESERVATION_ANNOTATION
+from mlplatform.infra.catalog import gpu as gpu_catalog
+from mlplatform.infra.cost.reservation import ANNOTATION as RESERVATION_ANNOTATION
 
 if TYPE_CHECKING:
-    from infra.registry.documents import ImageRef
+    from mlplatform.infra.registry.documents import ImageRef
 
 GPU_TAINT: dict[str, str] = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
 POOL_LABEL = "mlplatform.io/gpu-pool"

@@ -3,11 +3,11 @@ the component loads on first use."""
 
 from typing import TYPE_CHECKING, Any
 
-from infra.ingress import documents
+from mlplatform.infra.ingress import documents
 
 if TYPE_CHECKING:
-    from infra.ingress.cloud import LoadBalancerControllerCloud, LoadBalancerControllerCloudArgs
-    from infra.ingress.component import LoadBalancerController, LoadBalancerControllerArgs
+    from mlplatform.infra.ingress.cloud import LoadBalancerControllerCloud, LoadBalancerControllerCloudArgs
+    from mlplatform.infra.ingress.component import LoadBalancerController, LoadBalancerControllerArgs
 
 __all__ = [
     "LoadBalancerController",
@@ -20,11 +20,11 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in ("LoadBalancerController", "LoadBalancerControllerArgs"):
-        from infra.ingress import component
+        from mlplatform.infra.ingress import component
 
         return getattr(component, name)
     if name in ("LoadBalancerControllerCloud", "LoadBalancerControllerCloudArgs"):
-        from infra.ingress import cloud
+        from mlplatform.infra.ingress import cloud
 
         return getattr(cloud, name)
     raise AttributeError(name)

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from infra.aws_account import aws_account
-from infra.ingress import documents
-from infra.k8s_resources import pod_identity_role
+from mlplatform.infra.aws_account import aws_account
+from mlplatform.infra.ingress import documents
+from mlplatform.infra.k8s_resources import pod_identity_role
 
 COMPONENT_TYPE = "mlplatform:ingress:LoadBalancerControllerCloud"
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.ingress import documents
-from infra.k8s_resources import helm_release
+from mlplatform.infra.ingress import documents
+from mlplatform.infra.k8s_resources import helm_release
 
 COMPONENT_TYPE = "mlplatform:ingress:LoadBalancerController"
 

@@ -27,7 +27,9 @@ LOAD_BALANCER_POLICY = "mlplatform-internal-load-balancers"
 
 @cache
 def _policy_file() -> dict[str, Any]:
-    text = resources.files("infra.ingress").joinpath("data", "lbc_iam_policy.json").read_text(encoding="utf-8")
+    text = (
+        resources.files("mlplatform.infra.ingress").joinpath("data", "lbc_iam_policy.json").read_text(encoding="utf-8")
+    )
     data: dict[str, Any] = json.loads(text)
     return data
 

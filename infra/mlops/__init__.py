@@ -5,12 +5,12 @@ builders import no SDK; the components load on first use."""
 
 from typing import TYPE_CHECKING, Any
 
-from infra.mlops import documents
+from mlplatform.infra.mlops import documents
 
 if TYPE_CHECKING:
-    from infra.mlops.cloud import DatabaseSpec, MlflowCloud, MlflowCloudArgs, RayCloud, RayCloudArgs
-    from infra.mlops.mlflow import Mlflow, MlflowArgs
-    from infra.mlops.ray import Ray, RayArgs
+    from mlplatform.infra.mlops.cloud import DatabaseSpec, MlflowCloud, MlflowCloudArgs, RayCloud, RayCloudArgs
+    from mlplatform.infra.mlops.mlflow import Mlflow, MlflowArgs
+    from mlplatform.infra.mlops.ray import Ray, RayArgs
 
 __all__ = [
     "DatabaseSpec",
@@ -42,5 +42,5 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f"infra.mlops.{_LAZY[name]}"), name)
+        return getattr(importlib.import_module(f"mlplatform.infra.mlops.{_LAZY[name]}"), name)
     raise AttributeError(name)

@@ -15,11 +15,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from infra.catalog import versions
-from infra.iam_documents import S3Grant, s3_access_policy
-from infra.k8s_resources import pod_identity_role
-from infra.mlops import documents
-from infra.mlops.documents import (
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.iam_documents import S3Grant, s3_access_policy
+from mlplatform.infra.k8s_resources import pod_identity_role
+from mlplatform.infra.mlops import documents
+from mlplatform.infra.mlops.documents import (
     ARTIFACTS_PREFIX,
     MLFLOW_NAMESPACE,
     MLFLOW_SERVICE_ACCOUNT,

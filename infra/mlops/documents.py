@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from infra.k8s_documents import (
+from mlplatform.infra.k8s_documents import (
     GPU_TOLERATION,
     POD_IDENTITY_AGENT,
     PRIVATE_RANGES,
@@ -22,10 +22,10 @@ from infra.k8s_documents import (
     restricted_container_security,
     service_account_token_volume,
 )
-from infra.tenancy.documents import TENANT_LABEL
+from mlplatform.infra.tenancy.documents import TENANT_LABEL
 
 if TYPE_CHECKING:
-    from infra.registry.documents import ImageRef
+    from mlplatform.infra.registry.documents import ImageRef
 
 MLFLOW_PORT = 5000
 MLFLOW_NAMESPACE = "mlflow"
@@ -420,7 +420,7 @@ def rds_ca_bundle(region: str) -> str:
     G1 roots (whichever `ca_cert_identifier` the instance uses), each after a comment line naming it."""
     from importlib import resources
 
-    text = resources.files("infra.mlops").joinpath(RDS_CA_ROOTS).read_text()
+    text = resources.files("mlplatform.infra.mlops").joinpath(RDS_CA_ROOTS).read_text()
     blocks = text.split("# Amazon RDS ")[1:]
     chosen = ["# Amazon RDS " + b for b in blocks if b.startswith(f"{region} Root CA ")]
     if not chosen:

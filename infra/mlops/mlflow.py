@@ -17,15 +17,21 @@ from typing import TYPE_CHECKING
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import platform_policies
-from infra import platform_policy_resources as policy_resources
-from infra.catalog import versions
-from infra.k8s_documents import pod_disruption_budget, pod_security_labels, service
-from infra.mlops import documents
-from infra.mlops.documents import ARTIFACTS_PREFIX, MLFLOW_NAMESPACE, MLFLOW_PORT, MLFLOW_SERVICE_ACCOUNT, MlflowServer
+from mlplatform.infra import platform_policies
+from mlplatform.infra import platform_policy_resources as policy_resources
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.k8s_documents import pod_disruption_budget, pod_security_labels, service
+from mlplatform.infra.mlops import documents
+from mlplatform.infra.mlops.documents import (
+    ARTIFACTS_PREFIX,
+    MLFLOW_NAMESPACE,
+    MLFLOW_PORT,
+    MLFLOW_SERVICE_ACCOUNT,
+    MlflowServer,
+)
 
 if TYPE_CHECKING:
-    from infra.platform_policies import ClusterAddresses
+    from mlplatform.infra.platform_policies import ClusterAddresses
 
 COMPONENT_TYPE = "mlplatform:mlops:Mlflow"
 

@@ -15,19 +15,19 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import platform_policies
-from infra import platform_policy_resources as policy_resources
-from infra.k8s_documents import pod_security_labels
-from infra.k8s_resources import custom_resource, helm_release
-from infra.mlops import documents
-from infra.mlops.documents import (
+from mlplatform.infra import platform_policies
+from mlplatform.infra import platform_policy_resources as policy_resources
+from mlplatform.infra.k8s_documents import pod_security_labels
+from mlplatform.infra.k8s_resources import custom_resource, helm_release
+from mlplatform.infra.mlops import documents
+from mlplatform.infra.mlops.documents import (
     RAY_HEAD_SERVICE_ACCOUNT,
     RAY_NAMESPACE,
     RAY_OPERATOR_NAMESPACE,
     RAY_SERVICE_ACCOUNT,
     RayClusterSpec,
 )
-from infra.registry.documents import ImageCache
+from mlplatform.infra.registry.documents import ImageCache
 
 COMPONENT_TYPE = "mlplatform:mlops:Ray"
 

@@ -6,13 +6,13 @@ that validating a config never pays for the SDK.
 
 from typing import TYPE_CHECKING, Any
 
-from infra.network.cidr import SubnetPlan, SubnetPlanError, plan_subnets
-from infra.network.terraform_state import TerraformStateError, network_from_outputs, parse_state
+from mlplatform.infra.network.cidr import SubnetPlan, SubnetPlanError, plan_subnets
+from mlplatform.infra.network.terraform_state import TerraformStateError, network_from_outputs, parse_state
 
 if TYPE_CHECKING:
-    from infra.network.adopted import AdoptedNetwork, AdoptedNetworkArgs
-    from infra.network.component import Network, NetworkArgs
-    from infra.terraform_reference import TerraformStateSource
+    from mlplatform.infra.network.adopted import AdoptedNetwork, AdoptedNetworkArgs
+    from mlplatform.infra.network.component import Network, NetworkArgs
+    from mlplatform.infra.terraform_reference import TerraformStateSource
 
 __all__ = [
     "AdoptedNetwork",
@@ -31,11 +31,11 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in ("Network", "NetworkArgs"):
-        from infra.network import component
+        from mlplatform.infra.network import component
 
         return getattr(component, name)
     if name in ("AdoptedNetwork", "AdoptedNetworkArgs", "TerraformStateSource"):
-        from infra.network import adopted
+        from mlplatform.infra.network import adopted
 
         return getattr(adopted, name)
     raise AttributeError(name)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.network.component import s3_prefix_list_cidrs
-from infra.network.terraform_state import AdoptedNetworkIds, network_from_outputs
-from infra.terraform_reference import TerraformStateSource, state_outputs
+from mlplatform.infra.network.component import s3_prefix_list_cidrs
+from mlplatform.infra.network.terraform_state import AdoptedNetworkIds, network_from_outputs
+from mlplatform.infra.terraform_reference import TerraformStateSource, state_outputs
 
 COMPONENT_TYPE = "mlplatform:network:AdoptedNetwork"
 

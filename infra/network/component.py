@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws_account import aws_account
-from infra.network import documents
-from infra.network.cidr import plan_subnets
+from mlplatform.infra.aws_account import aws_account
+from mlplatform.infra.network import documents
+from mlplatform.infra.network.cidr import plan_subnets
 
 COMPONENT_TYPE = "mlplatform:network:Network"
 

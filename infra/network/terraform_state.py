@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.terraform_state import SUPPORTED_FORMAT_VERSION, TerraformStateError, parse_state
+from mlplatform.infra.terraform_state import SUPPORTED_FORMAT_VERSION, TerraformStateError, parse_state
 
 __all__ = [
     "SUPPORTED_FORMAT_VERSION",

@@ -4,22 +4,22 @@ SDK; the components load on first use."""
 
 from typing import TYPE_CHECKING, Any
 
-from infra.observability import alerting, documents
+from mlplatform.infra.observability import alerting, documents
 
 if TYPE_CHECKING:
-    from infra.observability.cloud import AlertingCloud, AlertingCloudArgs
-    from infra.observability.component import Monitoring, MonitoringArgs
+    from mlplatform.infra.observability.cloud import AlertingCloud, AlertingCloudArgs
+    from mlplatform.infra.observability.component import Monitoring, MonitoringArgs
 
 __all__ = ["AlertingCloud", "AlertingCloudArgs", "Monitoring", "MonitoringArgs", "alerting", "documents"]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("Monitoring", "MonitoringArgs"):
-        from infra.observability import component
+        from mlplatform.infra.observability import component
 
         return getattr(component, name)
     if name in ("AlertingCloud", "AlertingCloudArgs"):
-        from infra.observability import cloud
+        from mlplatform.infra.observability import cloud
 
         return getattr(cloud, name)
     raise AttributeError(name)

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from infra.iam_documents import account_root_statement
-from infra.k8s_documents import restricted_container_security
+from mlplatform.infra.iam_documents import account_root_statement
+from mlplatform.infra.k8s_documents import restricted_container_security
 
 SEVERITIES = ("critical", "warning", "info")
 """Severity labels a receiver can take, in routing order."""

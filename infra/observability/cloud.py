@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws_account import aws_account
-from infra.iam_documents import secret_arn_pattern
-from infra.k8s_resources import pod_identity_role
-from infra.observability import alerting
-from infra.observability.documents import ALERTMANAGER_SERVICE_ACCOUNT, NAMESPACE
+from mlplatform.infra.aws_account import aws_account
+from mlplatform.infra.iam_documents import secret_arn_pattern
+from mlplatform.infra.k8s_resources import pod_identity_role
+from mlplatform.infra.observability import alerting
+from mlplatform.infra.observability.documents import ALERTMANAGER_SERVICE_ACCOUNT, NAMESPACE
 
 COMPONENT_TYPE = "mlplatform:observability:AlertingCloud"
 

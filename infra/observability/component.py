@@ -11,18 +11,18 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from infra import platform_policies
-from infra import platform_policy_resources as policy_resources
-from infra.catalog import versions
-from infra.k8s_documents import pod_security_labels
-from infra.k8s_resources import custom_resource, helm_release
-from infra.observability import dashboards, documents, rules
-from infra.observability.alerting import AlertingSpec
-from infra.observability.documents import DCGM_NAMESPACE, NAMESPACE, Monitor, MonitoringSpec
-from infra.observability.rules import Thresholds
+from mlplatform.infra import platform_policies
+from mlplatform.infra import platform_policy_resources as policy_resources
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.k8s_documents import pod_security_labels
+from mlplatform.infra.k8s_resources import custom_resource, helm_release
+from mlplatform.infra.observability import dashboards, documents, rules
+from mlplatform.infra.observability.alerting import AlertingSpec
+from mlplatform.infra.observability.documents import DCGM_NAMESPACE, NAMESPACE, Monitor, MonitoringSpec
+from mlplatform.infra.observability.rules import Thresholds
 
 if TYPE_CHECKING:
-    from infra.platform_policies import ClusterAddresses
+    from mlplatform.infra.platform_policies import ClusterAddresses
 
 COMPONENT_TYPE = "mlplatform:observability:Monitoring"
 

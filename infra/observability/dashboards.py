@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.observability.documents import DASHBOARD_LABEL, NAMESPACE
+from mlplatform.infra.observability.documents import DASHBOARD_LABEL, NAMESPACE
 
 RATE_WINDOW = "$__rate_interval"  # Grafana's interval for rate(); replaced by 5m when queries are checked
 QUANTILES = (("p50", "0.5"), ("p95", "0.95"), ("p99", "0.99"))

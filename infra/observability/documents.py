@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.k8s_documents import GPU_TOLERATION
-from infra.observability.alerting import AlertingSpec, alertmanager_config, webhook_url_fetcher
+from mlplatform.infra.k8s_documents import GPU_TOLERATION
+from mlplatform.infra.observability.alerting import AlertingSpec, alertmanager_config, webhook_url_fetcher
 
 NAMESPACE = "monitoring"
 RELEASE = "kube-prometheus-stack"

@@ -234,7 +234,7 @@ def recording_groups(gpu_hourly_prices: Mapping[str, float]) -> list[dict[str, A
 
 def gpu_hourly_prices(instance_types: Sequence[str], region: str) -> dict[str, float]:
     """On-demand price of one GPU per instance type (node price / GPUs per node), for the types the pools use."""
-    from infra.catalog import gpu as gpu_catalog
+    from mlplatform.infra.catalog import gpu as gpu_catalog
 
     out: dict[str, float] = {}
     for itype in sorted(set(instance_types)):

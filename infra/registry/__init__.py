@@ -3,17 +3,17 @@ rewriting of image references to the cache. The pure builders import no SDK; the
 
 from typing import TYPE_CHECKING, Any
 
-from infra.registry import documents
+from mlplatform.infra.registry import documents
 
 if TYPE_CHECKING:
-    from infra.registry.cloud import ImageCacheCloud, ImageCacheCloudArgs
+    from mlplatform.infra.registry.cloud import ImageCacheCloud, ImageCacheCloudArgs
 
 __all__ = ["ImageCacheCloud", "ImageCacheCloudArgs", "documents"]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("ImageCacheCloud", "ImageCacheCloudArgs"):
-        from infra.registry import cloud
+        from mlplatform.infra.registry import cloud
 
         return getattr(cloud, name)
     raise AttributeError(name)

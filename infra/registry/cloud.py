@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws_account import aws_account
-from infra.iam_documents import account_only_key_policy, service_trust_policy
-from infra.registry import documents
-from infra.registry.documents import UPSTREAMS
+from mlplatform.infra.aws_account import aws_account
+from mlplatform.infra.iam_documents import account_only_key_policy, service_trust_policy
+from mlplatform.infra.registry import documents
+from mlplatform.infra.registry.documents import UPSTREAMS
 
 COMPONENT_TYPE = "mlplatform:registry:ImageCacheCloud"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pulumi
 
-from infra.registry.documents import ImageCache, chart_image_values, deep_merge
+from mlplatform.infra.registry.documents import ImageCache, chart_image_values, deep_merge
 
 
 def with_chart_images(

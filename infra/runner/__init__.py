@@ -3,17 +3,17 @@ builders (`documents`) import no SDK; the component loads on first use."""
 
 from typing import TYPE_CHECKING, Any
 
-from infra.runner import documents
+from mlplatform.infra.runner import documents
 
 if TYPE_CHECKING:
-    from infra.runner.component import ClusterRunner, ClusterRunnerArgs
+    from mlplatform.infra.runner.component import ClusterRunner, ClusterRunnerArgs
 
 __all__ = ["ClusterRunner", "ClusterRunnerArgs", "documents"]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("ClusterRunner", "ClusterRunnerArgs"):
-        from infra.runner import component
+        from mlplatform.infra.runner import component
 
         return getattr(component, name)
     raise AttributeError(name)

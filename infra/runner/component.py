@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws_account import aws_account
-from infra.catalog import versions
-from infra.iam_documents import secret_arn_pattern
-from infra.runner import documents
+from mlplatform.infra.aws_account import aws_account
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.iam_documents import secret_arn_pattern
+from mlplatform.infra.runner import documents
 
 COMPONENT_TYPE = "mlplatform:runner:ClusterRunner"
 

@@ -2,17 +2,17 @@
 
 from typing import TYPE_CHECKING, Any
 
-from infra.security.documents import logs_key_policy
+from mlplatform.infra.security.documents import logs_key_policy
 
 if TYPE_CHECKING:
-    from infra.security.keys import PlatformKeys, PlatformKeysArgs
+    from mlplatform.infra.security.keys import PlatformKeys, PlatformKeysArgs
 
 __all__ = ["PlatformKeys", "PlatformKeysArgs", "logs_key_policy"]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("PlatformKeys", "PlatformKeysArgs"):
-        from infra.security import keys
+        from mlplatform.infra.security import keys
 
         return getattr(keys, name)
     raise AttributeError(name)

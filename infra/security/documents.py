@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from infra.iam_documents import account_root_statement
+from mlplatform.infra.iam_documents import account_root_statement
 
 
 def logs_key_policy(partition: str, account_id: str, region: str) -> str:

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws_account import aws_account
-from infra.security.documents import logs_key_policy
+from mlplatform.infra.aws_account import aws_account
+from mlplatform.infra.security.documents import logs_key_policy
 
 COMPONENT_TYPE = "mlplatform:security:PlatformKeys"
 

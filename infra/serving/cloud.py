@@ -11,10 +11,15 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws_account import aws_account
-from infra.iam_documents import S3Grant, s3_access_policy, secret_arn_pattern
-from infra.k8s_resources import pod_identity_role
-from infra.serving.documents import MODEL_SERVICE_ACCOUNT, SERVING_NAMESPACE, InferenceServiceSpec, VllmServer
+from mlplatform.infra.aws_account import aws_account
+from mlplatform.infra.iam_documents import S3Grant, s3_access_policy, secret_arn_pattern
+from mlplatform.infra.k8s_resources import pod_identity_role
+from mlplatform.infra.serving.documents import (
+    MODEL_SERVICE_ACCOUNT,
+    SERVING_NAMESPACE,
+    InferenceServiceSpec,
+    VllmServer,
+)
 
 COMPONENT_TYPE = "mlplatform:serving:ServingCloud"
 

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra import platform_policies
-from infra import platform_policy_resources as policy_resources
-from infra.catalog import versions
-from infra.k8s_documents import pod_security_labels, service
-from infra.k8s_resources import custom_resource, helm_release
-from infra.registry.documents import ImageCache
-from infra.serving import documents, routing
-from infra.serving.documents import (
+from mlplatform.infra import platform_policies
+from mlplatform.infra import platform_policy_resources as policy_resources
+from mlplatform.infra.catalog import versions
+from mlplatform.infra.k8s_documents import pod_security_labels, service
+from mlplatform.infra.k8s_resources import custom_resource, helm_release
+from mlplatform.infra.registry.documents import ImageCache
+from mlplatform.infra.serving import documents, routing
+from mlplatform.infra.serving.documents import (
     CERT_MANAGER_NAMESPACE,
     KEDA_NAMESPACE,
     KSERVE_NAMESPACE,
@@ -37,7 +37,7 @@ from infra.serving.documents import (
 )
 
 if TYPE_CHECKING:
-    from infra.platform_policies import ClusterAddresses
+    from mlplatform.infra.platform_policies import ClusterAddresses
 
 COMPONENT_TYPE = "mlplatform:serving:Serving"
 

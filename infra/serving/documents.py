@@ -11,10 +11,10 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from infra.k8s_documents import GPU_TOLERATION, pod_security, restricted_container_security
+from mlplatform.infra.k8s_documents import GPU_TOLERATION, pod_security, restricted_container_security
 
 if TYPE_CHECKING:
-    from infra.registry.documents import ImageRef
+    from mlplatform.infra.registry.documents import ImageRef
 
 SERVING_NAMESPACE = "serving"
 KSERVE_NAMESPACE = "kserve"
@@ -40,7 +40,9 @@ class UnknownVllmFlagError(ValueError):
 @cache
 def vllm_flag_catalog() -> tuple[str, frozenset[str]]:
     """(version, flags) of `vllm serve` in the pinned release, read from the release's own argument parser."""
-    raw = json.loads(resources.files("infra.catalog").joinpath("data", "vllm_flags.json").read_text(encoding="utf-8"))
+    raw = json.loads(
+        resources.files("mlplatform.infra.catalog").joinpath("data", "vllm_flags.json").read_text(encoding="utf-8")
+    )
     return str(raw["version"]), frozenset(raw["flags"])
 
 

@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from infra.catalog import gpu as gpu_catalog
-from infra.catalog import models as model_catalog
+from mlplatform.infra.catalog import gpu as gpu_catalog
+from mlplatform.infra.catalog import models as model_catalog
 
 if TYPE_CHECKING:
-    from infra.config import PlatformConfig, VllmModelConfig
+    from mlplatform.infra.config import PlatformConfig, VllmModelConfig
 
 GIB = 1024**3
 APPROXIMATION = (

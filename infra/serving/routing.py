@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from infra.serving.documents import CANARY_PREDICTOR, SERVING_NAMESPACE, InferenceServiceSpec
+from mlplatform.infra.serving.documents import CANARY_PREDICTOR, SERVING_NAMESPACE, InferenceServiceSpec
 
 if TYPE_CHECKING:
-    from infra.registry.documents import ImageRef
+    from mlplatform.infra.registry.documents import ImageRef
 
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 GATEWAY_API_VERSION = "v1.6.1"
@@ -266,7 +266,7 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @cache
 def _crd_text(plural: str) -> str:
-    folder = resources.files("infra.serving").joinpath("data", f"gateway-api-{GATEWAY_API_VERSION}")
+    folder = resources.files("mlplatform.infra.serving").joinpath("data", f"gateway-api-{GATEWAY_API_VERSION}")
     return folder.joinpath(f"{GATEWAY_API_GROUP}_{plural}.yaml").read_text(encoding="utf-8")
 
 

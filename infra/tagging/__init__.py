@@ -6,7 +6,7 @@ components receive the same mapping explicitly from here. Kubernetes objects car
 `environment` labels built here too, so a bill and a dashboard group spend the same way.
 """
 
-from infra.tagging.tags import (
+from mlplatform.infra.tagging.tags import (
     COST_LABEL_KEYS,
     cost_labels,
     effective_tags,

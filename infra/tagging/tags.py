@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from infra.constants import PROJECT
-from infra.tagging.rules import REQUIRED_COST_TAGS
+from mlplatform.infra.constants import PROJECT
+from mlplatform.infra.tagging.rules import REQUIRED_COST_TAGS
 
 COST_LABEL_KEYS: tuple[str, ...] = ("team", "cost-center", "environment")
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.iam_documents import S3Grant, s3_access_policy
-from infra.k8s_resources import pod_identity_role
-from infra.tenancy.documents import WORKLOAD_SERVICE_ACCOUNT, TenantSpec
+from mlplatform.infra.iam_documents import S3Grant, s3_access_policy
+from mlplatform.infra.k8s_resources import pod_identity_role
+from mlplatform.infra.tenancy.documents import WORKLOAD_SERVICE_ACCOUNT, TenantSpec
 
 COMPONENT_TYPE = "mlplatform:tenancy:TenantsCloud"
 

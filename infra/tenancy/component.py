@@ -13,8 +13,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.tenancy import documents
-from infra.tenancy.documents import WORKLOAD_SERVICE_ACCOUNT, PlatformEndpoint, TenantSpec
+from mlplatform.infra.tenancy import documents
+from mlplatform.infra.tenancy.documents import WORKLOAD_SERVICE_ACCOUNT, PlatformEndpoint, TenantSpec
 
 COMPONENT_TYPE = "mlplatform:tenancy:Tenants"
 

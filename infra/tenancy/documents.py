@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.k8s_documents import pod_security_labels
+from mlplatform.infra.k8s_documents import pod_security_labels
 
 TENANT_LABEL = "mlplatform.io/tenant"
 WORKLOAD_SERVICE_ACCOUNT = "workload"

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from policies.model import UNKNOWN, Resource
+from mlplatform.policies.model import UNKNOWN, Resource
 
 # pulumi_policy.proxy's sentinels for unknown values of each kind.
 UNKNOWN_SENTINELS = frozenset(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from policies.model import Resource
+from mlplatform.policies.model import Resource
 
 
 def from_plan_json(plan: Mapping[str, Any]) -> tuple[list[Resource], list[str]]:

@@ -37,10 +37,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from infra.config_errors import ConfigError, ConfigIssue
-from policies.model import UNKNOWN, Resource, Skipped, track_unknowns
-from policies.sources.terraform_address import Address, AddressError, Key, ModulePath, parse_address, tokenize
-from policies.sources.terraform_defaults import DEFAULTS
+from mlplatform.infra.config_errors import ConfigError, ConfigIssue
+from mlplatform.policies.model import UNKNOWN, Resource, Skipped, track_unknowns
+from mlplatform.policies.sources.terraform_address import (
+    Address,
+    AddressError,
+    Key,
+    ModulePath,
+    parse_address,
+    tokenize,
+)
+from mlplatform.policies.sources.terraform_defaults import DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -743,7 +750,7 @@ def _fill_documents(
 
 def _kubernetes_hook() -> tuple[frozenset[str], Any]:
     try:
-        from policies.sources.terraform_kubernetes import KUBERNETES_TYPES, kubernetes_resources
+        from mlplatform.policies.sources.terraform_kubernetes import KUBERNETES_TYPES, kubernetes_resources
     except ImportError:
         return frozenset(), None
     return frozenset(KUBERNETES_TYPES), kubernetes_resources

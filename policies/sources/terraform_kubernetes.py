@@ -93,7 +93,7 @@ from typing import Any, Literal
 
 import yaml
 
-from policies.model import UNKNOWN, Resource, Skipped, is_unknown
+from mlplatform.policies.model import UNKNOWN, Resource, Skipped, is_unknown
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 

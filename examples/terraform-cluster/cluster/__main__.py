@@ -9,6 +9,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from infra.program import run_cluster_layer
+from mlplatform.infra.program import run_cluster_layer
 
 run_cluster_layer()

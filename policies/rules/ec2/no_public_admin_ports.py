@@ -3,8 +3,8 @@
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies.helpers import as_list
-from policies.model import Resource, RuleContext, contains_unknown, resource_rule
+from mlplatform.policies.helpers import as_list
+from mlplatform.policies.model import Resource, RuleContext, contains_unknown, resource_rule
 
 OPEN = {"0.0.0.0/0", "::/0"}
 

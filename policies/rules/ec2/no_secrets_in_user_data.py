@@ -5,7 +5,7 @@ import binascii
 import re
 from collections.abc import Iterator
 
-from policies.model import Resource, RuleContext, is_unknown, resource_rule
+from mlplatform.policies.model import Resource, RuleContext, is_unknown, resource_rule
 
 PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("an AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),

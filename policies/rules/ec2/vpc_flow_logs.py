@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator, Sequence
 
-from policies.helpers import ReferenceIndex, by_type
-from policies.model import Resource, RuleContext, stack_rule
+from mlplatform.policies.helpers import ReferenceIndex, by_type
+from mlplatform.policies.model import Resource, RuleContext, stack_rule
 
 
 @stack_rule(

@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator
 
-from policies.helpers import as_list
-from policies.model import Resource, RuleContext, contains_unknown, resource_rule
+from mlplatform.policies.helpers import as_list
+from mlplatform.policies.model import Resource, RuleContext, contains_unknown, resource_rule
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 

@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator
 
-from infra.catalog import versions
-from policies.model import Resource, RuleContext, is_unknown, resource_rule
+from mlplatform.infra.catalog import versions
+from mlplatform.policies.model import Resource, RuleContext, is_unknown, resource_rule
 
 
 @resource_rule(

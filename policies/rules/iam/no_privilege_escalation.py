@@ -3,7 +3,7 @@
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies.helpers import (
+from mlplatform.policies.helpers import (
     POLICY_TYPES,
     action_matches,
     actions_of,
@@ -12,7 +12,7 @@ from policies.helpers import (
     not_actions_of,
     resources_of,
 )
-from policies.model import Resource, RuleContext, resource_rule
+from mlplatform.policies.model import Resource, RuleContext, resource_rule
 
 ESCALATION = (
     "iam:CreatePolicyVersion",

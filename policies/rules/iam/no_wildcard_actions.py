@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator
 
-from policies.helpers import POLICY_TYPES, actions_of, allow_statements, identity_policies, not_actions_of
-from policies.model import Resource, RuleContext, resource_rule
+from mlplatform.policies.helpers import POLICY_TYPES, actions_of, allow_statements, identity_policies, not_actions_of
+from mlplatform.policies.model import Resource, RuleContext, resource_rule
 
 
 @resource_rule(

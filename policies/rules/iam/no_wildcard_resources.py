@@ -2,8 +2,15 @@
 
 from collections.abc import Iterator
 
-from policies.helpers import POLICY_TYPES, action_matches, actions_of, allow_statements, identity_policies, resources_of
-from policies.model import Resource, RuleContext, resource_rule
+from mlplatform.policies.helpers import (
+    POLICY_TYPES,
+    action_matches,
+    actions_of,
+    allow_statements,
+    identity_policies,
+    resources_of,
+)
+from mlplatform.policies.model import Resource, RuleContext, resource_rule
 
 # Actions that do not support resource-level permissions (AWS Service Authorization Reference): "*" is the only
 # possible resource for them.

@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator, Mapping
 
-from policies.helpers import allow_statements, as_list, policy_document
-from policies.model import Resource, RuleContext, resource_rule
+from mlplatform.policies.helpers import allow_statements, as_list, policy_document
+from mlplatform.policies.model import Resource, RuleContext, resource_rule
 
 PROVIDERS = {
     "token.actions.githubusercontent.com": "token.actions.githubusercontent.com:sub",

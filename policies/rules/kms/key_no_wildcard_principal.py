@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator
 
-from policies.helpers import allow_statements, policy_document, principal_is_wildcard
-from policies.model import Resource, RuleContext, resource_rule
+from mlplatform.policies.helpers import allow_statements, policy_document, principal_is_wildcard
+from mlplatform.policies.model import Resource, RuleContext, resource_rule
 
 SCOPING_KEYS = (
     "aws:PrincipalAccount",

@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator, Mapping
 
-from policies.helpers import WORKLOAD_TYPES, as_list, containers, gpu_count, pod_specs
-from policies.model import Resource, RuleContext, resource_rule
+from mlplatform.policies.helpers import WORKLOAD_TYPES, as_list, containers, gpu_count, pod_specs
+from mlplatform.policies.model import Resource, RuleContext, resource_rule
 
 
 def _tolerates_gpu(pod: Mapping[str, object]) -> bool:

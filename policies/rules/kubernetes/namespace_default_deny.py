@@ -3,8 +3,8 @@
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from policies.helpers import as_list, by_type, metadata_name, metadata_namespace
-from policies.model import Resource, RuleContext, is_unknown, stack_rule
+from mlplatform.policies.helpers import as_list, by_type, metadata_name, metadata_namespace
+from mlplatform.policies.model import Resource, RuleContext, is_unknown, stack_rule
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"

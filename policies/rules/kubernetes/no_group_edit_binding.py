@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator, Mapping
 
-from policies.helpers import as_list, metadata_name, metadata_namespace
-from policies.model import Resource, RuleContext, is_unknown, resource_rule
+from mlplatform.policies.helpers import as_list, metadata_name, metadata_namespace
+from mlplatform.policies.model import Resource, RuleContext, is_unknown, resource_rule
 
 ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
 CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"

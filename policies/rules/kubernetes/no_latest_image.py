@@ -3,8 +3,8 @@
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies.helpers import WORKLOAD_TYPES, containers, pod_specs
-from policies.model import Resource, RuleContext, is_unknown, resource_rule
+from mlplatform.policies.helpers import WORKLOAD_TYPES, containers, pod_specs
+from mlplatform.policies.model import Resource, RuleContext, is_unknown, resource_rule
 
 
 def unpinned(image: str) -> bool:

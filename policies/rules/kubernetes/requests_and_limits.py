@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator, Mapping
 
-from policies.helpers import WORKLOAD_TYPES, containers, pod_specs
-from policies.model import Resource, RuleContext, contains_unknown, resource_rule
+from mlplatform.policies.helpers import WORKLOAD_TYPES, containers, pod_specs
+from mlplatform.policies.model import Resource, RuleContext, contains_unknown, resource_rule
 
 
 @resource_rule(

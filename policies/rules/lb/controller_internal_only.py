@@ -3,8 +3,8 @@
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from policies.helpers import by_type, metadata_name
-from policies.model import Resource, RuleContext, is_unknown, stack_rule
+from mlplatform.policies.helpers import by_type, metadata_name
+from mlplatform.policies.model import Resource, RuleContext, is_unknown, stack_rule
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 SERVICE = "kubernetes:core/v1:Service"

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 
-from policies.model import Resource, RuleContext, is_unknown, resource_rule
+from mlplatform.policies.model import Resource, RuleContext, is_unknown, resource_rule
 
 TLS12_POLICIES = [
     "ELBSecurityPolicy-TLS13-1-2-2021-06",

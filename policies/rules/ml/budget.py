@@ -2,9 +2,9 @@
 
 from collections.abc import Iterator, Sequence
 
-from infra.cost import MissingPricesError, budget_verdict
-from policies.helpers import NODECLASS, NODEPOOL
-from policies.model import Resource, RuleContext, contains_unknown, stack_rule
+from mlplatform.infra.cost import MissingPricesError, budget_verdict
+from mlplatform.policies.helpers import NODECLASS, NODEPOOL
+from mlplatform.policies.model import Resource, RuleContext, contains_unknown, stack_rule
 
 # What the full-scale estimate reads from Karpenter objects: a pool's ceiling is its GPU or CPU limit over the
 # instance types its requirements allow, plus its node class's disks.

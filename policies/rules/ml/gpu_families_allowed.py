@@ -2,9 +2,16 @@
 
 from collections.abc import Iterator
 
-from infra.catalog import gpu as gpu_catalog
-from policies.helpers import NODEGROUP, NODEPOOL, as_list, is_gpu_nodegroup, is_gpu_nodepool, nodepool_instance_types
-from policies.model import Resource, RuleContext, resource_rule
+from mlplatform.infra.catalog import gpu as gpu_catalog
+from mlplatform.policies.helpers import (
+    NODEGROUP,
+    NODEPOOL,
+    as_list,
+    is_gpu_nodegroup,
+    is_gpu_nodepool,
+    nodepool_instance_types,
+)
+from mlplatform.policies.model import Resource, RuleContext, resource_rule
 
 
 @resource_rule(

@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator
 
-from policies.helpers import NODEPOOL, is_gpu_nodepool
-from policies.model import Resource, RuleContext, is_unknown, resource_rule
+from mlplatform.policies.helpers import NODEPOOL, is_gpu_nodepool
+from mlplatform.policies.model import Resource, RuleContext, is_unknown, resource_rule
 
 
 @resource_rule(

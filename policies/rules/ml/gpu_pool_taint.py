@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator, Mapping
 
-from policies.helpers import NODEGROUP, NODEPOOL, as_list, is_gpu_nodegroup, is_gpu_nodepool
-from policies.model import Resource, RuleContext, contains_unknown, resource_rule
+from mlplatform.policies.helpers import NODEGROUP, NODEPOOL, as_list, is_gpu_nodegroup, is_gpu_nodepool
+from mlplatform.policies.model import Resource, RuleContext, contains_unknown, resource_rule
 
 
 @resource_rule(

@@ -4,8 +4,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies.helpers import WORKLOAD_TYPES, as_list, containers, pod_specs
-from policies.model import Resource, RuleContext, is_unknown, resource_rule
+from mlplatform.policies.helpers import WORKLOAD_TYPES, as_list, containers, pod_specs
+from mlplatform.policies.model import Resource, RuleContext, is_unknown, resource_rule
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 TOKEN_NAMES = re.compile(r"(^HF_TOKEN$|HUGGING_?FACE|_TOKEN$|API_KEY$|SECRET|PASSWORD)", re.I)

@@ -2,9 +2,9 @@
 
 from collections.abc import Iterator, Sequence
 
-from infra.catalog import gpu as gpu_catalog
-from policies.helpers import NODEGROUP, NODEPOOL, as_list, by_type, is_gpu_nodegroup, is_gpu_nodepool
-from policies.model import Resource, RuleContext, stack_rule
+from mlplatform.infra.catalog import gpu as gpu_catalog
+from mlplatform.policies.helpers import NODEGROUP, NODEPOOL, as_list, by_type, is_gpu_nodegroup, is_gpu_nodepool
+from mlplatform.policies.model import Resource, RuleContext, stack_rule
 
 
 def pool_max_gpus(r: Resource) -> int:

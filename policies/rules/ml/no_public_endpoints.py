@@ -3,7 +3,7 @@
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies.model import Resource, RuleContext, contains_unknown, is_unknown, resource_rule
+from mlplatform.policies.model import Resource, RuleContext, contains_unknown, is_unknown, resource_rule
 
 INTERNAL_ANNOTATIONS = {
     "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",

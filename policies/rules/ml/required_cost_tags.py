@@ -2,9 +2,9 @@
 
 from collections.abc import Iterator, Sequence
 
-from infra.tagging.rules import REQUIRED_COST_TAGS
-from policies.model import Resource, RuleContext, contains_unknown, stack_rule
-from policies.sources.taggable import takes_tags
+from mlplatform.infra.tagging.rules import REQUIRED_COST_TAGS
+from mlplatform.policies.model import Resource, RuleContext, contains_unknown, stack_rule
+from mlplatform.policies.sources.taggable import takes_tags
 
 
 @stack_rule(

@@ -2,9 +2,9 @@
 
 from collections.abc import Iterator, Sequence
 
-from infra.tagging.rules import MAX_AWS_TAGS, tag_problems
-from policies.model import Resource, RuleContext, contains_unknown, stack_rule
-from policies.sources.taggable import takes_tags
+from mlplatform.infra.tagging.rules import MAX_AWS_TAGS, tag_problems
+from mlplatform.policies.model import Resource, RuleContext, contains_unknown, stack_rule
+from mlplatform.policies.sources.taggable import takes_tags
 
 
 @stack_rule(

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 
-from policies.model import Resource, RuleContext, is_unknown, resource_rule
+from mlplatform.policies.model import Resource, RuleContext, is_unknown, resource_rule
 
 
 @resource_rule(

@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from policies.helpers import BUCKET, bucket_index, by_type, is_access_log_bucket, settings_of
-from policies.model import Resource, RuleContext, stack_rule
+from mlplatform.policies.helpers import BUCKET, bucket_index, by_type, is_access_log_bucket, settings_of
+from mlplatform.policies.model import Resource, RuleContext, stack_rule
 
 LOGGING = "aws:s3/bucketLogging:BucketLogging"
 

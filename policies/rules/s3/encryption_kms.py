@@ -3,8 +3,8 @@
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from policies.helpers import BUCKET, as_list, bucket_index, by_type, is_access_log_bucket, settings_of
-from policies.model import Resource, RuleContext, contains_unknown, stack_rule
+from mlplatform.policies.helpers import BUCKET, as_list, bucket_index, by_type, is_access_log_bucket, settings_of
+from mlplatform.policies.model import Resource, RuleContext, contains_unknown, stack_rule
 
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 

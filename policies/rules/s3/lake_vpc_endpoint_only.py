@@ -3,8 +3,16 @@
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from policies.helpers import BUCKET, actions_of, bucket_index, by_type, policy_document, settings_of, statements
-from policies.model import Resource, RuleContext, is_unknown, stack_rule
+from mlplatform.policies.helpers import (
+    BUCKET,
+    actions_of,
+    bucket_index,
+    by_type,
+    policy_document,
+    settings_of,
+    statements,
+)
+from mlplatform.policies.model import Resource, RuleContext, is_unknown, stack_rule
 
 POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 LAKE_ZONE_TAG = "mlplatform.io/lake-zone"

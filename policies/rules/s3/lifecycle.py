@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator, Sequence
 
-from policies.helpers import BUCKET, as_list, bucket_index, by_type, settings_of
-from policies.model import Resource, RuleContext, stack_rule
+from mlplatform.policies.helpers import BUCKET, as_list, bucket_index, by_type, settings_of
+from mlplatform.policies.model import Resource, RuleContext, stack_rule
 
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 

@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator, Sequence
 
-from policies.helpers import BUCKET, bucket_index, by_type, settings_of
-from policies.model import Resource, RuleContext, is_unknown, stack_rule
+from mlplatform.policies.helpers import BUCKET, bucket_index, by_type, settings_of
+from mlplatform.policies.model import Resource, RuleContext, is_unknown, stack_rule
 
 FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"

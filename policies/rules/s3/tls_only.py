@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from policies.helpers import BUCKET, as_list, bucket_index, by_type, policy_document, settings_of, statements
-from policies.model import Resource, RuleContext, is_unknown, stack_rule
+from mlplatform.policies.helpers import BUCKET, as_list, bucket_index, by_type, policy_document, settings_of, statements
+from mlplatform.policies.model import Resource, RuleContext, is_unknown, stack_rule
 
 POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 

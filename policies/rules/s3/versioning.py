@@ -2,8 +2,8 @@
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from policies.helpers import BUCKET, bucket_index, by_type, settings_of
-from policies.model import Resource, RuleContext, contains_unknown, stack_rule
+from mlplatform.policies.helpers import BUCKET, bucket_index, by_type, settings_of
+from mlplatform.policies.model import Resource, RuleContext, contains_unknown, stack_rule
 
 VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 
