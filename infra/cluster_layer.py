@@ -32,6 +32,7 @@ from mlplatform.infra.observability import Monitoring, MonitoringArgs
 from mlplatform.infra.observability.documents import NAMESPACE as MONITORING_NAMESPACE
 from mlplatform.infra.observability.documents import PROMETHEUS_URL, MonitoringSpec, platform_monitors
 from mlplatform.infra.observability.rules import Thresholds, gpu_hourly_prices
+from mlplatform.infra.pipelines.engine import PipelineEngine, PipelineEngineArgs, TeamPipelines
 from mlplatform.infra.registry.documents import ImageCache, cached_image, cached_upstreams
 from mlplatform.infra.registry.images import required_registry
 from mlplatform.infra.serving import Serving, ServingArgs
@@ -72,6 +73,7 @@ class ClusterLayer:
         self.serving = self._create_serving()
         self.tenants = self._create_tenants()
         self.ray = self._create_ray()  # a team's Ray clusters go into the team's namespace
+        self.pipelines = self._create_pipelines()  # so do a team's workflows
         self.monitoring = self._create_monitoring()
         self.container_logs = self._create_container_logs()
 
@@ -263,6 +265,34 @@ class ClusterLayer:
             opts=self._opts,
         )
 
+    def _create_pipelines(self) -> PipelineEngine | None:
+        cfg = self.cfg
+        if not cfg.pipelines.enabled or self.tenants is None:
+            return None
+        ready = self.tenants.namespace_resources
+        return PipelineEngine(
+            "pipelines",
+            PipelineEngineArgs(
+                teams=[
+                    TeamPipelines(
+                        team=spec.name,
+                        namespace=spec.namespace,
+                        groups=spec.groups,
+                        labels=spec.labels,
+                        ready=ready[spec.namespace],
+                    )
+                    for spec in specs.tenant_specs(cfg)
+                ],
+                artifacts_bucket=self._bucket("artifacts"),
+                region=cfg.region,
+                server_replicas=cfg.pipelines.server_replicas,
+                cost_labels=self.labels,
+                system_node_selector=specs.system_node_selector(cfg),
+                image_cache=self.image_cache,
+            ),
+            opts=self._opts,
+        )
+
     def _create_monitoring(self) -> Monitoring | None:
         cfg = self.cfg
         obs = cfg.observability
@@ -332,6 +362,8 @@ class ClusterLayer:
             out["mlflow_url"] = self.mlflow.service_url
         if self.tenants is not None:
             out["team_namespaces"] = [t.namespace for t in specs.tenant_specs(self.cfg)]
+        if self.pipelines is not None:
+            out["pipelines_server"] = self.pipelines.server_address
         if self.serving is not None and self.serving.model_gateway_url:
             out["model_gateway_url"] = self.serving.model_gateway_url
             out["model_hosts"] = self.serving.model_hosts

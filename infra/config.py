@@ -809,6 +809,15 @@ class RayConfig(_Model):
     """Ray clusters by name (unique across namespaces)."""
 
 
+class PipelinesConfig(_Model):
+    enabled: bool = False
+    """Deploy the pipeline engine (Argo Workflows, pinned chart) in the `argo` namespace and let every team run
+    workflows in its own namespace, under its own `workflow` service account (the team's AWS role), with its
+    artifacts under `pipelines/<team>/` of the lake's artifacts zone. The server is in-cluster only (ClusterIP,
+    `kubectl port-forward`), token auth (`client`: the caller's Kubernetes token); the workflow archive is off."""
+    server_replicas: int = Field(1, ge=1, le=5, description="Replicas of the Argo server.")
+
+
 # --- KServe and vLLM ------------------------------------------------------------------------------------------
 
 
@@ -1109,6 +1118,8 @@ class PlatformConfig(_Model):
     """MLflow tracking server and model registry."""
     ray: RayConfig = RayConfig()
     """KubeRay operator and Ray clusters."""
+    pipelines: PipelinesConfig = PipelinesConfig()
+    """The pipeline engine (Argo Workflows); off unless enabled."""
     kserve: KserveConfig = KserveConfig()
     """KServe (RawDeployment mode) and InferenceServices."""
     vllm: VllmConfig = VllmConfig()
@@ -1396,6 +1407,7 @@ def _semantic_checks(cfg: PlatformConfig) -> list[ConfigIssue]:
     _check_gpu_pools(cfg, add)
     _check_services(cfg, add)
     _check_ray_teams(cfg, add)
+    _check_pipelines(cfg, add)
     _check_alerting(cfg, add)
     _check_perimeter(cfg, add)
     _check_image_cache(cfg, add)
@@ -2053,6 +2065,19 @@ def _ray_cluster_peak(cluster: RayClusterConfig) -> tuple[float, float, int, lis
         gpus += replicas * wgpus
         terms.append(f"{replicas} x {name} worker ({wcpu} CPU / {wmem}" + (f" / {wgpus} GPU)" if wgpus else ")"))
     return cpu, gib, gpus, terms
+
+
+def _check_pipelines(cfg: PlatformConfig, add: Add) -> None:
+    """The engine runs teams' workflows and keeps their artifacts in the artifacts zone: it needs both."""
+    if not cfg.pipelines.enabled:
+        return
+    if not cfg.tenants:
+        add(("pipelines", "enabled"), "workflows run in team namespaces; configure tenants or turn pipelines off")
+    if "artifacts" not in cfg.data_lake.zones:
+        add(
+            ("pipelines", "enabled"),
+            "workflows keep their artifacts under pipelines/<team>/ in the lake's `artifacts` zone; add the zone",
+        )
 
 
 def _check_ray_teams(cfg: PlatformConfig, add: Add) -> None:

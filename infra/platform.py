@@ -38,6 +38,7 @@ from mlplatform.infra.mlops import DatabaseSpec, MlflowCloud, MlflowCloudArgs, R
 from mlplatform.infra.mlops.documents import RAY_HEAD_SERVICE_ACCOUNT
 from mlplatform.infra.network import AdoptedNetwork, AdoptedNetworkArgs, Network, NetworkArgs
 from mlplatform.infra.observability import AlertingCloud, AlertingCloudArgs
+from mlplatform.infra.pipelines.engine.documents import WORKFLOW_SERVICE_ACCOUNT, pipelines_prefix
 from mlplatform.infra.registry import ImageCacheCloud, ImageCacheCloudArgs
 from mlplatform.infra.runner import ClusterRunner, ClusterRunnerArgs
 from mlplatform.infra.runner.documents import SOURCE_PREFIX, parse_backend
@@ -436,6 +437,7 @@ class CloudLayer:
         if not cfg.tenants:
             return None
         ray_teams = specs.ray_team_namespaces(cfg)
+        pipelines = cfg.pipelines.enabled
         return TenantsCloud(
             "tenants",
             TenantsCloudArgs(
@@ -446,12 +448,18 @@ class CloudLayer:
                         tenant=spec,
                         principal_arns=cfg.tenants[spec.name].principal_arns,
                         # The heads of the team's Ray clusters run jobs' driver code with the team's role.
-                        also_service_accounts=[RAY_HEAD_SERVICE_ACCOUNT] if spec.namespace in ray_teams else [],
+                        also_service_accounts=[
+                            *([RAY_HEAD_SERVICE_ACCOUNT] if spec.namespace in ray_teams else []),
+                            # Workflow pods run as the team, with its artifacts under pipelines/<team>/.
+                            *([WORKFLOW_SERVICE_ACCOUNT] if pipelines else []),
+                        ],
+                        artifact_prefixes=[pipelines_prefix(spec.name)] if pipelines else [],
                     )
                     for spec in specs.tenant_specs(cfg)
                 ],
                 lake_bucket_arns=list(self.lake.bucket_arns.values()),
                 key_arn=self.lake.key_arn,
+                artifacts_bucket_arn=self.lake.bucket_arns["artifacts"] if pipelines else None,
                 cost_tags=self.tags,
             ),
             opts=self._opts,

@@ -37,7 +37,7 @@ from mlplatform.infra.config_errors import ConfigError, ConfigIssue
 from mlplatform.infra.cost import CostEstimate, CostLine, estimate_cost
 from mlplatform.infra.cost.budget import BudgetVerdict, MissingPricesError
 from mlplatform.infra.cost.estimate import assumption, service_price
-from mlplatform.policies.model import Resource, contains_unknown
+from mlplatform.policies.model import Resource, Skipped, contains_unknown
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -131,14 +131,8 @@ FREE_TYPES = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class NotPriced:
-    resource: str
-    type: str
-    reason: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"resource": self.resource, "type": self.type, "reason": self.reason}
+NotPriced = Skipped
+"""A resource the estimate could not price, and why: the policy engine's (resource, type, reason) record."""
 
 
 @dataclass(frozen=True)

@@ -49,3 +49,14 @@ def plan_component(build: Callable[[], Any], region: str = "us-east-1", stack: s
 def _no_user_price_cache(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Tests price from the shipped snapshot: a user's `mlp prices refresh` cache must not change their figures."""
     monkeypatch.setenv("MLP_PRICE_CACHE", str(tmp_path_factory.getbasetemp() / "no-user-price-cache"))
+
+
+def run_mlp(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """`mlp ARGV` in this process: (exit code, stdout, stderr)."""
+    from mlplatform.mlp.cli import main
+
+    monkeypatch.setattr("sys.argv", ["mlp", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    captured = capsys.readouterr()
+    return int(exit_info.value.code or 0), captured.out, captured.err

@@ -21,17 +21,11 @@ from mlplatform.mlp.plan_summary import summarize
 from mlplatform.mlp.planner import Plan
 from mlplatform.mlp.render import render_json, render_markdown, render_table
 from mlplatform.mlp.stackfile import Project, load_stack
-from tests.conftest import ROOT, STACKS
+from tests.conftest import ROOT, STACKS, run_mlp
 
 
 def _mlp(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    from mlplatform.mlp.cli import main
-
-    monkeypatch.setattr("sys.argv", ["mlp", *argv])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return int(exit_info.value.code or 0), captured.out, captured.err
+    return run_mlp(monkeypatch, capsys, *argv)
 
 
 # --- the summary ------------------------------------------------------------------------------------------------

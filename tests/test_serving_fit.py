@@ -22,6 +22,7 @@ from mlplatform.infra.config import ConfigError, PlatformConfig, validate_config
 from mlplatform.infra.serving.documents import vllm_args
 from mlplatform.infra.serving.fit import ModelFacts, kv_cache_bytes_per_token, serving_fit
 from mlplatform.infra.specs import vllm_servers
+from tests.conftest import run_mlp
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "stacks/Pulumi.test.yaml"
@@ -51,13 +52,7 @@ def _reports(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _mlp(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    from mlplatform.mlp.cli import main
-
-    monkeypatch.setattr("sys.argv", ["mlp", *argv])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return int(exit_info.value.code or 0), captured.out, captured.err
+    return run_mlp(monkeypatch, capsys, *argv)
 
 
 def test_70b_on_one_l40s_fails_mlp_validate_with_the_gib_needed_and_available(

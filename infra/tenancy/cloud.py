@@ -24,7 +24,10 @@ class TenantAccess:
     """IAM roles given an EKS access entry in the team's groups."""
     also_service_accounts: Sequence[str] = ()
     """Further service accounts of the team's namespace that carry the team's role, besides `workload` (the heads
-    of the team's Ray clusters: `ray-head`)."""
+    of the team's Ray clusters: `ray-head`; the pipeline engine's `workflow`)."""
+    artifact_prefixes: Sequence[str] = ()
+    """Further prefixes of the lake's artifacts zone the team's role reads and writes (its workflows' artifacts,
+    `pipelines/<team>/`); needs `TenantsCloudArgs.artifacts_bucket_arn`."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +38,8 @@ class TenantsCloudArgs:
     tenants: Sequence[TenantAccess]
     lake_bucket_arns: Sequence[pulumi.Input[str]]
     key_arn: pulumi.Input[str]
+    artifacts_bucket_arn: pulumi.Input[str] | None = None
+    """The lake's artifacts bucket, for the tenants' `artifact_prefixes`."""
     cost_tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -54,6 +59,9 @@ class TenantsCloud(pulumi.ComponentResource):
         name, args = self._name, self._args
         tenant = access.tenant
         key = f"{name}-{tenant.name}"
+        if access.artifact_prefixes and args.artifacts_bucket_arn is None:
+            raise ValueError(f"team {tenant.name}: artifact_prefixes need TenantsCloudArgs.artifacts_bucket_arn")
+        extra = list(access.artifact_prefixes)
         tags = {**args.cost_tags, "mlplatform.io/tenant": tenant.name}
         pod_identity_role(
             key,
@@ -61,9 +69,11 @@ class TenantsCloud(pulumi.ComponentResource):
             namespace=tenant.namespace,
             service_account=WORKLOAD_SERVICE_ACCOUNT,
             description=f"{args.label}: team {tenant.name} (Pod Identity): {tenant.lake_prefix} in the lake",
-            policy=pulumi.Output.all(args.key_arn, *args.lake_bucket_arns).apply(
+            policy=pulumi.Output.all(args.key_arn, args.artifacts_bucket_arn or "", *args.lake_bucket_arns).apply(
                 lambda v: s3_access_policy(
-                    [S3Grant(arn, tenant.lake_prefix, write=True) for arn in v[1:]], key_arn=v[0]
+                    [S3Grant(arn, tenant.lake_prefix, write=True) for arn in v[2:]]
+                    + [S3Grant(v[1], prefix, write=True) for prefix in extra],
+                    key_arn=v[0],
                 )
             ),
             tags=tags,

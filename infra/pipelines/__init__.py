@@ -1,0 +1,1 @@
+"""Pipelines: the code that moves a model from experiment to production without a `pulumi up`."""

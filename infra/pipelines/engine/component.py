@@ -1,0 +1,132 @@
+"""The pipeline engine's component (cluster layer): the `argo` namespace and its network policies, the pinned
+argo-workflows release, and per team the service account, RBAC, artifact repository and network policy of
+`documents`. The team's namespace and AWS role come from `infra.tenancy`; the `workflow` service account's Pod
+Identity association from the cloud layer (`infra.tenancy.cloud.TenantAccess.also_service_accounts`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from mlplatform.infra.k8s_documents import pod_security_labels
+from mlplatform.infra.k8s_resources import helm_release
+from mlplatform.infra.pipelines.engine import documents
+from mlplatform.infra.pipelines.engine.documents import ARGO_NAMESPACE, RELEASE_NAME
+from mlplatform.infra.registry.documents import ImageCache
+
+COMPONENT_TYPE = "mlplatform:pipelines:PipelineEngine"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TeamPipelines:
+    team: str
+    namespace: str
+    groups: Sequence[str]
+    labels: Mapping[str, str] = field(default_factory=dict)
+    ready: Sequence[pulumi.Resource] = ()
+    """What must exist first: the team's Namespace (from `infra.tenancy`)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineEngineArgs:
+    teams: Sequence[TeamPipelines]
+    artifacts_bucket: pulumi.Input[str]
+    """The lake's artifacts bucket, an Output of the cloud layer."""
+    region: str
+    server_replicas: int = 1
+    cost_labels: Mapping[str, str] = field(default_factory=dict)
+    system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"node.mlplatform.io/role": "system"})
+    image_cache: ImageCache | None = None
+
+
+class PipelineEngine(pulumi.ComponentResource):
+    """Argo Workflows and the teams' right to run workflows. Needs the `kubernetes` provider in `opts.providers`."""
+
+    def __init__(self, name: str, args: PipelineEngineArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._labels = {**args.cost_labels, "app.kubernetes.io/part-of": "ml-platform"}
+        self.namespace = self._create_namespace()
+        self.release = self._create_release()
+        for team in args.teams:
+            self._create_team(team)
+        self.server_address = f"{RELEASE_NAME}-server.{ARGO_NAMESPACE}.svc:{documents.SERVER_PORT}"
+        """The server's in-cluster address (ClusterIP; `kubectl -n argo port-forward` from a workstation)."""
+        self.register_outputs({"server_address": self.server_address})
+
+    def _create_namespace(self) -> k8s.core.v1.Namespace:
+        namespace = k8s.core.v1.Namespace(
+            f"{self._name}-namespace",
+            metadata={"name": ARGO_NAMESPACE, "labels": {**self._labels, **pod_security_labels("restricted")}},
+            opts=self._child,
+        )
+        inside = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        for policy in documents.argo_namespace_policies(self._labels):
+            k8s.networking.v1.NetworkPolicy(
+                f"{self._name}-{policy['metadata']['name']}",
+                metadata=policy["metadata"],
+                spec=policy["spec"],
+                opts=inside,
+            )
+        return namespace
+
+    def _create_release(self) -> k8s.helm.v3.Release:
+        args = self._args
+        return helm_release(
+            f"{self._name}-argo-workflows",
+            "argo-workflows",
+            ARGO_NAMESPACE,
+            documents.argo_workflows_values(
+                team_namespaces=[t.namespace for t in args.teams],
+                node_selector=args.system_node_selector,
+                labels=self._labels,
+                server_replicas=args.server_replicas,
+            ),
+            # The team namespaces are the controller's workflow namespaces: they exist first.
+            pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *[r for t in args.teams for r in t.ready]]),
+            release_name=RELEASE_NAME,
+            image_cache=args.image_cache,
+        )
+
+    def _create_team(self, team: TeamPipelines) -> None:
+        key = f"{self._name}-{team.team}"
+        ns, labels = team.namespace, {**team.labels}
+        inside = pulumi.ResourceOptions(parent=self, depends_on=list(team.ready))
+        account = documents.workflow_service_account(ns, labels)
+        workflow = k8s.core.v1.ServiceAccount(
+            f"{key}-workflow-service-account", metadata=account["metadata"], opts=inside
+        )
+        for suffix, role, binding, subjects in (
+            ("executor", documents.executor_role(ns, labels), documents.executor_role_binding(ns, labels), [workflow]),
+            ("members", documents.team_role(ns, labels), documents.team_role_binding(ns, team.groups, labels), []),
+        ):
+            created = k8s.rbac.v1.Role(
+                f"{key}-{suffix}-role", metadata=role["metadata"], rules=role["rules"], opts=inside
+            )
+            k8s.rbac.v1.RoleBinding(
+                f"{key}-{suffix}-role-binding",
+                metadata=binding["metadata"],
+                role_ref=binding["roleRef"],
+                subjects=binding["subjects"],
+                # The subjects are named by string: the service account they name exists first.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*team.ready, created, *subjects]),
+            )
+        repositories: pulumi.Output[Any] = pulumi.Output.from_input(self._args.artifacts_bucket).apply(
+            lambda bucket: documents.artifact_repositories(team.team, ns, bucket, self._args.region, labels)
+        )
+        k8s.core.v1.ConfigMap(
+            f"{key}-artifact-repositories",
+            metadata=documents.artifact_repositories(team.team, ns, "", self._args.region, labels)["metadata"],
+            data=repositories.apply(lambda cm: cm["data"]),
+            opts=inside,
+        )
+        policy = documents.executor_api_policy(ns, labels)
+        k8s.networking.v1.NetworkPolicy(
+            f"{key}-{policy['metadata']['name']}", metadata=policy["metadata"], spec=policy["spec"], opts=inside
+        )

@@ -1,0 +1,256 @@
+"""Pure builders for the pipeline engine (Argo Workflows, chart `argo-workflows`): the chart's values, the `argo`
+namespace's network policies, and per team the objects that let it run workflows in its own namespace. No
+resources, no I/O.
+
+Per team (namespace `team-<name>`):
+- the `workflow` service account, which carries the team's AWS role (Pod Identity, `infra.tenancy.cloud`): the
+  controller's `workflowDefaults` make it every workflow's default, so workflow pods reach the lake with the team's
+  role and nothing else;
+- the executor's Role and RoleBinding (`workflowtaskresults` create and patch: what the `wait` container of a
+  workflow pod needs since Argo Workflows 3.4, as the chart's own `workflow-role.yaml`);
+- the team members' Role and RoleBinding on Argo's kinds (workflows, templates, cron workflows);
+- the `artifact-repositories` ConfigMap: the namespace's default artifact repository, `pipelines/<team>/` of the
+  lake's artifacts zone, with the SDK's credentials (the pod's Pod Identity role), no static keys;
+- a NetworkPolicy letting workflow pods (and only pods Argo labels as such) reach the API server, which the `wait`
+  container calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mlplatform.infra import platform_policies
+from mlplatform.infra.k8s_documents import api_server_egress, restricted_container_security
+
+ARGO_NAMESPACE = "argo"
+RELEASE_NAME = "argo-workflows"
+SERVER_PORT = 2746
+WORKFLOW_SERVICE_ACCOUNT = "workflow"
+"""Service account of a team's namespace that runs its workflows' pods; carries the team's AWS role."""
+ARTIFACT_REPOSITORIES = "artifact-repositories"
+"""The ConfigMap Argo reads a namespace's artifact repositories from (its documented default name)."""
+DEFAULT_REPOSITORY_ANNOTATION = "workflows.argoproj.io/default-artifact-repository"
+ARTIFACT_REPOSITORY_KEY = "default-v1-s3-artifact-repository"
+EXECUTOR_ROLE = "argo-workflow-executor"
+TEAM_ROLE = "argo-workflows-team"
+WORKFLOW_POD_LABEL = "workflows.argoproj.io/workflow"
+"""The label the controller puts on every pod of a workflow."""
+EXECUTOR_API_POLICY = "allow-argo-executor-api-server"
+WORKFLOW_UID = 8737
+"""argoexec's user; the default user of workflow pods (any non-root uid satisfies Pod Security `restricted`)."""
+READ = ("get", "list", "watch")
+MANAGE = (*READ, "create", "update", "patch", "delete", "deletecollection")
+
+
+def pipelines_prefix(team: str) -> str:
+    """A team's prefix in the lake's artifacts zone: its workflows' artifacts and logs."""
+    return f"pipelines/{team}/"
+
+
+def _pod_security_context() -> dict[str, Any]:
+    return {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def _container_security_context() -> dict[str, Any]:
+    return {**restricted_container_security(), "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def workflow_defaults() -> dict[str, Any]:
+    """What every workflow gets unless it says otherwise (controller config `workflowDefaults`, a Workflow whose
+    spec is merged under each submitted one): the team's `workflow` service account and a pod security context
+    that Pod Security `restricted` admits. Checked against the Workflow CRD by the tests."""
+    return {
+        "metadata": {"labels": {"app.kubernetes.io/part-of": "ml-platform"}},
+        "spec": {
+            "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": WORKFLOW_UID,
+                "runAsGroup": WORKFLOW_UID,
+                "fsGroup": WORKFLOW_UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            # Finished workflows (and their pods) go after a day: the archive is off, the lake keeps the logs.
+            "ttlStrategy": {"secondsAfterCompletion": 86400},
+            "podGC": {"strategy": "OnWorkflowSuccess"},
+        },
+    }
+
+
+def argo_workflows_values(
+    *,
+    team_namespaces: Sequence[str],
+    node_selector: Mapping[str, str],
+    labels: Mapping[str, str],
+    server_replicas: int = 1,
+) -> dict[str, Any]:
+    """Values of the argo-workflows chart (keys as in its values.yaml at 1.0.18, which has no values.schema.json;
+    the tests check every key set here exists there).
+
+    - CRDs: the chart's minimal CRDs, as templates (`crds.full: false`). The full ones are applied by a hook Job
+      that downloads them from GitHub at install time (`templates/crds-install-job.yaml`), which the `argo`
+      namespace's policies (no internet) forbid. What the platform submits is checked against the full CRD offline.
+    - No aggregated ClusterRoles (`createAggregateRoles: false`): Argo's kinds reach the built-in admin/edit/view
+      roles otherwise; teams get them from `team_role`, in their own namespace only.
+    - The workflow service account and its Role come per team from this module, not from the chart.
+    - The server: a ClusterIP Service, no Ingress, no HTTPRoute; `client` auth (each request carries the caller's
+      Kubernetes token, so a member sees only what the team's RBAC allows). No SSO.
+    - No `persistence`: the workflow archive is off, and no database is configured at all.
+    - Controller, server, executor (init/wait containers) and main containers run with `restricted` security
+      contexts; workflow pods default to `workflow_defaults`.
+    """
+    common = {"nodeSelector": dict(node_selector)}
+    return {
+        "crds": {"install": True, "keep": True, "full": False},
+        "createAggregateRoles": False,
+        "singleNamespace": False,
+        "commonLabels": dict(labels),
+        "workflow": {"serviceAccount": {"create": False}, "rbac": {"create": False}},
+        "controller": {
+            **common,
+            "workflowNamespaces": list(team_namespaces),
+            "rbac": {"create": True, "accessAllSecrets": False, "writeConfigMaps": False},
+            "podSecurityContext": _pod_security_context(),
+            "securityContext": _container_security_context(),
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+            "workflowDefaults": workflow_defaults(),
+        },
+        "mainContainer": {"securityContext": _container_security_context()},
+        "executor": {"securityContext": _container_security_context()},
+        "server": {
+            **common,
+            "enabled": True,
+            "replicas": server_replicas,
+            "serviceType": "ClusterIP",
+            "authModes": ["client"],
+            "ingress": {"enabled": False},
+            "podSecurityContext": _pod_security_context(),
+            "securityContext": {**_container_security_context(), "readOnlyRootFilesystem": False},
+            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+        },
+        "useStaticCredentials": False,
+    }
+
+
+def argo_namespace_policies(labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The `argo` namespace: default deny, DNS, and the API server for the controller and the server (neither
+    calls AWS: workflow pods reach the lake with their team's role). Nothing reaches the server over the network;
+    members use `kubectl port-forward` (through the API server, with their own RBAC)."""
+    ns = ARGO_NAMESPACE
+    return [
+        platform_policies.default_deny(ns, labels),
+        platform_policies.dns(ns, labels),
+        platform_policies.api_server(ns, labels),
+    ]
+
+
+def workflow_service_account(namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": WORKFLOW_SERVICE_ACCOUNT, "namespace": namespace, "labels": dict(labels)},
+    }
+
+
+def executor_role(namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """What a workflow pod's `wait` container needs (argo-helm templates/controller/workflow-role.yaml)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": EXECUTOR_ROLE, "namespace": namespace, "labels": dict(labels)},
+        "rules": [{"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}],
+    }
+
+
+def executor_role_binding(namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": EXECUTOR_ROLE, "namespace": namespace, "labels": dict(labels)},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": EXECUTOR_ROLE},
+        "subjects": [{"kind": "ServiceAccount", "name": WORKFLOW_SERVICE_ACCOUNT, "namespace": namespace}],
+    }
+
+
+def team_role(namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The team's members on Argo's kinds in their namespace: submit, watch, stop and delete workflows, write
+    templates and cron workflows; read task results. No ClusterWorkflowTemplates (cluster-wide) and no event
+    bindings (the server's event endpoint is not offered)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": TEAM_ROLE, "namespace": namespace, "labels": dict(labels)},
+        "rules": [
+            {
+                "apiGroups": ["argoproj.io"],
+                "resources": ["workflows", "workflowtemplates", "cronworkflows"],
+                "verbs": list(MANAGE),
+            },
+            {
+                "apiGroups": ["argoproj.io"],
+                "resources": ["workflowtaskresults", "workflowtasksets", "workflowartifactgctasks"],
+                "verbs": list(READ),
+            },
+        ],
+    }
+
+
+def team_role_binding(namespace: str, groups: Sequence[str], labels: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": TEAM_ROLE, "namespace": namespace, "labels": dict(labels)},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": TEAM_ROLE},
+        "subjects": [{"kind": "Group", "name": g, "apiGroup": "rbac.authorization.k8s.io"} for g in groups],
+    }
+
+
+def artifact_repository(team: str, bucket: str, region: str) -> dict[str, Any]:
+    """The team's S3 artifact repository (Argo's `ArtifactRepository`; its `s3` fields as in the Workflow CRD's
+    `status.artifactRepositoryRef.artifactRepository`): the lake's artifacts bucket, keys under
+    `pipelines/<team>/`, credentials from the SDK chain (the pod's Pod Identity role). No encryption options: the
+    bucket's default (SSE-KMS with the lake key) applies, and its policy refuses any other key."""
+    return {
+        "archiveLogs": True,
+        "s3": {
+            "bucket": bucket,
+            "endpoint": f"s3.{region}.amazonaws.com",
+            "region": region,
+            "insecure": False,
+            "useSDKCreds": True,
+            "keyFormat": pipelines_prefix(team)
+            + "{{workflow.creationTimestamp.Y}}/{{workflow.creationTimestamp.m}}/{{workflow.creationTimestamp.d}}"
+            "/{{workflow.name}}/{{pod.name}}",
+        },
+    }
+
+
+def artifact_repositories(
+    team: str, namespace: str, bucket: str, region: str, labels: Mapping[str, str]
+) -> dict[str, Any]:
+    """The namespace's `artifact-repositories` ConfigMap, its one repository the default (annotation)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": ARTIFACT_REPOSITORIES,
+            "namespace": namespace,
+            "labels": dict(labels),
+            "annotations": {DEFAULT_REPOSITORY_ANNOTATION: ARTIFACT_REPOSITORY_KEY},
+        },
+        "data": {ARTIFACT_REPOSITORY_KEY: json.dumps(artifact_repository(team, bucket, region), sort_keys=True)},
+    }
+
+
+def executor_api_policy(namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """Workflow pods (the label the controller sets) may reach the API server (the `wait` container writes task
+    results). A member could put that label on another pod; it would reach the API server with its own service
+    account's rights, which are none beyond the executor's Role."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": EXECUTOR_API_POLICY, "namespace": namespace, "labels": dict(labels)},
+        "spec": api_server_egress({"matchExpressions": [{"key": WORKFLOW_POD_LABEL, "operator": "Exists"}]}),
+    }
