@@ -280,12 +280,14 @@ class ClusterLayer:
                         groups=spec.groups,
                         labels=spec.labels,
                         ready=ready[spec.namespace],
+                        retrain=cfg.pipelines.templates.retrain.get(spec.name),
                     )
                     for spec in specs.tenant_specs(cfg)
                 ],
                 artifacts_bucket=self._bucket("artifacts"),
                 region=cfg.region,
                 server_replicas=cfg.pipelines.server_replicas,
+                templates_image=cfg.pipelines.templates.image if cfg.pipelines.templates.enabled else None,
                 cost_labels=self.labels,
                 system_node_selector=specs.system_node_selector(cfg),
                 image_cache=self.image_cache,
@@ -328,6 +330,8 @@ class ClusterLayer:
                 gpu_nodes=bool(cfg.gpu_pools),
                 retain_volumes=prod,
                 thresholds=Thresholds(**obs.alerts.model_dump()),
+                # The drift rule's `action: retrain` is for the pipelines' retraining; no pipelines, no rule.
+                drift_alerts=cfg.pipelines.enabled,
                 gpu_hourly_prices=gpu_hourly_prices(
                     [i.instance_type for pool in specs.pool_specs(cfg) for i in pool.candidate_types()],
                     cfg.region,

@@ -809,6 +809,44 @@ class RayConfig(_Model):
     """Ray clusters by name (unique across namespaces)."""
 
 
+Cron = Annotated[
+    str, StringConstraints(pattern=r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|\S+( \S+){4})$")
+]
+
+
+class RetrainConfig(_Model):
+    """A team's scheduled retraining: a CronWorkflow in the team's namespace that runs `mlp-train`, then
+    `mlp-evaluate-promote`."""
+
+    schedule: Cron = Field(..., description="Cron schedule (5 fields, UTC), e.g. `0 3 * * 1`.")
+    model: Name = Field(..., description="Registered model name in MLflow.")
+    dataset: Annotated[str, StringConstraints(pattern=r"^(s3|file|runs|models)://?\S+$|^/\S+$")] = Field(
+        ..., description="CSV dataset URI the train step reads (s3://bucket/key.csv in the lake)."
+    )
+    label: str = Field("label", min_length=1, description="Label column of the dataset.")
+    metric: str = Field(
+        "accuracy", min_length=1, description="Metric the promotion compares (train logs accuracy and f1)."
+    )
+    greater_is_better: bool = True
+    """False for losses and errors."""
+    min_improvement: float = Field(0.0, ge=0.0, description="Least improvement over the champion to promote.")
+    suspend: bool = False
+    """Keep the CronWorkflow but start nothing."""
+
+
+class PipelineTemplatesConfig(_Model):
+    enabled: bool = False
+    """Install the shipped ClusterWorkflowTemplates `mlp-train` and `mlp-evaluate-promote` (needs pipelines and
+    MLflow)."""
+    image: ImageRef | None = Field(
+        None,
+        description="Image the steps run in: this package (mlplatform) with mlflow and scikit-learn installed. "
+        "No pinned image has them; required when templates are enabled, pinned by tag or digest (not `latest`).",
+    )
+    retrain: dict[Name, RetrainConfig] = Field(default_factory=dict)
+    """Scheduled retraining per team (key: a tenant)."""
+
+
 class PipelinesConfig(_Model):
     enabled: bool = False
     """Deploy the pipeline engine (Argo Workflows, pinned chart) in the `argo` namespace and let every team run
@@ -816,6 +854,8 @@ class PipelinesConfig(_Model):
     artifacts under `pipelines/<team>/` of the lake's artifacts zone. The server is in-cluster only (ClusterIP,
     `kubectl port-forward`), token auth (`client`: the caller's Kubernetes token); the workflow archive is off."""
     server_replicas: int = Field(1, ge=1, le=5, description="Replicas of the Argo server.")
+    templates: PipelineTemplatesConfig = Field(default_factory=lambda: PipelineTemplatesConfig())
+    """The shipped ClusterWorkflowTemplates (`mlp-train`, `mlp-evaluate-promote`) and per-team retraining."""
 
 
 # --- KServe and vLLM ------------------------------------------------------------------------------------------
@@ -1408,6 +1448,7 @@ def _semantic_checks(cfg: PlatformConfig) -> list[ConfigIssue]:
     _check_services(cfg, add)
     _check_ray_teams(cfg, add)
     _check_pipelines(cfg, add)
+    _check_pipeline_templates(cfg, add)
     _check_alerting(cfg, add)
     _check_perimeter(cfg, add)
     _check_image_cache(cfg, add)
@@ -2078,6 +2119,31 @@ def _check_pipelines(cfg: PlatformConfig, add: Add) -> None:
             ("pipelines", "enabled"),
             "workflows keep their artifacts under pipelines/<team>/ in the lake's `artifacts` zone; add the zone",
         )
+
+
+def _check_pipeline_templates(cfg: PlatformConfig, add: Add) -> None:
+    """The templates run the steps in a team's namespace against the in-cluster MLflow, in an image config names."""
+    templates = cfg.pipelines.templates
+    if not templates.enabled:
+        if templates.retrain:
+            add(("pipelines", "templates", "retrain"), "retraining runs the shipped templates; set templates.enabled")
+        return
+    if not cfg.pipelines.enabled:
+        add(("pipelines", "templates", "enabled"), "the templates need the engine; set pipelines.enabled")
+    if not cfg.mlflow.enabled:
+        add(("pipelines", "templates", "enabled"), "the steps track and register models in MLflow; enable mlflow")
+    if templates.image is None:
+        add(
+            ("pipelines", "templates", "image"),
+            "required: an image with this package, mlflow and scikit-learn, pinned by tag or digest "
+            "(no pinned image has them; see the pipelines documentation for how to build it)",
+        )
+    elif templates.image.endswith(":latest"):
+        add(("pipelines", "templates", "image"), "`latest` is refused: pin a tag or a digest")
+    known = ", ".join(sorted(cfg.tenants)) or "none"
+    for team in templates.retrain:
+        if team not in cfg.tenants:
+            add(("pipelines", "templates", "retrain", team), f"unknown team {team!r}; tenants: {known}")
 
 
 def _check_ray_teams(cfg: PlatformConfig, add: Add) -> None:

@@ -14,6 +14,7 @@ import pulumi_random as random
 from mlplatform.infra import platform_policies
 from mlplatform.infra import platform_policy_resources as policy_resources
 from mlplatform.infra.catalog import versions
+from mlplatform.infra.drift.alerts import drift_alert_group
 from mlplatform.infra.k8s_documents import pod_security_labels
 from mlplatform.infra.k8s_resources import custom_resource, helm_release
 from mlplatform.infra.observability import dashboards, documents, rules
@@ -40,6 +41,8 @@ class MonitoringArgs:
     retain_volumes: bool = False
     thresholds: Thresholds = field(default_factory=Thresholds)
     gpu_hourly_prices: Mapping[str, float] = field(default_factory=dict)
+    drift_alerts: bool = False
+    """Add `infra.drift`'s ModelFeatureDrift group (label action=retrain) to the platform's alert rules."""
     """On-demand price of one GPU per instance type the pools may launch (recording rules for cost panels)."""
     cost_labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
@@ -138,8 +141,9 @@ class Monitoring(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, depends_on=[self.release, *args.depends_on]),
             )
         after_stack = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
+        drift_groups = [drift_alert_group()] if args.drift_alerts else []
         for rule_name, groups in (
-            ("mlplatform-alerts", rules.alert_groups(args.thresholds)),
+            ("mlplatform-alerts", [*rules.alert_groups(args.thresholds), *drift_groups]),
             ("mlplatform-cost", rules.recording_groups(args.gpu_hourly_prices)),
         ):
             custom_resource(f"{name}-{rule_name}", rules.prometheus_rule(rule_name, groups, labels), after_stack)

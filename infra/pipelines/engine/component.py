@@ -12,8 +12,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from mlplatform.infra.config import RetrainConfig
 from mlplatform.infra.k8s_documents import pod_security_labels
-from mlplatform.infra.k8s_resources import helm_release
+from mlplatform.infra.k8s_resources import custom_resource, helm_release
+from mlplatform.infra.pipelines import templates
 from mlplatform.infra.pipelines.engine import documents
 from mlplatform.infra.pipelines.engine.documents import ARGO_NAMESPACE, RELEASE_NAME
 from mlplatform.infra.registry.documents import ImageCache
@@ -29,6 +31,8 @@ class TeamPipelines:
     labels: Mapping[str, str] = field(default_factory=dict)
     ready: Sequence[pulumi.Resource] = ()
     """What must exist first: the team's Namespace (from `infra.tenancy`)."""
+    retrain: RetrainConfig | None = None
+    """The team's scheduled retraining (needs `PipelineEngineArgs.templates_image`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +45,8 @@ class PipelineEngineArgs:
     cost_labels: Mapping[str, str] = field(default_factory=dict)
     system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"node.mlplatform.io/role": "system"})
     image_cache: ImageCache | None = None
+    templates_image: str | None = None
+    """The steps' image; set, the shipped ClusterWorkflowTemplates are installed (`infra.pipelines.templates`)."""
 
 
 class PipelineEngine(pulumi.ComponentResource):
@@ -54,6 +60,7 @@ class PipelineEngine(pulumi.ComponentResource):
         self._labels = {**args.cost_labels, "app.kubernetes.io/part-of": "ml-platform"}
         self.namespace = self._create_namespace()
         self.release = self._create_release()
+        self.templates = self._create_templates()
         for team in args.teams:
             self._create_team(team)
         self.server_address = f"{RELEASE_NAME}-server.{ARGO_NAMESPACE}.svc:{documents.SERVER_PORT}"
@@ -94,6 +101,37 @@ class PipelineEngine(pulumi.ComponentResource):
             image_cache=args.image_cache,
         )
 
+    def _create_templates(self) -> list[pulumi.Resource]:
+        """The shipped ClusterWorkflowTemplates, and the right of every team's groups to read them (they are
+        cluster-scoped: `argo submit --from clusterworkflowtemplate/...` reads them with the member's token)."""
+        args = self._args
+        if args.templates_image is None:
+            return []
+        # The chart installs the CRDs the templates are instances of.
+        after_crds = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
+        created: list[pulumi.Resource] = [
+            custom_resource(f"{self._name}-{manifest['metadata']['name']}", manifest, after_crds)
+            for manifest in (
+                templates.train_template(args.templates_image, self._labels),
+                templates.evaluate_promote_template(args.templates_image, self._labels),
+            )
+        ]
+        role = documents.cluster_templates_reader(self._labels)
+        reader = k8s.rbac.v1.ClusterRole(
+            f"{self._name}-cluster-templates-reader", metadata=role["metadata"], rules=role["rules"], opts=self._child
+        )
+        binding = documents.cluster_templates_reader_binding(
+            sorted({g for t in args.teams for g in t.groups}), self._labels
+        )
+        k8s.rbac.v1.ClusterRoleBinding(
+            f"{self._name}-cluster-templates-reader-binding",
+            metadata=binding["metadata"],
+            role_ref=binding["roleRef"],
+            subjects=binding["subjects"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[reader]),
+        )
+        return created
+
     def _create_team(self, team: TeamPipelines) -> None:
         key = f"{self._name}-{team.team}"
         ns, labels = team.namespace, {**team.labels}
@@ -130,3 +168,24 @@ class PipelineEngine(pulumi.ComponentResource):
         k8s.networking.v1.NetworkPolicy(
             f"{key}-{policy['metadata']['name']}", metadata=policy["metadata"], spec=policy["spec"], opts=inside
         )
+        if team.retrain is not None and self.templates:
+            r = team.retrain
+            cron = templates.retrain_cron_workflow(
+                namespace=ns,
+                schedule=r.schedule,
+                model=r.model,
+                dataset=r.dataset,
+                label=r.label,
+                metric=r.metric,
+                greater_is_better=r.greater_is_better,
+                min_improvement=r.min_improvement,
+                suspend=r.suspend,
+                labels=labels,
+            )
+            # The CRD comes with the chart; the templates and the service account it names exist first (else its
+            # first run fails).
+            custom_resource(
+                f"{key}-retrain",
+                cron,
+                pulumi.ResourceOptions(parent=self, depends_on=[*team.ready, self.release, *self.templates, workflow]),
+            )

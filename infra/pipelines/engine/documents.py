@@ -38,6 +38,7 @@ TEAM_ROLE = "argo-workflows-team"
 WORKFLOW_POD_LABEL = "workflows.argoproj.io/workflow"
 """The label the controller puts on every pod of a workflow."""
 EXECUTOR_API_POLICY = "allow-argo-executor-api-server"
+CLUSTER_TEMPLATES_READER = "argo-cluster-workflow-templates-reader"
 WORKFLOW_UID = 8737
 """argoexec's user; the default user of workflow pods (any non-root uid satisfies Pod Security `restricted`)."""
 READ = ("get", "list", "watch")
@@ -253,4 +254,26 @@ def executor_api_policy(namespace: str, labels: Mapping[str, str]) -> dict[str, 
         "kind": "NetworkPolicy",
         "metadata": {"name": EXECUTOR_API_POLICY, "namespace": namespace, "labels": dict(labels)},
         "spec": api_server_egress({"matchExpressions": [{"key": WORKFLOW_POD_LABEL, "operator": "Exists"}]}),
+    }
+
+
+def cluster_templates_reader(labels: Mapping[str, str]) -> dict[str, Any]:
+    """Read the shipped ClusterWorkflowTemplates (cluster-scoped, so no Role can grant it): what a member needs to
+    submit a workflow from one (`argo submit --from clusterworkflowtemplate/mlp-train`) with their own token.
+    Read only; writing them stays with the platform."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": CLUSTER_TEMPLATES_READER, "labels": dict(labels)},
+        "rules": [{"apiGroups": ["argoproj.io"], "resources": ["clusterworkflowtemplates"], "verbs": list(READ)}],
+    }
+
+
+def cluster_templates_reader_binding(groups: Sequence[str], labels: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": CLUSTER_TEMPLATES_READER, "labels": dict(labels)},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CLUSTER_TEMPLATES_READER},
+        "subjects": [{"kind": "Group", "name": g, "apiGroup": "rbac.authorization.k8s.io"} for g in groups],
     }

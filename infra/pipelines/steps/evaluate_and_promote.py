@@ -144,7 +144,8 @@ def _metric(client: Any, model: str, version: str, metric: str) -> float:
     return float(metrics[metric])
 
 
-def main(argv: Sequence[str]) -> dict[str, Any]:
+def build_parser() -> argparse.ArgumentParser:
+    """The entry point's options (the shipped workflow templates are tested against this parser)."""
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
     parser.add_argument("--model", required=True, help="registered model name")
@@ -153,7 +154,11 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
     parser.add_argument("--min-improvement", type=float, default=0.0)
     parser.add_argument("--challenger-alias", default=CHALLENGER)
     parser.add_argument("--champion-alias", default=CHAMPION)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str]) -> dict[str, Any]:
+    args = build_parser().parse_args(argv)
     policy = PromotionPolicy(
         metric=args.metric,
         greater_is_better=not args.lower_is_better,

@@ -99,12 +99,17 @@ def resolve(uri: str, target_dir: str | Path, tracking_uri: str) -> Resolved:
     return Resolved(uri=uri, name=ref.name, alias=ref.alias, version=version, source=source, path=str(target))
 
 
-def main(argv: Sequence[str]) -> dict[str, Any]:
+def build_parser() -> argparse.ArgumentParser:
+    """The entry point's options (the shipped workflow templates are tested against this parser)."""
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n\n")[0])
     parser.add_argument("uri", help="models:/<name>@<alias> or models:/<name>/<version>")
     parser.add_argument("target_dir", help="where the model's files go (KServe: /mnt/models)")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str]) -> dict[str, Any]:
+    args = build_parser().parse_args(argv)
     parse_models_uri(args.uri)  # a bad URI is a usage error before any network call
     return asdict(resolve(args.uri, args.target_dir, tracking_uri_or_env(args.tracking_uri)))
 

@@ -231,7 +231,8 @@ def _result_from_logs(logs: str) -> dict[str, Any] | None:
     return None
 
 
-def main(argv: Sequence[str]) -> dict[str, Any]:
+def build_parser() -> argparse.ArgumentParser:
+    """The entry point's options (the shipped workflow templates are tested against this parser)."""
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI)")
     parser.add_argument("--model", required=True, help="registered model name")
@@ -245,7 +246,11 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ray-address", help="run as a Ray job on this head (dashboard URL); token: RAY_AUTH_TOKEN")
     parser.add_argument("--ray-timeout", type=float, default=1800)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str]) -> dict[str, Any]:
+    args = build_parser().parse_args(argv)
     spec = TrainSpec(
         tracking_uri=tracking_uri_or_env(args.tracking_uri),
         model=args.model,

@@ -1,0 +1,274 @@
+"""Pure builders for the shipped workflow templates: the ClusterWorkflowTemplates `mlp-train` and
+`mlp-evaluate-promote`, which run the steps of `infra.pipelines.steps` in a team's namespace, and a team's
+`mlp-retrain` CronWorkflow, which runs one after the other on a schedule. No resources, no I/O.
+
+Each step runs its module's entry point (`python -m mlplatform.infra.pipelines.steps.<name>`) in the image config
+names (`pipelines.templates.image`: this package with mlflow and scikit-learn; no pinned image has them). The
+workflow runs as the namespace's `workflow` service account (the team's AWS role, from the engine's
+`workflowDefaults` and set here again), under Pod Security `restricted`: the root filesystem is read-only, so `/tmp`
+is an emptyDir and HOME points there (MLflow and scikit-learn write caches under it).
+
+Not done here: restarting the serving Deployment or InferenceService after a promotion. The serving namespace is
+shared by every team, and a Role there letting a team's `workflow` account patch Deployments would let it restart
+(or, through the patch, change) other teams' models. The promoted model is picked up when the predictor's pods
+next start (`models:/<name>@champion` is resolved by the storage initializer at pod start); an operator restarts
+them (`kubectl -n serving rollout restart deployment/<isvc>-predictor`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mlplatform.infra.k8s_documents import restricted_container_security
+from mlplatform.infra.mlops.documents import MLFLOW_NAMESPACE, MLFLOW_PORT, MLFLOW_SERVICE
+from mlplatform.infra.pipelines.engine.documents import WORKFLOW_SERVICE_ACCOUNT
+
+API_VERSION = "argoproj.io/v1alpha1"
+TRAIN_TEMPLATE = "mlp-train"
+EVALUATE_PROMOTE_TEMPLATE = "mlp-evaluate-promote"
+RETRAIN_CRON = "mlp-retrain"
+TRAIN_ENTRY = "train"
+EVALUATE_PROMOTE_ENTRY = "evaluate-promote"
+STEPS_PACKAGE = "mlplatform.infra.pipelines.steps"
+TRACKING_URI = f"http://{MLFLOW_SERVICE}.{MLFLOW_NAMESPACE}.svc.cluster.local:{MLFLOW_PORT}"
+"""The in-cluster MLflow service: the templates' default tracking URI (team namespaces may reach it)."""
+SCRATCH = "/tmp"
+
+
+def _param(name: str, value: str | None = None, description: str = "", enum: Sequence[str] = ()) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name}
+    if value is not None:
+        out["value"] = value
+    if enum:
+        out["enum"] = list(enum)
+    if description:
+        out["description"] = description
+    return out
+
+
+def _input(name: str) -> str:
+    return "{{inputs.parameters." + name + "}}"
+
+
+def _step_container(step: str, args: list[str]) -> dict[str, Any]:
+    """A step's container: its module's entry point in the `image` parameter's image, restricted, /tmp writable."""
+    return {
+        "image": _input("image"),
+        "command": ["python", "-m", f"{STEPS_PACKAGE}.{step}"],
+        "args": args,
+        "env": [{"name": "HOME", "value": SCRATCH}, {"name": "TMPDIR", "value": SCRATCH}],
+        "securityContext": {**restricted_container_security(), "seccompProfile": {"type": "RuntimeDefault"}},
+        "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}],
+    }
+
+
+def _scratch_volume() -> dict[str, Any]:
+    return {"name": "scratch", "emptyDir": {"sizeLimit": "2Gi"}}
+
+
+def _inputs_of(parameters: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The entry template's inputs: the same parameters and defaults as the workflow's arguments (a submitted
+    workflow's arguments become its entrypoint's inputs; a step calling the template by `templateRef` passes only
+    what it sets, the rest take these defaults)."""
+    return {"parameters": [dict(p) for p in parameters]}
+
+
+def train_parameters(image: str) -> list[dict[str, Any]]:
+    return [
+        _param("dataset", description="CSV dataset URI (s3://bucket/key.csv): header row, numeric columns"),
+        _param("model", description="registered model name"),
+        _param("label", "label", "label column"),
+        _param("tracking-uri", TRACKING_URI, "MLflow tracking URI (default: the in-cluster MLflow)"),
+        _param("ray-address", "", "Ray head dashboard URL to run the fit as a Ray job; empty: in the pod"),
+        _param("image", image, "image with mlplatform, mlflow and scikit-learn"),
+    ]
+
+
+def train_args() -> list[str]:
+    """The train step's arguments, as parameter references (the tests parse them with the step's parser)."""
+    return [
+        "--model",
+        _input("model"),
+        "--dataset",
+        _input("dataset"),
+        "--label",
+        _input("label"),
+        "--tracking-uri",
+        _input("tracking-uri"),
+        # An empty address is falsy in the step: it trains in the pod.
+        "--ray-address=" + _input("ray-address"),
+    ]
+
+
+def train_template(image: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """`mlp-train`: fit, log, register the model and set alias `challenger` (the train step)."""
+    parameters = train_parameters(image)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ClusterWorkflowTemplate",
+        "metadata": {"name": TRAIN_TEMPLATE, "labels": dict(labels)},
+        "spec": {
+            "entrypoint": TRAIN_ENTRY,
+            "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
+            "arguments": {"parameters": parameters},
+            "templates": [
+                {
+                    "name": TRAIN_ENTRY,
+                    "inputs": _inputs_of(parameters),
+                    "container": {
+                        **_step_container("train", train_args()),
+                        "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+                    },
+                    "volumes": [_scratch_volume()],
+                }
+            ],
+        },
+    }
+
+
+def evaluate_parameters(image: str) -> list[dict[str, Any]]:
+    return [
+        _param("model", description="registered model name"),
+        _param("metric", "accuracy", "metric both versions' training runs logged"),
+        _param("greater-is-better", "true", "false for losses and errors", enum=("true", "false")),
+        _param("min-improvement", "0", "least improvement over the champion to promote"),
+        _param("tracking-uri", TRACKING_URI, "MLflow tracking URI (default: the in-cluster MLflow)"),
+        _param("image", image, "image with mlplatform, mlflow and scikit-learn"),
+    ]
+
+
+def evaluate_args(*, lower_is_better: bool) -> list[str]:
+    args = [
+        "--model",
+        _input("model"),
+        "--metric",
+        _input("metric"),
+        "--min-improvement",
+        _input("min-improvement"),
+        "--tracking-uri",
+        _input("tracking-uri"),
+    ]
+    return [*args, "--lower-is-better"] if lower_is_better else args
+
+
+def evaluate_promote_template(image: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """`mlp-evaluate-promote`: compare challenger and champion on a metric and move `champion` when the challenger
+    wins (the evaluate_and_promote step). `greater-is-better` picks one of two containers (a flag cannot be left
+    out of a container's args by a parameter)."""
+    parameters = evaluate_parameters(image)
+    names = [p["name"] for p in parameters]
+    passed = {"parameters": [{"name": n, "value": _input(n)} for n in names]}
+    containers: list[dict[str, Any]] = []
+    for name, lower in (("promote", False), ("promote-lower-is-better", True)):
+        containers.append(
+            {
+                "name": name,
+                "inputs": {"parameters": [{"name": n} for n in names]},
+                "container": {
+                    **_step_container("evaluate_and_promote", evaluate_args(lower_is_better=lower)),
+                    "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+                },
+                "volumes": [_scratch_volume()],
+            }
+        )
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ClusterWorkflowTemplate",
+        "metadata": {"name": EVALUATE_PROMOTE_TEMPLATE, "labels": dict(labels)},
+        "spec": {
+            "entrypoint": EVALUATE_PROMOTE_ENTRY,
+            "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
+            "arguments": {"parameters": parameters},
+            "templates": [
+                {
+                    "name": EVALUATE_PROMOTE_ENTRY,
+                    "inputs": _inputs_of(parameters),
+                    "steps": [
+                        [
+                            {
+                                "name": "promote",
+                                "template": "promote",
+                                "arguments": passed,
+                                "when": _input("greater-is-better") + " == true",
+                            },
+                            {
+                                "name": "promote-lower-is-better",
+                                "template": "promote-lower-is-better",
+                                "arguments": passed,
+                                "when": _input("greater-is-better") + " == false",
+                            },
+                        ]
+                    ],
+                },
+                *containers,
+            ],
+        },
+    }
+
+
+def retrain_cron_workflow(
+    *,
+    namespace: str,
+    schedule: str,
+    model: str,
+    dataset: str,
+    label: str,
+    metric: str,
+    greater_is_better: bool,
+    min_improvement: float,
+    suspend: bool,
+    labels: Mapping[str, str],
+) -> dict[str, Any]:
+    """A team's `mlp-retrain`: on the schedule, `mlp-train` then `mlp-evaluate-promote` (templates referenced by
+    name, so a new image in config reaches the next run). One at a time (`Forbid`)."""
+
+    def ref(template: str, entry: str) -> dict[str, Any]:
+        return {"name": template, "template": entry, "clusterScope": True}
+
+    def arguments(**values: str) -> dict[str, Any]:
+        return {"parameters": [{"name": k.replace("_", "-"), "value": v} for k, v in values.items()]}
+
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "CronWorkflow",
+        "metadata": {"name": RETRAIN_CRON, "namespace": namespace, "labels": dict(labels)},
+        "spec": {
+            "schedules": [schedule],
+            "timezone": "UTC",
+            "concurrencyPolicy": "Forbid",
+            "suspend": suspend,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "workflowSpec": {
+                "entrypoint": "retrain",
+                "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
+                "templates": [
+                    {
+                        "name": "retrain",
+                        "steps": [
+                            [
+                                {
+                                    "name": "train",
+                                    "templateRef": ref(TRAIN_TEMPLATE, TRAIN_ENTRY),
+                                    "arguments": arguments(model=model, dataset=dataset, label=label),
+                                }
+                            ],
+                            [
+                                {
+                                    "name": "evaluate-promote",
+                                    "templateRef": ref(EVALUATE_PROMOTE_TEMPLATE, EVALUATE_PROMOTE_ENTRY),
+                                    "arguments": arguments(
+                                        model=model,
+                                        metric=metric,
+                                        greater_is_better="true" if greater_is_better else "false",
+                                        min_improvement=repr(min_improvement),
+                                    ),
+                                }
+                            ],
+                        ],
+                    }
+                ],
+            },
+        },
+    }
