@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import json
 import keyword
-import re
 import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 from mlplatform.infra.config_errors import ConfigIssue
 
@@ -277,7 +277,7 @@ def _own_issues(settings: AwsProviderSettings) -> list[ConfigIssue]:
                 continue
             at: tuple[str | int, ...] = (key, i) if key == "aws:assumeRoles" else (key,)
             for name in UNSUPPORTED_ROLE_KEYS:
-                if getattr(role, _field_of(name)) is not None:
+                if getattr(role, to_snake(name)) is not None:
                     add(
                         (*at, name),
                         f"`aws eks get-token` (the kubeconfig) cannot pass {name} when it assumes the role; "
@@ -315,10 +315,7 @@ def _own_issues(settings: AwsProviderSettings) -> list[ConfigIssue]:
     return issues
 
 
-def _field_of(alias: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", alias).lower()
-
-
+@cache
 def endpoint_services() -> frozenset[str]:
     """The service names `aws:endpoints` entries may use: the installed pulumi-aws's (read only when set)."""
     import inspect

@@ -24,7 +24,6 @@ SECRET_RECOVERY_DAYS = {"dev": 0, "staging": 7, "prod": 30}
 def pool_spec(name: str, pool: GpuPoolConfig) -> PoolSpec:
     """The builders' view of one configured GPU pool."""
     reservation = pool.capacity_reservation
-    facts = _reservation_facts(reservation)
     return PoolSpec(
         name=name,
         provisioner=pool.provisioner,
@@ -48,8 +47,7 @@ def pool_spec(name: str, pool: GpuPoolConfig) -> PoolSpec:
         capacity_reservation_zone=reservation.availability_zone if reservation else None,
         on_demand_fallback=reservation.on_demand_fallback if reservation else False,
         time_slicing_replicas=pool.time_slicing_replicas,
-        capacity_reservation_billing=facts.to_annotation() if facts else None,
-        capacity_reservation_tag=facts.to_tag() if facts else None,
+        capacity_reservation_facts=_reservation_facts(reservation),
     )
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mlplatform.infra.tagging.rules import MAX_AWS_TAGS, REQUIRED_COST_TAGS, tag_problems
+from mlplatform.mlp.audit_tags import missing_keys
 from mlplatform.mlp.aws import AwsContext, aws_errors, paginate
 from mlplatform.mlp.errors import AccountError
 
@@ -156,7 +157,7 @@ def alias_for(name: str) -> str:
 def backend_tags(cost_tags: Mapping[str, str]) -> dict[str, str]:
     """The tags of the bucket and the key: the caller's cost tags (every required one with a value) and
     BACKEND_TAGS. A ValueError naming what is missing or wrong, before any AWS call."""
-    missing = [key for key in REQUIRED_COST_TAGS if not str(cost_tags.get(key, "")).strip()]
+    missing = missing_keys(cost_tags, REQUIRED_COST_TAGS)
     if missing:
         raise ValueError(
             "the state bucket and its KMS key must carry the platform's required cost tags; no value for "
@@ -175,7 +176,7 @@ def backend_tags(cost_tags: Mapping[str, str]) -> dict[str, str]:
 
 def _tags_to_add(tags: Mapping[str, str], current: Mapping[str, str]) -> dict[str, str]:
     """The wanted tags a resource lacks (absent, or empty as `audit-tags` counts it); its other values stay."""
-    return {key: value for key, value in tags.items() if not str(current.get(key, "")).strip()}
+    return {key: tags[key] for key in missing_keys(current, tuple(tags))}
 
 
 def login_lines(name: str, region: str, alias: str) -> list[str]:

@@ -370,13 +370,13 @@ def _plan_summary(
 
     try:
         cost = stack_cost(stack_config, cfg, plan, price_region=price_region)
-        return (
-            summarize(plan, price_region=price_region, estimate=cost.estimate),
-            check_budget(cost, stack_config),
-            None,
-        )
-    except ConfigError as error:
+    except ConfigError as error:  # missing prices: the summary says "no price data for REGION"
         return summarize(plan, price_region=price_region), None, error
+    summary = summarize(plan, price_region=price_region, estimate=cost.estimate)
+    try:
+        return summary, check_budget(cost, stack_config), None
+    except ConfigError as error:  # over budget in prod: the same estimate, not a second one
+        return summary, None, error
 
 
 def _render_plan(
@@ -390,11 +390,8 @@ def _render_plan(
     to the JSON form (the vLLM servers' memory fit)."""
     from mlplatform.mlp.render import render_json, render_markdown, render_table, render_tree
 
-    if fmt is PlanFormat.json and extra:
-        body = {**json.loads(render_json(result, summary)), **extra}
-        _emit(json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n", output)
-    elif fmt is PlanFormat.json:
-        _emit(render_json(result, summary), output)
+    if fmt is PlanFormat.json:
+        _emit(render_json(result, summary, extra), output)
     elif fmt is PlanFormat.markdown:
         _emit(render_markdown(result, summary), output)
     else:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from mlplatform.infra.gpu_pools.documents import POOL_LABEL
+
 GPU = "nvidia.com/gpu"
-POOL_LABEL = "mlplatform.io/gpu-pool"
 WARM_PRIORITY = "gpu-warm-capacity"
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
@@ -127,17 +128,28 @@ def nodeclass(inputs: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def node_group(inputs: Mapping[str, Any]) -> str:
-    """Instance types, capacity type, node counts and, for GPU instances, GPUs per node and in all."""
+def node_group_gpus(inputs: Mapping[str, Any]) -> tuple[int, int, int] | None:
+    """A managed node group of GPU instances (its first type): GPUs per node, and in all at its minimum and
+    maximum size; None for other instances."""
     from mlplatform.infra.catalog import gpu as gpu_catalog
 
+    types = inputs.get("instanceTypes") or []
+    spec = gpu_catalog.gpu_instance(str(types[0])) if types else None
+    if spec is None or not spec.gpu_count:
+        return None
+    n = spec.gpu_count
+    return n, _int(_get(inputs, "scalingConfig", "minSize")) * n, _int(_get(inputs, "scalingConfig", "maxSize")) * n
+
+
+def node_group(inputs: Mapping[str, Any]) -> str:
+    """Instance types, capacity type, node counts and, for GPU instances, GPUs per node and in all."""
     types = [str(t) for t in inputs.get("instanceTypes") or []]
     low, high = _get(inputs, "scalingConfig", "minSize"), _get(inputs, "scalingConfig", "maxSize")
     text = f"{','.join(types)} {inputs.get('capacityType', '')} {low}..{high} nodes"
-    spec = gpu_catalog.gpu_instance(types[0]) if types else None
-    if spec is not None and spec.gpu_count:
-        n = spec.gpu_count
-        text += f" x {n} GPU ({_int(low) * n}..{_int(high) * n} GPUs)"
+    gpus = node_group_gpus(inputs)
+    if gpus is not None:
+        n, low_gpus, high_gpus = gpus
+        text += f" x {n} GPU ({low_gpus}..{high_gpus} GPUs)"
     if inputs.get("amiType"):
         text += f", {inputs['amiType']}"
     return text
@@ -387,8 +399,3 @@ class KeySettings:
             return fn(resource.inputs) if fn is not None else ""
         except (TypeError, KeyError, AttributeError, ValueError, IndexError):
             return ""
-
-
-def key_settings(resource: SettingsResource, plan_resources: Iterable[SettingsResource] = ()) -> str:
-    """One resource's key settings (a bucket's companions are looked up in `plan_resources`)."""
-    return KeySettings(plan_resources)(resource)

@@ -19,12 +19,13 @@ import yaml
 
 from mlplatform.infra.config import NAMESPACE, PlatformConfig
 from mlplatform.infra.config_errors import ConfigError, Path
-from mlplatform.infra.naming import admin_secret_name, default_name, name_problem
+from mlplatform.infra.naming import NAME_PATTERN, admin_secret_name, default_name, name_problem
 from mlplatform.mlp.stack_clashes import free_cidr
 from mlplatform.mlp.stackfile import Project, load_stack
 
-STACK_NAME_PATTERN = r"^[a-z](-?[a-z0-9])*$"
-"""A new stack's name: what the stack file name, `mlp-<stack>` and the Pulumi CLI all accept."""
+STACK_NAME_PATTERN = NAME_PATTERN
+"""A new stack's name: the stack name's own rule (`infra.naming`), which the stack file name, `mlp-<stack>` and the
+Pulumi CLI all accept."""
 
 
 class NewStackError(Exception):

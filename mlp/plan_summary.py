@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlplatform.mlp.key_settings import DEPLOYMENT, GPU, NODE_GROUP, NODEPOOL, POOL_LABEL, WARM_PRIORITY
+from mlplatform.infra.gpu_pools.documents import POOL_LABEL
+from mlplatform.mlp.key_settings import DEPLOYMENT, GPU, NODE_GROUP, NODEPOOL, WARM_PRIORITY, node_group_gpus
 
 if TYPE_CHECKING:
     from mlplatform.infra.cost import CostEstimate
@@ -143,8 +144,6 @@ class PlanSummary:
 def gpu_pools(resources: Sequence[PlannedResource]) -> tuple[GpuPool, ...]:
     """GPU pools: a Karpenter NodePool with a GPU limit (max: the limit; min: its warm-capacity placeholders, which
     keep min_gpus running) and a managed node group of GPU instances (min and max nodes x GPUs per node)."""
-    from mlplatform.infra.catalog import gpu as gpu_catalog
-
     warm: dict[str, int] = {}
     for r in resources:
         if r.type != DEPLOYMENT:
@@ -165,15 +164,9 @@ def gpu_pools(resources: Sequence[PlannedResource]) -> tuple[GpuPool, ...]:
             name = str((r.inputs.get("metadata") or {}).get("name") or r.name)
             if limit:
                 pools.append(GpuPool(name, r.name, min(warm.get(name, 0), limit), limit))
-        elif r.type == NODE_GROUP:
-            types = [str(t) for t in r.inputs.get("instanceTypes") or []]
-            spec = gpu_catalog.gpu_instance(types[0]) if types else None
-            if spec is None or not spec.gpu_count:
-                continue
-            scaling = r.inputs.get("scalingConfig") or {}
+        elif r.type == NODE_GROUP and (gpus := node_group_gpus(r.inputs)) is not None:
             name = str((r.inputs.get("labels") or {}).get(POOL_LABEL) or r.name)
-            low, high = (int(scaling.get(k) or 0) * spec.gpu_count for k in ("minSize", "maxSize"))
-            pools.append(GpuPool(name, r.name, low, high))
+            pools.append(GpuPool(name, r.name, gpus[1], gpus[2]))
     return tuple(pools)
 
 

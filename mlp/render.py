@@ -7,6 +7,7 @@ type and settings columns fold instead."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -62,10 +63,12 @@ def _groups(plan: Plan) -> dict[str, list[PlannedResource]]:
     return {k: v for k, v in groups.items() if v}
 
 
-def render_json(plan: Plan, summary: PlanSummary | None = None) -> str:
-    """The plan's JSON with the summary's figures added to its `summary` object (whose keys stay as they were)."""
+def render_json(plan: Plan, summary: PlanSummary | None = None, extra: Mapping[str, object] | None = None) -> str:
+    """The plan's JSON with the summary's figures added to its `summary` object (whose keys stay as they were);
+    `extra` adds top-level keys (the vLLM servers' memory fit)."""
     body = plan.to_dict()
     body["summary"].update((summary or summarize(plan, with_checks=False)).to_json())
+    body.update(extra or {})
     return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
 
 

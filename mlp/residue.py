@@ -680,10 +680,6 @@ def _failed(item: ResidueItem, exc: BaseException) -> DeletionResult:
     return _result(item, "failed", message)
 
 
-def _aws_exceptions() -> tuple[type[Exception], ...]:
-    return aws_exceptions()
-
-
 @dataclass
 class _Run:
     """One deletion run: what every deleter needs, and what an earlier step learnt for a later one."""
@@ -700,7 +696,7 @@ def _guarded(run: _Run, items: Sequence[ResidueItem], delete: _Deleter) -> list[
     """A failed read (a listing, a waiter) fails this kind's items, and the other kinds go on."""
     try:
         return delete(run, items)
-    except _aws_exceptions() as exc:
+    except aws_exceptions() as exc:
         return [_failed(item, exc) for item in items]
 
 
@@ -726,7 +722,7 @@ def _delete_each(
                 results.append(_result(item, "skipped", reason))
                 continue
             delete(item)
-        except _aws_exceptions() as exc:
+        except aws_exceptions() as exc:
             results.append(_failed(item, exc))
             continue
         results.append(_result(item, "deleted", done))
@@ -771,7 +767,7 @@ def _delete_instances(run: _Run, items: Sequence[ResidueItem]) -> list[DeletionR
         try:
             # One call per instance: termination protection on one must not stop the others.
             ec2.terminate_instances(InstanceIds=[item.id])
-        except _aws_exceptions() as exc:
+        except aws_exceptions() as exc:
             results.append(_failed(item, exc))
             continue
         terminating.append(item)
@@ -965,7 +961,7 @@ def _delete_security_groups(run: _Run, items: Sequence[ResidueItem]) -> list[Del
             egress = _group_references(group.get("IpPermissionsEgress", []))
             if egress:
                 ec2.revoke_security_group_egress(GroupId=item.id, IpPermissions=egress)
-        except _aws_exceptions() as exc:
+        except aws_exceptions() as exc:
             results.append(_failed(item, exc))
             continue
         deletable.append(item)
@@ -973,7 +969,7 @@ def _delete_security_groups(run: _Run, items: Sequence[ResidueItem]) -> list[Del
         run.step(f"deleting security-group {item.id}")
         try:
             ec2.delete_security_group(GroupId=item.id)
-        except _aws_exceptions() as exc:
+        except aws_exceptions() as exc:
             if _error_code(exc) == "InvalidGroup.NotFound":
                 results.append(_result(item, "skipped", "already deleted"))
             else:

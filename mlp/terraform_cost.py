@@ -42,6 +42,8 @@ from mlplatform.policies.model import Resource, Skipped, contains_unknown
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from mlplatform.policies.run import TerraformPlanRead
+
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -541,14 +543,13 @@ def terraform_cost(
     *,
     utilization: float | None = None,
     price_region: str | None = None,
+    read: TerraformPlanRead | None = None,
 ) -> TerraformCost:
-    """Price a Terraform plan file; TerraformPlanError or ConfigError (exit 2) when it is malformed or no region
-    is known."""
-    from mlplatform.policies.run import resources_from_terraform
-    from mlplatform.policies.sources.terraform import load_terraform_plan
+    """Price a Terraform plan file (or what `read_terraform_plan` already read of it); TerraformPlanError or
+    ConfigError (exit 2) when it is malformed or no region is known."""
+    from mlplatform.policies.run import read_terraform_plan
 
-    resources, skipped = resources_from_terraform(path)
-    plan = load_terraform_plan(path)
+    plan, resources, skipped = read if read is not None else read_terraform_plan(path)
     found_region, region_from = resolve_region(plan, str(path), region)
     prep = _Preparer(plan, resources)
     prep.prepare()
@@ -558,7 +559,7 @@ def terraform_cost(
     volume_lines, volume_unpriced = _volume_lines(prep.views, price_region or found_region)
     not_priced = list(prep.not_priced) + volume_unpriced
     lines: list[CostLine] = []
-    missing = [line for line in estimate.lines if not line.priced and line.how.startswith("no price data")]
+    missing = list(estimate.unpriced)  # the estimator marks a line unpriced only where a price is missing
     missing += [
         CostLine(_component(n.resource), n.resource, "EBS volume", 0.0, 0.0, 0.0, n.reason, priced=False)
         for n in volume_unpriced

@@ -19,12 +19,9 @@ import argparse
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
-from mlplatform.infra.config_errors import ConfigError
-
-if TYPE_CHECKING:
-    from mlplatform.policies.config import PolicyConfig
+from mlplatform.infra.config_errors import ConfigError, ConfigIssue
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_PROGRAM = 1, 2, 3
 
@@ -162,12 +159,13 @@ def run(argv: list[str]) -> int:
         return 0
     given = [x for x in (args.stack, args.terraform_plan, args.plan_json) if x is not None]
     if len(given) != 1:
-        parser().error("give exactly one of STACK, --terraform-plan or --plan-json")
+        p.error("give exactly one of STACK, --terraform-plan or --plan-json")
     environment = args.environment
     budget: float | None = None
     region: str | None = None
     if args.terraform_plan is not None:
-        resources, skipped = engine.resources_from_terraform(args.terraform_plan)
+        terraform_read = engine.read_terraform_plan(args.terraform_plan)
+        _, resources, skipped = terraform_read
         artifact = str(args.terraform_plan)
     elif args.plan_json is not None:
         plan = engine.load_json(args.plan_json)
@@ -191,14 +189,16 @@ def run(argv: list[str]) -> int:
         artifact = stack_config.source
     settings = engine.policy_config(environment, args.config, rules)
     if args.terraform_plan is not None:
-        region = _terraform_budget_region(args, settings)
+        region = _terraform_budget_region(terraform_read[0], args.region)
     if budget is not None:
         settings = engine.with_stack_budget(settings, budget, region, args.price_region)
     elif region is not None or args.price_region:
         settings = engine.with_stack_budget(settings, 0.0, region, args.price_region)
     report = engine.check(resources, settings, skipped=skipped)
     if args.terraform_plan is not None:
-        report = engine.terraform_budget(report, resources, args.terraform_plan, settings, region, args.price_region)
+        report = engine.terraform_budget(
+            report, terraform_read, args.terraform_plan, settings, region, args.price_region
+        )
     if args.format == "json":
         _emit(render.to_json(report), args.output)
     elif args.format == "sarif":
@@ -222,8 +222,6 @@ STACK_KEYS: dict[str, type | tuple[type, ...]] = {
 
 def _recorded_stack(plan: Mapping[str, Any], path: Path) -> dict[str, Any] | None:
     """The stack settings a saved plan records (`stack_config`), checked; None for a plan saved without them."""
-    from mlplatform.infra.config_errors import ConfigIssue
-
     recorded = plan.get("stack_config")
     if recorded is None:
         return None
@@ -257,13 +255,12 @@ def _say_config_source(
     print(f"{path}: policy config {said}", file=sys.stderr)
 
 
-def _terraform_budget_region(args: argparse.Namespace, settings: PolicyConfig) -> str | None:
+def _terraform_budget_region(plan: Mapping[str, Any], region: str | None) -> str | None:
     """The region a Terraform plan's budget is priced in: --region, else the plan's aws provider (when neither
     names one and a budget applies, the budget check exits 2 naming the key: never a silent us-east-1)."""
     from mlplatform.mlp.terraform_cost import plan_region
-    from mlplatform.policies.sources.terraform import load_terraform_plan
 
-    return str(args.region) if args.region else plan_region(load_terraform_plan(args.terraform_plan))
+    return region or plan_region(plan)
 
 
 def main(argv: list[str]) -> int:

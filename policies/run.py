@@ -34,11 +34,22 @@ def load_json(path: Path) -> Mapping[str, Any]:
     return data
 
 
+TerraformPlanRead = tuple[Mapping[str, Any], list[Resource], list[Skipped]]
+"""A Terraform plan file read once: its JSON, the resources the reader maps, and what it skipped."""
+
+
 def resources_from_terraform(path: Path) -> tuple[list[Resource], list[Skipped]]:
     """The plan's resources; TerraformPlanError (exit 2) naming the file and JSON path when it is malformed."""
+    _, resources, skipped = read_terraform_plan(path)
+    return resources, skipped
+
+
+def read_terraform_plan(path: Path) -> TerraformPlanRead:
+    """The plan's JSON and resources, read once; TerraformPlanError (exit 2) when it is malformed."""
     plan = load_terraform_plan(path)
     try:
-        return from_terraform_plan(plan, source=str(path))
+        resources, skipped = from_terraform_plan(plan, source=str(path))
+        return plan, resources, skipped
     except TerraformPlanError:
         raise
     except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
@@ -96,7 +107,7 @@ def check(
 
 def terraform_budget(
     report: Report,
-    resources: Sequence[Resource],
+    read: TerraformPlanRead,
     path: Path,
     config: PolicyConfig,
     region: str | None,
@@ -114,7 +125,7 @@ def terraform_budget(
     level = config.level(RULE)
     if budget <= 0 or level == "disabled":
         return report
-    cost = terraform_cost(path, region, today, price_region=price_region)
+    cost = terraform_cost(path, region, today, price_region=price_region, read=read)
     try:
         verdict = cost.budget_verdict(budget)
         message = verdict.message if verdict.over else None
@@ -125,7 +136,7 @@ def terraform_budget(
     if message is None:
         return replace(report, violations=kept)
     anchor = max(lines, key=lambda line: line.ceiling).resource if lines else str(path)
-    kinds = {r.name: r.type for r in resources}
+    kinds = {r.name: r.type for r in read[1]}
     violation = Violation(
         rule=RULE.id,
         severity=RULE.severity,

@@ -386,3 +386,28 @@ def test_the_job_output_drives_the_alert(tmp_path: Path) -> None:
     case = _alert_case([_series("iris", f"{value!r}x180")], "150m", ["iris"], group)
     result = _run_rule_tests(tmp_path, group, [case])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_alert_fires_on_the_series_the_exposition_writes(tmp_path: Path) -> None:
+    """The rule reads what the job exposes: every sample of `exposition_text`, held for three hours as a
+    Pushgateway would serve it (job and instance labels added), fires the alert for the drifted model only."""
+    reports = [
+        stability.DriftReport(model="iris", per_feature={"petal_width": 0.31, "sepal_length": 0.02}, rows=500),
+        stability.DriftReport(model="churn", per_feature={"tenure": 0.04}, rows=200),
+    ]
+    text = exposition.exposition_text(reports, computed_at=1_765_000_000.0)
+    series = [
+        {
+            "series": s.name
+            + "{"
+            + ", ".join(f'{k}="{v}"' for k, v in {**s.labels, "job": "model-drift", "instance": "pg:9091"}.items())
+            + "}",
+            "values": f"{s.value!r}x180",
+        }
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    ]
+    group = alerts.drift_alert_group()
+    result = _run_rule_tests(tmp_path, group, [_alert_case(series, "150m", ["iris"], group)])
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -7,11 +7,11 @@ Lookups are pure.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
+
+from mlplatform.infra.catalog import gpu as gpu_catalog
 
 FIGURES = ("parameters_b", "num_layers", "num_kv_heads", "head_dim", "context_length")
 """The figures a model entry carries, named as the stack file's `vllm.models.<name>.model_facts` keys."""
@@ -35,8 +35,7 @@ class ModelEntry:
 
 @cache
 def _catalog() -> tuple[ModelEntry, ...]:
-    text = resources.files("mlplatform.infra.catalog").joinpath("data", "models.json").read_text(encoding="utf-8")
-    raw: dict[str, Any] = json.loads(text)["models"]
+    raw: dict[str, Any] = gpu_catalog._load_json("models.json")["models"]
     entries = []
     for hub_id, spec in raw.items():
         verified = bool(spec["verified"])

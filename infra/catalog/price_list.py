@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlplatform.infra.catalog.prices import EC2_FILE, SERVICES_FILE, _shipped
+from mlplatform.infra.catalog.gpu import gpu_instance_types
+from mlplatform.infra.catalog.prices import EC2_FILE, SERVICES_FILE, _shipped, read_price_file, service_item
 
 SOURCE = "AWS Price List API get_products"
 
@@ -80,7 +81,7 @@ class Want:
 
     @property
     def item(self) -> str:
-        return " ".join(p for p in (self.key, self.instance_class, None if self.field == "price" else self.field) if p)
+        return service_item(self.key, self.field, self.instance_class)
 
 
 @dataclass(frozen=True)
@@ -171,10 +172,7 @@ def wanted_types(stack_files: Iterable[Path] = ()) -> tuple[list[str], list[str]
     ec2: set[str] = set()
     for types in _shipped(EC2_FILE)["regions"].values():
         ec2.update(types)
-    gpu = json.loads((Path(__file__).parent / "data" / "gpu_instances.json").read_text(encoding="utf-8"))[
-        "instance_types"
-    ]
-    ec2.update(gpu if isinstance(gpu, Mapping) else (i["instance_type"] for i in gpu))
+    ec2.update(gpu_instance_types())
     rds: set[str] = set()
     for entries in _shipped(SERVICES_FILE)["regions"].values():
         rds.update(entries.get("rds_postgres_hour", {}))
@@ -294,11 +292,7 @@ def refresh_region(client: Any, region: str, instance_types: Sequence[str], rds_
 
 
 def _load(path: Path, skeleton: dict[str, Any]) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return skeleton
-    return data if isinstance(data, dict) and isinstance(data.get("regions"), dict) else skeleton
+    return read_price_file(path) or skeleton
 
 
 def _write(path: Path, data: Mapping[str, Any]) -> None:

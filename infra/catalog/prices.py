@@ -87,14 +87,19 @@ def _shipped(name: str) -> dict[str, Any]:
     return data
 
 
-@cache
-def _read_cache_file(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
-    """One cache file, parsed once per version of it (the key carries its mtime and size)."""
+def read_price_file(path: Path) -> dict[str, Any]:
+    """A price file's data, or {} when it is missing, unreadable or has no `regions` mapping."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) and isinstance(data.get("regions"), dict) else {}
+
+
+@cache
+def _read_cache_file(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    """One cache file, parsed once per version of it (the key carries its mtime and size)."""
+    return read_price_file(Path(path))
 
 
 def _cached(name: str) -> tuple[dict[str, Any], Path]:
@@ -154,6 +159,11 @@ def service_entry(region: str, key: str) -> Mapping[str, Any] | None:
     return found[0]
 
 
+def service_item(key: str, field: str = "price", instance_class: str | None = None) -> str:
+    """How a service figure is named in messages: `rds_postgres_hour db.t4g.micro single_az`."""
+    return " ".join(p for p in (key, instance_class, None if field == "price" else field) if p)
+
+
 def _service(region: str, key: str, field: str, instance_class: str | None) -> tuple[float, str] | None:
     for data, label in _layers(SERVICES_FILE):
         entry = data["regions"].get(region, {}).get(key)
@@ -179,11 +189,6 @@ def price_source() -> tuple[str, str]:
 def priced_regions() -> tuple[str, ...]:
     """Regions of the shipped EC2 snapshot."""
     return tuple(sorted(_shipped(EC2_FILE)["regions"]))
-
-
-def cached_regions() -> tuple[str, ...]:
-    """Regions the user's price cache holds EC2 prices for."""
-    return tuple(sorted(_cached(EC2_FILE)[0].get("regions", {})))
 
 
 def instance_types_of_family(family: str, region: str) -> list[tuple[str, float]]:
@@ -249,7 +254,7 @@ def lookup_service_price(
     fallback: str | None = None,
 ) -> Price:
     """`key`/`field` of `aws_prices.json` (`instance_class` for `rds_postgres_hour`); raises PriceMissing."""
-    item = " ".join(p for p in (key, instance_class, None if field == "price" else field) if p)
+    item = service_item(key, field, instance_class)
     return _resolve(region, item, fallback, lambda r: _service(r, key, field, instance_class))
 
 

@@ -10,18 +10,16 @@ the estimate says so.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources as package_files
 from typing import Any, Protocol
 
 from mlplatform.infra.catalog import gpu as gpu_catalog
 from mlplatform.infra.catalog import prices as price_data
 from mlplatform.infra.catalog import versions
-from mlplatform.infra.catalog.prices import HOURS_PER_MONTH, ec2_on_demand_price
+from mlplatform.infra.catalog.prices import HOURS_PER_MONTH, SERVICES_FILE, _shipped, ec2_on_demand_price
+from mlplatform.infra.catalog.prices import service_price as service_price  # re-exported: cache first, then snapshot
 from mlplatform.infra.cost.reservation import ReservationFacts, from_metadata, from_tags
 
 UNPRICED_USAGE = (
@@ -128,22 +126,9 @@ class CostEstimate:
         }
 
 
-@cache
-def _prices() -> dict[str, Any]:
-    text = (
-        package_files.files("mlplatform.infra.catalog").joinpath("data", "aws_prices.json").read_text(encoding="utf-8")
-    )
-    data: dict[str, Any] = json.loads(text)
-    return data
-
-
-def service_price(region: str, key: str, field_name: str = "price") -> float | None:
-    """Cache first (`mlp prices refresh`), then the shipped snapshot; None when neither has it."""
-    return price_data.service_price(region, key, field_name)
-
-
 def assumption(key: str) -> float:
-    return float(_prices()["assumptions"][key])
+    """A figure of the shipped snapshot's `assumptions` (e.g. `spot_fraction_of_on_demand`)."""
+    return float(_shipped(SERVICES_FILE)["assumptions"][key])
 
 
 def rds_price(region: str, instance_class: str, multi_az: bool) -> tuple[float | None, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlplatform.infra.drift.exposition import MAX_PSI
+from mlplatform.infra.drift.exposition import FEATURE_PSI, MAX_PSI
 
 SIGNIFICANT_PSI = 0.2
 MODERATE_PSI = 0.1
@@ -36,7 +36,7 @@ def drift_alert_group(psi_threshold: float = SIGNIFICANT_PSI, for_: str = "2h") 
                     "summary": "Model {{ $labels.model }}: input drift above PSI " + threshold,
                     "description": "The largest population stability index of the model's input features against "
                     f"its training reference has stayed above {threshold} for {for_} (value {{{{ $value }}}}). "
-                    "mlp_model_feature_drift_psi says which features moved; the alert starts the retrain template.",
+                    f"{FEATURE_PSI} says which features moved; the alert starts the retrain template.",
                 },
             }
         ],

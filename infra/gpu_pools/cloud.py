@@ -254,7 +254,11 @@ class GpuPoolsCloud(pulumi.ComponentResource):
             ],
             tags={
                 **args.cost_tags,
-                **({RESERVATION_TAG: pool.capacity_reservation_tag} if pool.capacity_reservation_tag else {}),
+                **(
+                    {RESERVATION_TAG: pool.capacity_reservation_facts.to_tag()}
+                    if pool.capacity_reservation_facts
+                    else {}
+                ),
             },
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=list(args.depends_on), ignore_changes=["scalingConfig.desiredSize"]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlplatform.infra.catalog import gpu as gpu_catalog
 from mlplatform.infra.cost.reservation import ANNOTATION as RESERVATION_ANNOTATION
+from mlplatform.infra.cost.reservation import ReservationFacts
 
 if TYPE_CHECKING:
     from mlplatform.infra.registry.documents import ImageRef
@@ -81,12 +82,10 @@ class PoolSpec:
     on_demand_fallback: bool = False
     """Karpenter pools on a reservation: on-demand capacity when the reservation is full or has ended."""
     time_slicing_replicas: int | None = None
-    capacity_reservation_billing: str | None = None
-    """Karpenter pools on a reservation: its billing facts (infra.cost.reservation), an annotation of the NodePool
-    so the cost estimate and the budget rule, which see only the plan, count the reservation."""
-    capacity_reservation_tag: str | None = None
-    """node_group pools on a reservation: the same facts as an AWS tag of the node group (tag values allow no
-    JSON)."""
+    capacity_reservation_facts: ReservationFacts | None = None
+    """The reservation's billing facts, carried into the plan so the cost estimate and the budget rule, which see
+    only the plan, count the reservation: an annotation of a Karpenter pool's NodePool, a tag of a node group
+    (tag values allow no JSON, so the tag has its own encoding)."""
 
     @property
     def karpenter_capacity_types(self) -> list[str]:
@@ -553,8 +552,8 @@ def gpu_node_pool(pool: PoolSpec, cost_labels: Mapping[str, str]) -> dict[str, A
     if pool.weight is not None:
         spec["weight"] = pool.weight
     metadata: dict[str, Any] = {"name": pool.name}
-    if pool.capacity_reservation_id and pool.capacity_reservation_billing:
-        metadata["annotations"] = {RESERVATION_ANNOTATION: pool.capacity_reservation_billing}
+    if pool.capacity_reservation_id and pool.capacity_reservation_facts:
+        metadata["annotations"] = {RESERVATION_ANNOTATION: pool.capacity_reservation_facts.to_annotation()}
     return {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": metadata, "spec": spec}
 
 

@@ -31,6 +31,8 @@ MLFLOW_PORT = 5000
 MLFLOW_NAMESPACE = "mlflow"
 MLFLOW_SERVICE = "mlflow"
 MLFLOW_SERVICE_ACCOUNT = "mlflow"
+MLFLOW_IN_CLUSTER_URL = f"http://{MLFLOW_SERVICE}.{MLFLOW_NAMESPACE}.svc.cluster.local:{MLFLOW_PORT}"
+"""The tracking server as pods reach it (the Service's cluster DNS name)."""
 MLFLOW_SELECTOR = {"app.kubernetes.io/name": "mlflow"}
 MLFLOW_ADMIN_USER = "admin"
 ARTIFACTS_PREFIX = "mlflow/"

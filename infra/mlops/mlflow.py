@@ -73,9 +73,7 @@ class Mlflow(pulumi.ComponentResource):
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
         self._create_kubernetes_objects()
-        self.service_url = pulumi.Output.from_input(
-            f"http://{documents.MLFLOW_SERVICE}.{MLFLOW_NAMESPACE}.svc.cluster.local:{MLFLOW_PORT}"
-        )
+        self.service_url = pulumi.Output.from_input(documents.MLFLOW_IN_CLUSTER_URL)
         self.register_outputs({"service_url": self.service_url})
 
     # -- Kubernetes ----------------------------------------------------------------------------------------------

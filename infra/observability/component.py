@@ -41,9 +41,9 @@ class MonitoringArgs:
     retain_volumes: bool = False
     thresholds: Thresholds = field(default_factory=Thresholds)
     gpu_hourly_prices: Mapping[str, float] = field(default_factory=dict)
+    """On-demand price of one GPU per instance type the pools may launch (recording rules for cost panels)."""
     drift_alerts: bool = False
     """Add `infra.drift`'s ModelFeatureDrift group (label action=retrain) to the platform's alert rules."""
-    """On-demand price of one GPU per instance type the pools may launch (recording rules for cost panels)."""
     cost_labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
     """Namespaces the monitors live in (their components)."""

@@ -20,9 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mlplatform.infra.k8s_documents import restricted_container_security
-from mlplatform.infra.mlops.documents import MLFLOW_NAMESPACE, MLFLOW_PORT, MLFLOW_SERVICE
-from mlplatform.infra.pipelines.engine.documents import WORKFLOW_SERVICE_ACCOUNT
+from mlplatform.infra.mlops.documents import MLFLOW_IN_CLUSTER_URL
+from mlplatform.infra.pipelines.engine.documents import WORKFLOW_SERVICE_ACCOUNT, container_security_context
 
 API_VERSION = "argoproj.io/v1alpha1"
 TRAIN_TEMPLATE = "mlp-train"
@@ -31,7 +30,7 @@ RETRAIN_CRON = "mlp-retrain"
 TRAIN_ENTRY = "train"
 EVALUATE_PROMOTE_ENTRY = "evaluate-promote"
 STEPS_PACKAGE = "mlplatform.infra.pipelines.steps"
-TRACKING_URI = f"http://{MLFLOW_SERVICE}.{MLFLOW_NAMESPACE}.svc.cluster.local:{MLFLOW_PORT}"
+TRACKING_URI = MLFLOW_IN_CLUSTER_URL
 """The in-cluster MLflow service: the templates' default tracking URI (team namespaces may reach it)."""
 SCRATCH = "/tmp"
 
@@ -58,13 +57,38 @@ def _step_container(step: str, args: list[str]) -> dict[str, Any]:
         "command": ["python", "-m", f"{STEPS_PACKAGE}.{step}"],
         "args": args,
         "env": [{"name": "HOME", "value": SCRATCH}, {"name": "TMPDIR", "value": SCRATCH}],
-        "securityContext": {**restricted_container_security(), "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": container_security_context(),
         "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}],
     }
 
 
-def _scratch_volume() -> dict[str, Any]:
-    return {"name": "scratch", "emptyDir": {"sizeLimit": "2Gi"}}
+def _step_template(
+    name: str, inputs: dict[str, Any], step: str, args: list[str], resources: dict[str, Any]
+) -> dict[str, Any]:
+    """A container template running `step` with `args`, its /tmp an emptyDir."""
+    return {
+        "name": name,
+        "inputs": inputs,
+        "container": {**_step_container(step, args), "resources": resources},
+        "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "2Gi"}}],
+    }
+
+
+def _cluster_template(
+    name: str, entry: str, parameters: list[dict[str, Any]], templates: list[dict[str, Any]], labels: Mapping[str, str]
+) -> dict[str, Any]:
+    """A ClusterWorkflowTemplate run by the `workflow` service account, its arguments `parameters`."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ClusterWorkflowTemplate",
+        "metadata": {"name": name, "labels": dict(labels)},
+        "spec": {
+            "entrypoint": entry,
+            "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
+            "arguments": {"parameters": parameters},
+            "templates": templates,
+        },
+    }
 
 
 def _inputs_of(parameters: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -104,27 +128,9 @@ def train_args() -> list[str]:
 def train_template(image: str, labels: Mapping[str, str]) -> dict[str, Any]:
     """`mlp-train`: fit, log, register the model and set alias `challenger` (the train step)."""
     parameters = train_parameters(image)
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "ClusterWorkflowTemplate",
-        "metadata": {"name": TRAIN_TEMPLATE, "labels": dict(labels)},
-        "spec": {
-            "entrypoint": TRAIN_ENTRY,
-            "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
-            "arguments": {"parameters": parameters},
-            "templates": [
-                {
-                    "name": TRAIN_ENTRY,
-                    "inputs": _inputs_of(parameters),
-                    "container": {
-                        **_step_container("train", train_args()),
-                        "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
-                    },
-                    "volumes": [_scratch_volume()],
-                }
-            ],
-        },
-    }
+    resources = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}}
+    entry = _step_template(TRAIN_ENTRY, _inputs_of(parameters), "train", train_args(), resources)
+    return _cluster_template(TRAIN_TEMPLATE, TRAIN_ENTRY, parameters, [entry], labels)
 
 
 def evaluate_parameters(image: str) -> list[dict[str, Any]]:
@@ -159,52 +165,26 @@ def evaluate_promote_template(image: str, labels: Mapping[str, str]) -> dict[str
     parameters = evaluate_parameters(image)
     names = [p["name"] for p in parameters]
     passed = {"parameters": [{"name": n, "value": _input(n)} for n in names]}
-    containers: list[dict[str, Any]] = []
-    for name, lower in (("promote", False), ("promote-lower-is-better", True)):
-        containers.append(
-            {
-                "name": name,
-                "inputs": {"parameters": [{"name": n} for n in names]},
-                "container": {
-                    **_step_container("evaluate_and_promote", evaluate_args(lower_is_better=lower)),
-                    "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
-                },
-                "volumes": [_scratch_volume()],
-            }
+    resources = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
+    branches = (("promote", False, "true"), ("promote-lower-is-better", True, "false"))
+    containers = [
+        _step_template(
+            name,
+            {"parameters": [{"name": n} for n in names]},
+            "evaluate_and_promote",
+            evaluate_args(lower_is_better=lower),
+            resources,
         )
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "ClusterWorkflowTemplate",
-        "metadata": {"name": EVALUATE_PROMOTE_TEMPLATE, "labels": dict(labels)},
-        "spec": {
-            "entrypoint": EVALUATE_PROMOTE_ENTRY,
-            "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
-            "arguments": {"parameters": parameters},
-            "templates": [
-                {
-                    "name": EVALUATE_PROMOTE_ENTRY,
-                    "inputs": _inputs_of(parameters),
-                    "steps": [
-                        [
-                            {
-                                "name": "promote",
-                                "template": "promote",
-                                "arguments": passed,
-                                "when": _input("greater-is-better") + " == true",
-                            },
-                            {
-                                "name": "promote-lower-is-better",
-                                "template": "promote-lower-is-better",
-                                "arguments": passed,
-                                "when": _input("greater-is-better") + " == false",
-                            },
-                        ]
-                    ],
-                },
-                *containers,
-            ],
-        },
-    }
+        for name, lower, _ in branches
+    ]
+    steps = [
+        {"name": name, "template": name, "arguments": passed, "when": _input("greater-is-better") + " == " + when}
+        for name, _, when in branches
+    ]
+    entry = {"name": EVALUATE_PROMOTE_ENTRY, "inputs": _inputs_of(parameters), "steps": [steps]}
+    return _cluster_template(
+        EVALUATE_PROMOTE_TEMPLATE, EVALUATE_PROMOTE_ENTRY, parameters, [entry, *containers], labels
+    )
 
 
 def retrain_cron_workflow(

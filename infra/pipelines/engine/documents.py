@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlplatform.infra import platform_policies
-from mlplatform.infra.k8s_documents import api_server_egress, restricted_container_security
+from mlplatform.infra.k8s_documents import api_server_egress, pod_security, restricted_container_security
 
 ARGO_NAMESPACE = "argo"
 RELEASE_NAME = "argo-workflows"
@@ -54,8 +54,29 @@ def _pod_security_context() -> dict[str, Any]:
     return {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def _container_security_context() -> dict[str, Any]:
+def container_security_context() -> dict[str, Any]:
+    """`k8s_documents.restricted_container_security` with the RuntimeDefault seccomp profile: what Pod Security
+    `restricted` admits for a container (controller, server, executor, and the templates' step containers)."""
     return {**restricted_container_security(), "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def _group_subjects(groups: Sequence[str]) -> list[dict[str, Any]]:
+    return [{"kind": "Group", "name": g, "apiGroup": "rbac.authorization.k8s.io"} for g in groups]
+
+
+def _role_binding(
+    kind: str, name: str, namespace: str | None, subjects: list[dict[str, Any]], labels: Mapping[str, str]
+) -> dict[str, Any]:
+    """A RoleBinding (`kind` Role, in `namespace`) or ClusterRoleBinding (`kind` ClusterRole, no namespace) named
+    as the role it grants."""
+    metadata = {"name": name, **({"namespace": namespace} if namespace is not None else {}), "labels": dict(labels)}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding" if kind == "Role" else "ClusterRoleBinding",
+        "metadata": metadata,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
+        "subjects": subjects,
+    }
 
 
 def workflow_defaults() -> dict[str, Any]:
@@ -66,13 +87,7 @@ def workflow_defaults() -> dict[str, Any]:
         "metadata": {"labels": {"app.kubernetes.io/part-of": "ml-platform"}},
         "spec": {
             "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": WORKFLOW_UID,
-                "runAsGroup": WORKFLOW_UID,
-                "fsGroup": WORKFLOW_UID,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
+            "securityContext": pod_security(WORKFLOW_UID),
             # Finished workflows (and their pods) go after a day: the archive is off, the lake keeps the logs.
             "ttlStrategy": {"secondsAfterCompletion": 86400},
             "podGC": {"strategy": "OnWorkflowSuccess"},
@@ -114,12 +129,12 @@ def argo_workflows_values(
             "workflowNamespaces": list(team_namespaces),
             "rbac": {"create": True, "accessAllSecrets": False, "writeConfigMaps": False},
             "podSecurityContext": _pod_security_context(),
-            "securityContext": _container_security_context(),
+            "securityContext": container_security_context(),
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
             "workflowDefaults": workflow_defaults(),
         },
-        "mainContainer": {"securityContext": _container_security_context()},
-        "executor": {"securityContext": _container_security_context()},
+        "mainContainer": {"securityContext": container_security_context()},
+        "executor": {"securityContext": container_security_context()},
         "server": {
             **common,
             "enabled": True,
@@ -128,7 +143,7 @@ def argo_workflows_values(
             "authModes": ["client"],
             "ingress": {"enabled": False},
             "podSecurityContext": _pod_security_context(),
-            "securityContext": {**_container_security_context(), "readOnlyRootFilesystem": False},
+            "securityContext": {**container_security_context(), "readOnlyRootFilesystem": False},
             "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
         },
         "useStaticCredentials": False,
@@ -166,13 +181,8 @@ def executor_role(namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
 
 
 def executor_role_binding(namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": EXECUTOR_ROLE, "namespace": namespace, "labels": dict(labels)},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": EXECUTOR_ROLE},
-        "subjects": [{"kind": "ServiceAccount", "name": WORKFLOW_SERVICE_ACCOUNT, "namespace": namespace}],
-    }
+    account = {"kind": "ServiceAccount", "name": WORKFLOW_SERVICE_ACCOUNT, "namespace": namespace}
+    return _role_binding("Role", EXECUTOR_ROLE, namespace, [account], labels)
 
 
 def team_role(namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
@@ -199,13 +209,7 @@ def team_role(namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
 
 
 def team_role_binding(namespace: str, groups: Sequence[str], labels: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": TEAM_ROLE, "namespace": namespace, "labels": dict(labels)},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": TEAM_ROLE},
-        "subjects": [{"kind": "Group", "name": g, "apiGroup": "rbac.authorization.k8s.io"} for g in groups],
-    }
+    return _role_binding("Role", TEAM_ROLE, namespace, _group_subjects(groups), labels)
 
 
 def artifact_repository(team: str, bucket: str, region: str) -> dict[str, Any]:
@@ -270,10 +274,4 @@ def cluster_templates_reader(labels: Mapping[str, str]) -> dict[str, Any]:
 
 
 def cluster_templates_reader_binding(groups: Sequence[str], labels: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": CLUSTER_TEMPLATES_READER, "labels": dict(labels)},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CLUSTER_TEMPLATES_READER},
-        "subjects": [{"kind": "Group", "name": g, "apiGroup": "rbac.authorization.k8s.io"} for g in groups],
-    }
+    return _role_binding("ClusterRole", CLUSTER_TEMPLATES_READER, None, _group_subjects(groups), labels)
