@@ -15,6 +15,7 @@ import inspect
 import ipaddress
 import threading
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -499,6 +500,15 @@ def _redact(value: Any) -> Any:
     return value
 
 
+RUN: ContextVar[int] = ContextVar("mlp_program_run", default=0)
+"""Which program run a registration belongs to. A run that failed leaves tasks behind on the shared event loop;
+they carry the failed run's context (its `dry_run` among it), and must not register into a later run's plan."""
+
+
+class StaleRegistrationError(RuntimeError):
+    """A registration from an earlier (failed) program run, refused."""
+
+
 class RecordingMonitor(mocks.MockMonitor):
     """A mock monitor that records every registration (with parent, provider and options) and runs transforms.
 
@@ -514,6 +524,7 @@ class RecordingMonitor(mocks.MockMonitor):
         self.records: list[Recorded] = []
         self._transforms_by_urn: dict[str, list[Any]] = {}
         self._parent_of: dict[str, str] = {}
+        self.run = 0
         # The SDK runs registrations on executor threads, each with an event loop of its own that nobody closes;
         # left to the garbage collector at exit they print "Exception ignored" tracebacks. Close them at exit.
         self._loops: set[asyncio.AbstractEventLoop] = set()
@@ -530,18 +541,27 @@ class RecordingMonitor(mocks.MockMonitor):
                 loop.close()
 
     def Invoke(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        self._refuse_stale()
         self._note_loop()
         return super().Invoke(request)  # type: ignore[no-untyped-call]
 
-    def reset(self) -> None:
+    def reset(self) -> int:
+        """Start a new program run; returns its number, which the run must set in `RUN` before it starts."""
         with self._lock:
+            self.run += 1
             self.records = []
             self.resources = {}
             self._stack_transforms = []
             self._transforms_by_urn = {}
             self._parent_of = {}
+            return self.run
+
+    def _refuse_stale(self) -> None:
+        if RUN.get() != self.run:
+            raise StaleRegistrationError(f"a registration of program run {RUN.get()} arrived during run {self.run}")
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        self._refuse_stale()
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":
             return resource_pb2.RegisterResourceResponse(urn=urn)
@@ -592,6 +612,7 @@ class RecordingMonitor(mocks.MockMonitor):
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj_proto)
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        self._refuse_stale()
         self._note_loop()
         response = super().ReadResource(request)  # type: ignore[no-untyped-call]
         state = rpc.deserialize_properties(request.properties)  # secrets stay wrapped

@@ -33,6 +33,7 @@ from mlplatform.mlp import terraform_state
 from mlplatform.mlp.errors import ProgramError
 from mlplatform.mlp.mocks import (
     DEFAULT_ACCOUNT_ID,
+    RUN,
     PlanContext,
     PlanMocks,
     PlannerError,
@@ -272,8 +273,10 @@ def run_function(
     keep_secrets: bool = False,
 ) -> list[Recorded]:
     """Run any callable that declares resources (a program, or one component in a test) under the mock runtime."""
+    loop = asyncio.get_event_loop()
+    _settle_stale_tasks(loop)
     _MOCKS.reset(ctx, keep_secrets)
-    _MONITOR.reset()
+    RUN.set(_MONITOR.reset())
     ROOT.set(None)  # a new root Stack resource per plan, named after this stack
     pulumi_mocks.set_mocks(
         _MOCKS, project=project, stack=stack, preview=ctx.preview, monitor=_MONITOR, organization=ORGANIZATION
@@ -282,7 +285,6 @@ def run_function(
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()
     set_all_config({k: _config_string(v) for k, v in config.items()}, [])
-    loop = asyncio.get_event_loop()
     loop.set_exception_handler(_quiet_after_failure)
     try:
         _sync_await(run_pulumi_func(fn))
@@ -298,6 +300,20 @@ def run_function(
         where = f" at {Path(own[-1].filename).name}:{own[-1].lineno}" if own else ""
         raise ProgramError(f"the program failed{where}: {type(exc).__name__}: {exc}") from exc
     return list(_MONITOR.records)
+
+
+def _settle_stale_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what an earlier, failed run left pending on the shared event loop, and let it finish cancelling.
+
+    Left running, those tasks would go on registering resources in the next run, in the failed run's context (a
+    plan's `dry_run` among it): a first preview would then show inputs as a deployment resolves them. The monitor
+    also refuses any registration of an earlier run (`RUN`), for work already handed to an executor thread."""
+    stale = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    if not stale:
+        return
+    for task in stale:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*stale, return_exceptions=True))
 
 
 def _quiet_after_failure(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
