@@ -181,6 +181,7 @@ class ClusterLayer:
                 ingress_enabled=m.ingress.enabled,
                 ingress_hostname=m.ingress.hostname,
                 ingress_certificate_arn=m.ingress.certificate_arn,
+                registry_clients=specs.serves_from_registry(cfg),
                 ingress_depends_on=[self.load_balancer_controller] if self.load_balancer_controller else [],
                 cost_labels=self.labels,
                 system_node_selector=specs.system_node_selector(cfg),
@@ -222,6 +223,8 @@ class ClusterLayer:
                 inference_services=specs.inference_services(cfg),
                 vllm_servers=specs.vllm_servers(cfg),
                 vllm_image=self._image("vllm", cfg.vllm.image),
+                registry_resolver_image=cfg.pipelines.templates.image,
+                mlflow_auth=cfg.mlflow.enabled and cfg.mlflow.auth.enabled,
                 aws_cli_image=self._image("aws-cli"),
                 envoy_gateway_image=self._image("envoy-gateway"),
                 envoy_proxy_image=self._image("envoy-proxy"),
@@ -281,6 +284,11 @@ class ClusterLayer:
                         labels=spec.labels,
                         ready=ready[spec.namespace],
                         retrain=cfg.pipelines.templates.retrain.get(spec.name),
+                        rollouts={
+                            svc.name: self.serving.inference_service_ready(svc.name)
+                            for svc in specs.inference_services(cfg)
+                            if self.serving is not None and svc.promoted_by == spec.name
+                        },
                     )
                     for spec in specs.tenant_specs(cfg)
                 ],

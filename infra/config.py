@@ -830,6 +830,11 @@ class RetrainConfig(_Model):
     greater_is_better: bool = True
     """False for losses and errors."""
     min_improvement: float = Field(0.0, ge=0.0, description="Least improvement over the champion to promote.")
+    inference_service: Name | None = Field(
+        None,
+        description="A registry-served InferenceService to roll out after a promotion: its model_uri names this "
+        "model's `champion` alias and its promoted_by names this team.",
+    )
     suspend: bool = False
     """Keep the CronWorkflow but start nothing."""
 
@@ -870,6 +875,10 @@ class ResourcesConfig(_Model):
     """nvidia.com/gpu limit."""
 
 
+MODEL_URI_PATTERN = r"^models:/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9][A-Za-z0-9_-]*|/[0-9]+)$"
+"""A registry URI the resolver (infra.pipelines.steps.resolve) accepts: by alias or by version number."""
+
+
 class CanaryConfig(_Model):
     storage_path: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")] = Field(
         ..., description="Key prefix of the candidate model in the models zone."
@@ -884,8 +893,19 @@ class InferenceServiceConfig(_Model):
     """KServe model format (one of model_format or runtime)."""
     runtime: Name | None = None
     """A ServingRuntime name."""
-    storage_path: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")] = Field(
-        ..., description="Key prefix inside the models zone of the lake."
+    storage_path: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")] | None = Field(
+        None, description="Key prefix inside the models zone of the lake (one of storage_path or model_uri)."
+    )
+    model_uri: Annotated[str, StringConstraints(pattern=MODEL_URI_PATTERN)] | None = Field(
+        None,
+        description="A registry URI, `models:/<name>@<alias>` or `models:/<name>/<version>` (one of storage_path or "
+        "model_uri): resolved through MLflow when the predictor's pods start (a KServe ClusterStorageContainer runs "
+        "the resolver), so moving the alias and restarting the predictor serves another version without `pulumi up`.",
+    )
+    promoted_by: Name | None = Field(
+        None,
+        description="With a `models:/<name>@<alias>` model_uri: the team whose `workflow` service account may roll "
+        "the predictor out after a promotion (the mlp-evaluate-promote template's `inference-service` parameter).",
     )
     min_replicas: int = Field(1, ge=0)
     """Replica floor."""
@@ -927,11 +947,14 @@ class ModelFactsConfig(_Model):
 
 
 class VllmModelConfig(_Model):
-    model: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")] = Field(
-        ..., description="Hub model id (org/name) or, for source=lake, the key prefix in the models zone."
+    model: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$|^models:/\S+$")] = Field(
+        ...,
+        description="Hub model id (org/name); for source=lake, the key prefix in the models zone; for "
+        "source=registry, `models:/<name>@<alias>` (or `/<version>`), resolved through MLflow when a replica starts.",
     )
-    source: Literal["lake", "hub"] = "lake"
-    """`lake`: weights from the models zone; `hub`: downloaded from the hub."""
+    source: Literal["lake", "hub", "registry"] = "lake"
+    """`lake`: weights from the models zone; `hub`: downloaded from the hub; `registry`: the MLflow version the
+    model URI names, downloaded by an init container that runs the same resolver as KServe's storage container."""
     hub_token_secret: SecretName | None = Field(None, description="Secrets Manager secret holding the hub token.")
     served_model_name: Name
     """Name clients pass as `model` (--served-model-name)."""
@@ -2121,6 +2144,26 @@ def _check_pipelines(cfg: PlatformConfig, add: Add) -> None:
         )
 
 
+def _check_registry_serving(cfg: PlatformConfig, path: tuple[str, ...], svc: InferenceServiceConfig, add: Add) -> None:
+    """A `models:/` URI is resolved at pod start by the resolver step, in the steps' image, against the in-cluster
+    MLflow (with MLflow's auth on, as the reader whose credentials the `mlflow-registry-reader` Secret holds)."""
+    uri = path + ("model_uri",)
+    if svc.canary is not None:
+        add(path + ("canary",), "a canary reads a lake prefix; with model_uri, promote by moving the alias instead")
+    if not cfg.mlflow.enabled:
+        add(uri, "the registry is MLflow's; enable mlflow")
+    if cfg.pipelines.templates.image is None:
+        add(uri, "the resolver runs in the steps' image; set pipelines.templates.image")
+    if svc.promoted_by is not None:
+        team = svc.promoted_by
+        if "@" not in (svc.model_uri or ""):
+            add(path + ("promoted_by",), "a version number never moves; name an alias (models:/<name>@<alias>)")
+        if team not in cfg.tenants:
+            add(path + ("promoted_by",), f"unknown team {team!r}; tenants: {', '.join(sorted(cfg.tenants)) or 'none'}")
+        if not cfg.pipelines.templates.enabled:
+            add(path + ("promoted_by",), "the rollout is a step of the shipped templates; set templates.enabled")
+
+
 def _check_pipeline_templates(cfg: PlatformConfig, add: Add) -> None:
     """The templates run the steps in a team's namespace against the in-cluster MLflow, in an image config names."""
     templates = cfg.pipelines.templates
@@ -2141,9 +2184,25 @@ def _check_pipeline_templates(cfg: PlatformConfig, add: Add) -> None:
     elif templates.image.endswith(":latest"):
         add(("pipelines", "templates", "image"), "`latest` is refused: pin a tag or a digest")
     known = ", ".join(sorted(cfg.tenants)) or "none"
-    for team in templates.retrain:
+    for team, retrain in templates.retrain.items():
         if team not in cfg.tenants:
             add(("pipelines", "templates", "retrain", team), f"unknown team {team!r}; tenants: {known}")
+        if retrain.inference_service is not None:
+            path = ("pipelines", "templates", "retrain", team, "inference_service")
+            svc = cfg.kserve.inference_services.get(retrain.inference_service)
+            wanted = f"models:/{retrain.model}@champion"
+            if svc is None:
+                known_isvcs = ", ".join(sorted(cfg.kserve.inference_services)) or "none"
+                add(
+                    path,
+                    f"unknown InferenceService {retrain.inference_service!r}; kserve.inference_services: {known_isvcs}",
+                )
+            elif svc.model_uri != wanted or svc.promoted_by != team:
+                add(
+                    path,
+                    f"the rollout needs that InferenceService's model_uri to be {wanted} and its promoted_by {team!r} "
+                    f"(now {svc.model_uri or 'no model_uri'}, promoted_by {svc.promoted_by or 'none'})",
+                )
 
 
 def _check_ray_teams(cfg: PlatformConfig, add: Add) -> None:
@@ -2282,8 +2341,14 @@ def _check_services(cfg: PlatformConfig, add: Add) -> None:
             add(path, "give exactly one of model_format or runtime")
         if svc.runtime is not None and svc.runtime not in SERVING_RUNTIMES:
             add(path + ("runtime",), f"unknown runtime {svc.runtime!r}; allowed: {', '.join(SERVING_RUNTIMES)}")
-        if "models" not in zones:
+        if (svc.storage_path is None) == (svc.model_uri is None):
+            add(path, "give exactly one of storage_path (the lake's models zone) or model_uri (the model registry)")
+        if svc.storage_path is not None and "models" not in zones:
             add(path + ("storage_path",), "models are read from the lake's `models` zone; add it to data_lake.zones")
+        if svc.model_uri is not None:
+            _check_registry_serving(cfg, path, svc, add)
+        elif svc.promoted_by is not None:
+            add(path + ("promoted_by",), "only a model_uri naming an alias is rolled out after a promotion")
         if not cfg.kserve.enabled:
             add(path, "kserve.enabled is false; remove the service or enable KServe")
         if svc.min_replicas > svc.max_replicas:
@@ -2305,8 +2370,17 @@ def _check_services(cfg: PlatformConfig, add: Add) -> None:
                 path + ("hub_token_secret",),
                 "looks like a token value; give the name of the Secrets Manager secret that holds it",
             )
-        if model.source == "lake" and model.hub_token_secret:
+        if model.source != "hub" and model.hub_token_secret:
             add(path + ("hub_token_secret",), "only applies to source: hub")
+        if (model.source == "registry") != model.model.startswith("models:/"):
+            add(path + ("model",), "a models:/ URI goes with source: registry, and source: registry takes one")
+        elif model.source == "registry":
+            if re.fullmatch(MODEL_URI_PATTERN, model.model) is None:
+                add(path + ("model",), "expected models:/<name>@<alias> or models:/<name>/<version>")
+            if not cfg.mlflow.enabled:
+                add(path + ("model",), "the registry is MLflow's; enable mlflow")
+            if cfg.pipelines.templates.image is None:
+                add(path + ("model",), "the resolver runs in the steps' image; set pipelines.templates.image")
         if model.source == "lake" and "models" not in zones:
             add(path + ("source",), "weights are read from the lake's `models` zone; add it to data_lake.zones")
         if model.min_replicas != model.max_replicas and not cfg.observability.enabled:

@@ -69,6 +69,7 @@ from mlplatform.infra.serving.documents import (
     CERT_MANAGER_NAMESPACE,
     KEDA_NAMESPACE,
     KSERVE_NAMESPACE,
+    REGISTRY_POD_LABEL,
     SERVING_NAMESPACE,
     VLLM_PORT,
 )
@@ -490,14 +491,17 @@ def logging_policies(addresses: ClusterAddresses, labels: Mapping[str, str]) -> 
 
 
 def mlflow_policies(
-    addresses: ClusterAddresses, labels: Mapping[str, str], *, load_balancer: bool
+    addresses: ClusterAddresses, labels: Mapping[str, str], *, load_balancer: bool, registry_clients: bool = False
 ) -> list[dict[str, Any]]:
     """The MLflow server: teams on its port (and the internal ALB's addresses in the private subnets, which
-    forwards to the pods, when the Ingress is on); its database on 5432 in the private subnets, S3 and Secrets
-    Manager. The server never calls the Kubernetes API."""
+    forwards to the pods, when the Ingress is on; with `registry_clients`, the serving namespace's predictors whose
+    model comes from the registry, for their init container); its database on 5432 in the private subnets, S3 and
+    Secrets Manager. The server never calls the Kubernetes API."""
     ns = MLFLOW_NAMESPACE
     server = _select(MLFLOW_SELECTOR)
     sources: list[tuple[Sequence[Mapping[str, Any]], Sequence[int]]] = [([TEAMS], [MLFLOW_PORT])]
+    if registry_clients:
+        sources.append(([_pods(SERVING_NAMESPACE, REGISTRY_POD_LABEL)], [MLFLOW_PORT]))
     if load_balancer:
         sources.append((_blocks(addresses.private_ranges), [MLFLOW_PORT]))
     return [
@@ -531,9 +535,12 @@ def kuberay_operator_policies(labels: Mapping[str, str]) -> list[dict[str, Any]]
 # --- serving ----------------------------------------------------------------------------------------------------
 
 
-def serving_policies(addresses: ClusterAddresses, labels: Mapping[str, str], *, gateway: bool) -> list[dict[str, Any]]:
+def serving_policies(
+    addresses: ClusterAddresses, labels: Mapping[str, str], *, gateway: bool, registry: bool = False
+) -> list[dict[str, Any]]:
     """Model servers (vLLM on 8000, KServe predictors on 8080): teams on both ports, the models' Gateway proxies on
-    8080, Prometheus on both; S3, Secrets Manager and the model hub over HTTPS. No Kubernetes API."""
+    8080, Prometheus on both; S3, Secrets Manager and the model hub over HTTPS; with `registry`, the predictors
+    labelled as registry-served reach MLflow (their init container resolves `models:/`). No Kubernetes API."""
     ns = SERVING_NAMESPACE
     sources: list[tuple[Sequence[Mapping[str, Any]], Sequence[int]]] = [
         ([TEAMS], [VLLM_PORT, KSERVE_PREDICTOR_PORT]),
@@ -541,12 +548,18 @@ def serving_policies(addresses: ClusterAddresses, labels: Mapping[str, str], *, 
     ]
     if gateway:
         sources.append(([_pods(ENVOY_GATEWAY_NAMESPACE, proxy_selector())], [KSERVE_PREDICTOR_PORT]))
-    return [
+    policies = [
         default_deny(ns, labels),
         dns(ns, labels),
         aws_apis(ns, labels, addresses),
         ingress(ns, "model-clients", labels, {}, sources),
     ]
+    if registry:
+        mlflow = [_pods(MLFLOW_NAMESPACE, MLFLOW_SELECTOR)]
+        policies.append(
+            egress(ns, "registry-to-mlflow", labels, _select(REGISTRY_POD_LABEL), [(mlflow, [MLFLOW_PORT])])
+        )
+    return policies
 
 
 def kserve_policies(addresses: ClusterAddresses, labels: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -9,7 +9,13 @@ from mlplatform.infra.container_logs.documents import PLATFORM, LogDestination
 from mlplatform.infra.cost.reservation import ReservationFacts
 from mlplatform.infra.gpu_pools import GeneralPoolSpec, PoolSpec
 from mlplatform.infra.gpu_pools.documents import POOL_LABEL
-from mlplatform.infra.mlops.documents import RAY_NAMESPACE, RAY_SERVICE_ACCOUNT, RayClusterSpec, RayGpuGroup
+from mlplatform.infra.mlops.documents import (
+    MLFLOW_IN_CLUSTER_URL,
+    RAY_NAMESPACE,
+    RAY_SERVICE_ACCOUNT,
+    RayClusterSpec,
+    RayGpuGroup,
+)
 from mlplatform.infra.observability.alerting import AlertingSpec
 from mlplatform.infra.registry.documents import ImageCache, cached_image
 from mlplatform.infra.serving.documents import InferenceServiceSpec, VllmServer, default_vllm_resources
@@ -181,9 +187,18 @@ def inference_services(cfg: PlatformConfig) -> list[InferenceServiceSpec]:
             gpu_pool=s.gpu_pool,
             canary_storage_path=s.canary.storage_path if s.canary else None,
             canary_traffic_percent=s.canary.traffic_percent if s.canary else None,
+            model_uri=s.model_uri,
+            promoted_by=s.promoted_by,
         )
         for name, s in cfg.kserve.inference_services.items()
     ]
+
+
+def serves_from_registry(cfg: PlatformConfig) -> bool:
+    """Whether a model server resolves a `models:/` URI through MLflow (its pods then reach MLflow)."""
+    return any(svc.model_uri for svc in inference_services(cfg)) or any(
+        v.source == "registry" for v in cfg.vllm.models.values()
+    )
 
 
 def vllm_servers(cfg: PlatformConfig) -> list[VllmServer]:
@@ -211,6 +226,9 @@ def vllm_servers(cfg: PlatformConfig) -> list[VllmServer]:
                 dtype=v.dtype,
                 kv_cache_dtype=v.kv_cache_dtype,
                 keeps_serving=cfg.serving_keeps_up,
+                resolver_image=cfg.pipelines.templates.image if v.source == "registry" else None,
+                mlflow_tracking_uri=MLFLOW_IN_CLUSTER_URL if v.source == "registry" else "",
+                mlflow_auth=v.source == "registry" and cfg.mlflow.enabled and cfg.mlflow.auth.enabled,
             )
         )
     return servers

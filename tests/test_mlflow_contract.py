@@ -232,3 +232,57 @@ def test_smoke_mlflow_check_against_the_real_server(mlflow_server: RunningMlflow
     refused = check_mlflow(mlflow_server.url, mlflow_server.admin_user, "wrong-password")
     assert not refused.ok and "401" in refused.detail
     assert os.environ.get("MLFLOW_TRACKING_PASSWORD") is None  # the check restores the environment
+
+
+def test_the_registry_reader_needs_read_on_the_model_and_on_its_experiment(
+    mlflow_server: RunningMlflow, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The `mlflow-registry-reader` user the docs tell an operator to create (docs/pipelines.md): what the resolver
+    (KServe's storage container and vLLM's init container run it) is denied and allowed, as that user, against the
+    real server with the platform's auth settings (new users get NO_PERMISSIONS)."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+    from mlflow.server.auth.client import AuthServiceClient
+    from sklearn.linear_model import LogisticRegression
+
+    from mlplatform.infra.pipelines.steps._common import StepError
+    from mlplatform.infra.pipelines.steps.resolve import resolve
+
+    url = mlflow_server.url
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", mlflow_server.admin_user)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", mlflow_server.admin_password)
+    mlflow.set_tracking_uri(url)
+    client = MlflowClient(url)
+    experiment_id = client.create_experiment("churn-training")
+    with mlflow.start_run(experiment_id=experiment_id):
+        model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="churn")
+    client.set_registered_model_alias("churn", "champion", str(info.registered_model_version))
+    auth = AuthServiceClient(url)
+    auth.create_user("registry-reader", "reader-password-1")
+
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "registry-reader")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "reader-password-1")
+    with pytest.raises(StepError, match=r"registered model 'churn'.*(PERMISSION_DENIED|Permission denied)"):
+        resolve("models:/churn@champion", tmp_path / "none", url)
+
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", mlflow_server.admin_user)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", mlflow_server.admin_password)
+    auth.grant_user_permission("registry-reader", "registered_model", "churn", "READ")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "registry-reader")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "reader-password-1")
+    # The model's metadata is readable, its files are not: they are the run's artifacts, in the experiment.
+    with pytest.raises(StepError, match=r"^downloading churn version 1 from .*: 403 Client Error: Forbidden"):
+        resolve("models:/churn@champion", tmp_path / "model-only", url)
+
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", mlflow_server.admin_user)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", mlflow_server.admin_password)
+    auth.grant_user_permission("registry-reader", "experiment", experiment_id, "READ")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "registry-reader")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "reader-password-1")
+    resolved = resolve("models:/churn@champion", tmp_path / "served", url)
+    assert resolved.version == "1" and (tmp_path / "served" / "MLmodel").is_file()
+    # READ is read: the reader cannot move the alias it serves
+    with pytest.raises(Exception, match=r"PERMISSION_DENIED|Permission denied|403"):
+        client.set_registered_model_alias("churn", "champion", "1")

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -279,3 +280,83 @@ def test_entry_points_print_json_or_one_line_errors(mlflow_url: str, tmp_path: P
     for failed in (unknown_alias, unknown_model, not_a_registry_uri, no_tracking):
         assert "Traceback" not in failed.stderr and failed.stdout == ""
     assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
+
+
+# --- the shipped manifests' own commands ---------------------------------------------------------------------------
+
+
+def _rendered(command: list[str], args: list[str], values: dict[str, str]) -> list[str]:
+    """A container's command line with Argo's `{{inputs.parameters.x}}` substituted (an unknown one fails)."""
+    out = []
+    for arg in [*command, *args]:
+        for name, value in values.items():
+            arg = arg.replace("{{inputs.parameters." + name + "}}", value)
+        assert "{{" not in arg, arg
+        out.append(arg)
+    return out
+
+
+def _run(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    assert argv[:2] == ["python", "-m"]
+    done = subprocess.run(
+        [sys.executable, *argv[1:]], capture_output=True, text=True, cwd=ROOT, env={**os.environ, **env}, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_the_promote_template_and_the_storage_container_run_as_rendered(
+    mlflow_url: str, datasets: dict[str, Path], tmp_path: Path
+) -> None:
+    """The promote template's container and the `models:/` ClusterStorageContainer, each run with the command line
+    the cluster would run (KServe appends the storageUri and /mnt/models), against the real MLflow server: the
+    decision files feed the rollout step's `when`, and the storage initializer fetches the champion."""
+    from mlplatform.infra.pipelines import templates
+    from mlplatform.infra.serving.documents import KSERVE_MODEL_DIR, registry_storage_container
+
+    manifest = templates.evaluate_promote_template("steps:1", {})
+    promote = {t["name"]: t for t in manifest["spec"]["templates"]}["promote"]["container"]
+    outputs = tmp_path / "outputs"
+    values = {
+        "model": "fraud",
+        "metric": "accuracy",
+        "greater-is-better": "true",
+        "min-improvement": "0",
+        "tracking-uri": mlflow_url,
+    }
+    argv = [a.replace(templates.OUTPUTS, str(outputs)) for a in _rendered(promote["command"], promote["args"], values)]
+
+    train(TrainSpec(tracking_uri=mlflow_url, model="fraud", dataset=str(datasets["separable"])))
+    assert _run(argv, {})["decision"] == "promoted"
+    assert (outputs / "decision").read_text() == "promoted" and (outputs / "champion").read_text() == "1"
+
+    storage = registry_storage_container(image="steps:1", tracking_uri=mlflow_url, labels={})["spec"]["container"]
+    models = tmp_path / "mnt-models"
+    models.mkdir()  # KServe mounts an emptyDir there
+    env = {e["name"]: e["value"].replace(KSERVE_MODEL_DIR, str(models)) for e in storage["env"]}
+    initializer = [*storage["command"], "models:/fraud@champion", KSERVE_MODEL_DIR]
+    resolved = _run([a.replace(KSERVE_MODEL_DIR, str(models)) for a in initializer], env)
+    assert (resolved["version"], resolved["alias"]) == ("1", "champion")
+    assert (models / "MLmodel").is_file()
+    assert not [p for p in models.iterdir() if p.name.startswith(".resolve-")]
+
+    # A worse challenger: rejected, the champion stays, so the rollout step's `when` is false.
+    train(TrainSpec(tracking_uri=mlflow_url, model="fraud", dataset=str(datasets["noise"])))
+    assert _run(argv, {})["decision"] == "rejected"
+    assert (outputs / "decision").read_text() == "rejected" and (outputs / "champion").read_text() == "1"
+
+
+def test_the_storage_container_signs_in_with_the_reader_secret_when_mlflow_auth_is_on() -> None:
+    from mlplatform.infra.serving.documents import REGISTRY_READER_SECRET, registry_storage_container
+
+    def env(auth: bool) -> dict[str, Any]:
+        container = registry_storage_container(image="i:1", tracking_uri="http://m", labels={}, mlflow_auth=auth)
+        return {e["name"]: e.get("value") or e["valueFrom"] for e in container["spec"]["container"]["env"]}
+
+    assert "MLFLOW_TRACKING_USERNAME" not in env(False)
+    with_auth = env(True)
+    for key in ("username", "password"):  # the names MLflow's client reads
+        assert with_auth[f"MLFLOW_TRACKING_{key.upper()}"] == {
+            "secretKeyRef": {"name": REGISTRY_READER_SECRET, "key": key}
+        }

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 
 from mlplatform.infra.config import ConfigError, PipelineTemplatesConfig, validate_config
 from mlplatform.infra.drift.alerts import GROUP_NAME
@@ -63,12 +64,12 @@ def _containers(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {t["name"]: t["container"] for t in spec["templates"] if "container" in t}
 
 
-def _substitute(args: list[str], declared: set[str]) -> list[str]:
+def _substitute(args: list[str], declared: set[str], values: dict[str, str] | None = None) -> list[str]:
     """Argo's substitution of `{{inputs.parameters.x}}`; a reference to an undeclared input fails the test."""
 
     def value(match: re.Match[str]) -> str:
         assert match.group(1) in declared, f"{match.group(1)} is not an input of the template"
-        return SAMPLE[match.group(1)]
+        return {**SAMPLE, **(values or {})}[match.group(1)]
 
     return [REFERENCE.sub(value, a) for a in args]
 
@@ -111,25 +112,49 @@ def _substitute_all(container: dict[str, Any]) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize(("template", "greater"), [("promote", True), ("promote-lower-is-better", False)])
-def test_evaluate_args_parse_with_the_promotion_steps_parser(template: str, greater: bool) -> None:
+@pytest.mark.parametrize("greater", ["true", "false"])
+def test_evaluate_args_parse_with_the_promotion_steps_parser(greater: str) -> None:
     manifest = templates.evaluate_promote_template(IMAGE, {})
     spec_templates = {t["name"]: t for t in manifest["spec"]["templates"]}
-    declared = {p["name"] for p in spec_templates[template]["inputs"]["parameters"]}
-    container = spec_templates[template]["container"]
+    declared = {p["name"] for p in spec_templates["promote"]["inputs"]["parameters"]}
+    container = spec_templates["promote"]["container"]
     assert container["command"] == ["python", "-m", "mlplatform.infra.pipelines.steps.evaluate_and_promote"]
-    args = evaluate_and_promote.build_parser().parse_args(_substitute(container["args"], declared))
+    args = evaluate_and_promote.build_parser().parse_args(
+        _substitute(container["args"], declared, {"greater-is-better": greater})
+    )
     assert (args.model, args.metric, args.min_improvement, args.tracking_uri) == (
         "churn",
         "f1",
         0.01,
         SAMPLE["tracking-uri"],
     )
-    assert args.lower_is_better is not greater
-    # The entry step runs exactly one of the two, chosen by the parameter.
-    (steps,) = spec_templates[templates.EVALUATE_PROMOTE_ENTRY]["steps"]
-    chosen = {s["template"]: s["when"] for s in steps}
-    assert chosen[template] == "{{inputs.parameters.greater-is-better}} == " + ("true" if greater else "false")
+    assert args.greater_is_better == greater
+    # The decision files the step writes are the paths the template reads its output parameters from.
+    outputs = {p["name"]: p["valueFrom"]["path"] for p in spec_templates["promote"]["outputs"]["parameters"]}
+    assert outputs == {n: f"{args.outputs_dir}/{n}" for n in ("decision", "champion")}
+
+
+def test_the_rollout_runs_only_after_a_promotion_and_patches_the_named_inference_service() -> None:
+    manifest = templates.evaluate_promote_template(IMAGE, {})
+    spec_templates = {t["name"]: t for t in manifest["spec"]["templates"]}
+    (promote,), (rollout,) = spec_templates[templates.EVALUATE_PROMOTE_ENTRY]["steps"]
+    assert promote["template"] == "promote" and rollout["template"] == templates.ROLLOUT
+    assert rollout["when"] == (
+        "'{{steps.promote.outputs.parameters.decision}}' == 'promoted' && "
+        "'{{inputs.parameters.inference-service}}' != ''"
+    )
+    given = {p["name"]: p["value"] for p in rollout["arguments"]["parameters"]}
+    assert given["version"] == "{{steps.promote.outputs.parameters.champion}}"
+    resource = spec_templates[templates.ROLLOUT]["resource"]
+    assert (resource["action"], resource["mergeStrategy"]) == ("patch", "merge")
+    patch = yaml.safe_load(
+        resource["manifest"]
+        .replace("{{inputs.parameters.inference-service}}", "churn-champion")
+        .replace("{{inputs.parameters.version}}", "7")
+    )
+    assert patch["metadata"] == {"name": "churn-champion", "namespace": "serving"}
+    # the one field Pulumi ignores on a registry-served InferenceService
+    assert patch["spec"] == {"predictor": {"annotations": {"serving.mlp.dev/model-version": "7"}}}
 
 
 def test_every_workflow_parameter_reaches_the_step() -> None:

@@ -39,6 +39,8 @@ ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 def config_map(stack_config: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
     config = stack_config("dev")
     config["ml-platform:pipelines"] = {"enabled": True}
+    # without the templates, nothing rolls out a registry-served model after a promotion
+    config["ml-platform:kserve"]["inference_services"].pop("churn-champion")
     config["ml-platform:tenants"]["applied"] = {"groups": ["ml-applied"]}
     return config
 

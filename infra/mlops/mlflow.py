@@ -51,6 +51,8 @@ class MlflowArgs:
     ingress_enabled: bool = False
     ingress_hostname: str | None = None
     ingress_certificate_arn: str | None = None
+    registry_clients: bool = False
+    """Admit the serving namespace's registry-served predictors (their init container resolves `models:/`)."""
     ingress_depends_on: Sequence[pulumi.Resource] = ()
     """The load balancer controller: its webhook validates Ingresses, and it must outlive the Ingress (finalizer)."""
     cost_labels: Mapping[str, str] = field(default_factory=dict)
@@ -90,7 +92,9 @@ class Mlflow(pulumi.ComponentResource):
         load_balancer = bool(args.ingress_enabled and args.ingress_hostname)
         policy_resources.network_policies(
             f"{name}-{MLFLOW_NAMESPACE}",
-            lambda a: platform_policies.mlflow_policies(a, labels, load_balancer=load_balancer),
+            lambda a: platform_policies.mlflow_policies(
+                a, labels, load_balancer=load_balancer, registry_clients=args.registry_clients
+            ),
             args.addresses,
             namespace,
             self,

@@ -8,11 +8,12 @@ workflow runs as the namespace's `workflow` service account (the team's AWS role
 `workflowDefaults` and set here again), under Pod Security `restricted`: the root filesystem is read-only, so `/tmp`
 is an emptyDir and HOME points there (MLflow and scikit-learn write caches under it).
 
-Not done here: restarting the serving Deployment or InferenceService after a promotion. The serving namespace is
-shared by every team, and a Role there letting a team's `workflow` account patch Deployments would let it restart
-(or, through the patch, change) other teams' models. The promoted model is picked up when the predictor's pods
-next start (`models:/<name>@champion` is resolved by the storage initializer at pod start); an operator restarts
-them (`kubectl -n serving rollout restart deployment/<isvc>-predictor`).
+After a promotion, `mlp-evaluate-promote` rolls out a registry-served InferenceService when its
+`inference-service` parameter names one: a merge patch of the annotation `serving.mlp.dev/model-version` on
+`spec.predictor.annotations` (KServe copies it to the predictor's pods, so a new value starts new pods, whose init
+container resolves `models:/<name>@champion` again). The serving namespace is shared, so the `workflow` account may
+patch only the InferenceServices config grants to its team (`promoted_by`: a Role naming each one); Pulumi ignores
+that field of those InferenceServices, so the next `pulumi up` does not undo a rollout.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from mlplatform.infra.mlops.documents import MLFLOW_IN_CLUSTER_URL
 from mlplatform.infra.pipelines.engine.documents import WORKFLOW_SERVICE_ACCOUNT, container_security_context
+from mlplatform.infra.serving.documents import MODEL_VERSION_ANNOTATION, SERVING_NAMESPACE
 
 API_VERSION = "argoproj.io/v1alpha1"
 TRAIN_TEMPLATE = "mlp-train"
@@ -33,6 +35,9 @@ STEPS_PACKAGE = "mlplatform.infra.pipelines.steps"
 TRACKING_URI = MLFLOW_IN_CLUSTER_URL
 """The in-cluster MLflow service: the templates' default tracking URI (team namespaces may reach it)."""
 SCRATCH = "/tmp"
+OUTPUTS = f"{SCRATCH}/outputs"
+"""Where the promote step writes its decision and the champion version (the template's output parameters)."""
+ROLLOUT = "rollout"
 
 
 def _param(name: str, value: str | None = None, description: str = "", enum: Sequence[str] = ()) -> dict[str, Any]:
@@ -140,50 +145,96 @@ def evaluate_parameters(image: str) -> list[dict[str, Any]]:
         _param("greater-is-better", "true", "false for losses and errors", enum=("true", "false")),
         _param("min-improvement", "0", "least improvement over the champion to promote"),
         _param("tracking-uri", TRACKING_URI, "MLflow tracking URI (default: the in-cluster MLflow)"),
+        _param(
+            "inference-service",
+            "",
+            "a registry-served InferenceService (serving namespace) to roll out after a promotion; empty: none",
+        ),
         _param("image", image, "image with mlplatform, mlflow and scikit-learn"),
     ]
 
 
-def evaluate_args(*, lower_is_better: bool) -> list[str]:
-    args = [
+def evaluate_args() -> list[str]:
+    return [
         "--model",
         _input("model"),
         "--metric",
         _input("metric"),
+        "--greater-is-better",
+        _input("greater-is-better"),
         "--min-improvement",
         _input("min-improvement"),
         "--tracking-uri",
         _input("tracking-uri"),
+        "--outputs-dir",
+        OUTPUTS,
     ]
-    return [*args, "--lower-is-better"] if lower_is_better else args
+
+
+def rollout_manifest() -> str:
+    """The merge patch of the rollout step: a new model version annotation on the predictor's pods."""
+    return "\n".join(
+        (
+            "apiVersion: serving.kserve.io/v1beta1",
+            "kind: InferenceService",
+            "metadata:",
+            "  name: " + _input("inference-service"),
+            f"  namespace: {SERVING_NAMESPACE}",
+            "spec:",
+            "  predictor:",
+            "    annotations:",
+            f"      {MODEL_VERSION_ANNOTATION}: " + '"' + _input("version") + '"',
+            "",
+        )
+    )
 
 
 def evaluate_promote_template(image: str, labels: Mapping[str, str]) -> dict[str, Any]:
     """`mlp-evaluate-promote`: compare challenger and champion on a metric and move `champion` when the challenger
-    wins (the evaluate_and_promote step). `greater-is-better` picks one of two containers (a flag cannot be left
-    out of a container's args by a parameter)."""
+    wins (the evaluate_and_promote step); then, if it did and `inference-service` names one, roll that
+    InferenceService out (a resource template: a merge patch, with the `workflow` account's own rights)."""
     parameters = evaluate_parameters(image)
-    names = [p["name"] for p in parameters]
-    passed = {"parameters": [{"name": n, "value": _input(n)} for n in names]}
+    step_inputs = [n for n in (p["name"] for p in parameters) if n != "inference-service"]
     resources = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
-    branches = (("promote", False, "true"), ("promote-lower-is-better", True, "false"))
-    containers = [
-        _step_template(
-            name,
-            {"parameters": [{"name": n} for n in names]},
-            "evaluate_and_promote",
-            evaluate_args(lower_is_better=lower),
-            resources,
-        )
-        for name, lower, _ in branches
-    ]
+    declared = {"parameters": [{"name": n} for n in step_inputs]}
+    promote = _step_template("promote", declared, "evaluate_and_promote", evaluate_args(), resources)
+    promote["outputs"] = {
+        "parameters": [
+            {"name": "decision", "valueFrom": {"path": f"{OUTPUTS}/decision"}},
+            {"name": "champion", "valueFrom": {"path": f"{OUTPUTS}/champion"}},
+        ]
+    }
+    rollout = {
+        "name": ROLLOUT,
+        "inputs": {"parameters": [{"name": "inference-service"}, {"name": "version"}]},
+        "resource": {"action": "patch", "mergeStrategy": "merge", "manifest": rollout_manifest()},
+    }
+    decided = "{{steps.promote.outputs.parameters."
     steps = [
-        {"name": name, "template": name, "arguments": passed, "when": _input("greater-is-better") + " == " + when}
-        for name, _, when in branches
+        [
+            {
+                "name": "promote",
+                "template": "promote",
+                "arguments": {"parameters": [{"name": n, "value": _input(n)} for n in step_inputs]},
+            }
+        ],
+        [
+            {
+                "name": ROLLOUT,
+                "template": ROLLOUT,
+                "arguments": {
+                    "parameters": [
+                        {"name": "inference-service", "value": _input("inference-service")},
+                        {"name": "version", "value": decided + "champion}}"},
+                    ]
+                },
+                "when": f"'{decided}decision}}}}' == 'promoted' && '{_input('inference-service')}' != ''",
+            }
+        ],
     ]
-    entry = {"name": EVALUATE_PROMOTE_ENTRY, "inputs": _inputs_of(parameters), "steps": [steps]}
+    entry = {"name": EVALUATE_PROMOTE_ENTRY, "inputs": _inputs_of(parameters), "steps": steps}
     return _cluster_template(
-        EVALUATE_PROMOTE_TEMPLATE, EVALUATE_PROMOTE_ENTRY, parameters, [entry, *containers], labels
+        EVALUATE_PROMOTE_TEMPLATE, EVALUATE_PROMOTE_ENTRY, parameters, [entry, promote, rollout], labels
     )
 
 
@@ -199,6 +250,7 @@ def retrain_cron_workflow(
     min_improvement: float,
     suspend: bool,
     labels: Mapping[str, str],
+    inference_service: str | None = None,
 ) -> dict[str, Any]:
     """A team's `mlp-retrain`: on the schedule, `mlp-train` then `mlp-evaluate-promote` (templates referenced by
     name, so a new image in config reaches the next run). One at a time (`Forbid`)."""
@@ -243,6 +295,7 @@ def retrain_cron_workflow(
                                         metric=metric,
                                         greater_is_better="true" if greater_is_better else "false",
                                         min_improvement=repr(min_improvement),
+                                        inference_service=inference_service or "",
                                     ),
                                 }
                             ],

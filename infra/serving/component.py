@@ -23,6 +23,7 @@ from mlplatform.infra import platform_policy_resources as policy_resources
 from mlplatform.infra.catalog import versions
 from mlplatform.infra.k8s_documents import pod_security_labels, service
 from mlplatform.infra.k8s_resources import custom_resource, helm_release
+from mlplatform.infra.mlops.documents import MLFLOW_IN_CLUSTER_URL
 from mlplatform.infra.registry.documents import ImageCache
 from mlplatform.infra.serving import documents, routing
 from mlplatform.infra.serving.documents import (
@@ -56,6 +57,13 @@ class ServingArgs:
     """models_bucket is filled in by the component."""
     vllm_image: pulumi.Input[str] = field(default_factory=lambda: versions.image("vllm"))
     aws_cli_image: pulumi.Input[str] = field(default_factory=lambda: versions.image("aws-cli"))
+    registry_resolver_image: pulumi.Input[str] | None = None
+    """The steps' image (`pipelines.templates.image`): the `models:/` ClusterStorageContainer runs its resolver.
+    Required when an InferenceService names a model_uri."""
+    mlflow_tracking_uri: str = MLFLOW_IN_CLUSTER_URL
+    """The MLflow the resolver asks (the in-cluster service)."""
+    mlflow_auth: bool = False
+    """MLflow's basic auth is on: the resolver signs in with the `mlflow-registry-reader` Secret's user."""
     prometheus_url: str | None = None
     """Prometheus that KEDA queries; None: no autoscaling (vLLM servers run min_replicas)."""
     controller_replicas: int = 1
@@ -95,7 +103,10 @@ class Serving(pulumi.ComponentResource):
         )
         self._kserve: list[pulumi.Resource] = []
         self._isvcs: dict[str, pulumi.Resource] = {}
+        """The InferenceServices by name (a team's rollout grant waits for its own)."""
         self.routes_models = args.install_kserve and bool(args.inference_services)
+        self.registry_served = [svc for svc in args.inference_services if svc.model_uri] if args.install_kserve else []
+        """InferenceServices whose model is a `models:/` URI, resolved through MLflow at pod start."""
         """Whether the InferenceServices are reached through the models' Gateway (Envoy Gateway installed)."""
         self._policies(SERVING_NAMESPACE, self.namespace, self._serving_policies)
         self.model_gateway_url = f"http://{routing.gateway_address()}" if self.routes_models else None
@@ -155,7 +166,10 @@ class Serving(pulumi.ComponentResource):
         policy_resources.network_policies(f"{self._name}-{namespace}", build, self._args.addresses, created, self)
 
     def _serving_policies(self, addresses: ClusterAddresses) -> list[dict[str, Any]]:
-        return platform_policies.serving_policies(addresses, self._labels, gateway=self.routes_models)
+        registry = bool(self.registry_served) or any(s.source == "registry" for s in self._args.vllm_servers)
+        return platform_policies.serving_policies(
+            addresses, self._labels, gateway=self.routes_models, registry=registry
+        )
 
     # -- KServe --------------------------------------------------------------------------------------------------
 
@@ -202,8 +216,10 @@ class Serving(pulumi.ComponentResource):
             documents.vllm_serving_runtime(image=args.vllm_image, labels=self._labels),
             pulumi.ResourceOptions(parent=self, depends_on=after_kserve),
         )
+        resolver = self._create_registry_resolver(after_kserve)
         for svc in args.inference_services:
             spec = pulumi.Output.from_input(args.models_bucket_name).apply(functools.partial(self._isvc_spec, svc))
+            registry = [resolver] if svc.model_uri and resolver is not None else []
             self._isvcs[svc.name] = k8s.apiextensions.CustomResource(
                 f"{name}-isvc-{svc.name}",
                 api_version="serving.kserve.io/v1beta1",
@@ -216,8 +232,40 @@ class Serving(pulumi.ComponentResource):
                 },
                 spec=spec,
                 # KServe finalizes InferenceServices (it must outlive them); the storage initializer runs as `sa`.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[*after_kserve, sa, *args.depends_on]),
+                # A registry-served model: KServe's webhook needs the ClusterStorageContainer when the pods are
+                # made, and the promote template owns the predictor's annotations (a rollout after a promotion),
+                # which the next `pulumi up` must not take back.
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[*after_kserve, sa, *registry, *args.depends_on],
+                    ignore_changes=[documents.PIPELINE_OWNED_FIELD] if svc.model_uri else None,
+                ),
             )
+
+    def inference_service_ready(self, name: str) -> list[pulumi.Resource]:
+        """What a grant on one InferenceService waits for: the serving namespace and the InferenceService."""
+        return [self.namespace, self._isvcs[name]]
+
+    def _create_registry_resolver(self, after_kserve: Sequence[pulumi.Resource]) -> pulumi.Resource | None:
+        """The `models:/` ClusterStorageContainer, when an InferenceService names a registry URI."""
+        args = self._args
+        if not self.registry_served:
+            return None
+        if args.registry_resolver_image is None:
+            raise ValueError("an InferenceService names a models:/ URI and no registry_resolver_image is given")
+        manifest = pulumi.Output.from_input(args.registry_resolver_image).apply(
+            lambda image: documents.registry_storage_container(
+                image=image, tracking_uri=args.mlflow_tracking_uri, labels=self._labels, mlflow_auth=args.mlflow_auth
+            )
+        )
+        return k8s.apiextensions.CustomResource(
+            f"{self._name}-registry-storage-container",
+            api_version="serving.kserve.io/v1alpha1",
+            kind="ClusterStorageContainer",
+            metadata=manifest["metadata"],
+            spec=manifest["spec"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(after_kserve)),
+        )
 
     # -- routes: Envoy Gateway, the Gateway, one HTTPRoute per InferenceService ---------------------------------
 

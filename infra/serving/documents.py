@@ -29,6 +29,18 @@ KSERVE_MODEL_DIR = "/mnt/models"
 MODELS_DIR = "/models"
 HF_TOKEN_DIR = "/var/run/secrets/huggingface"
 DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+REGISTRY_STORAGE_CONTAINER = "mlp-mlflow-registry"
+"""The ClusterStorageContainer that resolves `models:/` URIs through MLflow (the only one for that prefix)."""
+REGISTRY_URI_PREFIX = "models:/"
+REGISTRY_POD_LABEL = {"serving.mlp.dev/model-registry": "mlflow"}
+"""On the pods of a predictor whose model comes from the registry: the serving namespace's policy lets these (and
+only these) reach MLflow, and MLflow's admits them."""
+MODEL_VERSION_ANNOTATION = "serving.mlp.dev/model-version"
+"""Set by the promote template on `spec.predictor.annotations` (KServe copies them to the pods): a new value rolls
+the predictor out, and its init container resolves the alias again. Pulumi ignores `spec.predictor.annotations`."""
+RESOLVER_MODULE = "mlplatform.infra.pipelines.steps.resolve"
+PIPELINE_OWNED_FIELD = "spec.predictor.annotations"
+"""What Pulumi ignores on a registry-served InferenceService: the promote template writes it."""
 # KServe v0.20 renamed RawDeployment to Standard (the old name is still accepted); Standard needs no Knative.
 DEPLOYMENT_MODE = "Standard"
 
@@ -82,6 +94,12 @@ class VllmServer:
     """--dtype (passed only when not `auto`)."""
     kv_cache_dtype: str = "auto"
     """--kv-cache-dtype (passed only when not `auto`)."""
+    resolver_image: str | None = None
+    """source registry: the steps' image, whose resolver downloads the version the model URI names."""
+    mlflow_tracking_uri: str = ""
+    """source registry: the MLflow the resolver asks."""
+    mlflow_auth: bool = False
+    """source registry: MLflow's basic auth is on (the resolver signs in as the `mlflow-registry-reader` user)."""
     keeps_serving: bool = False
     """Staging and prod: a rollout surges a new replica before an old one goes, and KEDA's fallback never scales
     below the current count (config validation also keeps an always-on server at two replicas or more, so one serves
@@ -120,7 +138,7 @@ def default_vllm_resources(gpus: int) -> tuple[str, str]:
 
 
 def vllm_args(server: VllmServer) -> list[str]:
-    model_ref = f"{MODELS_DIR}/{server.name}" if server.source == "lake" else server.model
+    model_ref = f"{MODELS_DIR}/{server.name}" if server.source in ("lake", "registry") else server.model
     args = [
         model_ref,
         "--host",
@@ -163,6 +181,41 @@ def _aws_cli_container(name: str, image: ImageRef, command: list[str], region: s
     }
 
 
+def _registry_env(tracking_uri: str, *, home: str, mlflow_auth: bool) -> list[dict[str, Any]]:
+    """The resolver's environment: where MLflow is, a writable HOME and TMPDIR, and, with MLflow's auth on, the
+    reader's credentials from the `mlflow-registry-reader` Secret (never in the pod spec or the state)."""
+    env: list[dict[str, Any]] = [
+        {"name": "MLFLOW_TRACKING_URI", "value": tracking_uri},
+        {"name": "HOME", "value": home},
+        {"name": "TMPDIR", "value": home},
+    ]
+    for key in ("username", "password") if mlflow_auth else ():
+        env.append(
+            {
+                "name": f"MLFLOW_TRACKING_{key.upper()}",
+                "valueFrom": {"secretKeyRef": {"name": REGISTRY_READER_SECRET, "key": key}},
+            }
+        )
+    return env
+
+
+def _resolver_container(server: VllmServer) -> dict[str, Any]:
+    """vLLM's init container for source registry: the resolver KServe's storage container runs, into the weights
+    directory vLLM serves."""
+    if not server.resolver_image:
+        raise ValueError(f"vllm {server.name}: source registry needs the steps' image (resolver_image)")
+    return {
+        "name": "resolve-model",
+        "image": server.resolver_image,
+        "command": ["python", "-m", RESOLVER_MODULE],
+        "args": [server.model, f"{MODELS_DIR}/{server.name}"],
+        "env": _registry_env(server.mlflow_tracking_uri, home="/tmp", mlflow_auth=server.mlflow_auth),
+        "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
+        "securityContext": restricted_container_security(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "models", "mountPath": MODELS_DIR}],
+    }
+
+
 def vllm_deployment(
     server: VllmServer, *, image: ImageRef, aws_cli_image: ImageRef, labels: Mapping[str, str], pool_label: str
 ) -> dict[str, Any]:
@@ -201,6 +254,8 @@ def vllm_deployment(
         )
         container["volumeMounts"].append({"name": "models", "mountPath": MODELS_DIR})
         init.append(container)
+    elif server.source == "registry":
+        init.append(_resolver_container(server))
     else:
         env.append({"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"})
     if server.hub_token_secret:
@@ -247,7 +302,13 @@ def vllm_deployment(
                 # terminationGracePeriod its drain would wait forever. Two replicas and the PodDisruptionBudget let
                 # Karpenter move one at a time instead (docs v1.14 concepts/disruption, "Pod-Level Controls").
                 "metadata": {
-                    "labels": {**labels, **selector, "mlplatform.io/served-model": server.served_model_name},
+                    "labels": {
+                        **labels,
+                        **selector,
+                        "mlplatform.io/served-model": server.served_model_name,
+                        # its init container asks MLflow: the serving namespace's policies let these pods reach it
+                        **(REGISTRY_POD_LABEL if server.source == "registry" else {}),
+                    },
                 },
                 "spec": {
                     "serviceAccountName": server.service_account,
@@ -392,7 +453,7 @@ class InferenceServiceSpec:
     name: str
     model_format: str | None
     runtime: str | None
-    storage_path: str
+    storage_path: str | None
     min_replicas: int
     max_replicas: int
     cpu: str
@@ -401,6 +462,10 @@ class InferenceServiceSpec:
     gpu_pool: str | None = None
     canary_storage_path: str | None = None
     canary_traffic_percent: int | None = None
+    model_uri: str | None = None
+    """A registry URI (`models:/<name>@<alias>`), resolved through MLflow at pod start, instead of storage_path."""
+    promoted_by: str | None = None
+    """The team whose `workflow` service account may roll the predictor out after a promotion."""
 
     @property
     def canary_percent(self) -> int | None:
@@ -418,7 +483,7 @@ class InferenceServiceSpec:
 
     def prefixes(self) -> list[str]:
         """The key prefixes its model servers read (the stable model and the canary)."""
-        paths = [self.storage_path] + ([self.canary_storage_path] if self.canary_storage_path else [])
+        paths = [p for p in (self.storage_path, self.canary_storage_path) if p]
         return [p.strip("/") + "/" for p in paths]
 
 
@@ -470,7 +535,12 @@ def inference_service(
     it as its own Deployment and Service and routes nothing to it: the split is enforced by the platform's
     HTTPRoute (`infra.serving.routing.http_route`), whose weights come from the same `canary_percent`.
     """
-    body: dict[str, Any] = {"predictor": _predictor(spec, s3_uri(bucket, spec.storage_path), pool_label)}
+    if spec.model_uri:
+        predictor = _predictor(spec, spec.model_uri, pool_label)
+        predictor["labels"] = dict(REGISTRY_POD_LABEL)  # KServe copies them to the predictor's pods
+        body: dict[str, Any] = {"predictor": predictor}
+    else:
+        body = {"predictor": _predictor(spec, s3_uri(bucket, spec.storage_path or ""), pool_label)}
     if spec.canary_storage_path and spec.canary_percent:
         body["canary"] = [
             {
@@ -489,6 +559,65 @@ def inference_service(
         },
         "spec": body,
     }
+
+
+REGISTRY_READER_SECRET = "mlflow-registry-reader"
+"""With MLflow's basic auth on: the Secret (in the serving namespace, keys `username` and `password`) of an MLflow
+user with READ on the registered models, which the resolver signs in as. An operator creates both (pipelines docs);
+until then the predictor's pods wait in CreateContainerConfigError naming it."""
+
+
+def registry_storage_container(
+    *, image: ImageRef, tracking_uri: str, labels: Mapping[str, str], mlflow_auth: bool = False
+) -> dict[str, Any]:
+    """A KServe ClusterStorageContainer for `models:/` URIs: KServe's webhook adds it as the predictor's
+    `storage-initializer` init container (the name KServe requires) and passes the InferenceService's storageUri and
+    /mnt/models as its arguments; the resolver step reads the alias once and downloads that version's files.
+
+    The root filesystem stays read-only: HOME and TMPDIR point into /mnt/models (the emptyDir KServe mounts there),
+    where the resolver stages its download before moving the files in place."""
+    return {
+        "apiVersion": "serving.kserve.io/v1alpha1",
+        "kind": "ClusterStorageContainer",
+        "metadata": {"name": REGISTRY_STORAGE_CONTAINER, "labels": dict(labels)},
+        "spec": {
+            "container": {
+                "name": "storage-initializer",
+                "image": image,
+                "command": ["python", "-m", RESOLVER_MODULE],
+                "env": _registry_env(tracking_uri, home=KSERVE_MODEL_DIR, mlflow_auth=mlflow_auth),
+                "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+                "securityContext": restricted_container_security(),
+            },
+            "supportedUriFormats": [{"prefix": REGISTRY_URI_PREFIX}],
+            "workloadType": "initContainer",
+        },
+    }
+
+
+def rollout_role(
+    *, isvc: str, team: str, service_account: str, labels: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A Role in the serving namespace that can read and patch one InferenceService (named, so no other team's),
+    and its binding to a team's workflow service account: the promote template's rollout step."""
+    name = f"mlp-rollout-{isvc}"
+    role = {
+        "metadata": {"name": name, "namespace": SERVING_NAMESPACE, "labels": dict(labels)},
+        "rules": [
+            {
+                "apiGroups": ["serving.kserve.io"],
+                "resources": ["inferenceservices"],
+                "resourceNames": [isvc],
+                "verbs": ["get", "patch"],
+            }
+        ],
+    }
+    binding = {
+        "metadata": {"name": name, "namespace": SERVING_NAMESPACE, "labels": dict(labels)},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": f"team-{team}"}],
+    }
+    return role, binding
 
 
 def vllm_serving_runtime(*, image: ImageRef, labels: Mapping[str, str]) -> dict[str, Any]:

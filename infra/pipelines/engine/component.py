@@ -17,8 +17,9 @@ from mlplatform.infra.k8s_documents import pod_security_labels
 from mlplatform.infra.k8s_resources import custom_resource, helm_release
 from mlplatform.infra.pipelines import templates
 from mlplatform.infra.pipelines.engine import documents
-from mlplatform.infra.pipelines.engine.documents import ARGO_NAMESPACE, RELEASE_NAME
+from mlplatform.infra.pipelines.engine.documents import ARGO_NAMESPACE, RELEASE_NAME, WORKFLOW_SERVICE_ACCOUNT
 from mlplatform.infra.registry.documents import ImageCache
+from mlplatform.infra.serving.documents import rollout_role
 
 COMPONENT_TYPE = "mlplatform:pipelines:PipelineEngine"
 
@@ -33,6 +34,9 @@ class TeamPipelines:
     """What must exist first: the team's Namespace (from `infra.tenancy`)."""
     retrain: RetrainConfig | None = None
     """The team's scheduled retraining (needs `PipelineEngineArgs.templates_image`)."""
+    rollouts: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    """Registry-served InferenceServices (name -> what must exist first: the serving namespace, the
+    InferenceService) the team's `workflow` account may roll out after a promotion (config's `promoted_by`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,6 +159,24 @@ class PipelineEngine(pulumi.ComponentResource):
                 # The subjects are named by string: the service account they name exists first.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*team.ready, created, *subjects]),
             )
+        for isvc, ready in team.rollouts.items():
+            # A Role in the shared serving namespace that reads and patches this one InferenceService, no other.
+            role, binding = rollout_role(
+                isvc=isvc, team=team.team, service_account=WORKFLOW_SERVICE_ACCOUNT, labels=labels
+            )
+            grant = k8s.rbac.v1.Role(
+                f"{key}-rollout-{isvc}",
+                metadata=role["metadata"],
+                rules=role["rules"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(ready)),
+            )
+            k8s.rbac.v1.RoleBinding(
+                f"{key}-rollout-{isvc}-binding",
+                metadata=binding["metadata"],
+                role_ref=binding["roleRef"],
+                subjects=binding["subjects"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[grant, workflow]),
+            )
         repositories: pulumi.Output[Any] = pulumi.Output.from_input(self._args.artifacts_bucket).apply(
             lambda bucket: documents.artifact_repositories(team.team, ns, bucket, self._args.region, labels)
         )
@@ -181,6 +203,7 @@ class PipelineEngine(pulumi.ComponentResource):
                 min_improvement=r.min_improvement,
                 suspend=r.suspend,
                 labels=labels,
+                inference_service=r.inference_service,
             )
             # The CRD comes with the chart; the templates and the service account it names exist first (else its
             # first run fails).

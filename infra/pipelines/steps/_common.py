@@ -27,7 +27,9 @@ class UsageError(StepError):
 
 @contextlib.contextmanager
 def mlflow_errors(doing: str) -> Iterator[None]:
-    """Turn an MlflowException raised while `doing` into a StepError naming what was being done."""
+    """Turn an MlflowException (or an HTTP error of an artifact download) raised while `doing` into a StepError
+    naming what was being done."""
+    import requests
     from mlflow.exceptions import MlflowException
 
     try:
@@ -35,6 +37,10 @@ def mlflow_errors(doing: str) -> Iterator[None]:
     except MlflowException as exc:
         first_line = (exc.message or str(exc)).strip().splitlines()[0] if (exc.message or str(exc)).strip() else ""
         raise StepError(f"{doing}: {first_line or type(exc).__name__}") from exc
+    except requests.RequestException as exc:
+        # Artifact downloads through the server (`mlflow-artifacts:`) raise requests' errors, not MLflow's.
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StepError(f"{doing}: {first_line}") from exc
 
 
 def tracking_uri_or_env(value: str | None) -> str:

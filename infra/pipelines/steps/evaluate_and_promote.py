@@ -16,6 +16,7 @@ import argparse
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from mlplatform.infra.pipelines.steps._common import (
@@ -151,6 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="registered model name")
     parser.add_argument("--metric", required=True, help="the metric both versions' training runs logged")
     parser.add_argument("--lower-is-better", action="store_true", help="for losses and errors")
+    parser.add_argument(
+        "--greater-is-better",
+        choices=("true", "false"),
+        help="the same choice as a value (a workflow parameter): false is --lower-is-better",
+    )
+    parser.add_argument(
+        "--outputs-dir",
+        help="also write `decision` (promoted, rejected or unchanged) and `champion` (the champion version after "
+        "this step) as files there: a workflow's output parameters",
+    )
     parser.add_argument("--min-improvement", type=float, default=0.0)
     parser.add_argument("--challenger-alias", default=CHALLENGER)
     parser.add_argument("--champion-alias", default=CHAMPION)
@@ -159,15 +170,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    if args.lower_is_better and args.greater_is_better == "true":
+        raise UsageError("--lower-is-better contradicts --greater-is-better true")
     policy = PromotionPolicy(
         metric=args.metric,
-        greater_is_better=not args.lower_is_better,
+        greater_is_better=not args.lower_is_better and args.greater_is_better != "false",
         min_improvement=args.min_improvement,
         challenger_alias=args.challenger_alias,
         champion_alias=args.champion_alias,
     )
     decision = evaluate_and_promote(tracking_uri_or_env(args.tracking_uri), args.model, policy)
+    if args.outputs_dir:
+        write_outputs(decision, Path(args.outputs_dir))
     return asdict(decision)
+
+
+def write_outputs(decision: Decision, directory: Path) -> None:
+    """The decision and the champion after it, one file each (what Argo reads as output parameters)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    champion = decision.challenger_version if decision.promoted else decision.champion_version
+    (directory / "decision").write_text(decision.decision)
+    (directory / "champion").write_text(champion or "")
 
 
 if __name__ == "__main__":
