@@ -250,8 +250,13 @@ def test_the_registry_reader_needs_read_on_the_model_and_on_its_experiment(
     from mlplatform.infra.pipelines.steps.resolve import resolve
 
     url = mlflow_server.url
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", mlflow_server.admin_user)
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", mlflow_server.admin_password)
+
+    def sign_in(user: str, password: str) -> None:
+        """MLflow's client reads the credentials from the environment on each request."""
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
+
+    sign_in(mlflow_server.admin_user, mlflow_server.admin_password)
     mlflow.set_tracking_uri(url)
     client = MlflowClient(url)
     experiment_id = client.create_experiment("churn-training")
@@ -262,25 +267,20 @@ def test_the_registry_reader_needs_read_on_the_model_and_on_its_experiment(
     auth = AuthServiceClient(url)
     auth.create_user("registry-reader", "reader-password-1")
 
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "registry-reader")
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "reader-password-1")
+    sign_in("registry-reader", "reader-password-1")
     with pytest.raises(StepError, match=r"registered model 'churn'.*(PERMISSION_DENIED|Permission denied)"):
         resolve("models:/churn@champion", tmp_path / "none", url)
 
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", mlflow_server.admin_user)
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", mlflow_server.admin_password)
+    sign_in(mlflow_server.admin_user, mlflow_server.admin_password)
     auth.grant_user_permission("registry-reader", "registered_model", "churn", "READ")
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "registry-reader")
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "reader-password-1")
+    sign_in("registry-reader", "reader-password-1")
     # The model's metadata is readable, its files are not: they are the run's artifacts, in the experiment.
     with pytest.raises(StepError, match=r"^downloading churn version 1 from .*: 403 Client Error: Forbidden"):
         resolve("models:/churn@champion", tmp_path / "model-only", url)
 
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", mlflow_server.admin_user)
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", mlflow_server.admin_password)
+    sign_in(mlflow_server.admin_user, mlflow_server.admin_password)
     auth.grant_user_permission("registry-reader", "experiment", experiment_id, "READ")
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "registry-reader")
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "reader-password-1")
+    sign_in("registry-reader", "reader-password-1")
     resolved = resolve("models:/churn@champion", tmp_path / "served", url)
     assert resolved.version == "1" and (tmp_path / "served" / "MLmodel").is_file()
     # READ is read: the reader cannot move the alias it serves

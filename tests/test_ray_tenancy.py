@@ -36,7 +36,7 @@ from tests.admission import Admission
 from tests.admission import Request as AdmissionRequest
 from tests.iam_harness import Lake, Workload
 from tests.k8s_schema import object_of
-from tests.network_policy import Destination, Pod, connection_allowed
+from tests.network_policy import Destination, Pod, connection_allowed, plan_namespace_labels, plan_policies
 
 STACKS = ("dev", "staging", "prod")
 CLUSTERS = {"dev": "research", "staging": "batch", "prod": "training"}
@@ -515,18 +515,8 @@ def test_a_platform_cluster_needs_the_artifacts_zone(stack_config: Any) -> None:
 # --- who reaches the clusters -----------------------------------------------------------------------------------
 
 
-def _policies(plan: Plan) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    network = [object_of(r) for r in plan.of_type(NETWORK_POLICY)]
-    cluster = [object_of(r) for r in plan.of_type(CLUSTER_NETWORK_POLICY)]
-    return [p for p in network if isinstance(p.get("spec"), dict)], cluster
-
-
-def _namespace_labels(plan: Plan, name: str) -> dict[str, str]:
-    for r in plan.of_type("kubernetes:core/v1:Namespace"):
-        meta = object_of(r)["metadata"]
-        if meta["name"] == name:
-            return dict(meta.get("labels", {}))
-    return {}
+_policies = plan_policies
+_namespace_labels = plan_namespace_labels
 
 
 def _pod(plan: Plan, namespace: str, labels: Mapping[str, str] | None = None) -> Pod:

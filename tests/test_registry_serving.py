@@ -33,10 +33,8 @@ from mlplatform.mlp.k8s_schema import object_of
 from mlplatform.mlp.planner import Plan, PlannedResource, plan_stack
 from mlplatform.mlp.stackfile import Project, load_stack
 from tests.k8s_schema import validate_custom_resource
-from tests.network_policy import Destination, Pod, connection_allowed
+from tests.network_policy import Destination, Pod, connection_allowed, plan_namespace_labels, plan_policies
 
-NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
-CLUSTER_NETWORK_POLICY = "kubernetes:networking.k8s.io/v1alpha1:ClusterNetworkPolicy"
 CSC = "kubernetes:serving.kserve.io/v1alpha1:ClusterStorageContainer"
 ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
 
@@ -91,18 +89,8 @@ def test_staging_and_prod_serve_from_the_lake_only(plans: dict[str, Plan]) -> No
         assert all("models:/" not in str(object_of(r)["spec"]) for r in plans[stack].of_type(ISVC)), stack
 
 
-def _policies(plan: Plan) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    network = [object_of(r) for r in plan.of_type(NETWORK_POLICY)]
-    cluster = [object_of(r) for r in plan.of_type(CLUSTER_NETWORK_POLICY)]
-    return [p for p in network if isinstance(p.get("spec"), dict)], cluster
-
-
-def _namespace_labels(plan: Plan, name: str) -> dict[str, str]:
-    for r in plan.of_type("kubernetes:core/v1:Namespace"):
-        meta = object_of(r)["metadata"]
-        if meta["name"] == name:
-            return dict(meta.get("labels", {}))
-    return {}
+_policies = plan_policies
+_namespace_labels = plan_namespace_labels
 
 
 def test_only_registry_served_predictors_reach_mlflow(plans: dict[str, Plan]) -> None:

@@ -57,7 +57,7 @@ class ServingArgs:
     """models_bucket is filled in by the component."""
     vllm_image: pulumi.Input[str] = field(default_factory=lambda: versions.image("vllm"))
     aws_cli_image: pulumi.Input[str] = field(default_factory=lambda: versions.image("aws-cli"))
-    registry_resolver_image: pulumi.Input[str] | None = None
+    registry_resolver_image: str | None = None
     """The steps' image (`pipelines.templates.image`): the `models:/` ClusterStorageContainer runs its resolver.
     Required when an InferenceService names a model_uri."""
     mlflow_tracking_uri: str = MLFLOW_IN_CLUSTER_URL
@@ -253,18 +253,16 @@ class Serving(pulumi.ComponentResource):
             return None
         if args.registry_resolver_image is None:
             raise ValueError("an InferenceService names a models:/ URI and no registry_resolver_image is given")
-        manifest = pulumi.Output.from_input(args.registry_resolver_image).apply(
-            lambda image: documents.registry_storage_container(
-                image=image, tracking_uri=args.mlflow_tracking_uri, labels=self._labels, mlflow_auth=args.mlflow_auth
-            )
+        manifest = documents.registry_storage_container(
+            image=args.registry_resolver_image,
+            tracking_uri=args.mlflow_tracking_uri,
+            labels=self._labels,
+            mlflow_auth=args.mlflow_auth,
         )
-        return k8s.apiextensions.CustomResource(
+        return custom_resource(
             f"{self._name}-registry-storage-container",
-            api_version="serving.kserve.io/v1alpha1",
-            kind="ClusterStorageContainer",
-            metadata=manifest["metadata"],
-            spec=manifest["spec"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(after_kserve)),
+            manifest,
+            pulumi.ResourceOptions(parent=self, depends_on=list(after_kserve)),
         )
 
     # -- routes: Envoy Gateway, the Gateway, one HTTPRoute per InferenceService ---------------------------------
