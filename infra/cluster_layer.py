@@ -29,8 +29,13 @@ from mlplatform.infra.layer_outputs import CloudOutputs, cloud_stack_name
 from mlplatform.infra.mlops import Mlflow, MlflowArgs, Ray, RayArgs
 from mlplatform.infra.mlops.documents import MLFLOW_NAMESPACE, MLFLOW_PORT, RAY_NAMESPACE
 from mlplatform.infra.observability import Monitoring, MonitoringArgs
+from mlplatform.infra.observability.documents import (
+    ALERTMANAGER_SERVICE_ACCOUNT,
+    PROMETHEUS_URL,
+    MonitoringSpec,
+    platform_monitors,
+)
 from mlplatform.infra.observability.documents import NAMESPACE as MONITORING_NAMESPACE
-from mlplatform.infra.observability.documents import PROMETHEUS_URL, MonitoringSpec, platform_monitors
 from mlplatform.infra.observability.rules import Thresholds, gpu_hourly_prices
 from mlplatform.infra.pipelines.engine import PipelineEngine, PipelineEngineArgs, TeamPipelines
 from mlplatform.infra.registry.documents import ImageCache, cached_image, cached_upstreams
@@ -296,6 +301,9 @@ class ClusterLayer:
                 region=cfg.region,
                 server_replicas=cfg.pipelines.server_replicas,
                 templates_image=cfg.pipelines.templates.image if cfg.pipelines.templates.enabled else None,
+                event_sender=(MONITORING_NAMESPACE, ALERTMANAGER_SERVICE_ACCOUNT)
+                if specs.retrain_routes(cfg)
+                else None,
                 cost_labels=self.labels,
                 system_node_selector=specs.system_node_selector(cfg),
                 image_cache=self.image_cache,

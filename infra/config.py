@@ -835,6 +835,12 @@ class RetrainConfig(_Model):
         description="A registry-served InferenceService to roll out after a promotion: its model_uri names this "
         "model's `champion` alias and its promoted_by names this team.",
     )
+    on_drift: bool = Field(
+        True,
+        description="Also retrain when the model's drift alert fires: Alertmanager posts it to the Argo server's "
+        "event endpoint, where a WorkflowEventBinding in the team's namespace submits `mlp-retrain` (needs "
+        "observability).",
+    )
     suspend: bool = False
     """Keep the CronWorkflow but start nothing."""
 
@@ -2187,6 +2193,11 @@ def _check_pipeline_templates(cfg: PlatformConfig, add: Add) -> None:
     for team, retrain in templates.retrain.items():
         if team not in cfg.tenants:
             add(("pipelines", "templates", "retrain", team), f"unknown team {team!r}; tenants: {known}")
+        if retrain.on_drift and not cfg.observability.enabled:
+            add(
+                ("pipelines", "templates", "retrain", team, "on_drift"),
+                "the drift alert comes from Prometheus and Alertmanager; enable observability or set on_drift: false",
+            )
         if retrain.inference_service is not None:
             path = ("pipelines", "templates", "retrain", team, "inference_service")
             svc = cfg.kserve.inference_services.get(retrain.inference_service)

@@ -351,8 +351,18 @@ kube-proxy, and the API server's endpoints (kube-prometheus-stack's `kubeApiServ
 Endpoints, the control plane's interfaces)."""
 
 
+def alertmanager_pods() -> dict[str, Any]:
+    """A peer: Alertmanager's pods in the monitoring namespace."""
+    return _pods(MONITORING_NAMESPACE, ALERTMANAGER)
+
+
 def monitoring_policies(
-    addresses: ClusterAddresses, labels: Mapping[str, str], *, targets: Sequence[ScrapeTarget], grafana: bool
+    addresses: ClusterAddresses,
+    labels: Mapping[str, str],
+    *,
+    targets: Sequence[ScrapeTarget],
+    grafana: bool,
+    event_endpoints: Sequence[tuple[str, Mapping[str, str], int]] = (),
 ) -> list[dict[str, Any]]:
     """The `monitoring` namespace: Prometheus, Alertmanager, Grafana, the Prometheus Operator and its webhook,
     kube-state-metrics (the node exporter runs on the host network: no policy applies to it)."""
@@ -455,6 +465,11 @@ def monitoring_policies(
             [([{"podSelector": prometheus}], [KUBE_STATE_METRICS_PORT])],
         ),
     ]
+    for target_ns, selector, port in event_endpoints:
+        # Drift alerts to the Argo server's event endpoint (the retrain trigger).
+        policies.append(
+            egress(ns, f"alertmanager-to-{target_ns}", labels, alertmanager, [([_pods(target_ns, selector)], [port])])
+        )
     if grafana:
         policies += [
             egress(

@@ -16,7 +16,9 @@ from mlplatform.infra.mlops.documents import (
     RayClusterSpec,
     RayGpuGroup,
 )
-from mlplatform.infra.observability.alerting import AlertingSpec
+from mlplatform.infra.observability.alerting import AlertingSpec, RetrainRoute
+from mlplatform.infra.pipelines.engine.documents import argo_event_url
+from mlplatform.infra.pipelines.templates import DRIFT_DISCRIMINATOR
 from mlplatform.infra.registry.documents import ImageCache, cached_image
 from mlplatform.infra.serving.documents import InferenceServiceSpec, VllmServer, default_vllm_resources
 from mlplatform.infra.tagging import cost_labels
@@ -234,6 +236,18 @@ def vllm_servers(cfg: PlatformConfig) -> list[VllmServer]:
     return servers
 
 
+def retrain_routes(cfg: PlatformConfig) -> tuple[RetrainRoute, ...]:
+    """The teams' retrainings that a drift alert starts (retrain.on_drift, where the templates are installed)."""
+    templates = cfg.pipelines.templates
+    if not (cfg.pipelines.enabled and templates.enabled and cfg.observability.enabled):
+        return ()
+    return tuple(
+        RetrainRoute(model=r.model, team=team, url=argo_event_url(f"team-{team}", DRIFT_DISCRIMINATOR))
+        for team, r in sorted(templates.retrain.items())
+        if r.on_drift
+    )
+
+
 def alerting_spec(cfg: PlatformConfig) -> AlertingSpec:
     """Where Alertmanager sends alerts; both layers read it (the topic and role, the Alertmanager values)."""
     a = cfg.observability.alerting
@@ -250,6 +264,7 @@ def alerting_spec(cfg: PlatformConfig) -> AlertingSpec:
         group_wait=a.group_wait,
         group_interval=a.group_interval,
         repeat_interval=a.repeat_interval,
+        retrain_routes=retrain_routes(cfg),
     )
 
 

@@ -215,7 +215,7 @@ def test_each_severity_routes_to_the_receivers_configured_for_it() -> None:
 
 def test_shipped_stacks_route_as_configured(plans: dict[str, Plan]) -> None:
     expected = {
-        "dev": ({"null": []}, ["null"]),
+        "dev": ({"null": [], "retrain-research-churn": ["webhook_configs"]}, ["null", "retrain-research-churn"]),
         "staging": (
             {"null": [], "critical": ["sns_configs"], "warning": ["sns_configs"]},
             ["null", "critical", "warning"],
@@ -405,7 +405,7 @@ def test_amtool_checks_the_rendered_configuration(plans: dict[str, Plan], tmp_pa
     (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(for_amtool_025(config, swapped)))
     result = _amtool("check-config", "alertmanager.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    receivers = {"dev": 1, "staging": 3, "prod": 3}[stack]
+    receivers = {"dev": 2, "staging": 3, "prod": 3}[stack]
     assert f" - 4 inhibit rules\n - {receivers} receivers\n" in result.stdout
     # Only the webhook's url_file needed a stand-in; every other field was read by amtool itself.
     assert swapped == (["url_file"] if stack == "prod" else [])

@@ -55,6 +55,7 @@ def _shipped() -> list[dict[str, Any]]:
     return [
         templates.train_template(IMAGE, {"app.kubernetes.io/part-of": "ml-platform"}),
         templates.evaluate_promote_template(IMAGE, {}),
+        templates.retrain_template({}),
         _retrain(),
     ]
 
@@ -259,7 +260,11 @@ def test_templates_need_the_engine(dev_config: dict[str, Any]) -> None:
 def test_dev_plans_the_templates_and_research_retraining(plans: dict[str, Plan]) -> None:
     plan = plans["dev"]
     templates_planned = plan.of_type("kubernetes:argoproj.io/v1alpha1:ClusterWorkflowTemplate")
-    assert sorted(r.inputs["metadata"]["name"] for r in templates_planned) == ["mlp-evaluate-promote", "mlp-train"]
+    assert sorted(r.inputs["metadata"]["name"] for r in templates_planned) == [
+        "mlp-evaluate-promote",
+        "mlp-retrain",
+        "mlp-train",
+    ]
     (cron,) = plan.of_type("kubernetes:argoproj.io/v1alpha1:CronWorkflow")
     assert cron.inputs["metadata"]["namespace"] == "team-research"
     (binding,) = [

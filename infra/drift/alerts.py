@@ -15,6 +15,7 @@ SIGNIFICANT_PSI = 0.2
 MODERATE_PSI = 0.1
 RETRAIN_LABEL = {"action": "retrain"}
 GROUP_NAME = "mlplatform.model-drift"
+ALERT_NAME = "ModelFeatureDrift"
 
 
 def drift_alert_group(psi_threshold: float = SIGNIFICANT_PSI, for_: str = "2h") -> dict[str, Any]:
@@ -28,7 +29,7 @@ def drift_alert_group(psi_threshold: float = SIGNIFICANT_PSI, for_: str = "2h") 
         "name": GROUP_NAME,
         "rules": [
             {
-                "alert": "ModelFeatureDrift",
+                "alert": ALERT_NAME,
                 "expr": f"max by (model) ({MAX_PSI}) > {threshold}",
                 "for": for_,
                 "labels": {"severity": "warning", "category": "drift", **RETRAIN_LABEL},

@@ -56,6 +56,25 @@ INHIBIT_RULES: list[dict[str, Any]] = [
 ]
 
 
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+"""Alertmanager's own projected token (kubelet rotates it; Alertmanager reads credentials_file on each request)."""
+RETRAIN_REPEAT = "24h"
+"""A drift alert that keeps firing asks for one retrain a day, not one per notification interval."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetrainRoute:
+    """A model whose drift alert submits its team's retraining: the Argo server's event URL for the team."""
+
+    model: str
+    team: str
+    url: str
+
+    @property
+    def receiver(self) -> str:
+        return f"retrain-{self.team}-{self.model}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class AlertingSpec:
     """Receivers and grouping from `observability.alerting`. A receiver with no severities is off."""
@@ -74,6 +93,8 @@ class AlertingSpec:
     group_wait: str
     group_interval: str
     repeat_interval: str
+    retrain_routes: tuple[RetrainRoute, ...] = ()
+    """Drift alerts (`action="retrain"`) of these models go to these Argo event endpoints."""
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.sns_severities + self.webhook_severities) - set(SEVERITIES))
@@ -130,6 +151,29 @@ def alertmanager_config(spec: AlertingSpec, *, topic_arn: str | None) -> dict[st
         raise ValueError("SNS severities need the topic's ARN")
     routes: list[dict[str, Any]] = [{"receiver": NULL_RECEIVER, "matchers": ['alertname = "Watchdog"']}]
     receivers: list[dict[str, Any]] = [{"name": NULL_RECEIVER}]
+    for retrain in spec.retrain_routes:
+        # First, and `continue`: the drift alert still reaches the warning receivers below.
+        routes.append(
+            {
+                "receiver": retrain.receiver,
+                "matchers": ['action = "retrain"', f'model = "{retrain.model}"'],
+                "group_by": ["alertname", "model"],
+                "repeat_interval": RETRAIN_REPEAT,
+                "continue": True,
+            }
+        )
+        receivers.append(
+            {
+                "name": retrain.receiver,
+                "webhook_configs": [
+                    {
+                        "url": retrain.url,
+                        "send_resolved": False,
+                        "http_config": {"authorization": {"type": "Bearer", "credentials_file": SERVICE_ACCOUNT_TOKEN}},
+                    }
+                ],
+            }
+        )
     for severity in SEVERITIES:
         receiver: dict[str, Any] = {"name": severity}
         if severity in spec.sns_severities:

@@ -21,6 +21,7 @@ from mlplatform.infra.observability import dashboards, documents, rules
 from mlplatform.infra.observability.alerting import AlertingSpec
 from mlplatform.infra.observability.documents import DCGM_NAMESPACE, NAMESPACE, Monitor, MonitoringSpec
 from mlplatform.infra.observability.rules import Thresholds
+from mlplatform.infra.pipelines.engine.documents import ARGO_NAMESPACE, SERVER_PORT, SERVER_SELECTOR
 
 if TYPE_CHECKING:
     from mlplatform.infra.platform_policies import ClusterAddresses
@@ -78,7 +79,15 @@ class Monitoring(pulumi.ComponentResource):
         )
         policy_resources.network_policies(
             f"{name}-{NAMESPACE}",
-            lambda a: platform_policies.monitoring_policies(a, labels, targets=targets, grafana=args.spec.grafana),
+            lambda a: platform_policies.monitoring_policies(
+                a,
+                labels,
+                targets=targets,
+                grafana=args.spec.grafana,
+                event_endpoints=[(ARGO_NAMESPACE, SERVER_SELECTOR, SERVER_PORT)]
+                if args.alerting.retrain_routes
+                else [],
+            ),
             args.addresses,
             namespace,
             self,

@@ -18,6 +18,7 @@ that field of those InferenceServices, so the next `pulumi up` does not undo a r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,13 @@ API_VERSION = "argoproj.io/v1alpha1"
 TRAIN_TEMPLATE = "mlp-train"
 EVALUATE_PROMOTE_TEMPLATE = "mlp-evaluate-promote"
 RETRAIN_CRON = "mlp-retrain"
+RETRAIN_TEMPLATE = "mlp-retrain"
+"""The ClusterWorkflowTemplate a drift alert submits (train, then evaluate and promote): the same steps as a team's
+CronWorkflow `mlp-retrain`."""
+RETRAIN_ENTRY = "retrain"
+RETRAIN_ON_DRIFT = "mlp-retrain-on-drift"
+DRIFT_DISCRIMINATOR = "drift"
+"""The Argo server's event endpoint for drift alerts: `/api/v1/events/<team namespace>/drift`."""
 TRAIN_ENTRY = "train"
 EVALUATE_PROMOTE_ENTRY = "evaluate-promote"
 STEPS_PACKAGE = "mlplatform.infra.pipelines.steps"
@@ -238,6 +246,124 @@ def evaluate_promote_template(image: str, labels: Mapping[str, str]) -> dict[str
     )
 
 
+def retrain_parameters() -> list[dict[str, Any]]:
+    return [
+        _param("model", description="registered model name"),
+        _param("dataset", description="CSV dataset URI the train step reads"),
+        _param("label", "label", "label column"),
+        _param("metric", "accuracy", "metric both versions' training runs logged"),
+        _param("greater-is-better", "true", "false for losses and errors", enum=("true", "false")),
+        _param("min-improvement", "0", "least improvement over the champion to promote"),
+        _param("inference-service", "", "a registry-served InferenceService to roll out after a promotion"),
+    ]
+
+
+def _retrain_steps(values: Mapping[str, str]) -> list[list[dict[str, Any]]]:
+    """train, then evaluate-promote, by reference to the shipped templates, with `values` (literal, or references
+    to the calling template's inputs)."""
+
+    def ref(template: str, entry: str) -> dict[str, Any]:
+        return {"name": template, "template": entry, "clusterScope": True}
+
+    def arguments(*names: str) -> dict[str, Any]:
+        return {"parameters": [{"name": n, "value": values[n]} for n in names]}
+
+    return [
+        [
+            {
+                "name": "train",
+                "templateRef": ref(TRAIN_TEMPLATE, TRAIN_ENTRY),
+                "arguments": arguments("model", "dataset", "label"),
+            }
+        ],
+        [
+            {
+                "name": "evaluate-promote",
+                "templateRef": ref(EVALUATE_PROMOTE_TEMPLATE, EVALUATE_PROMOTE_ENTRY),
+                "arguments": arguments("model", "metric", "greater-is-better", "min-improvement", "inference-service"),
+            }
+        ],
+    ]
+
+
+def retrain_template(labels: Mapping[str, str]) -> dict[str, Any]:
+    """`mlp-retrain`: what a drift alert submits (through a team's WorkflowEventBinding)."""
+    parameters = retrain_parameters()
+    values = {p["name"]: _input(p["name"]) for p in parameters}
+    entry = {"name": RETRAIN_ENTRY, "inputs": _inputs_of(parameters), "steps": _retrain_steps(values)}
+    return _cluster_template(RETRAIN_TEMPLATE, RETRAIN_ENTRY, parameters, [entry], labels)
+
+
+def _retrain_values(
+    *,
+    model: str,
+    dataset: str,
+    label: str,
+    metric: str,
+    greater_is_better: bool,
+    min_improvement: float,
+    inference_service: str | None,
+) -> dict[str, str]:
+    return {
+        "model": model,
+        "dataset": dataset,
+        "label": label,
+        "metric": metric,
+        "greater-is-better": "true" if greater_is_better else "false",
+        "min-improvement": repr(min_improvement),
+        "inference-service": inference_service or "",
+    }
+
+
+def drift_selector(model: str) -> str:
+    """The binding's event selector (expr-lang): a firing Alertmanager notification about this model, sent to the
+    drift endpoint. `?.` because the endpoint accepts any JSON (Argo's docs: guard every field)."""
+    return (
+        f'discriminator == "{DRIFT_DISCRIMINATOR}" && payload?.status == "firing" '
+        f"&& payload?.commonLabels?.model == {json.dumps(model)}"
+    )
+
+
+def retrain_event_binding(
+    *,
+    namespace: str,
+    model: str,
+    dataset: str,
+    label: str,
+    metric: str,
+    greater_is_better: bool,
+    min_improvement: float,
+    inference_service: str | None,
+    labels: Mapping[str, str],
+) -> dict[str, Any]:
+    """A team's WorkflowEventBinding: a drift alert about its model submits `mlp-retrain` with its retraining's
+    arguments. Argo evaluates every argument as an expression (`valueFrom.event`), so the config's values go in as
+    string literals (JSON quoting is expr-lang's)."""
+    values = _retrain_values(
+        model=model,
+        dataset=dataset,
+        label=label,
+        metric=metric,
+        greater_is_better=greater_is_better,
+        min_improvement=min_improvement,
+        inference_service=inference_service,
+    )
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "WorkflowEventBinding",
+        "metadata": {"name": RETRAIN_ON_DRIFT, "namespace": namespace, "labels": dict(labels)},
+        "spec": {
+            "event": {"selector": drift_selector(model)},
+            "submit": {
+                "workflowTemplateRef": {"name": RETRAIN_TEMPLATE, "clusterScope": True},
+                "arguments": {
+                    "parameters": [{"name": k, "valueFrom": {"event": json.dumps(v)}} for k, v in values.items()]
+                },
+            },
+        },
+    }
+
+
 def retrain_cron_workflow(
     *,
     namespace: str,
@@ -255,12 +381,15 @@ def retrain_cron_workflow(
     """A team's `mlp-retrain`: on the schedule, `mlp-train` then `mlp-evaluate-promote` (templates referenced by
     name, so a new image in config reaches the next run). One at a time (`Forbid`)."""
 
-    def ref(template: str, entry: str) -> dict[str, Any]:
-        return {"name": template, "template": entry, "clusterScope": True}
-
-    def arguments(**values: str) -> dict[str, Any]:
-        return {"parameters": [{"name": k.replace("_", "-"), "value": v} for k, v in values.items()]}
-
+    values = _retrain_values(
+        model=model,
+        dataset=dataset,
+        label=label,
+        metric=metric,
+        greater_is_better=greater_is_better,
+        min_improvement=min_improvement,
+        inference_service=inference_service,
+    )
     return {
         "apiVersion": API_VERSION,
         "kind": "CronWorkflow",
@@ -278,28 +407,7 @@ def retrain_cron_workflow(
                 "templates": [
                     {
                         "name": "retrain",
-                        "steps": [
-                            [
-                                {
-                                    "name": "train",
-                                    "templateRef": ref(TRAIN_TEMPLATE, TRAIN_ENTRY),
-                                    "arguments": arguments(model=model, dataset=dataset, label=label),
-                                }
-                            ],
-                            [
-                                {
-                                    "name": "evaluate-promote",
-                                    "templateRef": ref(EVALUATE_PROMOTE_TEMPLATE, EVALUATE_PROMOTE_ENTRY),
-                                    "arguments": arguments(
-                                        model=model,
-                                        metric=metric,
-                                        greater_is_better="true" if greater_is_better else "false",
-                                        min_improvement=repr(min_improvement),
-                                        inference_service=inference_service or "",
-                                    ),
-                                }
-                            ],
-                        ],
+                        "steps": _retrain_steps(values),
                     }
                 ],
             },

@@ -51,6 +51,9 @@ class PipelineEngineArgs:
     image_cache: ImageCache | None = None
     templates_image: str | None = None
     """The steps' image; set, the shipped ClusterWorkflowTemplates are installed (`infra.pipelines.templates`)."""
+    event_sender: tuple[str, str] | None = None
+    """(namespace, service account) of what posts drift alerts to the server's event endpoint (Alertmanager); set,
+    each team whose retraining has `on_drift` gets a WorkflowEventBinding and that account may trigger it."""
 
 
 class PipelineEngine(pulumi.ComponentResource):
@@ -78,7 +81,7 @@ class PipelineEngine(pulumi.ComponentResource):
             opts=self._child,
         )
         inside = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
-        for policy in documents.argo_namespace_policies(self._labels):
+        for policy in documents.argo_namespace_policies(self._labels, event_senders=self._drift_teams() != []):
             k8s.networking.v1.NetworkPolicy(
                 f"{self._name}-{policy['metadata']['name']}",
                 metadata=policy["metadata"],
@@ -86,6 +89,50 @@ class PipelineEngine(pulumi.ComponentResource):
                 opts=inside,
             )
         return namespace
+
+    def _create_drift_trigger(
+        self, key: str, team: TeamPipelines, r: RetrainConfig, sender: tuple[str, str], labels: Mapping[str, str]
+    ) -> None:
+        """The team's WorkflowEventBinding (a drift alert about its model submits `mlp-retrain`), and the sender's
+        right to trigger it: list the bindings and create workflows in this namespace, read the templates."""
+        binding = templates.retrain_event_binding(
+            namespace=team.namespace,
+            model=r.model,
+            dataset=r.dataset,
+            label=r.label,
+            metric=r.metric,
+            greater_is_better=r.greater_is_better,
+            min_improvement=r.min_improvement,
+            inference_service=r.inference_service,
+            labels=labels,
+        )
+        # The CRD comes with the chart; the template it submits exists first.
+        custom_resource(
+            f"{key}-retrain-on-drift",
+            binding,
+            pulumi.ResourceOptions(parent=self, depends_on=[*team.ready, self.release, *self.templates]),
+        )
+        role, role_binding = documents.retrain_trigger_rbac(team.namespace, sender, labels)
+        created = k8s.rbac.v1.Role(
+            f"{key}-retrain-trigger-role",
+            metadata=role["metadata"],
+            rules=role["rules"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(team.ready)),
+        )
+        k8s.rbac.v1.RoleBinding(
+            f"{key}-retrain-trigger-role-binding",
+            metadata=role_binding["metadata"],
+            role_ref=role_binding["roleRef"],
+            subjects=role_binding["subjects"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*team.ready, created]),
+        )
+
+    def _drift_teams(self) -> list[TeamPipelines]:
+        """Teams whose retraining a drift alert starts."""
+        args = self._args
+        if args.event_sender is None or args.templates_image is None:
+            return []
+        return [t for t in args.teams if t.retrain is not None and t.retrain.on_drift]
 
     def _create_release(self) -> k8s.helm.v3.Release:
         args = self._args
@@ -118,6 +165,7 @@ class PipelineEngine(pulumi.ComponentResource):
             for manifest in (
                 templates.train_template(args.templates_image, self._labels),
                 templates.evaluate_promote_template(args.templates_image, self._labels),
+                templates.retrain_template(self._labels),
             )
         ]
         role = documents.cluster_templates_reader(self._labels)
@@ -134,6 +182,15 @@ class PipelineEngine(pulumi.ComponentResource):
             subjects=binding["subjects"],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[reader]),
         )
+        if args.event_sender is not None and self._drift_teams():
+            sender = documents.retrain_trigger_templates_binding(args.event_sender, self._labels)
+            k8s.rbac.v1.ClusterRoleBinding(
+                f"{self._name}-retrain-trigger-templates-reader",
+                metadata=sender["metadata"],
+                role_ref=sender["roleRef"],
+                subjects=sender["subjects"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[reader]),
+            )
         return created
 
     def _create_team(self, team: TeamPipelines) -> None:
@@ -159,6 +216,8 @@ class PipelineEngine(pulumi.ComponentResource):
                 # The subjects are named by string: the service account they name exists first.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*team.ready, created, *subjects]),
             )
+        if team in self._drift_teams() and team.retrain is not None and self._args.event_sender is not None:
+            self._create_drift_trigger(key, team, team.retrain, self._args.event_sender, labels)
         for isvc, ready in team.rollouts.items():
             # A Role in the shared serving namespace that reads and patches this one InferenceService, no other.
             role, binding = rollout_role(

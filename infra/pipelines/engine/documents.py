@@ -150,16 +150,72 @@ def argo_workflows_values(
     }
 
 
-def argo_namespace_policies(labels: Mapping[str, str]) -> list[dict[str, Any]]:
+SERVER_SELECTOR = {"app.kubernetes.io/name": f"{RELEASE_NAME}-server", "app.kubernetes.io/instance": RELEASE_NAME}
+"""The server's pods (argo-helm 1.0.18 `argo-workflows.selectorLabels` with name `server`)."""
+RETRAIN_TRIGGER_ROLE = "mlp-retrain-trigger"
+
+
+def argo_event_url(namespace: str, discriminator: str) -> str:
+    """The Argo server's event endpoint for `namespace` (plain HTTP inside the cluster: the chart's `secure: false`)."""
+    return f"http://{RELEASE_NAME}-server.{ARGO_NAMESPACE}.svc:{SERVER_PORT}/api/v1/events/{namespace}/{discriminator}"
+
+
+def argo_namespace_policies(labels: Mapping[str, str], *, event_senders: bool = False) -> list[dict[str, Any]]:
     """The `argo` namespace: default deny, DNS, and the API server for the controller and the server (neither
-    calls AWS: workflow pods reach the lake with their team's role). Nothing reaches the server over the network;
-    members use `kubectl port-forward` (through the API server, with their own RBAC)."""
+    calls AWS: workflow pods reach the lake with their team's role). Members use `kubectl port-forward` (through
+    the API server, with their own RBAC); with `event_senders`, Alertmanager's pods reach the server's port (its
+    event endpoint, for drift alerts), and nothing else does."""
     ns = ARGO_NAMESPACE
-    return [
+    policies = [
         platform_policies.default_deny(ns, labels),
         platform_policies.dns(ns, labels),
         platform_policies.api_server(ns, labels),
     ]
+    if event_senders:
+        alertmanager = platform_policies.alertmanager_pods()
+        policies.append(
+            platform_policies.ingress(
+                ns,
+                "server-events-from-alertmanager",
+                labels,
+                {"matchLabels": dict(SERVER_SELECTOR)},
+                [([alertmanager], [SERVER_PORT])],
+            )
+        )
+    return policies
+
+
+def retrain_trigger_rbac(
+    namespace: str, service_account: tuple[str, str], labels: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the sender of drift events needs in a team's namespace to have the server submit a workflow for it
+    (Argo's events docs and its example role `submit-workflow-template-role.yaml`, v4.1.2): list the bindings,
+    create the workflow. Its ClusterWorkflowTemplate comes through `cluster_templates_reader`."""
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": RETRAIN_TRIGGER_ROLE, "namespace": namespace, "labels": dict(labels)},
+        "rules": [
+            {"apiGroups": ["argoproj.io"], "resources": ["workfloweventbindings"], "verbs": ["list"]},
+            {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create"]},
+        ],
+    }
+    sa_namespace, sa_name = service_account
+    subject = {"kind": "ServiceAccount", "name": sa_name, "namespace": sa_namespace}
+    return role, _role_binding("Role", RETRAIN_TRIGGER_ROLE, namespace, [subject], labels)
+
+
+def retrain_trigger_templates_binding(service_account: tuple[str, str], labels: Mapping[str, str]) -> dict[str, Any]:
+    sa_namespace, sa_name = service_account
+    binding = _role_binding(
+        "ClusterRole",
+        CLUSTER_TEMPLATES_READER,
+        None,
+        [{"kind": "ServiceAccount", "name": sa_name, "namespace": sa_namespace}],
+        labels,
+    )
+    binding["metadata"]["name"] = f"{CLUSTER_TEMPLATES_READER}-{RETRAIN_TRIGGER_ROLE}"
+    return binding
 
 
 def workflow_service_account(namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
