@@ -5,7 +5,7 @@
     python3 dev.py test                lint, format check, type check and the test suite
     python3 dev.py mlp ARGS...         any mlp command inside the project environment
     python3 dev.py setup [--dev]       only create/refresh .venv from the lock files
-    python3 dev.py lock                regenerate requirements.txt / requirements-dev.txt (needs uv in .venv)
+    python3 dev.py lock                regenerate the lock files (requirements*.txt, images/steps/requirements.txt)
 
 The environment is `.venv`, installed with hash checking from `requirements.txt` (what `pulumi up` and mlp need;
 the Pulumi CLI installs the same file) or `requirements-dev.txt` (plus the test tools). It is reinstalled only
@@ -115,7 +115,13 @@ def main(argv: list[str]) -> int:
         ]
         if _run([str(PYTHON), "-m", "pip", "install", "--quiet", "uv"]) != 0:
             return 1
-        return _run([*uv, "-o", "requirements.txt"]) or _run([*uv, "--extra", "dev", "-o", "requirements-dev.txt"])
+        # The steps' image: what its steps import, at the versions of the dev lock (their tests run against those).
+        steps = [*uv[:5], "images/steps/requirements.in", *uv[6:], "-c", "requirements-dev.txt"]
+        return (
+            _run([*uv, "-o", "requirements.txt"])
+            or _run([*uv, "--extra", "dev", "-o", "requirements-dev.txt"])
+            or _run([*steps, "-o", "images/steps/requirements.txt"])
+        )
     print(f"dev.py: unknown task {task!r}\n{__doc__}", file=sys.stderr)
     return 2
 

@@ -26,8 +26,15 @@ from mlplatform.infra.gpu_pools.documents import POOL_LABEL
 from mlplatform.infra.ingress import LoadBalancerController, LoadBalancerControllerArgs
 from mlplatform.infra.ingress.component import create_load_balancer_guard
 from mlplatform.infra.layer_outputs import CloudOutputs, cloud_stack_name
-from mlplatform.infra.mlops import Mlflow, MlflowArgs, Ray, RayArgs
-from mlplatform.infra.mlops.documents import MLFLOW_NAMESPACE, MLFLOW_PORT, RAY_NAMESPACE
+from mlplatform.infra.mlops import Mlflow, MlflowAccounts, MlflowAccountsArgs, MlflowArgs, Ray, RayArgs
+from mlplatform.infra.mlops.documents import (
+    MLFLOW_NAMESPACE,
+    MLFLOW_PORT,
+    RAY_NAMESPACE,
+    REGISTRY_READER_USER,
+    TEAM_CREDENTIALS_SECRET,
+    team_user,
+)
 from mlplatform.infra.observability import Monitoring, MonitoringArgs
 from mlplatform.infra.observability.documents import (
     ALERTMANAGER_SERVICE_ACCOUNT,
@@ -36,8 +43,11 @@ from mlplatform.infra.observability.documents import (
     platform_monitors,
 )
 from mlplatform.infra.observability.documents import NAMESPACE as MONITORING_NAMESPACE
+from mlplatform.infra.observability.pushgateway import PORT as PUSHGATEWAY_PORT
+from mlplatform.infra.observability.pushgateway import URL as PUSHGATEWAY_URL
 from mlplatform.infra.observability.rules import Thresholds, gpu_hourly_prices
 from mlplatform.infra.pipelines.engine import PipelineEngine, PipelineEngineArgs, TeamPipelines
+from mlplatform.infra.pipelines.engine.component import DriftJobs
 from mlplatform.infra.registry.documents import ImageCache, cached_image, cached_upstreams
 from mlplatform.infra.registry.images import required_registry
 from mlplatform.infra.serving import Serving, ServingArgs
@@ -75,8 +85,10 @@ class ClusterLayer:
         self._pools: list[pulumi.Resource] = [self.node_pools] if self.node_pools is not None else []
         self.load_balancer_controller = self._create_load_balancer_controller()
         self.mlflow = self._create_mlflow()
+        self.mlflow_accounts = self._create_mlflow_accounts()  # before the namespaces whose Secrets hold them
         self.serving = self._create_serving()
         self.tenants = self._create_tenants()
+        self.team_mlflow_secrets = self._create_team_mlflow_secrets()  # before the team pods that name them
         self.ray = self._create_ray()  # a team's Ray clusters go into the team's namespace
         self.pipelines = self._create_pipelines()  # so do a team's workflows
         self.monitoring = self._create_monitoring()
@@ -187,6 +199,7 @@ class ClusterLayer:
                 ingress_hostname=m.ingress.hostname,
                 ingress_certificate_arn=m.ingress.certificate_arn,
                 registry_clients=specs.serves_from_registry(cfg),
+                accounts_job=bool(specs.mlflow_users(self.cfg)),
                 ingress_depends_on=[self.load_balancer_controller] if self.load_balancer_controller else [],
                 cost_labels=self.labels,
                 system_node_selector=specs.system_node_selector(cfg),
@@ -194,6 +207,49 @@ class ClusterLayer:
             ),
             opts=self._opts,
         )
+
+    def _create_mlflow_accounts(self) -> MlflowAccounts | None:
+        cfg = self.cfg
+        users = specs.mlflow_users(self.cfg)
+        if not users or self.mlflow is None:
+            return None
+        return MlflowAccounts(
+            "mlflow-accounts",
+            MlflowAccountsArgs(
+                usernames=users,
+                admin_secret_arn=self.cloud.mlflow_admin_secret_arn or "",
+                region=cfg.region,
+                image=self._image("mlflow", cfg.mlflow.image),
+                cost_labels=self.labels,
+                system_node_selector=specs.system_node_selector(cfg),
+                server=[self.mlflow],
+            ),
+            opts=self._opts,
+        )
+
+    def _create_team_mlflow_secrets(self) -> dict[str, list[pulumi.Resource]]:
+        """Each team namespace's `mlflow-credentials` Secret (its MLflow account), by namespace."""
+        accounts, users = self.mlflow_accounts, specs.mlflow_users(self.cfg)
+        if accounts is None or self.tenants is None:
+            return {}
+        return {
+            spec.namespace: [
+                accounts.credentials_secret(
+                    f"{spec.namespace}-mlflow-credentials",
+                    user=team_user(spec.name),
+                    namespace=spec.namespace,
+                    secret_name=TEAM_CREDENTIALS_SECRET,
+                    labels=spec.labels,
+                    depends_on=self.tenants.namespace_resources[spec.namespace],
+                )
+            ]
+            for spec in specs.tenant_specs(self.cfg)
+            if team_user(spec.name) in users
+        }
+
+    def _mlflow_password(self, user: str) -> pulumi.Output[str] | None:
+        accounts = self.mlflow_accounts
+        return accounts.password(user) if accounts is not None and user in specs.mlflow_users(self.cfg) else None
 
     def _create_ray(self) -> Ray | None:
         cfg = self.cfg
@@ -204,7 +260,11 @@ class ClusterLayer:
             "ray",
             RayArgs(
                 clusters=specs.ray_clusters(cfg, self.image_cache),
-                team_namespaces={ns: self.tenants.namespace_resources[ns] for ns in hosts} if self.tenants else {},
+                team_namespaces={
+                    ns: [*self.tenants.namespace_resources[ns], *self.team_mlflow_secrets.get(ns, [])] for ns in hosts
+                }
+                if self.tenants
+                else {},
                 monitoring_namespace=MONITORING_NAMESPACE if cfg.observability.enabled else None,
                 operator_replicas=1,
                 cost_labels=self.labels,
@@ -224,12 +284,14 @@ class ClusterLayer:
             ServingArgs(
                 region=cfg.region,
                 models_bucket_name=self._bucket("models"),
+                raw_bucket_name=self._bucket("raw") if specs.logs_requests(cfg) else None,
                 install_kserve=cfg.kserve.enabled,
                 inference_services=specs.inference_services(cfg),
                 vllm_servers=specs.vllm_servers(cfg),
                 vllm_image=self._image("vllm", cfg.vllm.image),
                 registry_resolver_image=cfg.pipelines.templates.image,
                 mlflow_auth=cfg.mlflow.enabled and cfg.mlflow.auth.enabled,
+                registry_reader_password=self._mlflow_password(REGISTRY_READER_USER),
                 aws_cli_image=self._image("aws-cli"),
                 envoy_gateway_image=self._image("envoy-gateway"),
                 envoy_proxy_image=self._image("envoy-proxy"),
@@ -258,6 +320,9 @@ class ClusterLayer:
         if self.serving is not None and self.serving.routes_models:
             # The models' Gateway: its Envoy proxies listen on the shifted port (80 + 10000).
             endpoints.append(PlatformEndpoint(namespace=ENVOY_GATEWAY_NAMESPACE, ports=[ENVOY_CONTAINER_PORT]))
+        if specs.drift_jobs(cfg):
+            # The drift jobs push their gauges (the Pushgateway admits only their pods).
+            endpoints.append(PlatformEndpoint(namespace=MONITORING_NAMESPACE, ports=[PUSHGATEWAY_PORT]))
         return Tenants(
             "tenants",
             TenantsArgs(
@@ -287,12 +352,17 @@ class ClusterLayer:
                         namespace=spec.namespace,
                         groups=spec.groups,
                         labels=spec.labels,
-                        ready=ready[spec.namespace],
+                        ready=[*ready[spec.namespace], *self.team_mlflow_secrets.get(spec.namespace, [])],
                         retrain=cfg.pipelines.templates.retrain.get(spec.name),
                         rollouts={
                             svc.name: self.serving.inference_service_ready(svc.name)
                             for svc in specs.inference_services(cfg)
                             if self.serving is not None and svc.promoted_by == spec.name
+                        },
+                        vllm_rollouts={
+                            server.name: self.serving.vllm_server_ready(server.name)
+                            for server in specs.vllm_servers(cfg)
+                            if self.serving is not None and server.promoted_by == spec.name
                         },
                     )
                     for spec in specs.tenant_specs(cfg)
@@ -303,6 +373,11 @@ class ClusterLayer:
                 templates_image=cfg.pipelines.templates.image if cfg.pipelines.templates.enabled else None,
                 event_sender=(MONITORING_NAMESPACE, ALERTMANAGER_SERVICE_ACCOUNT)
                 if specs.retrain_routes(cfg)
+                else None,
+                mlflow_auth=self.mlflow_accounts is not None,
+                registry_reader=REGISTRY_READER_USER if REGISTRY_READER_USER in specs.mlflow_users(self.cfg) else "",
+                drift=DriftJobs(logs_bucket=self._bucket("raw"), pushgateway=PUSHGATEWAY_URL)
+                if specs.drift_jobs(cfg)
                 else None,
                 cost_labels=self.labels,
                 system_node_selector=specs.system_node_selector(cfg),
@@ -342,6 +417,7 @@ class ClusterLayer:
                 alerting=alerting,
                 alerts_topic_arn=self.cloud.alerts_topic_arn if alerting.uses_sns else None,
                 aws_cli_image=self._image("aws-cli"),
+                pushgateway_image=self._image("pushgateway") if specs.drift_jobs(cfg) else None,
                 monitors=monitors,
                 gpu_nodes=bool(cfg.gpu_pools),
                 retain_volumes=prod,

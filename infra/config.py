@@ -835,12 +835,24 @@ class RetrainConfig(_Model):
         description="A registry-served InferenceService to roll out after a promotion: its model_uri names this "
         "model's `champion` alias and its promoted_by names this team.",
     )
+    drift_from: Name | None = Field(
+        None,
+        description="Measure drift on this InferenceService's logged requests (its request_log names this team): "
+        "the CronWorkflow `mlp-drift` compares them with the dataset and pushes the gauges the drift alert reads "
+        "(needs observability).",
+    )
+    drift_schedule: Cron = Field("17 * * * *", description="When `mlp-drift` runs (5 fields, UTC).")
     on_drift: bool = Field(
         True,
-        description="Also retrain when the model's drift alert fires: Alertmanager posts it to the Argo server's "
-        "event endpoint, where a WorkflowEventBinding in the team's namespace submits `mlp-retrain` (needs "
-        "observability).",
+        description="With drift_from, also retrain when the model's drift alert fires: Alertmanager posts it to "
+        "the Argo server's event endpoint, where a WorkflowEventBinding in the team's namespace submits "
+        "`mlp-retrain`.",
     )
+
+    @property
+    def retrains_on_drift(self) -> bool:
+        return self.drift_from is not None and self.on_drift
+
     suspend: bool = False
     """Keep the CronWorkflow but start nothing."""
 
@@ -913,6 +925,13 @@ class InferenceServiceConfig(_Model):
         description="With a `models:/<name>@<alias>` model_uri: the team whose `workflow` service account may roll "
         "the predictor out after a promotion (the mlp-evaluate-promote template's `inference-service` parameter).",
     )
+    request_log: Name | None = Field(
+        None,
+        description="Log every request (KServe's logger, mode `request`) into this team's prefix of the lake's "
+        "`raw` zone, `teams/<team>/inference-logs/`, where the team's drift job (retrain.<team>.drift_from) reads "
+        "them; the predictor's role may only write there. Requests may hold personal data: the team's role reads "
+        "them.",
+    )
     min_replicas: int = Field(1, ge=0)
     """Replica floor."""
     max_replicas: int = Field(2, ge=1)
@@ -961,6 +980,12 @@ class VllmModelConfig(_Model):
     source: Literal["lake", "hub", "registry"] = "lake"
     """`lake`: weights from the models zone; `hub`: downloaded from the hub; `registry`: the MLflow version the
     model URI names, downloaded by an init container that runs the same resolver as KServe's storage container."""
+    promoted_by: Name | None = Field(
+        None,
+        description="With source registry and a `models:/<name>@<alias>` model: the team whose `workflow` service "
+        "account may roll the server out after a promotion (the mlp-evaluate-promote template's `vllm-server` "
+        "parameter); Pulumi then ignores the pod template's model-version annotation.",
+    )
     hub_token_secret: SecretName | None = Field(None, description="Secrets Manager secret holding the hub token.")
     served_model_name: Name
     """Name clients pass as `model` (--served-model-name)."""
@@ -2161,13 +2186,36 @@ def _check_registry_serving(cfg: PlatformConfig, path: tuple[str, ...], svc: Inf
     if cfg.pipelines.templates.image is None:
         add(uri, "the resolver runs in the steps' image; set pipelines.templates.image")
     if svc.promoted_by is not None:
-        team = svc.promoted_by
-        if "@" not in (svc.model_uri or ""):
-            add(path + ("promoted_by",), "a version number never moves; name an alias (models:/<name>@<alias>)")
-        if team not in cfg.tenants:
-            add(path + ("promoted_by",), f"unknown team {team!r}; tenants: {', '.join(sorted(cfg.tenants)) or 'none'}")
-        if not cfg.pipelines.templates.enabled:
-            add(path + ("promoted_by",), "the rollout is a step of the shipped templates; set templates.enabled")
+        _check_promoted_by(cfg, path + ("promoted_by",), svc.promoted_by, svc.model_uri, add)
+
+
+def _check_promoted_by(cfg: PlatformConfig, path: tuple[str, ...], team: str, uri: str | None, add: Add) -> None:
+    """A rollout after a promotion: the server resolves an alias (a version never moves), the team is configured,
+    and the promote template that rolls it out is installed."""
+    if "@" not in (uri or ""):
+        add(path, "a version number never moves; name an alias (models:/<name>@<alias>)")
+    if team not in cfg.tenants:
+        add(path, f"unknown team {team!r}; tenants: {', '.join(sorted(cfg.tenants)) or 'none'}")
+    if not cfg.pipelines.templates.enabled:
+        add(path, "the rollout is a step of the shipped templates; set templates.enabled")
+
+
+def _check_drift_source(cfg: PlatformConfig, team: str, name: str, add: Add) -> None:
+    """The drift job reads the InferenceService's requests from the team's lake prefix and pushes to the
+    monitoring stack's Pushgateway."""
+    path = ("pipelines", "templates", "retrain", team, "drift_from")
+    if not cfg.observability.enabled:
+        add(path, "the drift gauges go to Prometheus (through the Pushgateway); enable observability")
+    svc = cfg.kserve.inference_services.get(name)
+    if svc is None:
+        known = ", ".join(sorted(cfg.kserve.inference_services)) or "none"
+        add(path, f"unknown InferenceService {name!r}; kserve.inference_services: {known}")
+    elif svc.request_log != team:
+        add(
+            path,
+            f"InferenceService {name!r} must log its requests into this team's prefix: set its request_log to "
+            f"{team!r} (now {svc.request_log or 'unset'})",
+        )
 
 
 def _check_pipeline_templates(cfg: PlatformConfig, add: Add) -> None:
@@ -2193,11 +2241,8 @@ def _check_pipeline_templates(cfg: PlatformConfig, add: Add) -> None:
     for team, retrain in templates.retrain.items():
         if team not in cfg.tenants:
             add(("pipelines", "templates", "retrain", team), f"unknown team {team!r}; tenants: {known}")
-        if retrain.on_drift and not cfg.observability.enabled:
-            add(
-                ("pipelines", "templates", "retrain", team, "on_drift"),
-                "the drift alert comes from Prometheus and Alertmanager; enable observability or set on_drift: false",
-            )
+        if retrain.drift_from is not None:
+            _check_drift_source(cfg, team, retrain.drift_from, add)
         if retrain.inference_service is not None:
             path = ("pipelines", "templates", "retrain", team, "inference_service")
             svc = cfg.kserve.inference_services.get(retrain.inference_service)
@@ -2360,6 +2405,14 @@ def _check_services(cfg: PlatformConfig, add: Add) -> None:
             _check_registry_serving(cfg, path, svc, add)
         elif svc.promoted_by is not None:
             add(path + ("promoted_by",), "only a model_uri naming an alias is rolled out after a promotion")
+        if svc.request_log is not None:
+            if svc.request_log not in cfg.tenants:
+                known = ", ".join(sorted(cfg.tenants)) or "none"
+                add(path + ("request_log",), f"unknown team {svc.request_log!r}; tenants: {known}")
+            if "raw" not in zones:
+                add(
+                    path + ("request_log",), "requests are logged into the lake's `raw` zone; add it to data_lake.zones"
+                )
         if not cfg.kserve.enabled:
             add(path, "kserve.enabled is false; remove the service or enable KServe")
         if svc.min_replicas > svc.max_replicas:
@@ -2392,6 +2445,10 @@ def _check_services(cfg: PlatformConfig, add: Add) -> None:
                 add(path + ("model",), "the registry is MLflow's; enable mlflow")
             if cfg.pipelines.templates.image is None:
                 add(path + ("model",), "the resolver runs in the steps' image; set pipelines.templates.image")
+        if model.promoted_by is not None and model.source != "registry":
+            add(path + ("promoted_by",), "a rollout resolves the registry alias again: only with source: registry")
+        elif model.promoted_by is not None:
+            _check_promoted_by(cfg, path + ("promoted_by",), model.promoted_by, model.model, add)
         if model.source == "lake" and "models" not in zones:
             add(path + ("source",), "weights are read from the lake's `models` zone; add it to data_lake.zones")
         if model.min_replicas != model.max_replicas and not cfg.observability.enabled:

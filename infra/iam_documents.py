@@ -83,6 +83,8 @@ class S3Grant:
     HeadBucket as s3:ListBucket with no `s3:prefix` in the request, so the role may then also list the bucket without
     a prefix: every key name (and size) of the bucket, not the objects' contents. No condition key tells the two
     apart."""
+    read: bool = True
+    """False: put objects only (no get, list, or delete), e.g. KServe's logger writing requests."""
 
 
 def s3_access_policy(
@@ -91,8 +93,9 @@ def s3_access_policy(
     """Least privilege over the lake: objects under the granted prefixes, listing only those prefixes, the lake
     key for them, and reading the named secrets. Nothing else (no bucket configuration, no other prefix)."""
     statements: list[dict[str, Any]] = []
-    reads = sorted({f"{g.bucket_arn}/{g.prefix}*" for g in grants})
-    writes = sorted({f"{g.bucket_arn}/{g.prefix}*" for g in grants if g.write})
+    reads = sorted({f"{g.bucket_arn}/{g.prefix}*" for g in grants if g.read})
+    writes = sorted({f"{g.bucket_arn}/{g.prefix}*" for g in grants if g.write and g.read})
+    puts = sorted({f"{g.bucket_arn}/{g.prefix}*" for g in grants if g.write and not g.read})
     if reads:
         statements.append({"Sid": "ReadObjects", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": reads})
     if writes:
@@ -104,9 +107,12 @@ def s3_access_policy(
                 "Resource": writes,
             }
         )
+    if puts:
+        statements.append({"Sid": "PutObjects", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": puts})
     by_bucket: dict[str, set[str]] = {}
     for g in grants:
-        by_bucket.setdefault(g.bucket_arn, set()).add(g.prefix)
+        if g.read:
+            by_bucket.setdefault(g.bucket_arn, set()).add(g.prefix)
     head_buckets = {g.bucket_arn for g in grants if g.head_bucket}
     for i, (bucket, prefixes) in enumerate(sorted(by_bucket.items())):
         statement: dict[str, Any] = {
@@ -133,7 +139,7 @@ def s3_access_policy(
             {
                 "Sid": "UseTheLakeKey",
                 "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"] if writes else ["kms:Decrypt"],
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"] if writes or puts else ["kms:Decrypt"],
                 "Resource": key_arn,
             }
         )

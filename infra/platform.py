@@ -424,6 +424,7 @@ class CloudLayer:
                 label=cfg.cluster_name,
                 region=cfg.region,
                 models_bucket_arn=self.lake.bucket_arns["models"],
+                raw_bucket_arn=self.lake.bucket_arns["raw"] if specs.logs_requests(cfg) else None,
                 key_arn=self.lake.key_arn,
                 inference_services=specs.inference_services(cfg),
                 vllm_servers=specs.vllm_servers(cfg),

@@ -53,6 +53,7 @@ from mlplatform.infra.container_logs.documents import NAMESPACE as LOGGING_NAMES
 from mlplatform.infra.gpu_pools.documents import DEVICE_PLUGIN_NAMESPACE, KARPENTER_NAMESPACE, WARM_CAPACITY_NAMESPACE
 from mlplatform.infra.k8s_documents import POD_IDENTITY_AGENT, PRIVATE_RANGES, api_server_egress
 from mlplatform.infra.mlops.documents import (
+    ACCOUNTS_SELECTOR,
     MLFLOW_NAMESPACE,
     MLFLOW_PORT,
     MLFLOW_SELECTOR,
@@ -217,7 +218,11 @@ def api_server(namespace: str, labels: Mapping[str, str], pods: Mapping[str, Any
 
 
 def aws_apis(
-    namespace: str, labels: Mapping[str, str], addresses: ClusterAddresses, pods: Mapping[str, Any] | None = None
+    namespace: str,
+    labels: Mapping[str, str],
+    addresses: ClusterAddresses,
+    pods: Mapping[str, Any] | None = None,
+    name: str = "allow-aws-apis",
 ) -> dict[str, Any]:
     """HTTPS to public addresses and to the interface endpoints, HTTP to the Pod Identity agent."""
     egress: list[dict[str, Any]] = [
@@ -227,10 +232,7 @@ def aws_apis(
         egress.append({"to": _blocks(addresses.interface_endpoints), "ports": _tcp(443)})
     egress.append({"to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}], "ports": _tcp(80)})
     return _policy(
-        namespace,
-        "allow-aws-apis",
-        labels,
-        {"podSelector": dict(pods or {}), "policyTypes": ["Egress"], "egress": egress},
+        namespace, name, labels, {"podSelector": dict(pods or {}), "policyTypes": ["Egress"], "egress": egress}
     )
 
 
@@ -363,6 +365,7 @@ def monitoring_policies(
     targets: Sequence[ScrapeTarget],
     grafana: bool,
     event_endpoints: Sequence[tuple[str, Mapping[str, str], int]] = (),
+    pushgateway: tuple[Mapping[str, str], int, Mapping[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
     """The `monitoring` namespace: Prometheus, Alertmanager, Grafana, the Prometheus Operator and its webhook,
     kube-state-metrics (the node exporter runs on the host network: no policy applies to it)."""
@@ -465,6 +468,19 @@ def monitoring_policies(
             [([{"podSelector": prometheus}], [KUBE_STATE_METRICS_PORT])],
         ),
     ]
+    if pushgateway is not None:
+        # (its pods, its port, the label of the team pods that push): Prometheus scrapes it (a ScrapeTarget), and
+        # only the pushing pods of team namespaces reach it.
+        gateway, gateway_port, pushers = pushgateway
+        policies.append(
+            ingress(
+                ns,
+                "pushgateway",
+                labels,
+                _select(gateway),
+                [([{"podSelector": prometheus}, {**TEAMS, "podSelector": _select(pushers)}], [gateway_port])],
+            )
+        )
     for target_ns, selector, port in event_endpoints:
         # Drift alerts to the Argo server's event endpoint (the retrain trigger).
         policies.append(
@@ -506,12 +522,18 @@ def logging_policies(addresses: ClusterAddresses, labels: Mapping[str, str]) -> 
 
 
 def mlflow_policies(
-    addresses: ClusterAddresses, labels: Mapping[str, str], *, load_balancer: bool, registry_clients: bool = False
+    addresses: ClusterAddresses,
+    labels: Mapping[str, str],
+    *,
+    load_balancer: bool,
+    registry_clients: bool = False,
+    accounts_job: bool = False,
 ) -> list[dict[str, Any]]:
     """The MLflow server: teams on its port (and the internal ALB's addresses in the private subnets, which
     forwards to the pods, when the Ingress is on; with `registry_clients`, the serving namespace's predictors whose
     model comes from the registry, for their init container); its database on 5432 in the private subnets, S3 and
-    Secrets Manager. The server never calls the Kubernetes API."""
+    Secrets Manager. The server never calls the Kubernetes API. With `accounts_job`, the `mlflow-accounts` Job's
+    pods reach the server and Secrets Manager (the admin secret), nothing else."""
     ns = MLFLOW_NAMESPACE
     server = _select(MLFLOW_SELECTOR)
     sources: list[tuple[Sequence[Mapping[str, Any]], Sequence[int]]] = [([TEAMS], [MLFLOW_PORT])]
@@ -519,13 +541,22 @@ def mlflow_policies(
         sources.append(([_pods(SERVING_NAMESPACE, REGISTRY_POD_LABEL)], [MLFLOW_PORT]))
     if load_balancer:
         sources.append((_blocks(addresses.private_ranges), [MLFLOW_PORT]))
-    return [
+    accounts = _select(ACCOUNTS_SELECTOR)
+    if accounts_job:
+        sources.append(([{"podSelector": accounts}], [MLFLOW_PORT]))
+    policies = [
         default_deny(ns, labels),
         dns(ns, labels),
         aws_apis(ns, labels, addresses, server),
         egress(ns, "mlflow-database", labels, server, [(_blocks(addresses.private_ranges), [DATABASE_PORT])]),
         ingress(ns, "mlflow-clients", labels, server, sources),
     ]
+    if accounts_job:
+        policies += [
+            aws_apis(ns, labels, addresses, accounts, name="accounts-aws-apis"),
+            egress(ns, "accounts-to-mlflow", labels, accounts, [([{"podSelector": server}], [MLFLOW_PORT])]),
+        ]
+    return policies
 
 
 def kuberay_operator_policies(labels: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ section into the specs the components take. Pure: no resources, no Pulumi."""
 from __future__ import annotations
 
 from mlplatform.infra.catalog import versions
-from mlplatform.infra.config import CapacityReservationConfig, GpuPoolConfig, PlatformConfig
+from mlplatform.infra.config import CapacityReservationConfig, GpuPoolConfig, PlatformConfig, RetrainConfig
 from mlplatform.infra.container_logs.documents import PLATFORM, LogDestination
 from mlplatform.infra.cost.reservation import ReservationFacts
 from mlplatform.infra.gpu_pools import GeneralPoolSpec, PoolSpec
@@ -13,8 +13,11 @@ from mlplatform.infra.mlops.documents import (
     MLFLOW_IN_CLUSTER_URL,
     RAY_NAMESPACE,
     RAY_SERVICE_ACCOUNT,
+    REGISTRY_READER_USER,
+    TEAM_CREDENTIALS_SECRET,
     RayClusterSpec,
     RayGpuGroup,
+    team_user,
 )
 from mlplatform.infra.observability.alerting import AlertingSpec, RetrainRoute
 from mlplatform.infra.pipelines.engine.documents import argo_event_url
@@ -118,6 +121,7 @@ def ray_clusters(cfg: PlatformConfig, image_cache: ImageCache | None = None) -> 
     system = system_node_selector(cfg)
     cpu_selector = {POOL_LABEL: "general"} if cfg.cpu_pool.enabled else system
     teams = {t.name: t for t in tenant_specs(cfg)}
+    users = mlflow_users(cfg)
     return [
         RayClusterSpec(
             team=c.team,
@@ -149,6 +153,7 @@ def ray_clusters(cfg: PlatformConfig, image_cache: ImageCache | None = None) -> 
             head_node_selector=system if c.head.placement == "system" else {POOL_LABEL: "general"},
             cpu_node_selector=cpu_selector,
             pool_label=POOL_LABEL,
+            mlflow_credentials=TEAM_CREDENTIALS_SECRET if c.team and team_user(c.team) in users else None,
         )
         for name, c in cfg.ray.clusters.items()
     ]
@@ -191,9 +196,22 @@ def inference_services(cfg: PlatformConfig) -> list[InferenceServiceSpec]:
             canary_traffic_percent=s.canary.traffic_percent if s.canary else None,
             model_uri=s.model_uri,
             promoted_by=s.promoted_by,
+            request_log=s.request_log,
         )
         for name, s in cfg.kserve.inference_services.items()
     ]
+
+
+def mlflow_users(cfg: PlatformConfig) -> list[str]:
+    """The MLflow accounts the platform's own workloads sign in with (MLflow's basic auth on): the registry reader
+    when a model server resolves `models:/`, and each team's when the workflow templates are installed (its
+    workflow steps and its Ray clusters sign in as the team)."""
+    if not (cfg.mlflow.enabled and cfg.mlflow.auth.enabled):
+        return []
+    users = [REGISTRY_READER_USER] if serves_from_registry(cfg) else []
+    if cfg.pipelines.enabled and cfg.pipelines.templates.enabled:
+        users += [team_user(spec.name) for spec in tenant_specs(cfg)]
+    return users
 
 
 def serves_from_registry(cfg: PlatformConfig) -> bool:
@@ -231,9 +249,23 @@ def vllm_servers(cfg: PlatformConfig) -> list[VllmServer]:
                 resolver_image=cfg.pipelines.templates.image if v.source == "registry" else None,
                 mlflow_tracking_uri=MLFLOW_IN_CLUSTER_URL if v.source == "registry" else "",
                 mlflow_auth=v.source == "registry" and cfg.mlflow.enabled and cfg.mlflow.auth.enabled,
+                promoted_by=v.promoted_by if v.source == "registry" else None,
             )
         )
     return servers
+
+
+def logs_requests(cfg: PlatformConfig) -> bool:
+    """An InferenceService logs its requests to the lake (`request_log`)."""
+    return cfg.kserve.enabled and any(s.request_log for s in cfg.kserve.inference_services.values())
+
+
+def drift_jobs(cfg: PlatformConfig) -> dict[str, RetrainConfig]:
+    """Teams whose drift job runs (retrain.<team>.drift_from, where the templates are installed)."""
+    templates = cfg.pipelines.templates
+    if not (cfg.pipelines.enabled and templates.enabled and cfg.observability.enabled):
+        return {}
+    return {team: r for team, r in sorted(templates.retrain.items()) if r.drift_from is not None}
 
 
 def retrain_routes(cfg: PlatformConfig) -> tuple[RetrainRoute, ...]:
@@ -244,7 +276,7 @@ def retrain_routes(cfg: PlatformConfig) -> tuple[RetrainRoute, ...]:
     return tuple(
         RetrainRoute(model=r.model, team=team, url=argo_event_url(f"team-{team}", DRIFT_DISCRIMINATOR))
         for team, r in sorted(templates.retrain.items())
-        if r.on_drift
+        if r.retrains_on_drift
     )
 
 

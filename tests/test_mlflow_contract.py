@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ pytestmark = pytest.mark.contract
 
 BUCKET = "mlp-test-artifacts"
 REGION = "us-east-1"
+ADMIN_SECRET_NAME = "mlp-test/mlflow-admin"
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def mlflow_server(moto_endpoint: str, tmp_path: Path) -> Iterator[RunningMlflow]
         db_value, db_password = _database(postgres, tmp_path)
         db_arn = sm.create_secret(Name="mlp-test/mlflow/database", SecretString=db_value)["ARN"]
         admin_arn = sm.create_secret(
-            Name="mlp-test/mlflow-admin",
+            Name=ADMIN_SECRET_NAME,
             SecretString=documents.admin_secret_value(
                 username=documents.MLFLOW_ADMIN_USER,
                 password=admin_password,
@@ -286,3 +289,125 @@ def test_the_registry_reader_needs_read_on_the_model_and_on_its_experiment(
     # READ is read: the reader cannot move the alias it serves
     with pytest.raises(Exception, match=r"PERMISSION_DENIED|Permission denied|403"):
         client.set_registered_model_alias("churn", "champion", "1")
+
+
+def _run_accounts_job(
+    mlflow_server: RunningMlflow, moto_endpoint: str, accounts: dict[str, str], tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """The `mlflow-accounts` Job's container as rendered (command, environment), with what cannot exist here
+    swapped: the server's URL, the path of the mounted Secret's file, the AWS endpoint (moto)."""
+    job = documents.accounts_job(
+        image="mlflow:test",
+        admin_secret_id=ADMIN_SECRET_NAME,
+        region=REGION,
+        usernames=sorted(accounts),
+        labels={},
+        node_selector={},
+    )
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    mounted = tmp_path / "accounts" / documents.ACCOUNTS_FILE
+    mounted.parent.mkdir(exist_ok=True)
+    mounted.write_text(documents.accounts_secret_value(accounts))
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["MLFLOW_ACCOUNTS_FILE"] == f"{documents.ACCOUNTS_MOUNT}/{documents.ACCOUNTS_FILE}"
+    env.update(
+        MLFLOW_TRACKING_URI=mlflow_server.url,
+        MLFLOW_ACCOUNTS_FILE=str(mounted),
+        HOME=str(tmp_path),
+        PATH=os.environ.get("PATH", ""),
+        AWS_ENDPOINT_URL=moto_endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+    )
+    assert container["command"][:2] == ["python", "-c"]
+    return subprocess.run(
+        [sys.executable, "-c", container["command"][2]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,  # the file runs without the project on its path, as in the MLflow image
+    )
+
+
+def test_the_accounts_job_signs_in_the_platforms_workloads_and_teams_share_only_what_they_own(
+    mlflow_server: RunningMlflow, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The accounts Job creates the registry reader and the teams' accounts; a team's train and promote steps,
+    signed in as the team, own what they create and give the reader READ on the champion only; the reader resolves
+    it; another team can neither read it nor grant itself access; a changed password in the Secret takes effect on
+    the next run. All against the real server with the platform's auth settings (new users: NO_PERMISSIONS)."""
+    from mlflow import MlflowClient
+    from mlflow.server.auth.client import AuthServiceClient
+
+    from mlplatform.infra.pipelines.steps import evaluate_and_promote
+    from mlplatform.infra.pipelines.steps._common import StepError
+    from mlplatform.infra.pipelines.steps.resolve import resolve
+    from mlplatform.infra.pipelines.steps.train import TrainSpec, train
+
+    url = mlflow_server.url
+    reader, team_a, team_b = documents.REGISTRY_READER_USER, documents.team_user("a"), documents.team_user("b")
+    passwords = {user: secrets.token_urlsafe(24) for user in (reader, team_a, team_b)}
+
+    first = _run_accounts_job(mlflow_server, moto_endpoint, passwords, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout) == {"created": sorted(passwords), "updated": []}
+    again = _run_accounts_job(mlflow_server, moto_endpoint, passwords, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == {"created": [], "updated": sorted(passwords)}  # idempotent
+    for output in (first, again):
+        assert not any(p in output.stdout + output.stderr for p in passwords.values())
+
+    def sign_in(user: str) -> None:
+        password = mlflow_server.admin_password if user == mlflow_server.admin_user else passwords[user]
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
+
+    dataset = tmp_path / "churn.csv"
+    rows = [f"{x:.2f},{x * 0.5:.2f},{int(x > 0)}" for x in [i / 10 - 2 for i in range(41)]]
+    dataset.write_text("x0,x1,label\n" + "\n".join(rows) + "\n")
+
+    # Team a trains (its workflow's experiment: <namespace>/<model>) and promotes, sharing the champion.
+    sign_in(team_a)
+    trained = train(TrainSpec(tracking_uri=url, model="churn", dataset=str(dataset), experiment="team-a/churn"))
+    argv = ["--tracking-uri", url, "--model", "churn", "--metric", "accuracy", "--registry-reader", reader]
+    promoted = evaluate_and_promote.main(argv)
+    assert promoted["decision"] == "promoted" and promoted["challenger_version"] == trained.version
+    experiment_id = MlflowClient(url).get_experiment_by_name("team-a/churn").experiment_id
+    assert promoted["shared"] == {"reader": reader, "registered_model": "churn", "experiment_id": experiment_id}
+    assert evaluate_and_promote.main(argv)["decision"] == "unchanged"  # sharing again changes nothing
+
+    sign_in(reader)
+    resolved = resolve("models:/churn@champion", tmp_path / "served", url)
+    assert resolved.version == trained.version and (tmp_path / "served" / "MLmodel").is_file()
+    with pytest.raises(Exception, match=r"PERMISSION_DENIED|Permission denied|403"):
+        MlflowClient(url).set_registered_model_alias("churn", "champion", trained.version)
+
+    # Team b: no read, no promotion, no grant on team a's model; the reader sees nothing of team b's own model.
+    sign_in(team_b)
+    with pytest.raises(StepError, match=r"registered model 'churn'.*(PERMISSION_DENIED|Permission denied)"):
+        evaluate_and_promote.main(argv)
+    with pytest.raises(Exception, match=r"PERMISSION_DENIED|Permission denied|403"):
+        AuthServiceClient(url).grant_user_permission(team_b, "registered_model", "churn", "READ")
+    with pytest.raises(StepError, match=r"(PERMISSION_DENIED|Permission denied)"):
+        train(TrainSpec(tracking_uri=url, model="churn", dataset=str(dataset), experiment="team-b/churn"))
+    train(TrainSpec(tracking_uri=url, model="fraud", dataset=str(dataset), experiment="team-b/fraud"))
+    sign_in(reader)
+    with pytest.raises(StepError, match=r"registered model 'fraud'.*(PERMISSION_DENIED|Permission denied)"):
+        resolve("models:/fraud@challenger", tmp_path / "not-shared", url)
+
+    # A new password in the Secret: the next run sets it, the old one stops working.
+    rotated = {**passwords, team_a: secrets.token_urlsafe(24)}
+    assert _run_accounts_job(mlflow_server, moto_endpoint, rotated, tmp_path).returncode == 0
+    sign_in(team_a)
+    with pytest.raises(Exception, match=r"401|Unauthorized|credentials"):
+        MlflowClient(url).get_registered_model("churn")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", rotated[team_a])
+    assert MlflowClient(url).get_registered_model("churn").name == "churn"
+
+    # The administrator is not the Job's to manage; a broken file is one line, not a traceback.
+    refused = _run_accounts_job(mlflow_server, moto_endpoint, {mlflow_server.admin_user: "x" * 20}, tmp_path)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"error: the accounts file names the administrator {mlflow_server.admin_user!r}; it manages only other users"
+    )

@@ -32,6 +32,7 @@ SAMPLE = {
     "metric": "f1",
     "min-improvement": "0.01",
     "greater-is-better": "true",
+    "registry-reader": "registry-reader",
 }
 
 
@@ -138,7 +139,7 @@ def test_evaluate_args_parse_with_the_promotion_steps_parser(greater: str) -> No
 def test_the_rollout_runs_only_after_a_promotion_and_patches_the_named_inference_service() -> None:
     manifest = templates.evaluate_promote_template(IMAGE, {})
     spec_templates = {t["name"]: t for t in manifest["spec"]["templates"]}
-    (promote,), (rollout,) = spec_templates[templates.EVALUATE_PROMOTE_ENTRY]["steps"]
+    (promote,), (rollout, _) = spec_templates[templates.EVALUATE_PROMOTE_ENTRY]["steps"]
     assert promote["template"] == "promote" and rollout["template"] == templates.ROLLOUT
     assert rollout["when"] == (
         "'{{steps.promote.outputs.parameters.decision}}' == 'promoted' && "
@@ -156,6 +157,32 @@ def test_the_rollout_runs_only_after_a_promotion_and_patches_the_named_inference
     assert patch["metadata"] == {"name": "churn-champion", "namespace": "serving"}
     # the one field Pulumi ignores on a registry-served InferenceService
     assert patch["spec"] == {"predictor": {"annotations": {"serving.mlp.dev/model-version": "7"}}}
+
+
+def test_the_vllm_rollout_runs_only_after_a_promotion_and_restarts_the_named_server() -> None:
+    manifest = templates.evaluate_promote_template(IMAGE, {})
+    spec_templates = {t["name"]: t for t in manifest["spec"]["templates"]}
+    _, (_, rollout) = spec_templates[templates.EVALUATE_PROMOTE_ENTRY]["steps"]
+    assert rollout["template"] == templates.ROLLOUT_VLLM
+    assert rollout["when"] == (
+        "'{{steps.promote.outputs.parameters.decision}}' == 'promoted' && '{{inputs.parameters.vllm-server}}' != ''"
+    )
+    given = {p["name"]: p["value"] for p in rollout["arguments"]["parameters"]}
+    assert given == {
+        "vllm-server": "{{inputs.parameters.vllm-server}}",
+        "version": "{{steps.promote.outputs.parameters.champion}}",
+    }
+    resource = spec_templates[templates.ROLLOUT_VLLM]["resource"]
+    assert (resource["action"], resource["mergeStrategy"]) == ("patch", "merge")
+    patch = yaml.safe_load(
+        resource["manifest"]
+        .replace("{{inputs.parameters.vllm-server}}", "assistant")
+        .replace("{{inputs.parameters.version}}", "3")
+    )
+    assert (patch["apiVersion"], patch["kind"]) == ("apps/v1", "Deployment")
+    assert patch["metadata"] == {"name": "vllm-assistant", "namespace": "serving"}
+    # the pod template's annotation: a new value is a new ReplicaSet (a rollout); Pulumi ignores this one key
+    assert patch["spec"] == {"template": {"metadata": {"annotations": {"serving.mlp.dev/model-version": "3"}}}}
 
 
 def test_every_workflow_parameter_reaches_the_step() -> None:
@@ -261,12 +288,16 @@ def test_dev_plans_the_templates_and_research_retraining(plans: dict[str, Plan])
     plan = plans["dev"]
     templates_planned = plan.of_type("kubernetes:argoproj.io/v1alpha1:ClusterWorkflowTemplate")
     assert sorted(r.inputs["metadata"]["name"] for r in templates_planned) == [
+        "mlp-drift",
         "mlp-evaluate-promote",
         "mlp-retrain",
         "mlp-train",
     ]
-    (cron,) = plan.of_type("kubernetes:argoproj.io/v1alpha1:CronWorkflow")
-    assert cron.inputs["metadata"]["namespace"] == "team-research"
+    crons = plan.of_type("kubernetes:argoproj.io/v1alpha1:CronWorkflow")
+    assert sorted((c.inputs["metadata"]["namespace"], c.inputs["metadata"]["name"]) for c in crons) == [
+        ("team-research", "mlp-drift"),
+        ("team-research", "mlp-retrain"),
+    ]
     (binding,) = [
         r
         for r in plan.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")

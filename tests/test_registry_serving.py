@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 
 from mlplatform.infra.config import ConfigError, validate_config
 from mlplatform.infra.mlops.documents import MLFLOW_PORT, MLFLOW_SELECTOR
@@ -28,6 +29,7 @@ from mlplatform.infra.serving.documents import (
     REGISTRY_READER_SECRET,
     REGISTRY_STORAGE_CONTAINER,
     RESOLVER_MODULE,
+    VLLM_PIPELINE_OWNED_FIELD,
 )
 from mlplatform.mlp.k8s_schema import object_of
 from mlplatform.mlp.planner import Plan, PlannedResource, plan_stack
@@ -138,7 +140,13 @@ def test_the_promoting_team_may_patch_that_inference_service_and_no_other(plans:
     (binding,) = [b for b in bindings if b["roleRef"]["name"] == "mlp-rollout-churn-champion"]
     assert binding["metadata"]["namespace"] == "serving"
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "workflow", "namespace": "team-research"}]
-    cron = object_of(next(r for r in plan.of_type("kubernetes:argoproj.io/v1alpha1:CronWorkflow")))
+    cron = object_of(
+        next(
+            r
+            for r in plan.of_type("kubernetes:argoproj.io/v1alpha1:CronWorkflow")
+            if r.inputs["metadata"]["name"] == "mlp-retrain"
+        )
+    )
     (_, (evaluate,)) = cron["spec"]["workflowSpec"]["templates"][0]["steps"]
     given = {p["name"]: p["value"] for p in evaluate["arguments"]["parameters"]}
     assert given["inference-service"] == "churn-champion"
@@ -223,8 +231,95 @@ def registry_vllm_plan(project: Project) -> Plan:
     stack = load_stack(project, "dev")
     config = copy.deepcopy(stack.config)
     assistant = config["ml-platform:vllm"]["models"]["assistant"]
-    assistant.update(model="models:/assistant@champion", source="registry")
+    assistant.update(model="models:/assistant@champion", source="registry", promoted_by="research")
     return plan_stack(dataclasses.replace(stack, config=config))
+
+
+def test_the_promoting_team_may_restart_that_vllm_server_and_pulumi_leaves_its_annotation(
+    registry_vllm_plan: Plan,
+) -> None:
+    """The promote template's rollout-vllm step patches the pod template's model-version annotation of
+    `vllm-assistant` as research's `workflow` account: a Role naming that Deployment alone; the next `pulumi up`
+    ignores that one key (not the other annotations, not the rest of the template)."""
+    plan = registry_vllm_plan
+    deployment = plan.get("serving-vllm-assistant-deployment")
+    assert VLLM_PIPELINE_OWNED_FIELD == 'spec.template.metadata.annotations["serving.mlp.dev/model-version"]'
+    assert VLLM_PIPELINE_OWNED_FIELD in deployment.options["ignoreChanges"]
+    roles = [object_of(r) for r in plan.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")]
+    deployment_rules = [
+        (role["metadata"]["name"], rule)
+        for role in roles
+        if role["metadata"]["namespace"] == "serving"
+        for rule in role["rules"]
+        if "deployments" in rule["resources"]
+    ]
+    assert deployment_rules == [
+        (
+            "mlp-rollout-vllm-assistant",
+            {
+                "apiGroups": ["apps"],
+                "resources": ["deployments"],
+                "resourceNames": ["vllm-assistant"],
+                "verbs": ["get", "patch"],
+            },
+        )
+    ]
+    bindings = [object_of(r) for r in plan.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")]
+    (binding,) = [b for b in bindings if b["roleRef"]["name"] == "mlp-rollout-vllm-assistant"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "workflow", "namespace": "team-research"}]
+    # The step's patch, merged into the planned Deployment (JSON merge patch, RFC 7386): the pod template changes
+    # (a new ReplicaSet, whose init container resolves the alias again) by that annotation alone.
+    from mlplatform.infra.pipelines import templates
+
+    manifest = templates.vllm_rollout_manifest()
+    patch = yaml.safe_load(
+        manifest.replace("{{inputs.parameters.vllm-server}}", "assistant").replace("{{inputs.parameters.version}}", "4")
+    )
+    planned = object_of(deployment)
+    assert patch["metadata"]["name"] == planned["metadata"]["name"]
+    patched = _merge_patch(copy.deepcopy(planned), patch)
+    before, after = planned["spec"]["template"], patched["spec"]["template"]
+    assert after["metadata"]["annotations"] == {
+        **before["metadata"].get("annotations", {}),
+        MODEL_VERSION_ANNOTATION: "4",
+    }
+    assert {**after, "metadata": None} == {**before, "metadata": None}
+    assert {k: v for k, v in patched["spec"].items() if k != "template"} == {
+        k: v for k, v in planned["spec"].items() if k != "template"
+    }
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch (what `kubectl patch --type merge` and Argo's mergeStrategy merge send)."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = _merge_patch(out.get(key), value)
+    return out
+
+
+def test_a_vllm_rollout_needs_the_registry_an_alias_and_a_known_team(dev_config: dict[str, Any]) -> None:
+    assistant = dev_config["ml-platform:vllm"]["models"]["assistant"]
+    assistant["promoted_by"] = "research"  # still source: hub
+    assert "only with source: registry" in _issues(dev_config)["vllm.models.assistant.promoted_by"]
+    assistant.update(model="models:/assistant/3", source="registry")
+    assert "a version number never moves" in _issues(dev_config)["vllm.models.assistant.promoted_by"]
+    assistant.update(model="models:/assistant@champion", promoted_by="nobody")
+    assert _issues(dev_config)["vllm.models.assistant.promoted_by"].startswith("unknown team 'nobody'")
+    assistant["promoted_by"] = "research"
+    assert "vllm.models.assistant.promoted_by" not in _all_issues(dev_config)
+
+
+def _all_issues(config: dict[str, Any]) -> dict[str, str]:
+    try:
+        validate_config(config, "stacks/Pulumi.test.yaml")
+    except ConfigError as error:
+        return {i.key_path(): i.message for i in error.issues}
+    return {}
 
 
 def test_vllm_from_the_registry_resolves_into_the_directory_it_serves(registry_vllm_plan: Plan) -> None:

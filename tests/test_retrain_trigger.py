@@ -87,7 +87,11 @@ def test_dev_binds_research_drift_alerts_to_its_retraining(plans: dict[str, Plan
     # every argument an expression over the event (Argo refuses a plain value), here a string literal
     arguments = {p["name"]: json.loads(p["valueFrom"]["event"]) for p in spec["submit"]["arguments"]["parameters"]}
     assert set(spec["submit"]["arguments"]["parameters"][0]) == {"name", "valueFrom"}
-    cron = object_of(plans["dev"].of_type("kubernetes:argoproj.io/v1alpha1:CronWorkflow")[0])
+    (cron,) = [
+        object_of(r)
+        for r in plans["dev"].of_type("kubernetes:argoproj.io/v1alpha1:CronWorkflow")
+        if r.inputs["metadata"]["name"] == templates.RETRAIN_CRON
+    ]
     (train_step,), (evaluate_step,) = cron["spec"]["workflowSpec"]["templates"][0]["steps"]
     scheduled = {p["name"]: p["value"] for step in (train_step, evaluate_step) for p in step["arguments"]["parameters"]}
     # the alert retrains exactly as the schedule does
@@ -192,16 +196,23 @@ def dev_config(stack_config: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_on_drift_needs_the_monitoring_stack(dev_config: dict[str, Any]) -> None:
+    """The drift gauges and the alert that triggers retraining live in Prometheus and Alertmanager: without the
+    monitoring stack, the drift source (which on_drift needs) is refused with the reason."""
     config = copy.deepcopy(dev_config)
     config["ml-platform:observability"]["enabled"] = False
     with pytest.raises(ConfigError) as info:
         validate_config(config, "stacks/Pulumi.dev.yaml")
     messages = {i.key_path(): i.message for i in info.value.issues}
-    assert "pipelines.templates.retrain.research.on_drift" in messages
-    config["ml-platform:pipelines"]["templates"]["retrain"]["research"]["on_drift"] = False
+    assert "enable observability" in messages["pipelines.templates.retrain.research.drift_from"]
+    retrain = config["ml-platform:pipelines"]["templates"]["retrain"]["research"]
+    retrain["on_drift"] = False
+    del retrain["drift_from"]
     with pytest.raises(ConfigError) as info:
         validate_config(config, "stacks/Pulumi.dev.yaml")
-    assert "pipelines.templates.retrain.research.on_drift" not in {i.key_path() for i in info.value.issues}
+    assert not {i.key_path() for i in info.value.issues} & {
+        "pipelines.templates.retrain.research.on_drift",
+        "pipelines.templates.retrain.research.drift_from",
+    }
 
 
 def test_without_on_drift_there_is_no_binding_route_or_grant(project: Project) -> None:

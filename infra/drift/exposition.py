@@ -2,8 +2,8 @@
 holds no prometheus_client, and five gauges need none. tests/test_drift.py validates the output with
 `promtool check metrics` and parses it back with prometheus_client's parser (a dev dependency).
 
-The job runs on a schedule, so its gauges must outlive it: it pushes this text (a Pushgateway's
-`PUT /metrics/job/model-drift`) or leaves it where a scrape finds it; the platform deploys neither yet.
+The job runs on a schedule, so its gauges must outlive it: the drift step (`infra.pipelines.steps.drift`) PUTs this
+text to the platform's Pushgateway (`infra.observability.pushgateway`) under `/metrics/job/mlp-drift/model/<model>`.
 """
 
 from __future__ import annotations

@@ -9,12 +9,14 @@ from mlplatform.infra.mlops import documents
 
 if TYPE_CHECKING:
     from mlplatform.infra.mlops.cloud import DatabaseSpec, MlflowCloud, MlflowCloudArgs, RayCloud, RayCloudArgs
-    from mlplatform.infra.mlops.mlflow import Mlflow, MlflowArgs
+    from mlplatform.infra.mlops.mlflow import Mlflow, MlflowAccounts, MlflowAccountsArgs, MlflowArgs
     from mlplatform.infra.mlops.ray import Ray, RayArgs
 
 __all__ = [
     "DatabaseSpec",
     "Mlflow",
+    "MlflowAccounts",
+    "MlflowAccountsArgs",
     "MlflowArgs",
     "MlflowCloud",
     "MlflowCloudArgs",
@@ -33,6 +35,8 @@ _LAZY = {
     "RayCloudArgs": "cloud",
     "Mlflow": "mlflow",
     "MlflowArgs": "mlflow",
+    "MlflowAccounts": "mlflow",
+    "MlflowAccountsArgs": "mlflow",
     "Ray": "ray",
     "RayArgs": "ray",
 }

@@ -449,6 +449,115 @@ def admin_secret_value(*, username: str, password: str, flask_secret_key: str) -
     )
 
 
+# --- MLflow accounts --------------------------------------------------------------------------------------------
+
+ACCOUNTS_JOB = "mlflow-accounts"
+ACCOUNTS_SECRET = "mlflow-accounts"
+"""The Secret in the `mlflow` namespace holding every managed account's password (JSON `accounts.json`)."""
+ACCOUNTS_SELECTOR = {"app.kubernetes.io/name": "mlflow-accounts"}
+ACCOUNTS_MOUNT = "/etc/mlflow-accounts"
+ACCOUNTS_FILE = "accounts.json"
+REGISTRY_READER_USER = "registry-reader"
+"""The account KServe's storage container and vLLM's resolver sign in as (READ on what the teams promote)."""
+TEAM_CREDENTIALS_SECRET = "mlflow-credentials"
+"""A team namespace's Secret (keys `username`, `password`) its workflow steps sign in to MLflow with."""
+
+
+def team_user(team: str) -> str:
+    """A team's MLflow account: owns (MANAGE) the experiments and registered models its workflows create."""
+    return f"team-{team}"
+
+
+def accounts_source() -> str:
+    """The program the accounts Job runs (`infra/mlops/accounts.py`, as is, in the MLflow image)."""
+    from importlib import resources
+
+    return resources.files("mlplatform.infra.mlops").joinpath("accounts.py").read_text(encoding="utf-8")
+
+
+def accounts_secret_value(passwords: Mapping[str, str]) -> str:
+    return json.dumps(dict(passwords), sort_keys=True)
+
+
+def credentials_secret(
+    *, name: str, namespace: str, username: str, password: str, labels: Mapping[str, str]
+) -> dict[str, Any]:
+    """An Opaque Secret with `username` and `password`: what MLflow's client reads as MLFLOW_TRACKING_USERNAME and
+    MLFLOW_TRACKING_PASSWORD (the pods name the keys in `secretKeyRef`s)."""
+    return {
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "type": "Opaque",
+        "stringData": {"username": username, "password": password},
+    }
+
+
+def accounts_job(
+    *,
+    image: ImageRef,
+    admin_secret_id: str,
+    region: str,
+    usernames: Sequence[str],
+    labels: Mapping[str, str],
+    node_selector: Mapping[str, str],
+    tracking_uri: str = MLFLOW_IN_CLUSTER_URL,
+) -> dict[str, Any]:
+    """The Job that creates the managed accounts, or sets their passwords, as MLflow's administrator. It runs as the
+    server's service account (its Pod Identity role reads the admin secret) in the server's image. The usernames
+    are in the pod template, so adding or removing an account changes the Job (Pulumi replaces it: a Job's
+    template is immutable) and it runs again."""
+    env = {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_ADMIN_SECRET_ID": admin_secret_id,
+        "MLFLOW_ACCOUNTS_FILE": f"{ACCOUNTS_MOUNT}/{ACCOUNTS_FILE}",
+        "MLFLOW_ACCOUNTS": ",".join(sorted(usernames)),
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "HOME": "/tmp",
+    }
+    pod_labels = {**labels, **ACCOUNTS_SELECTOR}
+    return {
+        "metadata": {"name": ACCOUNTS_JOB, "namespace": MLFLOW_NAMESPACE, "labels": pod_labels},
+        "spec": {
+            "backoffLimit": 6,  # ~6 minutes of exponential back-off while a new server starts
+            "activeDeadlineSeconds": 900,
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "serviceAccountName": MLFLOW_SERVICE_ACCOUNT,
+                    "automountServiceAccountToken": False,
+                    "restartPolicy": "Never",
+                    "securityContext": pod_security(),
+                    "nodeSelector": dict(node_selector),
+                    "containers": [
+                        {
+                            "name": "sync",
+                            "image": image,
+                            "command": ["python", "-c", accounts_source()],
+                            "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
+                            "resources": {
+                                "requests": {"cpu": "50m", "memory": "256Mi"},
+                                "limits": {"memory": "512Mi"},
+                            },
+                            "securityContext": restricted_container_security(),
+                            "volumeMounts": [
+                                {"name": "accounts", "mountPath": ACCOUNTS_MOUNT, "readOnly": True},
+                                {"name": "tmp", "mountPath": "/tmp"},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {
+                            "name": "accounts",
+                            "secret": {"secretName": ACCOUNTS_SECRET, "defaultMode": 0o440},  # group: fsGroup
+                        },
+                        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+                    ],
+                },
+            },
+        },
+    }
+
+
 # --- Ray --------------------------------------------------------------------------------------------------------
 
 RAY_NAMESPACE = "ray"
@@ -526,18 +635,39 @@ class RayClusterSpec:
     """The team's `workload` service account (its Pod Identity role), or `ray` for a platform cluster."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Labels of the cluster and its pods besides the platform's: a team cluster's carry the team's cost labels."""
+    mlflow_credentials: str | None = None
+    """A team cluster: the Secret (in its namespace) with the team's MLflow account. Its pods get it as
+    MLFLOW_TRACKING_USERNAME/PASSWORD, so a training job logs to MLflow as the team without the credentials
+    travelling in the job's runtime_env (which anyone who can list the cluster's jobs reads)."""
+
+
+def mlflow_credentials_env(secret: str) -> list[dict[str, Any]]:
+    """MLFLOW_TRACKING_USERNAME/PASSWORD from a Secret's `username` and `password` (MLflow's client reads them on
+    each request)."""
+    return [
+        {"name": f"MLFLOW_TRACKING_{key.upper()}", "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+        for key in ("username", "password")
+    ]
 
 
 def _ray_container(
-    name: str, image: ImageRef, cpu: str, memory: str, gpus: int = 0, ports: Sequence[Mapping[str, Any]] = ()
+    name: str,
+    image: ImageRef,
+    cpu: str,
+    memory: str,
+    gpus: int = 0,
+    ports: Sequence[Mapping[str, Any]] = (),
+    credentials: str | None = None,
 ) -> dict[str, Any]:
-    """Requests equal limits: Ray schedules by the resources it is told it has, so the pod must really have them."""
+    """Requests equal limits: Ray schedules by the resources it is told it has, so the pod must really have them.
+    With `credentials`, the MLflow account in that Secret."""
     resources: dict[str, str] = {"cpu": cpu, "memory": memory}
     if gpus:
         resources["nvidia.com/gpu"] = str(gpus)
     return {
         "name": name,
         "image": image,
+        **({"env": mlflow_credentials_env(credentials)} if credentials else {}),
         "resources": {"requests": dict(resources), "limits": dict(resources)},
         "ports": [{"name": "metrics", "containerPort": RAY_METRICS_PORT}, *ports],
         "securityContext": {
@@ -616,6 +746,7 @@ def ray_cluster(spec: RayClusterSpec, labels: Mapping[str, str]) -> dict[str, An
             {"name": "dashboard", "containerPort": RAY_DASHBOARD_PORT},
             {"name": "client", "containerPort": RAY_CLIENT_PORT},
         ],
+        credentials=spec.mlflow_credentials,
     )
     metrics = {"metrics-export-port": str(RAY_METRICS_PORT)}
     workers: list[dict[str, Any]] = [
@@ -626,7 +757,9 @@ def ray_cluster(spec: RayClusterSpec, labels: Mapping[str, str]) -> dict[str, An
             "maxReplicas": spec.cpu_max,
             "rayStartParams": {**metrics, "num-gpus": "0"},
             "template": _ray_pod(
-                _ray_container("ray-worker", spec.image, spec.cpu_cpu, spec.cpu_memory),
+                _ray_container(
+                    "ray-worker", spec.image, spec.cpu_cpu, spec.cpu_memory, credentials=spec.mlflow_credentials
+                ),
                 {**pod_labels, "mlplatform.io/ray-group": "cpu"},
                 spec.cpu_node_selector,
                 gpu=False,
@@ -643,7 +776,14 @@ def ray_cluster(spec: RayClusterSpec, labels: Mapping[str, str]) -> dict[str, An
                 "maxReplicas": group.max_replicas,
                 "rayStartParams": {**metrics, "num-gpus": str(group.gpus_per_worker)},
                 "template": _ray_pod(
-                    _ray_container("ray-worker", spec.gpu_image, group.cpu, group.memory, group.gpus_per_worker),
+                    _ray_container(
+                        "ray-worker",
+                        spec.gpu_image,
+                        group.cpu,
+                        group.memory,
+                        group.gpus_per_worker,
+                        credentials=spec.mlflow_credentials,
+                    ),
                     {**pod_labels, "mlplatform.io/ray-group": group.name, spec.pool_label: group.pool},
                     {spec.pool_label: group.pool},
                     gpu=True,

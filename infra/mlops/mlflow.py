@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -53,6 +53,9 @@ class MlflowArgs:
     ingress_certificate_arn: str | None = None
     registry_clients: bool = False
     """Admit the serving namespace's registry-served predictors (their init container resolves `models:/`)."""
+    accounts_job: bool = False
+    """The `mlflow-accounts` Job runs in the namespace (`MlflowAccounts`): admit it to the server and to Secrets
+    Manager."""
     ingress_depends_on: Sequence[pulumi.Resource] = ()
     """The load balancer controller: its webhook validates Ingresses, and it must outlive the Ingress (finalizer)."""
     cost_labels: Mapping[str, str] = field(default_factory=dict)
@@ -93,7 +96,11 @@ class Mlflow(pulumi.ComponentResource):
         policy_resources.network_policies(
             f"{name}-{MLFLOW_NAMESPACE}",
             lambda a: platform_policies.mlflow_policies(
-                a, labels, load_balancer=load_balancer, registry_clients=args.registry_clients
+                a,
+                labels,
+                load_balancer=load_balancer,
+                registry_clients=args.registry_clients,
+                accounts_job=args.accounts_job,
             ),
             args.addresses,
             namespace,
@@ -171,3 +178,101 @@ class Mlflow(pulumi.ComponentResource):
                     parent=self, depends_on=[namespace, service_resource, *args.ingress_depends_on]
                 ),
             )
+
+
+ACCOUNTS_COMPONENT_TYPE = "mlplatform:mlops:MlflowAccounts"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MlflowAccountsArgs:
+    usernames: Sequence[str]
+    """The accounts to keep: the registry reader, one per team that runs the workflow templates."""
+    admin_secret_arn: pulumi.Input[str]
+    region: str
+    image: pulumi.Input[str] = field(default_factory=lambda: versions.image("mlflow"))
+    """The MLflow server's image (the Job runs `infra/mlops/accounts.py` in it)."""
+    cost_labels: Mapping[str, str] = field(default_factory=dict)
+    system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"node.mlplatform.io/role": "system"})
+    server: Sequence[pulumi.Resource] = ()
+    """The `Mlflow` component: its namespace holds the Secret, and the Job signs in to its server."""
+
+
+class MlflowAccounts(pulumi.ComponentResource):
+    """MLflow basic-auth accounts the platform's own workloads sign in with: a generated password each, kept in the
+    Secret `mlflow-accounts` (mlflow namespace) that the `mlflow-accounts` Job reads to create the accounts or set
+    their passwords. `password(user)` is what the namespaces that use an account put in their own Secret."""
+
+    def __init__(self, name: str, args: MlflowAccountsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        import pulumi_random as random
+
+        super().__init__(ACCOUNTS_COMPONENT_TYPE, name, None, opts)
+        labels = {**args.cost_labels, "app.kubernetes.io/part-of": "ml-platform"}
+        self._passwords: dict[str, pulumi.Output[str]] = {}
+        for user in sorted(args.usernames):
+            generated = random.RandomPassword(
+                f"{name}-{user}-password",
+                length=32,
+                special=False,  # sent in a Basic auth header; no quoting anywhere
+                min_lower=2,
+                min_upper=2,
+                min_numeric=2,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self._passwords[user] = pulumi.Output.secret(generated.result)
+        value: pulumi.Output[str] = pulumi.Output.all(*self._passwords.values()).apply(
+            lambda v: documents.accounts_secret_value(dict(zip(self._passwords, v, strict=True)))
+        )
+        secret = k8s.core.v1.Secret(
+            f"{name}-secret",
+            metadata={"name": documents.ACCOUNTS_SECRET, "namespace": MLFLOW_NAMESPACE, "labels": labels},
+            type="Opaque",
+            string_data={documents.ACCOUNTS_FILE: value},  # secret: the passwords are
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.server)),
+        )
+
+        def job(image: str = "", admin_secret_id: str = "") -> dict[str, Any]:
+            return documents.accounts_job(
+                image=image,
+                admin_secret_id=admin_secret_id,
+                region=args.region,
+                usernames=list(self._passwords),
+                labels=labels,
+                node_selector=args.system_node_selector,
+            )
+
+        spec = pulumi.Output.all(args.image, args.admin_secret_arn).apply(lambda v: job(v[0], v[1])["spec"])
+        k8s.batch.v1.Job(
+            f"{name}-job",
+            metadata=job()["metadata"],
+            spec=spec,
+            # The server must answer (the Deployment is ready) and the Secret exist; the Job's name is fixed, so a
+            # changed template deletes the old Job before creating the new one.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[secret, *args.server], delete_before_replace=True),
+        )
+        self.register_outputs({})
+
+    def password(self, user: str) -> pulumi.Output[str]:
+        return self._passwords[user]
+
+    def credentials_secret(
+        self,
+        resource_name: str,
+        *,
+        user: str,
+        namespace: str,
+        secret_name: str,
+        labels: Mapping[str, str],
+        depends_on: Sequence[pulumi.Resource],
+    ) -> k8s.core.v1.Secret:
+        """The Secret (keys `username`, `password`) in `namespace` that the pods signing in as `user` name;
+        `depends_on`: that namespace."""
+        secret = documents.credentials_secret(
+            name=secret_name, namespace=namespace, username=user, password="", labels=labels
+        )
+        return k8s.core.v1.Secret(
+            resource_name,
+            metadata=secret["metadata"],
+            type=secret["type"],
+            string_data={**secret["stringData"], "password": self._passwords[user]},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+        )

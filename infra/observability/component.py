@@ -17,11 +17,12 @@ from mlplatform.infra.catalog import versions
 from mlplatform.infra.drift.alerts import drift_alert_group
 from mlplatform.infra.k8s_documents import pod_security_labels
 from mlplatform.infra.k8s_resources import custom_resource, helm_release
-from mlplatform.infra.observability import dashboards, documents, rules
+from mlplatform.infra.observability import dashboards, documents, pushgateway, rules
 from mlplatform.infra.observability.alerting import AlertingSpec
 from mlplatform.infra.observability.documents import DCGM_NAMESPACE, NAMESPACE, Monitor, MonitoringSpec
 from mlplatform.infra.observability.rules import Thresholds
 from mlplatform.infra.pipelines.engine.documents import ARGO_NAMESPACE, SERVER_PORT, SERVER_SELECTOR
+from mlplatform.infra.pipelines.templates import DRIFT_POD_LABEL
 
 if TYPE_CHECKING:
     from mlplatform.infra.platform_policies import ClusterAddresses
@@ -50,6 +51,8 @@ class MonitoringArgs:
     """Namespaces the monitors live in (their components)."""
     addresses: pulumi.Input[ClusterAddresses] = field(default_factory=lambda: platform_policies.ClusterAddresses())
     """What the namespaces' NetworkPolicies name (the private subnets, the interface endpoints)."""
+    pushgateway_image: pulumi.Input[str] | None = None
+    """Set: run the platform's Pushgateway (`observability.pushgateway`) in this image, for the drift jobs."""
     aws_cli_image: pulumi.Input[str] = field(default_factory=lambda: versions.image("aws-cli"))
     """The image of Alertmanager's webhook URL fetcher (the cluster layer passes it through the image cache)."""
 
@@ -77,6 +80,10 @@ class Monitoring(pulumi.ComponentResource):
             ray="ray" in names,
             karpenter="karpenter" in names,
         )
+        if args.pushgateway_image is not None:
+            targets.append(
+                platform_policies.ScrapeTarget(namespace=NAMESPACE, pods=pushgateway.SELECTOR, port=pushgateway.PORT)
+            )
         policy_resources.network_policies(
             f"{name}-{NAMESPACE}",
             lambda a: platform_policies.monitoring_policies(
@@ -87,6 +94,9 @@ class Monitoring(pulumi.ComponentResource):
                 event_endpoints=[(ARGO_NAMESPACE, SERVER_SELECTOR, SERVER_PORT)]
                 if args.alerting.retrain_routes
                 else [],
+                pushgateway=(pushgateway.SELECTOR, pushgateway.PORT, DRIFT_POD_LABEL)
+                if args.pushgateway_image is not None
+                else None,
             ),
             args.addresses,
             namespace,
@@ -150,6 +160,8 @@ class Monitoring(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, depends_on=[self.release, *args.depends_on]),
             )
         after_stack = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
+        if args.pushgateway_image is not None:
+            self._create_pushgateway(name, args, args.pushgateway_image, labels, namespace)
         drift_groups = [drift_alert_group()] if args.drift_alerts else []
         for rule_name, groups in (
             ("mlplatform-alerts", [*rules.alert_groups(args.thresholds), *drift_groups]),
@@ -165,6 +177,32 @@ class Monitoring(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
             )
         self.register_outputs({})
+
+    def _create_pushgateway(
+        self,
+        name: str,
+        args: MonitoringArgs,
+        image: pulumi.Input[str],
+        labels: Mapping[str, str],
+        namespace: k8s.core.v1.Namespace,
+    ) -> None:
+        after_ns = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        manifest = pulumi.Output.from_input(image).apply(
+            lambda i: pushgateway.deployment(i, args.spec.node_selector, labels)
+        )
+        k8s.apps.v1.Deployment(
+            f"{name}-pushgateway",
+            metadata=manifest["metadata"],
+            spec=manifest["spec"],
+            opts=after_ns,
+        )
+        svc = pushgateway.service(labels)
+        k8s.core.v1.Service(f"{name}-pushgateway-service", metadata=svc["metadata"], spec=svc["spec"], opts=after_ns)
+        custom_resource(
+            f"{name}-pushgateway-monitor",
+            documents.monitor_manifest(pushgateway.monitor(), labels),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+        )
 
 
 def _values(args: MonitoringArgs, topic_arn: str | None, aws_cli_image: str) -> dict[str, object]:

@@ -189,6 +189,8 @@ class Monitor:
     exporter: str = ""
     scraped_namespaces: Sequence[str] = ()
     """Namespaces whose pods it selects; none: its own."""
+    honor_labels: bool = False
+    """Keep the scraped series' own `job` and `instance` (a Pushgateway's pushed groups)."""
 
 
 def platform_monitors(
@@ -261,6 +263,8 @@ def monitor_manifest(monitor: Monitor, labels: Mapping[str, str]) -> dict[str, A
         endpoint["port"] = monitor.port
     if monitor.port_number:
         endpoint["portNumber"] = monitor.port_number
+    if monitor.honor_labels:
+        endpoint["honorLabels"] = True
     key = "podMetricsEndpoints" if monitor.kind == "PodMonitor" else "endpoints"
     return {
         "apiVersion": "monitoring.coreos.com/v1",

@@ -13,7 +13,13 @@ After a promotion, `mlp-evaluate-promote` rolls out a registry-served InferenceS
 `spec.predictor.annotations` (KServe copies it to the predictor's pods, so a new value starts new pods, whose init
 container resolves `models:/<name>@champion` again). The serving namespace is shared, so the `workflow` account may
 patch only the InferenceServices config grants to its team (`promoted_by`: a Role naming each one); Pulumi ignores
-that field of those InferenceServices, so the next `pulumi up` does not undo a rollout.
+that field of those InferenceServices, so the next `pulumi up` does not undo a rollout. A registry-served vLLM server
+rolls out the same way when the `vllm-server` parameter names it: the annotation goes on its Deployment's pod
+template (step `rollout-vllm`).
+
+With MLflow's basic auth on, the train and promote steps sign in as the team (`MLFLOW_TRACKING_USERNAME`/`PASSWORD`
+from the Secret `mlflow-credentials` of the namespace the workflow runs in), and the promote step gives the
+registry reader READ on the champion (`registry-reader`), which registry-served pods resolve as.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mlplatform.infra.mlops.documents import MLFLOW_IN_CLUSTER_URL
+from mlplatform.infra.mlops.documents import MLFLOW_IN_CLUSTER_URL, TEAM_CREDENTIALS_SECRET, mlflow_credentials_env
 from mlplatform.infra.pipelines.engine.documents import WORKFLOW_SERVICE_ACCOUNT, container_security_context
 from mlplatform.infra.serving.documents import MODEL_VERSION_ANNOTATION, SERVING_NAMESPACE
 
@@ -42,10 +48,18 @@ EVALUATE_PROMOTE_ENTRY = "evaluate-promote"
 STEPS_PACKAGE = "mlplatform.infra.pipelines.steps"
 TRACKING_URI = MLFLOW_IN_CLUSTER_URL
 """The in-cluster MLflow service: the templates' default tracking URI (team namespaces may reach it)."""
+WORKFLOW_NAMESPACE = "{{workflow.namespace}}"
+"""Argo's global variable: the namespace the workflow runs in (the team's)."""
 SCRATCH = "/tmp"
 OUTPUTS = f"{SCRATCH}/outputs"
 """Where the promote step writes its decision and the champion version (the template's output parameters)."""
 ROLLOUT = "rollout"
+ROLLOUT_VLLM = "rollout-vllm"
+DRIFT_TEMPLATE = "mlp-drift"
+DRIFT_ENTRY = "drift"
+DRIFT_CRON = "mlp-drift"
+DRIFT_POD_LABEL = {"mlplatform.io/drift-job": "true"}
+"""The drift step's pods: the only pods of a team namespace that may reach the Pushgateway."""
 
 
 def _param(name: str, value: str | None = None, description: str = "", enum: Sequence[str] = ()) -> dict[str, Any]:
@@ -63,26 +77,34 @@ def _input(name: str) -> str:
     return "{{inputs.parameters." + name + "}}"
 
 
-def _step_container(step: str, args: list[str]) -> dict[str, Any]:
-    """A step's container: its module's entry point in the `image` parameter's image, restricted, /tmp writable."""
+def _step_container(step: str, args: list[str], *, credentials: bool = False) -> dict[str, Any]:
+    """A step's container: its module's entry point in the `image` parameter's image, restricted, /tmp writable;
+    with `credentials`, signed in to MLflow as the team."""
+    env = [{"name": "HOME", "value": SCRATCH}, {"name": "TMPDIR", "value": SCRATCH}]
     return {
         "image": _input("image"),
         "command": ["python", "-m", f"{STEPS_PACKAGE}.{step}"],
         "args": args,
-        "env": [{"name": "HOME", "value": SCRATCH}, {"name": "TMPDIR", "value": SCRATCH}],
+        "env": env + (mlflow_credentials_env(TEAM_CREDENTIALS_SECRET) if credentials else []),
         "securityContext": container_security_context(),
         "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}],
     }
 
 
 def _step_template(
-    name: str, inputs: dict[str, Any], step: str, args: list[str], resources: dict[str, Any]
+    name: str,
+    inputs: dict[str, Any],
+    step: str,
+    args: list[str],
+    resources: dict[str, Any],
+    *,
+    credentials: bool = False,
 ) -> dict[str, Any]:
     """A container template running `step` with `args`, its /tmp an emptyDir."""
     return {
         "name": name,
         "inputs": inputs,
-        "container": {**_step_container(step, args), "resources": resources},
+        "container": {**_step_container(step, args, credentials=credentials), "resources": resources},
         "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "2Gi"}}],
     }
 
@@ -135,18 +157,24 @@ def train_args() -> list[str]:
         _input("tracking-uri"),
         # An empty address is falsy in the step: it trains in the pod.
         "--ray-address=" + _input("ray-address"),
+        # One experiment per team and model: with MLflow's auth on, the team's account owns what it creates, and
+        # a name another team already took would be refused.
+        "--experiment=" + WORKFLOW_NAMESPACE + "/" + _input("model"),
     ]
 
 
-def train_template(image: str, labels: Mapping[str, str]) -> dict[str, Any]:
-    """`mlp-train`: fit, log, register the model and set alias `challenger` (the train step)."""
+def train_template(image: str, labels: Mapping[str, str], *, mlflow_auth: bool = False) -> dict[str, Any]:
+    """`mlp-train`: fit, log, register the model and set alias `challenger` (the train step). With `mlflow_auth`
+    the step signs in as the team's MLflow account."""
     parameters = train_parameters(image)
     resources = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}}
-    entry = _step_template(TRAIN_ENTRY, _inputs_of(parameters), "train", train_args(), resources)
+    entry = _step_template(
+        TRAIN_ENTRY, _inputs_of(parameters), "train", train_args(), resources, credentials=mlflow_auth
+    )
     return _cluster_template(TRAIN_TEMPLATE, TRAIN_ENTRY, parameters, [entry], labels)
 
 
-def evaluate_parameters(image: str) -> list[dict[str, Any]]:
+def evaluate_parameters(image: str, registry_reader: str = "") -> list[dict[str, Any]]:
     return [
         _param("model", description="registered model name"),
         _param("metric", "accuracy", "metric both versions' training runs logged"),
@@ -157,6 +185,18 @@ def evaluate_parameters(image: str) -> list[dict[str, Any]]:
             "inference-service",
             "",
             "a registry-served InferenceService (serving namespace) to roll out after a promotion; empty: none",
+        ),
+        _param(
+            "vllm-server",
+            "",
+            "a registry-served vLLM server (its config name; the Deployment vllm-<name> in the serving namespace) to "
+            "roll out after a promotion; empty: none",
+        ),
+        _param(
+            "registry-reader",
+            registry_reader,
+            "the MLflow account registry-served pods sign in as: given READ on the model and the champion's "
+            "experiment; empty: none",
         ),
         _param("image", image, "image with mlplatform, mlflow and scikit-learn"),
     ]
@@ -176,6 +216,7 @@ def evaluate_args() -> list[str]:
         _input("tracking-uri"),
         "--outputs-dir",
         OUTPUTS,
+        "--registry-reader=" + _input("registry-reader"),
     ]
 
 
@@ -197,15 +238,41 @@ def rollout_manifest() -> str:
     )
 
 
-def evaluate_promote_template(image: str, labels: Mapping[str, str]) -> dict[str, Any]:
+def vllm_rollout_manifest() -> str:
+    """The merge patch of the vLLM rollout step: a new model version annotation on the server's pod template (what
+    `kubectl rollout restart` does with its own annotation), so the Deployment rolls out and each new replica's
+    init container resolves the alias again."""
+    return "\n".join(
+        (
+            "apiVersion: apps/v1",
+            "kind: Deployment",
+            "metadata:",
+            "  name: vllm-" + _input("vllm-server"),
+            f"  namespace: {SERVING_NAMESPACE}",
+            "spec:",
+            "  template:",
+            "    metadata:",
+            "      annotations:",
+            f"        {MODEL_VERSION_ANNOTATION}: " + '"' + _input("version") + '"',
+            "",
+        )
+    )
+
+
+def evaluate_promote_template(
+    image: str, labels: Mapping[str, str], *, mlflow_auth: bool = False, registry_reader: str = ""
+) -> dict[str, Any]:
     """`mlp-evaluate-promote`: compare challenger and champion on a metric and move `champion` when the challenger
-    wins (the evaluate_and_promote step); then, if it did and `inference-service` names one, roll that
-    InferenceService out (a resource template: a merge patch, with the `workflow` account's own rights)."""
-    parameters = evaluate_parameters(image)
-    step_inputs = [n for n in (p["name"] for p in parameters) if n != "inference-service"]
+    wins (the evaluate_and_promote step), giving `registry_reader` READ on the champion; then, if it promoted and
+    `inference-service` names one, roll that InferenceService out (a resource template: a merge patch, with the
+    `workflow` account's own rights). With `mlflow_auth` the step signs in as the team's MLflow account."""
+    parameters = evaluate_parameters(image, registry_reader)
+    step_inputs = [n for n in (p["name"] for p in parameters) if n not in ("inference-service", "vllm-server")]
     resources = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
     declared = {"parameters": [{"name": n} for n in step_inputs]}
-    promote = _step_template("promote", declared, "evaluate_and_promote", evaluate_args(), resources)
+    promote = _step_template(
+        "promote", declared, "evaluate_and_promote", evaluate_args(), resources, credentials=mlflow_auth
+    )
     promote["outputs"] = {
         "parameters": [
             {"name": "decision", "valueFrom": {"path": f"{OUTPUTS}/decision"}},
@@ -216,6 +283,11 @@ def evaluate_promote_template(image: str, labels: Mapping[str, str]) -> dict[str
         "name": ROLLOUT,
         "inputs": {"parameters": [{"name": "inference-service"}, {"name": "version"}]},
         "resource": {"action": "patch", "mergeStrategy": "merge", "manifest": rollout_manifest()},
+    }
+    rollout_vllm = {
+        "name": ROLLOUT_VLLM,
+        "inputs": {"parameters": [{"name": "vllm-server"}, {"name": "version"}]},
+        "resource": {"action": "patch", "mergeStrategy": "merge", "manifest": vllm_rollout_manifest()},
     }
     decided = "{{steps.promote.outputs.parameters."
     steps = [
@@ -237,12 +309,23 @@ def evaluate_promote_template(image: str, labels: Mapping[str, str]) -> dict[str
                     ]
                 },
                 "when": f"'{decided}decision}}}}' == 'promoted' && '{_input('inference-service')}' != ''",
-            }
+            },
+            {
+                "name": ROLLOUT_VLLM,
+                "template": ROLLOUT_VLLM,
+                "arguments": {
+                    "parameters": [
+                        {"name": "vllm-server", "value": _input("vllm-server")},
+                        {"name": "version", "value": decided + "champion}}"},
+                    ]
+                },
+                "when": f"'{decided}decision}}}}' == 'promoted' && '{_input('vllm-server')}' != ''",
+            },
         ],
     ]
     entry = {"name": EVALUATE_PROMOTE_ENTRY, "inputs": _inputs_of(parameters), "steps": steps}
     return _cluster_template(
-        EVALUATE_PROMOTE_TEMPLATE, EVALUATE_PROMOTE_ENTRY, parameters, [entry, promote, rollout], labels
+        EVALUATE_PROMOTE_TEMPLATE, EVALUATE_PROMOTE_ENTRY, parameters, [entry, promote, rollout, rollout_vllm], labels
     )
 
 
@@ -408,6 +491,106 @@ def retrain_cron_workflow(
                     {
                         "name": "retrain",
                         "steps": _retrain_steps(values),
+                    }
+                ],
+            },
+        },
+    }
+
+
+def drift_parameters(image: str, pushgateway: str) -> list[dict[str, Any]]:
+    return [
+        _param("model", description="registered model name (the gauges' `model` label)"),
+        _param("inference-service", description="the InferenceService whose logged requests are read"),
+        _param("reference", description="the training CSV (the reference distribution)"),
+        _param("label", "label", "label column of the reference (dropped)"),
+        _param("logs", description="s3://bucket/prefix/ of the InferenceService's logged requests"),
+        _param("window-hours", "24", "requests logged in this many hours"),
+        _param("pushgateway", pushgateway, "Pushgateway base URL"),
+        _param("image", image, "image with mlplatform, mlflow and scikit-learn"),
+    ]
+
+
+def drift_args() -> list[str]:
+    return [
+        "--model",
+        _input("model"),
+        "--inference-service",
+        _input("inference-service"),
+        "--reference",
+        _input("reference"),
+        "--label",
+        _input("label"),
+        "--logs",
+        _input("logs"),
+        "--window-hours",
+        _input("window-hours"),
+        "--pushgateway",
+        _input("pushgateway"),
+    ]
+
+
+def drift_template(image: str, pushgateway: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """`mlp-drift`: PSI of an InferenceService's logged requests against the training reference, pushed to the
+    platform's Pushgateway (the drift step). Its pods carry `DRIFT_POD_LABEL`."""
+    parameters = drift_parameters(image, pushgateway)
+    resources = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
+    entry = _step_template(DRIFT_ENTRY, _inputs_of(parameters), "drift", drift_args(), resources)
+    entry["metadata"] = {"labels": dict(DRIFT_POD_LABEL)}
+    return _cluster_template(DRIFT_TEMPLATE, DRIFT_ENTRY, parameters, [entry], labels)
+
+
+def drift_cron_workflow(
+    *,
+    namespace: str,
+    schedule: str,
+    model: str,
+    inference_service: str,
+    reference: str,
+    label: str,
+    logs: str,
+    suspend: bool,
+    labels: Mapping[str, str],
+) -> dict[str, Any]:
+    """A team's `mlp-drift`: on the schedule, `mlp-drift` over its InferenceService's logged requests. One at a
+    time (`Forbid`); the alert's `for` spans more than one run."""
+    values = {
+        "model": model,
+        "inference-service": inference_service,
+        "reference": reference,
+        "label": label,
+        "logs": logs,
+    }
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "CronWorkflow",
+        "metadata": {"name": DRIFT_CRON, "namespace": namespace, "labels": dict(labels)},
+        "spec": {
+            "schedules": [schedule],
+            "timezone": "UTC",
+            "concurrencyPolicy": "Forbid",
+            "suspend": suspend,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "workflowSpec": {
+                "entrypoint": "drift",
+                "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
+                "templates": [
+                    {
+                        "name": "drift",
+                        "steps": [
+                            [
+                                {
+                                    "name": "drift",
+                                    "templateRef": {
+                                        "name": DRIFT_TEMPLATE,
+                                        "template": DRIFT_ENTRY,
+                                        "clusterScope": True,
+                                    },
+                                    "arguments": {"parameters": [{"name": k, "value": v} for k, v in values.items()]},
+                                }
+                            ]
+                        ],
                     }
                 ],
             },

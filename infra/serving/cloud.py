@@ -19,6 +19,7 @@ from mlplatform.infra.serving.documents import (
     SERVING_NAMESPACE,
     InferenceServiceSpec,
     VllmServer,
+    request_log_objects,
 )
 
 COMPONENT_TYPE = "mlplatform:serving:ServingCloud"
@@ -32,6 +33,8 @@ class ServingCloudArgs:
     region: str
     models_bucket_arn: pulumi.Input[str]
     key_arn: pulumi.Input[str]
+    raw_bucket_arn: pulumi.Input[str] | None = None
+    """The lake's raw bucket: InferenceServices with `request_log` write their requests there."""
     inference_services: Sequence[InferenceServiceSpec] = ()
     vllm_servers: Sequence[VllmServer] = ()
     cost_tags: Mapping[str, str] = field(default_factory=dict)
@@ -49,13 +52,24 @@ class ServingCloud(pulumi.ComponentResource):
         self._partition, self._account_id = account.partition, account.account_id
         if args.inference_services:
             prefixes = sorted({p for svc in args.inference_services for p in svc.prefixes()})
-            # KServe's storage initializer calls HeadBucket before listing the model's prefix (see S3Grant).
+            logged = sorted(
+                request_log_objects(svc.request_log, svc.name) for svc in args.inference_services if svc.request_log
+            )
+            if logged and args.raw_bucket_arn is None:
+                raise ValueError("InferenceServices with request_log need ServingCloudArgs.raw_bucket_arn")
+            # KServe's storage initializer calls HeadBucket before listing the model's prefix (see S3Grant). KServe's
+            # agent (the logger) only puts objects under each logged InferenceService's own prefix.
             self._pod_identity(
                 f"{name}-models",
                 MODEL_SERVICE_ACCOUNT,
-                "KServe model servers: read the configured model prefixes",
-                pulumi.Output.all(args.models_bucket_arn, args.key_arn).apply(
-                    lambda v: s3_access_policy([S3Grant(v[0], p, head_bucket=True) for p in prefixes], key_arn=v[1])
+                "KServe model servers: read the configured model prefixes"
+                + (", write their logged requests" if logged else ""),
+                pulumi.Output.all(args.models_bucket_arn, args.key_arn, args.raw_bucket_arn or "").apply(
+                    lambda v: s3_access_policy(
+                        [S3Grant(v[0], p, head_bucket=True) for p in prefixes]
+                        + [S3Grant(v[2], p, write=True, read=False) for p in logged],
+                        key_arn=v[1],
+                    )
                 ),
             )
         for server in args.vllm_servers:

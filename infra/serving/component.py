@@ -10,7 +10,6 @@ by Pulumi.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
@@ -23,7 +22,7 @@ from mlplatform.infra import platform_policy_resources as policy_resources
 from mlplatform.infra.catalog import versions
 from mlplatform.infra.k8s_documents import pod_security_labels, service
 from mlplatform.infra.k8s_resources import custom_resource, helm_release
-from mlplatform.infra.mlops.documents import MLFLOW_IN_CLUSTER_URL
+from mlplatform.infra.mlops.documents import MLFLOW_IN_CLUSTER_URL, REGISTRY_READER_USER, credentials_secret
 from mlplatform.infra.registry.documents import ImageCache
 from mlplatform.infra.serving import documents, routing
 from mlplatform.infra.serving.documents import (
@@ -51,6 +50,8 @@ InferenceServiceArgs = InferenceServiceSpec
 class ServingArgs:
     region: str
     models_bucket_name: pulumi.Input[str]
+    raw_bucket_name: pulumi.Input[str] | None = None
+    """The lake's raw bucket, where InferenceServices with `request_log` log their requests."""
     install_kserve: bool = True
     inference_services: Sequence[InferenceServiceArgs] = ()
     vllm_servers: Sequence[VllmServer] = ()
@@ -64,6 +65,9 @@ class ServingArgs:
     """The MLflow the resolver asks (the in-cluster service)."""
     mlflow_auth: bool = False
     """MLflow's basic auth is on: the resolver signs in with the `mlflow-registry-reader` Secret's user."""
+    registry_reader_password: pulumi.Input[str] | None = None
+    """The registry reader's MLflow password (`infra.mlops.MlflowAccounts`): set, the component creates the Secret
+    `mlflow-registry-reader` the resolver signs in with, before the pods that use it."""
     prometheus_url: str | None = None
     """Prometheus that KEDA queries; None: no autoscaling (vLLM servers run min_replicas)."""
     controller_replicas: int = 1
@@ -103,12 +107,33 @@ class Serving(pulumi.ComponentResource):
         )
         self._kserve: list[pulumi.Resource] = []
         self._isvcs: dict[str, pulumi.Resource] = {}
+        self._vllm: dict[str, pulumi.Resource] = {}
+        """The vLLM Deployments by server name (a team's rollout grant waits for its own)."""
         """The InferenceServices by name (a team's rollout grant waits for its own)."""
         self.routes_models = args.install_kserve and bool(args.inference_services)
         self.registry_served = [svc for svc in args.inference_services if svc.model_uri] if args.install_kserve else []
         """InferenceServices whose model is a `models:/` URI, resolved through MLflow at pod start."""
         """Whether the InferenceServices are reached through the models' Gateway (Envoy Gateway installed)."""
         self._policies(SERVING_NAMESPACE, self.namespace, self._serving_policies)
+        self._reader_secret: list[pulumi.Resource] = []
+        """The registry reader's Secret: registry-served pods name it, so it exists before them."""
+        if args.registry_reader_password is not None:
+            reader = credentials_secret(
+                name=documents.REGISTRY_READER_SECRET,
+                namespace=SERVING_NAMESPACE,
+                username=REGISTRY_READER_USER,
+                password="",
+                labels=self._labels,
+            )
+            self._reader_secret.append(
+                k8s.core.v1.Secret(
+                    f"{name}-registry-reader-secret",
+                    metadata=reader["metadata"],
+                    type=reader["type"],
+                    string_data={**reader["stringData"], "password": args.registry_reader_password},
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace]),
+                )
+            )
         self.model_gateway_url = f"http://{routing.gateway_address()}" if self.routes_models else None
         """Where clients inside the cluster send model requests, with a model's host (`model_hosts`) as Host."""
         self.model_hosts = {
@@ -218,8 +243,8 @@ class Serving(pulumi.ComponentResource):
         )
         resolver = self._create_registry_resolver(after_kserve)
         for svc in args.inference_services:
-            spec = pulumi.Output.from_input(args.models_bucket_name).apply(functools.partial(self._isvc_spec, svc))
-            registry = [resolver] if svc.model_uri and resolver is not None else []
+            spec = pulumi.Output.all(args.models_bucket_name, args.raw_bucket_name or "").apply(self._isvc_spec_of(svc))
+            registry = [resolver, *self._reader_secret] if svc.model_uri and resolver is not None else []
             self._isvcs[svc.name] = k8s.apiextensions.CustomResource(
                 f"{name}-isvc-{svc.name}",
                 api_version="serving.kserve.io/v1beta1",
@@ -241,6 +266,10 @@ class Serving(pulumi.ComponentResource):
                     ignore_changes=[documents.PIPELINE_OWNED_FIELD] if svc.model_uri else None,
                 ),
             )
+
+    def vllm_server_ready(self, name: str) -> list[pulumi.Resource]:
+        """What a grant on one vLLM server's Deployment waits for: the serving namespace and the Deployment."""
+        return [self.namespace, self._vllm[name]]
 
     def inference_service_ready(self, name: str) -> list[pulumi.Resource]:
         """What a grant on one InferenceService waits for: the serving namespace and the InferenceService."""
@@ -319,9 +348,13 @@ class Serving(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, depends_on=[gateway, self._isvcs[svc.name]]),
             )
 
-    def _isvc_spec(self, svc: InferenceServiceSpec, bucket: str) -> dict[str, Any]:
+    def _isvc_spec_of(self, svc: InferenceServiceSpec) -> Callable[[list[str]], dict[str, Any]]:
+        """The InferenceService's spec from (models bucket, raw bucket or "")."""
+        return lambda buckets: self._isvc_spec(svc, buckets[0], buckets[1] or None)
+
+    def _isvc_spec(self, svc: InferenceServiceSpec, bucket: str, log_bucket: str | None) -> dict[str, Any]:
         manifest = documents.inference_service(
-            svc, bucket=bucket, labels=self._labels, pool_label=self._args.pool_label
+            svc, bucket=bucket, labels=self._labels, pool_label=self._args.pool_label, log_bucket=log_bucket
         )
         body: dict[str, Any] = manifest["spec"]
         return body
@@ -362,15 +395,26 @@ class Serving(pulumi.ComponentResource):
             spec=manifest["spec"],
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[self.namespace, sa, *args.depends_on],
-                # KEDA owns the replica count once the server runs.
-                ignore_changes=["spec.replicas"] if autoscaled else None,
+                depends_on=[
+                    self.namespace,
+                    sa,
+                    *args.depends_on,
+                    *(self._reader_secret if server.source == "registry" else []),
+                ],
+                # KEDA owns the replica count once the server runs; a promoted server's model-version annotation
+                # is the promote template's (its rollout-vllm step), which the next `pulumi up` must not take back.
+                ignore_changes=[
+                    *(["spec.replicas"] if autoscaled else []),
+                    *([documents.VLLM_PIPELINE_OWNED_FIELD] if server.promoted_by else []),
+                ]
+                or None,
                 # A replica needs a GPU node, the image and weights, then the model load: wait for all of it.
                 custom_timeouts=pulumi.CustomTimeouts(
                     create=f"{server.rollout_minutes}m", update=f"{server.rollout_minutes}m"
                 ),
             ),
         )
+        self._vllm[server.name] = deployment
         svc = service(
             server.deployment_name,
             SERVING_NAMESPACE,

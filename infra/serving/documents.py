@@ -41,6 +41,8 @@ the predictor out, and its init container resolves the alias again. Pulumi ignor
 RESOLVER_MODULE = "mlplatform.infra.pipelines.steps.resolve"
 PIPELINE_OWNED_FIELD = "spec.predictor.annotations"
 """What Pulumi ignores on a registry-served InferenceService: the promote template writes it."""
+VLLM_PIPELINE_OWNED_FIELD = f'spec.template.metadata.annotations["{MODEL_VERSION_ANNOTATION}"]'
+"""The one field of a promoted vLLM server's Deployment that the promote template owns (its rollout-vllm step)."""
 # KServe v0.20 renamed RawDeployment to Standard (the old name is still accepted); Standard needs no Knative.
 DEPLOYMENT_MODE = "Standard"
 
@@ -100,6 +102,8 @@ class VllmServer:
     """source registry: the MLflow the resolver asks."""
     mlflow_auth: bool = False
     """source registry: MLflow's basic auth is on (the resolver signs in as the `mlflow-registry-reader` user)."""
+    promoted_by: str | None = None
+    """source registry: the team whose promote template rolls the server out after a promotion."""
     keeps_serving: bool = False
     """Staging and prod: a rollout surges a new replica before an old one goes, and KEDA's fallback never scales
     below the current count (config validation also keeps an always-on server at two replicas or more, so one serves
@@ -466,6 +470,8 @@ class InferenceServiceSpec:
     """A registry URI (`models:/<name>@<alias>`), resolved through MLflow at pod start, instead of storage_path."""
     promoted_by: str | None = None
     """The team whose `workflow` service account may roll the predictor out after a promotion."""
+    request_log: str | None = None
+    """The team into whose lake prefix KServe's logger writes every request (`request_log_prefix`)."""
 
     @property
     def canary_percent(self) -> int | None:
@@ -525,8 +531,33 @@ def _predictor(spec: InferenceServiceSpec, storage_uri: str, pool_label: str, ca
     return predictor
 
 
+REQUEST_LOG_DIR = "inference-logs"
+
+
+def request_log_prefix(team: str) -> str:
+    """Where KServe's logger writes a team's InferenceServices' requests, in the `raw` zone: the agent appends
+    `<namespace>/<inferenceservice>/<component>/<id>-request.json` (KServe v0.20.0 pkg/logger/store.go)."""
+    return f"teams/{team}/{REQUEST_LOG_DIR}"
+
+
+def request_log_objects(team: str, name: str) -> str:
+    """The key prefix of one InferenceService's logged requests (its predictor's role may write only there)."""
+    return f"{request_log_prefix(team)}/{SERVING_NAMESPACE}/{name}/"
+
+
+def request_logger(log_bucket: str, team: str) -> dict[str, Any]:
+    """`spec.predictor.logger`: every request (not the responses) to the lake, one object per request (KServe's
+    JSON marshaller; `infra.drift.payloads.events_from_lake_object` reads it)."""
+    return {"mode": "request", "url": f"s3://{log_bucket}/{request_log_prefix(team)}"}
+
+
 def inference_service(
-    spec: InferenceServiceSpec, *, bucket: str, labels: Mapping[str, str], pool_label: str
+    spec: InferenceServiceSpec,
+    *,
+    bucket: str,
+    labels: Mapping[str, str],
+    pool_label: str,
+    log_bucket: str | None = None,
 ) -> dict[str, Any]:
     """A serving.kserve.io/v1beta1 InferenceService in Standard (raw Deployment) mode.
 
@@ -541,6 +572,10 @@ def inference_service(
         body: dict[str, Any] = {"predictor": predictor}
     else:
         body = {"predictor": _predictor(spec, s3_uri(bucket, spec.storage_path or ""), pool_label)}
+    if spec.request_log is not None:
+        if log_bucket is None:
+            raise ValueError(f"InferenceService {spec.name}: request_log needs the lake's raw bucket (log_bucket)")
+        body["predictor"]["logger"] = request_logger(log_bucket, spec.request_log)
     if spec.canary_storage_path and spec.canary_percent:
         body["canary"] = [
             {
@@ -600,14 +635,35 @@ def rollout_role(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A Role in the serving namespace that can read and patch one InferenceService (named, so no other team's),
     and its binding to a team's workflow service account: the promote template's rollout step."""
-    name = f"mlp-rollout-{isvc}"
+    return _rollout_role(
+        f"mlp-rollout-{isvc}", "serving.kserve.io", "inferenceservices", isvc, team, service_account, labels
+    )
+
+
+def vllm_rollout_role(
+    *, server: str, team: str, service_account: str, labels: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The same for one vLLM server's Deployment (`vllm-<server>`): the promote template's rollout-vllm step."""
+    deployment = f"vllm-{server}"
+    return _rollout_role(f"mlp-rollout-{deployment}", "apps", "deployments", deployment, team, service_account, labels)
+
+
+def _rollout_role(
+    name: str,
+    api_group: str,
+    resource: str,
+    resource_name: str,
+    team: str,
+    service_account: str,
+    labels: Mapping[str, str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
     role = {
         "metadata": {"name": name, "namespace": SERVING_NAMESPACE, "labels": dict(labels)},
         "rules": [
             {
-                "apiGroups": ["serving.kserve.io"],
-                "resources": ["inferenceservices"],
-                "resourceNames": [isvc],
+                "apiGroups": [api_group],
+                "resources": [resource],
+                "resourceNames": [resource_name],
                 "verbs": ["get", "patch"],
             }
         ],

@@ -19,7 +19,7 @@ from mlplatform.infra.pipelines import templates
 from mlplatform.infra.pipelines.engine import documents
 from mlplatform.infra.pipelines.engine.documents import ARGO_NAMESPACE, RELEASE_NAME, WORKFLOW_SERVICE_ACCOUNT
 from mlplatform.infra.registry.documents import ImageCache
-from mlplatform.infra.serving.documents import rollout_role
+from mlplatform.infra.serving.documents import request_log_objects, rollout_role, vllm_rollout_role
 
 COMPONENT_TYPE = "mlplatform:pipelines:PipelineEngine"
 
@@ -37,6 +37,17 @@ class TeamPipelines:
     rollouts: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
     """Registry-served InferenceServices (name -> what must exist first: the serving namespace, the
     InferenceService) the team's `workflow` account may roll out after a promotion (config's `promoted_by`)."""
+    vllm_rollouts: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    """Registry-served vLLM servers (config name -> what must exist first: the serving namespace, the Deployment)
+    the team's `workflow` account may roll out after a promotion (config's `promoted_by`)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftJobs:
+    logs_bucket: pulumi.Input[str]
+    """The lake's raw bucket, where the InferenceServices' requests are logged."""
+    pushgateway: str
+    """The Pushgateway's URL (the template's default)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,9 +62,16 @@ class PipelineEngineArgs:
     image_cache: ImageCache | None = None
     templates_image: str | None = None
     """The steps' image; set, the shipped ClusterWorkflowTemplates are installed (`infra.pipelines.templates`)."""
+    drift: DriftJobs | None = None
+    """Set: the `mlp-drift` template is installed, and each team whose retraining has `drift_from` runs it."""
     event_sender: tuple[str, str] | None = None
     """(namespace, service account) of what posts drift alerts to the server's event endpoint (Alertmanager); set,
     each team whose retraining has `on_drift` gets a WorkflowEventBinding and that account may trigger it."""
+    mlflow_auth: bool = False
+    """MLflow's basic auth is on: the train and promote steps sign in with their namespace's `mlflow-credentials`
+    (`infra.mlops.MlflowAccounts.credentials_secret`, in the team's `ready`)."""
+    registry_reader: str = ""
+    """The MLflow account registry-served pods sign in as: the promote step gives it READ on each champion."""
 
 
 class PipelineEngine(pulumi.ComponentResource):
@@ -127,12 +145,48 @@ class PipelineEngine(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*team.ready, created]),
         )
 
+    def _create_drift_job(
+        self,
+        key: str,
+        team: TeamPipelines,
+        r: RetrainConfig,
+        isvc: str,
+        drift: DriftJobs,
+        workflow: pulumi.Resource,
+    ) -> None:
+        """The team's `mlp-drift` CronWorkflow over its InferenceService's logged requests (the raw bucket is known
+        at deploy time: the spec is an Output, the object is not)."""
+        labels = dict(team.labels)
+
+        def cron(bucket: str) -> dict[str, Any]:
+            return templates.drift_cron_workflow(
+                namespace=team.namespace,
+                schedule=r.drift_schedule,
+                model=r.model,
+                inference_service=isvc,
+                reference=r.dataset,
+                label=r.label,
+                logs=f"s3://{bucket}/{request_log_objects(team.team, isvc)}",
+                suspend=r.suspend,
+                labels=labels,
+            )
+
+        manifest = cron("")
+        k8s.apiextensions.CustomResource(
+            f"{key}-drift",
+            api_version=manifest["apiVersion"],
+            kind=manifest["kind"],
+            metadata=manifest["metadata"],
+            spec=pulumi.Output.from_input(drift.logs_bucket).apply(lambda b: cron(b)["spec"]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*team.ready, self.release, *self.templates, workflow]),
+        )
+
     def _drift_teams(self) -> list[TeamPipelines]:
         """Teams whose retraining a drift alert starts."""
         args = self._args
         if args.event_sender is None or args.templates_image is None:
             return []
-        return [t for t in args.teams if t.retrain is not None and t.retrain.on_drift]
+        return [t for t in args.teams if t.retrain is not None and t.retrain.retrains_on_drift]
 
     def _create_release(self) -> k8s.helm.v3.Release:
         args = self._args
@@ -163,9 +217,19 @@ class PipelineEngine(pulumi.ComponentResource):
         created: list[pulumi.Resource] = [
             custom_resource(f"{self._name}-{manifest['metadata']['name']}", manifest, after_crds)
             for manifest in (
-                templates.train_template(args.templates_image, self._labels),
-                templates.evaluate_promote_template(args.templates_image, self._labels),
+                templates.train_template(args.templates_image, self._labels, mlflow_auth=args.mlflow_auth),
+                templates.evaluate_promote_template(
+                    args.templates_image,
+                    self._labels,
+                    mlflow_auth=args.mlflow_auth,
+                    registry_reader=args.registry_reader,
+                ),
                 templates.retrain_template(self._labels),
+                *(
+                    [templates.drift_template(args.templates_image, args.drift.pushgateway, self._labels)]
+                    if args.drift is not None
+                    else []
+                ),
             )
         ]
         role = documents.cluster_templates_reader(self._labels)
@@ -218,19 +282,33 @@ class PipelineEngine(pulumi.ComponentResource):
             )
         if team in self._drift_teams() and team.retrain is not None and self._args.event_sender is not None:
             self._create_drift_trigger(key, team, team.retrain, self._args.event_sender, labels)
-        for isvc, ready in team.rollouts.items():
-            # A Role in the shared serving namespace that reads and patches this one InferenceService, no other.
-            role, binding = rollout_role(
-                isvc=isvc, team=team.team, service_account=WORKFLOW_SERVICE_ACCOUNT, labels=labels
+        grants = [
+            (
+                isvc,
+                ready,
+                rollout_role(isvc=isvc, team=team.team, service_account=WORKFLOW_SERVICE_ACCOUNT, labels=labels),
             )
+            for isvc, ready in team.rollouts.items()
+        ] + [
+            (
+                f"vllm-{server}",
+                ready,
+                vllm_rollout_role(
+                    server=server, team=team.team, service_account=WORKFLOW_SERVICE_ACCOUNT, labels=labels
+                ),
+            )
+            for server, ready in team.vllm_rollouts.items()
+        ]
+        for target, ready, (role, binding) in grants:
+            # A Role in the shared serving namespace that reads and patches this one object, no other.
             grant = k8s.rbac.v1.Role(
-                f"{key}-rollout-{isvc}",
+                f"{key}-rollout-{target}",
                 metadata=role["metadata"],
                 rules=role["rules"],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(ready)),
             )
             k8s.rbac.v1.RoleBinding(
-                f"{key}-rollout-{isvc}-binding",
+                f"{key}-rollout-{target}-binding",
                 metadata=binding["metadata"],
                 role_ref=binding["roleRef"],
                 subjects=binding["subjects"],
@@ -271,3 +349,5 @@ class PipelineEngine(pulumi.ComponentResource):
                 cron,
                 pulumi.ResourceOptions(parent=self, depends_on=[*team.ready, self.release, *self.templates, workflow]),
             )
+            if r.drift_from is not None and self._args.drift is not None:
+                self._create_drift_job(key, team, r, r.drift_from, self._args.drift, workflow)

@@ -7,7 +7,7 @@ JSON line. Running the step again changes nothing: a challenger that already is 
 rejected challenger is rejected again with the same record.
 
     python -m mlplatform.infra.pipelines.steps.evaluate_and_promote --model churn --metric accuracy \
-        [--lower-is-better] [--min-improvement 0.01] [--tracking-uri URL]
+        [--lower-is-better] [--min-improvement 0.01] [--tracking-uri URL] [--registry-reader registry-reader]
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ CHALLENGER = "challenger"
 CHAMPION = "champion"
 DECISION_TAG = "mlplatform.promotion.decision"
 RECORD_TAG = "mlplatform.promotion"
+GRANT_ENDPOINT = "/api/3.0/mlflow/users/permissions/grant"
+"""MLflow's basic-auth app: give a user a permission on one resource (the caller needs MANAGE on it)."""
 
 Outcome = Literal["promoted", "rejected", "unchanged"]
 
@@ -131,6 +133,39 @@ def evaluate_and_promote(tracking_uri: str, model: str, policy: PromotionPolicy)
     return decision
 
 
+def share_champion(tracking_uri: str, model: str, version: str, reader: str) -> dict[str, str]:
+    """Give `reader` (the registry reader the serving pods sign in as) READ on the registered model and on the
+    experiment of the champion's run: both are needed to resolve `models:/<model>@champion` (the version's files
+    are its run's artifacts, which MLflow's artifact proxy serves only to readers of the experiment). The step
+    signs in as the team's account, which owns (MANAGE) what its workflows created, so it can grant this and
+    nothing beyond it. Granting again changes nothing."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request, verify_rest_response
+
+    client = MlflowClient(tracking_uri)
+    with mlflow_errors(f"reading {model} version {version}"):
+        run_id = client.get_model_version(model, version).run_id
+        if not run_id:
+            raise StepError(f"{model} version {version} has no run: nothing to share with {reader!r}")
+        experiment_id = client.get_run(run_id).info.experiment_id
+    # MLflow's AuthServiceClient makes this same call; it lives in `mlflow.server`, whose import loads the server
+    # (Flask, SQLAlchemy, ...), which the steps' image does not install.
+    creds = get_default_host_creds(tracking_uri)  # type: ignore[no-untyped-call]
+    for resource_type, resource_id in (("registered_model", model), ("experiment", str(experiment_id))):
+        with mlflow_errors(f"granting {reader!r} READ on {resource_type} {resource_id!r}"):
+            try:
+                body = {"username": reader, "resource_type": resource_type, "resource_id": resource_id}
+                response = http_request(creds, GRANT_ENDPOINT, "POST", json={**body, "permission": "READ"})  # type: ignore[no-untyped-call]
+                verify_rest_response(response, GRANT_ENDPOINT)
+            except MlflowException as exc:
+                # Granted before (an earlier promotion): whatever was granted stays (an owner may have changed it).
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+    return {"reader": reader, "registered_model": model, "experiment_id": str(experiment_id)}
+
+
 def _metric(client: Any, model: str, version: str, metric: str) -> float:
     with mlflow_errors(f"reading {model} version {version}"):
         model_version = client.get_model_version(model, version)
@@ -162,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write `decision` (promoted, rejected or unchanged) and `champion` (the champion version after "
         "this step) as files there: a workflow's output parameters",
     )
+    parser.add_argument(
+        "--registry-reader",
+        default="",
+        help="an MLflow user to give READ on the model and the champion's experiment (the account registry-served "
+        "pods sign in as); empty: share with nobody",
+    )
     parser.add_argument("--min-improvement", type=float, default=0.0)
     parser.add_argument("--challenger-alias", default=CHALLENGER)
     parser.add_argument("--champion-alias", default=CHAMPION)
@@ -179,10 +220,16 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
         challenger_alias=args.challenger_alias,
         champion_alias=args.champion_alias,
     )
-    decision = evaluate_and_promote(tracking_uri_or_env(args.tracking_uri), args.model, policy)
+    tracking_uri = tracking_uri_or_env(args.tracking_uri)
+    decision = evaluate_and_promote(tracking_uri, args.model, policy)
+    result = asdict(decision)
+    champion = decision.challenger_version if decision.promoted else decision.champion_version
+    if args.registry_reader and champion:
+        # Before the rollout: the new pods resolve the champion as the reader.
+        result["shared"] = share_champion(tracking_uri, args.model, champion, args.registry_reader)
     if args.outputs_dir:
         write_outputs(decision, Path(args.outputs_dir))
-    return asdict(decision)
+    return result
 
 
 def write_outputs(decision: Decision, directory: Path) -> None:
