@@ -375,6 +375,7 @@ class ClusterLayer:
                 if specs.retrain_routes(cfg)
                 else None,
                 mlflow_auth=self.mlflow_accounts is not None,
+                ray_job=specs.ray_job_shape(cfg),
                 registry_reader=REGISTRY_READER_USER if REGISTRY_READER_USER in specs.mlflow_users(self.cfg) else "",
                 drift=DriftJobs(logs_bucket=self._bucket("raw"), pushgateway=PUSHGATEWAY_URL)
                 if specs.drift_jobs(cfg)

@@ -857,6 +857,27 @@ class RetrainConfig(_Model):
     """Keep the CronWorkflow but start nothing."""
 
 
+class RayJobTemplateConfig(_Model):
+    """The cluster `mlp-train-rayjob` trains on: a KubeRay RayJob makes it for one run (head and a fixed number
+    of GPU workers, no autoscaling) in the team's namespace, under the team's `workload` service account, and
+    deletes it after the job."""
+
+    pool: Name = Field(..., description="Key of a `gpu_pools` entry the workers run on (its taint is tolerated).")
+    workers: int = Field(1, ge=1, le=64, description="GPU workers (fixed: the cluster exists for one job).")
+    gpus_per_worker: int = Field(
+        1, ge=1, le=16, description="nvidia.com/gpu per worker; the driver takes one worker's."
+    )
+    cpu: Quantity = Field("4", description="CPU per worker (request and limit).")
+    memory: Quantity = Field("16Gi", description="Memory per worker (request and limit).")
+    head_cpu: Quantity = Field(
+        "1", description="The head's CPU (it runs no tasks: num-gpus 0, the driver is on a worker)."
+    )
+    head_memory: Quantity = Field("4Gi", description="The head's memory.")
+    active_deadline_seconds: int = Field(
+        14_400, ge=60, le=604_800, description="The RayJob fails (and its cluster goes) after this long."
+    )
+
+
 class PipelineTemplatesConfig(_Model):
     enabled: bool = False
     """Install the shipped ClusterWorkflowTemplates `mlp-train` and `mlp-evaluate-promote` (needs pipelines and
@@ -868,6 +889,11 @@ class PipelineTemplatesConfig(_Model):
     )
     retrain: dict[Name, RetrainConfig] = Field(default_factory=dict)
     """Scheduled retraining per team (key: a tenant)."""
+    ray_job: RayJobTemplateConfig | None = Field(
+        None,
+        description="Set: also install `mlp-train-rayjob`, the train step as a KubeRay RayJob on a GPU pool (needs "
+        "ray.enabled: KubeRay runs it).",
+    )
 
 
 class PipelinesConfig(_Model):
@@ -2237,6 +2263,8 @@ def _check_pipeline_templates(cfg: PlatformConfig, add: Add) -> None:
         )
     elif templates.image.endswith(":latest"):
         add(("pipelines", "templates", "image"), "`latest` is refused: pin a tag or a digest")
+    if templates.ray_job is not None:
+        _check_ray_job(cfg, templates.ray_job, add)
     known = ", ".join(sorted(cfg.tenants)) or "none"
     for team, retrain in templates.retrain.items():
         if team not in cfg.tenants:
@@ -2258,6 +2286,43 @@ def _check_pipeline_templates(cfg: PlatformConfig, add: Add) -> None:
                     path,
                     f"the rollout needs that InferenceService's model_uri to be {wanted} and its promoted_by {team!r} "
                     f"(now {svc.model_uri or 'no model_uri'}, promoted_by {svc.promoted_by or 'none'})",
+                )
+
+
+def _check_ray_job(cfg: PlatformConfig, job: RayJobTemplateConfig, add: Add) -> None:
+    """KubeRay runs the RayJob; its workers fit a node of the pool, and the whole cluster fits every team's quota
+    (any team may submit the template: a cluster the quota refuses would wait until its deadline)."""
+    from mlplatform.infra.mlops.documents import KUBERAY_INIT_CPU, KUBERAY_INIT_MEMORY
+
+    path = ("pipelines", "templates", "ray_job")
+    if not cfg.ray.enabled:
+        add(path, "KubeRay runs RayJobs; set ray.enabled")
+    if job.pool not in cfg.gpu_pools:
+        add(path + ("pool",), f"unknown GPU pool {job.pool!r}; defined pools: {', '.join(cfg.gpu_pools) or '(none)'}")
+    else:
+        biggest = _pool_gpus_per_node(cfg, job.pool)
+        if biggest is not None and job.gpus_per_worker > biggest:
+            add(
+                path + ("gpus_per_worker",),
+                f"{job.gpus_per_worker} GPUs per worker do not fit on any node of pool {job.pool!r} "
+                f"(at most {biggest})",
+            )
+    init_cpu, init_gib = _quantity(KUBERAY_INIT_CPU, memory=False), _quantity(KUBERAY_INIT_MEMORY, memory=True)
+    cpu = _quantity(job.head_cpu, memory=False) + job.workers * max(_quantity(job.cpu, memory=False), init_cpu)
+    gib = _quantity(job.head_memory, memory=True) + job.workers * max(_quantity(job.memory, memory=True), init_gib)
+    gpus = job.workers * job.gpus_per_worker
+    for team, tenant in sorted(cfg.tenants.items()):
+        quota = tenant.quota
+        for key, want, allowed, unit in (
+            ("cpu", cpu, _quantity(quota.cpu, memory=False), " CPU"),
+            ("memory", gib, _quantity(quota.memory, memory=True), " GiB"),
+            ("gpus", float(gpus), float(quota.gpus), " GPUs"),
+        ):
+            if want > allowed + 1e-9:
+                add(
+                    ("tenants", team, "quota", key),
+                    f"mlp-train-rayjob's cluster requests {want:g}{unit} (head + {job.workers} workers), more than "
+                    f"team {team}'s quota of {allowed:g}{unit}: raise the quota or shrink pipelines.templates.ray_job",
                 )
 
 

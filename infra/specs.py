@@ -17,6 +17,7 @@ from mlplatform.infra.mlops.documents import (
     TEAM_CREDENTIALS_SECRET,
     RayClusterSpec,
     RayGpuGroup,
+    RayJobShape,
     team_user,
 )
 from mlplatform.infra.observability.alerting import AlertingSpec, RetrainRoute
@@ -157,6 +158,28 @@ def ray_clusters(cfg: PlatformConfig, image_cache: ImageCache | None = None) -> 
         )
         for name, c in cfg.ray.clusters.items()
     ]
+
+
+def ray_job_shape(cfg: PlatformConfig) -> RayJobShape | None:
+    """The cluster `mlp-train-rayjob` makes for a run, where the templates and `ray_job` are configured; its head on
+    the CPU pool when there is one (a team's Ray heads' `general` placement), else the system nodes."""
+    templates = cfg.pipelines.templates
+    job = templates.ray_job
+    if job is None or not (cfg.pipelines.enabled and templates.enabled):
+        return None
+    return RayJobShape(
+        pool=job.pool,
+        workers=job.workers,
+        gpus_per_worker=job.gpus_per_worker,
+        cpu=job.cpu,
+        memory=job.memory,
+        head_cpu=job.head_cpu,
+        head_memory=job.head_memory,
+        active_deadline_seconds=job.active_deadline_seconds,
+        ray_version=versions.image_version("ray"),
+        head_node_selector={POOL_LABEL: "general"} if cfg.cpu_pool.enabled else system_node_selector(cfg),
+        pool_label=POOL_LABEL,
+    )
 
 
 def ray_team_namespaces(cfg: PlatformConfig) -> list[str]:

@@ -34,7 +34,7 @@ from mlplatform.infra.drift import alerts
 from mlplatform.infra.drift.payloads import REQUEST_EVENT_TYPE
 from mlplatform.infra.pipelines import templates
 from mlplatform.infra.pipelines.steps import drift
-from mlplatform.infra.serving.documents import MODEL_SERVICE_ACCOUNT
+from mlplatform.infra.serving.documents import MODEL_SERVICE_ACCOUNT, REQUEST_LOG_STORAGE_PATH
 from mlplatform.mlp.k8s_schema import object_of
 from mlplatform.mlp.planner import Plan
 from tests.aws_server import RecordingMoto, free_port
@@ -143,7 +143,8 @@ def _log_requests(bucket: str, prefix: str, shift: float, requests: int = 40) ->
             "namespace": "serving",
             "component": "predictor",
         }
-        s3.put_object(Bucket=bucket, Key=f"{prefix}predictor/req-{n}-request.json", Body=json.dumps(record).encode())
+        key = f"{prefix}predictor/{REQUEST_LOG_STORAGE_PATH}/req-{n}-request.json"
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(record).encode())
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
@@ -209,7 +210,17 @@ def test_logged_requests_drive_the_gauges_and_the_alert_under_the_planned_roles(
         if object_of(r)["metadata"]["name"] == "churn-champion"
     ]
     logger = isvc["spec"]["predictor"]["logger"]
-    assert logger == {"mode": "request", "url": f"s3://{raw}/teams/research/inference-logs"}
+    # `storage.path` set, or KServe's agent writes nothing (v0.20.0); format json, the predictor's own account
+    assert logger == {
+        "mode": "request",
+        "url": f"s3://{raw}/teams/research/inference-logs",
+        "storage": {
+            "path": REQUEST_LOG_STORAGE_PATH,
+            "parameters": {"format": "json"},
+            "key": "unused",
+            "serviceAccountName": MODEL_SERVICE_ACCOUNT,
+        },
+    }
     assert logs == f"{logger['url']}/serving/churn-champion/"
 
     # The reference: the dataset the retraining trains on, at its planned key in the curated zone.
@@ -227,7 +238,9 @@ def test_logged_requests_drive_the_gauges_and_the_alert_under_the_planned_roles(
     assert puts.operations["PutObject"] == 40 and not puts.denied, puts.explain_denials()
     with recording_moto.log.capture() as recorded:
         boto3.client("s3").put_object(Bucket=raw, Key="teams/research/other.csv", Body=b"x")
-        boto3.client("s3").get_object(Bucket=raw, Key=f"{prefix}predictor/req-0-request.json")
+        boto3.client("s3").get_object(
+            Bucket=raw, Key=f"{prefix}predictor/{REQUEST_LOG_STORAGE_PATH}/req-0-request.json"
+        )
     denied = {v.request.action for v in judge(recorded, predictor, lake).denied}
     assert denied == {"s3:PutObject", "s3:GetObject"}
 

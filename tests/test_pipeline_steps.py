@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from mlplatform.infra.pipelines.steps._common import StepError
 from mlplatform.infra.pipelines.steps.evaluate_and_promote import (
@@ -192,6 +193,59 @@ def test_train_on_ray_promote_only_a_better_challenger_and_resolve_the_champion(
     model = mlflow.pyfunc.load_model(str(tmp_path / "models"))
     points = np.array([[2.0, 1.0], [-2.0, -1.0], [1.5, -0.5], [-1.0, 0.2]])
     assert list(model.predict(points)) == [1, 0, 1, 0]  # the separable model; version 2 guesses
+
+
+def test_the_rayjob_templates_entrypoint_trains_as_a_ray_job_on_a_real_head(
+    mlflow_url: str, ray: RayHead, datasets: dict[str, Path]
+) -> None:
+    """`mlp-train-rayjob`'s RayJob entrypoint, after Argo's substitution, submitted to a real Ray head (with its
+    token) as KubeRay's HTTPMode submits it (the dashboard's job API, `entrypoint_num_*` from the RayJob; here one
+    CPU for the GPU this machine lacks): the job trains, logs to MLflow in the team's experiment and sets the
+    challenger."""
+    import time
+
+    from mlflow import MlflowClient
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    from mlplatform.infra.mlops.documents import RayJobShape
+    from mlplatform.infra.pipelines import templates
+
+    shape = RayJobShape(
+        pool="shared",
+        workers=1,
+        gpus_per_worker=1,
+        cpu="1",
+        memory="2Gi",
+        head_cpu="1",
+        head_memory="2Gi",
+        active_deadline_seconds=600,
+        ray_version="2.60.0",
+    )
+    (entry,) = templates.train_rayjob_template("steps:1", {}, shape)["spec"]["templates"]
+    values = {"model": "rayjob-churn", "dataset": str(datasets["separable"]), "label": "label"}
+    text = entry["resource"]["manifest"].replace("{{workflow.namespace}}", "team-research")
+    for name, value in {**values, "tracking-uri": mlflow_url, "image": "steps:1"}.items():
+        text = text.replace("{{inputs.parameters." + name + "}}", value)
+    entrypoint = yaml.safe_load(text)["spec"]["entrypoint"]
+    client = JobSubmissionClient(ray.dashboard_url, headers={"Authorization": f"Bearer {ray.token}"})
+    deadline = time.monotonic() + 180
+    while True:  # a head that has just started answers 500 until its job agent is up
+        try:
+            job_id = client.submit_job(entrypoint=entrypoint, entrypoint_num_cpus=1)
+            break
+        except RuntimeError as exc:
+            if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+    while not client.get_job_status(job_id).is_terminal() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert client.get_job_status(job_id) == JobStatus.SUCCEEDED, client.get_job_logs(job_id)[-2000:]
+    mlflow_client = MlflowClient(mlflow_url)
+    assert _aliases(mlflow_url, "rayjob-churn") == {"challenger": "1"}
+    run = mlflow_client.get_run(mlflow_client.get_model_version("rayjob-churn", "1").run_id)
+    experiment = mlflow_client.get_experiment(run.info.experiment_id)
+    assert experiment.name == "team-research/rayjob-churn"
+    assert run.data.metrics["accuracy"] >= 0.95
 
 
 def test_a_failing_ray_job_is_one_line_with_the_jobs_reason(mlflow_url: str, ray: RayHead, tmp_path: Path) -> None:

@@ -841,6 +841,119 @@ def ray_cluster(spec: RayClusterSpec, labels: Mapping[str, str]) -> dict[str, An
     }
 
 
+@dataclass(frozen=True, kw_only=True)
+class RayJobShape:
+    """The cluster a RayJob makes for one run: a head that runs nothing, and `workers` GPU workers of a pool."""
+
+    pool: str
+    workers: int
+    gpus_per_worker: int
+    cpu: str
+    memory: str
+    head_cpu: str
+    head_memory: str
+    active_deadline_seconds: int
+    ray_version: str
+    head_node_selector: Mapping[str, str] = field(default_factory=dict)
+    pool_label: str = "mlplatform.io/gpu-pool"
+
+
+RAY_JOB_TTL_SECONDS = 300
+"""How long the RayJob's cluster outlives the job (its logs can still be read from the head)."""
+
+
+def ray_job(
+    shape: RayJobShape,
+    *,
+    image: ImageRef,
+    entrypoint: str,
+    generate_name: str,
+    service_account: str,
+    credentials: str | None,
+    labels: Mapping[str, str],
+) -> dict[str, Any]:
+    """A ray.io/v1 RayJob (KubeRay v1.7.0) that runs `entrypoint` on a cluster of its own and deletes the cluster
+    after the job (`shutdownAfterJobFinishes`, after `RAY_JOB_TTL_SECONDS`).
+
+    Submission is `HTTPMode`: the operator submits the job to the head's dashboard and follows it there, as it does
+    for every RayJob (the `K8sJobMode` default adds a submitter pod with no securityContext, which Pod Security
+    `restricted` refuses in a team namespace; ray-operator/controllers/ray/common/job.go, v1.7.0). The operator
+    authenticates with the cluster's generated token (`authOptions.mode: token`, Secret <cluster>/auth_token).
+    `entrypointNumGpus` puts the driver on a GPU worker (the head has num-gpus 0). The cluster is fixed-size (no
+    autoscaler, so no Kubernetes token anywhere); head and workers run as `service_account` (the team's
+    `workload`: its AWS role), with `credentials` (the team's MLflow account) in their environment and HOME on
+    Ray's writable /tmp/ray volume."""
+    pod_labels = {**labels, "mlplatform.io/ray-job": generate_name.rstrip("-")}
+    home = {"name": "HOME", "value": "/tmp/ray"}
+
+    def container(name: str, cpu: str, memory: str, gpus: int = 0, ports: Sequence[Mapping[str, Any]] = ()) -> Any:
+        built = _ray_container(name, image, cpu, memory, gpus, ports, credentials=credentials)
+        built["env"] = [dict(home), *built.get("env", [])]
+        return built
+
+    head = container(
+        "ray-head",
+        shape.head_cpu,
+        shape.head_memory,
+        ports=[
+            {"name": "gcs", "containerPort": RAY_GCS_PORT},
+            {"name": "dashboard", "containerPort": RAY_DASHBOARD_PORT},
+            {"name": "client", "containerPort": RAY_CLIENT_PORT},
+        ],
+    )
+    head_pod = _ray_pod(
+        head,
+        {**pod_labels, "mlplatform.io/ray-group": "head"},
+        shape.head_node_selector,
+        gpu=False,
+        service_account=service_account,
+    )
+    head_pod["metadata"]["annotations"] = {"karpenter.sh/do-not-disrupt": "true"}
+    worker_pod = _ray_pod(
+        container("ray-worker", shape.cpu, shape.memory, shape.gpus_per_worker),
+        {**pod_labels, "mlplatform.io/ray-group": "gpu", shape.pool_label: shape.pool},
+        {shape.pool_label: shape.pool},
+        gpu=True,
+        service_account=service_account,
+    )
+    worker_pod["metadata"]["annotations"] = {"karpenter.sh/do-not-disrupt": "true"}  # the job runs on them
+    metrics = {"metrics-export-port": str(RAY_METRICS_PORT)}
+    return {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayJob",
+        "metadata": {"generateName": generate_name, "labels": dict(labels)},
+        "spec": {
+            "entrypoint": entrypoint,
+            "entrypointNumGpus": shape.gpus_per_worker,
+            "submissionMode": "HTTPMode",
+            "shutdownAfterJobFinishes": True,
+            "ttlSecondsAfterFinished": RAY_JOB_TTL_SECONDS,
+            "activeDeadlineSeconds": shape.active_deadline_seconds,
+            "backoffLimit": 0,
+            "rayClusterSpec": {
+                "rayVersion": shape.ray_version,
+                "authOptions": {"mode": "token"},
+                "enableInTreeAutoscaling": False,
+                "headGroupSpec": {
+                    "rayStartParams": {**metrics, "num-gpus": "0", "num-cpus": "0", "dashboard-host": "0.0.0.0"},
+                    "serviceType": "ClusterIP",
+                    "template": head_pod,
+                },
+                "workerGroupSpecs": [
+                    {
+                        "groupName": "gpu",
+                        "replicas": shape.workers,
+                        "minReplicas": shape.workers,
+                        "maxReplicas": shape.workers,
+                        "rayStartParams": {**metrics, "num-gpus": str(shape.gpus_per_worker)},
+                        "template": worker_pod,
+                    }
+                ],
+            },
+        },
+    }
+
+
 def ray_service_account(name: str, namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
     """A Ray service account: no token is ever mounted from it by default (pods that need one project it)."""
     return {

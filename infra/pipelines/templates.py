@@ -28,9 +28,18 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mlplatform.infra.mlops.documents import MLFLOW_IN_CLUSTER_URL, TEAM_CREDENTIALS_SECRET, mlflow_credentials_env
+import yaml
+
+from mlplatform.infra.mlops.documents import (
+    MLFLOW_IN_CLUSTER_URL,
+    TEAM_CREDENTIALS_SECRET,
+    RayJobShape,
+    mlflow_credentials_env,
+    ray_job,
+)
 from mlplatform.infra.pipelines.engine.documents import WORKFLOW_SERVICE_ACCOUNT, container_security_context
 from mlplatform.infra.serving.documents import MODEL_VERSION_ANNOTATION, SERVING_NAMESPACE
+from mlplatform.infra.tenancy.documents import WORKLOAD_SERVICE_ACCOUNT
 
 API_VERSION = "argoproj.io/v1alpha1"
 TRAIN_TEMPLATE = "mlp-train"
@@ -44,6 +53,14 @@ RETRAIN_ON_DRIFT = "mlp-retrain-on-drift"
 DRIFT_DISCRIMINATOR = "drift"
 """The Argo server's event endpoint for drift alerts: `/api/v1/events/<team namespace>/drift`."""
 TRAIN_ENTRY = "train"
+TRAIN_RAYJOB_TEMPLATE = "mlp-train-rayjob"
+TRAIN_RAYJOB_ENTRY = "train-rayjob"
+RAYJOB_SUCCESS = "status.jobDeploymentStatus == Complete,status.jobStatus == SUCCEEDED"
+"""Argo's successCondition (a label selector over the RayJob): the job ran to the end and succeeded. KubeRay
+writes Complete for a STOPPED job too (rayjob_controller.go, v1.7.0): that is no success."""
+RAYJOB_FAILURE = "status.jobDeploymentStatus in (Failed,ValidationFailed)"
+"""Argo's failureCondition: KubeRay gave up (the job failed, its deadline passed, or the spec was refused). A
+stopped job matches neither; the step's own deadline ends it."""
 EVALUATE_PROMOTE_ENTRY = "evaluate-promote"
 STEPS_PACKAGE = "mlplatform.infra.pipelines.steps"
 TRACKING_URI = MLFLOW_IN_CLUSTER_URL
@@ -172,6 +189,52 @@ def train_template(image: str, labels: Mapping[str, str], *, mlflow_auth: bool =
         TRAIN_ENTRY, _inputs_of(parameters), "train", train_args(), resources, credentials=mlflow_auth
     )
     return _cluster_template(TRAIN_TEMPLATE, TRAIN_ENTRY, parameters, [entry], labels)
+
+
+def train_rayjob_parameters(image: str) -> list[dict[str, Any]]:
+    return [p for p in train_parameters(image) if p["name"] != "ray-address"]
+
+
+def train_rayjob_entrypoint() -> str:
+    """The RayJob's entrypoint: the train step, as the `mlp-train` container runs it (the tests parse it with the
+    step's parser and run it as a Ray job on a real head). It runs in the pod the driver lands on (a GPU worker)."""
+    args = [a for a in train_args() if not a.startswith("--ray-address")]
+    return " ".join(["python", "-m", f"{STEPS_PACKAGE}.train", *args])
+
+
+def train_rayjob_template(
+    image: str, labels: Mapping[str, str], shape: RayJobShape, *, mlflow_auth: bool = False
+) -> dict[str, Any]:
+    """`mlp-train-rayjob`: the train step as a KubeRay RayJob on a GPU pool, on a cluster made for the run (head and
+    `shape.workers` GPU workers in the team's namespace, as the team's `workload` account, signed in to MLflow as
+    the team when `mlflow_auth`), deleted after it. A resource template creates the RayJob (owned by the workflow,
+    so deleted with it) and waits for KubeRay's verdict; the workflow's `workflow` account may create and read
+    RayJobs in its namespace and nothing of the cluster they make."""
+    parameters = train_rayjob_parameters(image)
+    manifest = ray_job(
+        shape,
+        image=_input("image"),
+        entrypoint=train_rayjob_entrypoint(),
+        generate_name="mlp-train-",
+        service_account=WORKLOAD_SERVICE_ACCOUNT,
+        credentials=TEAM_CREDENTIALS_SECRET if mlflow_auth else None,
+        labels=labels,
+    )
+    entry = {
+        "name": TRAIN_RAYJOB_ENTRY,
+        "inputs": _inputs_of(parameters),
+        # KubeRay's own deadline ends the job first; this ends a step whose job was stopped (neither condition).
+        "activeDeadlineSeconds": shape.active_deadline_seconds + 600,
+        "resource": {
+            "action": "create",
+            "setOwnerReference": True,
+            "successCondition": RAYJOB_SUCCESS,
+            "failureCondition": RAYJOB_FAILURE,
+            "manifest": yaml.safe_dump(manifest, sort_keys=False, width=1000),
+        },
+        "outputs": {"parameters": [{"name": "ray-job", "valueFrom": {"jsonPath": "{.metadata.name}"}}]},
+    }
+    return _cluster_template(TRAIN_RAYJOB_TEMPLATE, TRAIN_RAYJOB_ENTRY, parameters, [entry], labels)
 
 
 def evaluate_parameters(image: str, registry_reader: str = "") -> list[dict[str, Any]]:

@@ -545,10 +545,35 @@ def request_log_objects(team: str, name: str) -> str:
     return f"{request_log_prefix(team)}/{SERVING_NAMESPACE}/{name}/"
 
 
+REQUEST_LOG_STORAGE_PATH = "requests"
+"""`logger.storage.path`: the last directory of each logged object's key."""
+LOGGER_STORAGE_KEY = "unused"
+"""`logger.storage.key`: KServe's validation requires it with `storage` (pkg/apis/serving/v1beta1/component.go),
+the agent never reads it (v0.20.0)."""
+
+
 def request_logger(log_bucket: str, team: str) -> dict[str, Any]:
     """`spec.predictor.logger`: every request (not the responses) to the lake, one object per request (KServe's
-    JSON marshaller; `infra.drift.payloads.events_from_lake_object` reads it)."""
-    return {"mode": "request", "url": f"s3://{log_bucket}/{request_log_prefix(team)}"}
+    JSON marshaller; `infra.drift.payloads.events_from_lake_object` reads it).
+
+    KServe v0.20.0's agent writes to S3 only with `storage.path` set: without it the mutator passes no
+    `--log-store-path`, the agent makes no store and drops every batch ("Logger store not configured";
+    cmd/agent/main.go, pkg/logger/dispatcher.go, pkg/webhook/admission/pod/agent_injector.go). Keys are
+    `<url path>/<namespace>/<isvc>/<component>/<storage.path>/<id>-request.json` (pkg/logger/store.go). The
+    agent's S3 client (aws-sdk-go v1, default chain) takes the pod's Pod Identity credentials; its region comes
+    from AWS_DEFAULT_REGION or AWS_REGION, which EKS's Pod Identity webhook sets on every container, the injected
+    agent's included (not checked on a live cluster here). `serviceAccountName` is the predictor's own: KServe
+    looks it up for S3 secrets and finds none (Pod Identity), instead of logging that `logger-sa` is missing."""
+    return {
+        "mode": "request",
+        "url": f"s3://{log_bucket}/{request_log_prefix(team)}",
+        "storage": {
+            "path": REQUEST_LOG_STORAGE_PATH,
+            "parameters": {"format": "json"},
+            "key": LOGGER_STORAGE_KEY,
+            "serviceAccountName": MODEL_SERVICE_ACCOUNT,
+        },
+    }
 
 
 def inference_service(

@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 from mlplatform.infra.config import RetrainConfig
 from mlplatform.infra.k8s_documents import pod_security_labels
 from mlplatform.infra.k8s_resources import custom_resource, helm_release
+from mlplatform.infra.mlops.documents import RayJobShape
 from mlplatform.infra.pipelines import templates
 from mlplatform.infra.pipelines.engine import documents
 from mlplatform.infra.pipelines.engine.documents import ARGO_NAMESPACE, RELEASE_NAME, WORKFLOW_SERVICE_ACCOUNT
@@ -70,6 +71,8 @@ class PipelineEngineArgs:
     mlflow_auth: bool = False
     """MLflow's basic auth is on: the train and promote steps sign in with their namespace's `mlflow-credentials`
     (`infra.mlops.MlflowAccounts.credentials_secret`, in the team's `ready`)."""
+    ray_job: RayJobShape | None = None
+    """Set (with `templates_image`): `mlp-train-rayjob` is installed and the `workflow` accounts may create RayJobs."""
     registry_reader: str = ""
     """The MLflow account registry-served pods sign in as: the promote step gives it READ on each champion."""
 
@@ -226,6 +229,15 @@ class PipelineEngine(pulumi.ComponentResource):
                 ),
                 templates.retrain_template(self._labels),
                 *(
+                    [
+                        templates.train_rayjob_template(
+                            args.templates_image, self._labels, args.ray_job, mlflow_auth=args.mlflow_auth
+                        )
+                    ]
+                    if args.ray_job is not None
+                    else []
+                ),
+                *(
                     [templates.drift_template(args.templates_image, args.drift.pushgateway, self._labels)]
                     if args.drift is not None
                     else []
@@ -266,7 +278,12 @@ class PipelineEngine(pulumi.ComponentResource):
             f"{key}-workflow-service-account", metadata=account["metadata"], opts=inside
         )
         for suffix, role, binding, subjects in (
-            ("executor", documents.executor_role(ns, labels), documents.executor_role_binding(ns, labels), [workflow]),
+            (
+                "executor",
+                documents.executor_role(ns, labels, ray_jobs=self._args.ray_job is not None and bool(self.templates)),
+                documents.executor_role_binding(ns, labels),
+                [workflow],
+            ),
             ("members", documents.team_role(ns, labels), documents.team_role_binding(ns, team.groups, labels), []),
         ):
             created = k8s.rbac.v1.Role(

@@ -226,13 +226,20 @@ def workflow_service_account(namespace: str, labels: Mapping[str, str]) -> dict[
     }
 
 
-def executor_role(namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
-    """What a workflow pod's `wait` container needs (argo-helm templates/controller/workflow-role.yaml)."""
+def executor_role(namespace: str, labels: Mapping[str, str], *, ray_jobs: bool = False) -> dict[str, Any]:
+    """What a workflow pod's `wait` container needs (argo-helm templates/controller/workflow-role.yaml); with
+    `ray_jobs`, what `mlp-train-rayjob`'s resource step needs: create a RayJob and read it until KubeRay's verdict
+    (nothing of the cluster KubeRay makes from it: the operator makes the pods)."""
+    rules: list[dict[str, Any]] = [
+        {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}
+    ]
+    if ray_jobs:
+        rules.append({"apiGroups": ["ray.io"], "resources": ["rayjobs"], "verbs": ["create", "get", "list", "watch"]})
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": {"name": EXECUTOR_ROLE, "namespace": namespace, "labels": dict(labels)},
-        "rules": [{"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}],
+        "rules": rules,
     }
 
 
