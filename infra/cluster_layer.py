@@ -292,6 +292,7 @@ class ClusterLayer:
                 registry_resolver_image=cfg.pipelines.templates.image,
                 mlflow_auth=cfg.mlflow.enabled and cfg.mlflow.auth.enabled,
                 registry_reader_password=self._mlflow_password(REGISTRY_READER_USER),
+                registry_reader_after=[self.mlflow_accounts.job] if self.mlflow_accounts is not None else [],
                 aws_cli_image=self._image("aws-cli"),
                 envoy_gateway_image=self._image("envoy-gateway"),
                 envoy_proxy_image=self._image("envoy-proxy"),

@@ -380,6 +380,7 @@ class CloudLayer:
                 key_arn=self.lake.key_arn,
                 artifacts_bucket_arn=self.lake.bucket_arns["artifacts"],
                 auth_enabled=m.auth.enabled,
+                accounts_job=bool(specs.mlflow_users(cfg)),
                 admin_secret_name=cfg.mlflow_admin_secret,
                 database=DatabaseSpec(
                     instance_class=db.instance_class,

@@ -183,10 +183,15 @@ def ray_job_shape(cfg: PlatformConfig) -> RayJobShape | None:
 
 
 def ray_team_namespaces(cfg: PlatformConfig) -> list[str]:
-    """The team namespaces that host configured Ray clusters (KubeRay watches them besides `ray`)."""
+    """The team namespaces KubeRay watches besides `ray`: those that host configured Ray clusters, and every team's
+    when `mlp-train-rayjob` is installed (any team may submit it, and KubeRay ignores a RayJob in a namespace it does
+    not watch). Each gets the heads' service account and network policies."""
     if not cfg.ray.enabled:
         return []
-    return sorted({spec.namespace for spec in ray_clusters(cfg) if spec.team})
+    hosts = {spec.namespace for spec in ray_clusters(cfg) if spec.team}
+    if ray_job_shape(cfg) is not None:
+        hosts |= {spec.namespace for spec in tenant_specs(cfg)}
+    return sorted(hosts)
 
 
 def has_platform_ray_clusters(cfg: PlatformConfig) -> bool:

@@ -6,7 +6,10 @@ against the real MLflow server in `tests/test_mlflow_contract.py`
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
+
+import pytest
 
 from mlplatform.infra.mlops import documents
 from mlplatform.infra.mlops.documents import MLFLOW_PORT, MLFLOW_SELECTOR
@@ -14,6 +17,8 @@ from mlplatform.infra.pipelines import templates
 from mlplatform.infra.serving.documents import REGISTRY_READER_SECRET
 from mlplatform.mlp.k8s_schema import object_of
 from mlplatform.mlp.planner import Plan
+from tests.aws_server import RecordingMoto
+from tests.iam_harness import Lake, Workload, judge
 from tests.network_policy import Destination, Pod, connection_allowed, plan_namespace_labels, plan_policies
 
 JOB = "kubernetes:batch/v1:Job"
@@ -50,8 +55,8 @@ def test_dev_keeps_the_reader_and_each_teams_account(plans: dict[str, Plan]) -> 
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["MLFLOW_ACCOUNTS"] == "registry-reader,team-research"
     assert container["command"] == ["python", "-c", documents.accounts_source()]
-    # The server's own identity (its role reads the admin secret), no Kubernetes API token, restricted.
-    assert pod["serviceAccountName"] == documents.MLFLOW_SERVICE_ACCOUNT and not pod["automountServiceAccountToken"]
+    # Its own identity (its role reads the admin secret), no Kubernetes API token, restricted.
+    assert pod["serviceAccountName"] == documents.ACCOUNTS_SERVICE_ACCOUNT and not pod["automountServiceAccountToken"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     (volume,) = [v for v in pod["volumes"] if "secret" in v]
     assert volume["secret"]["secretName"] == documents.ACCOUNTS_SECRET
@@ -143,3 +148,53 @@ def test_staging_and_prod_keep_no_account_they_do_not_use(plans: dict[str, Plan]
     for stack in ("staging", "prod"):
         assert not [r for r in plans[stack].of_type(JOB) if r.name.startswith("mlflow-accounts")], stack
         assert not [k for k in _secrets(plans[stack]) if k[1] in (documents.ACCOUNTS_SECRET, REGISTRY_READER_SECRET)]
+
+
+def test_the_job_has_its_own_identity_and_replaces_itself_on_any_change(plans: dict[str, Plan]) -> None:
+    """Its own service account (its role reads the admin secret alone), the accounts' digest in its pod template
+    (a new password is a new Job, so MLflow gets it), and a failed Job replaced by the next `pulumi up`."""
+    job = _job(plans["dev"])
+    assert job["metadata"]["annotations"] == {"pulumi.com/replaceUnready": "true"}
+    template = job["spec"]["template"]
+    assert template["spec"]["serviceAccountName"] == documents.ACCOUNTS_SERVICE_ACCOUNT
+    assert documents.ACCOUNTS_SERVICE_ACCOUNT != documents.MLFLOW_SERVICE_ACCOUNT  # not the server's role
+    digest = template["metadata"]["annotations"][documents.ACCOUNTS_CHECKSUM_ANNOTATION]
+    assert len(digest) == 64 and int(digest, 16) >= 0  # sha256, in the plan (no password can be read from it)
+    value = documents.accounts_secret_value({"registry-reader": "a" * 32, "team-research": "b" * 32})
+    rotated = documents.accounts_secret_value({"registry-reader": "a" * 32, "team-research": "c" * 32})
+    assert documents.accounts_checksum(value) != documents.accounts_checksum(rotated)
+    # the team's and the reader's Secrets are made once the Job has set the accounts
+    for name in ("team-research-mlflow-credentials", "serving-registry-reader-secret"):
+        assert "mlflow-accounts-job" in plans["dev"].get(name).options["dependsOn"], name
+
+
+def test_the_job_reads_the_admin_secret_and_nothing_else(
+    plans: dict[str, Plan], recording_moto: RecordingMoto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Job's AWS side (`admin_credentials`, the accounts program's only AWS call), recorded by a moto server
+    and decided by the project's IAM evaluator against the Job's planned role and the secrets' planned ARNs."""
+    import boto3
+
+    from mlplatform.infra.mlops.accounts import admin_credentials
+
+    plan = plans["dev"]
+    lake = Lake.of(plan)
+    workload = Workload.of(plan, "mlflow", documents.ACCOUNTS_SERVICE_ACCOUNT)
+    names = {secret.arn: name for name, secret in lake.secrets.items()}
+    (container,) = _job(plan)["spec"]["template"]["spec"]["containers"]
+    admin_name = names[{e["name"]: e["value"] for e in container["env"]}["MLFLOW_ADMIN_SECRET_ID"]]
+    (database_name,) = [n for n in names.values() if n.endswith("/mlflow/database")]
+    sm = boto3.client("secretsmanager")
+    admin = documents.admin_secret_value(username="admin", password="p" * 20, flask_secret_key="k" * 20)
+    admin_arn = sm.create_secret(Name=admin_name, SecretString=admin)["ARN"]
+    database_arn = sm.create_secret(Name=database_name, SecretString="{}")["ARN"]
+    with recording_moto.log.capture() as recorded:
+        assert admin_credentials(admin_arn) == ("admin", "p" * 20)
+    judged = judge(recorded, workload, lake)
+    assert judged.operations == Counter({"GetSecretValue": 1}) and not judged.denied, judged.explain_denials()
+    with recording_moto.log.capture() as recorded:
+        sm.get_secret_value(SecretId=database_arn)  # what the server's role may read, the Job's may not
+    denied = judge(recorded, workload, lake).denied
+    assert [(v.request.action, v.request.resource) for v in denied] == [
+        ("secretsmanager:GetSecretValue", lake.secrets[database_name].arn)
+    ]

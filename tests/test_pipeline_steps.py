@@ -221,7 +221,11 @@ def test_the_rayjob_templates_entrypoint_trains_as_a_ray_job_on_a_real_head(
         active_deadline_seconds=600,
         ray_version="2.60.0",
     )
-    (entry,) = templates.train_rayjob_template("steps:1", {}, shape)["spec"]["templates"]
+    (entry,) = [
+        t
+        for t in templates.train_rayjob_template("steps:1", {}, shape)["spec"]["templates"]
+        if t["name"] == templates.RAYJOB_CREATE
+    ]
     values = {"model": "rayjob-churn", "dataset": str(datasets["separable"]), "label": "label"}
     text = entry["resource"]["manifest"].replace("{{workflow.namespace}}", "team-research")
     for name, value in {**values, "tracking-uri": mlflow_url, "image": "steps:1"}.items():

@@ -431,6 +431,8 @@ def test_no_team_cluster_no_team_guard(platform_plan: Plan, project: Project, st
     config = stack_config("dev")
     config["ml-platform:ray"]["clusters"]["research"].pop("team")
     config["ml-platform:ray"]["clusters"]["research"]["head"]["placement"] = "general"
+    # nor mlp-train-rayjob, which any team may submit (KubeRay then watches every team namespace)
+    config["ml-platform:pipelines"]["templates"].pop("ray_job")
     plan = plan_stack(dataclasses.replace(load_stack(project, "dev"), config=config))
     assert not [r for r in plan.resources if r.name.startswith("ray-team-")]
     assert plan.get("ray-kuberay-operator").inputs["values"]["watchNamespace"] == ["ray"]

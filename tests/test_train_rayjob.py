@@ -13,6 +13,7 @@ label-selector evaluator checks the success and failure conditions against KubeR
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import shlex
 from typing import Any
@@ -32,8 +33,10 @@ from mlplatform.infra.mlops.documents import (
 from mlplatform.infra.pipelines import templates
 from mlplatform.infra.pipelines.engine.documents import EXECUTOR_ROLE
 from mlplatform.infra.pipelines.steps import train
+from mlplatform.infra.pipelines.steps._common import UsageError
 from mlplatform.mlp.k8s_schema import object_of
-from mlplatform.mlp.planner import Plan
+from mlplatform.mlp.planner import Plan, plan_stack
+from mlplatform.mlp.stackfile import Project, load_stack
 from tests.k8s_schema import validate_custom_resource
 from tests.network_policy import Destination, Pod, connection_allowed, plan_namespace_labels, plan_policies
 from tests.test_ray_tenancy import _restricted_violations
@@ -55,9 +58,14 @@ def _template(plan: Plan) -> dict[str, Any]:
     return cwt
 
 
+def _step(plan: Plan, name: str) -> dict[str, Any]:
+    (step,) = [t for t in _template(plan)["spec"]["templates"] if t["name"] == name]
+    return step
+
+
 def _rayjob(plan: Plan, namespace: str = "team-research", values: dict[str, str] | None = None) -> dict[str, Any]:
     """The RayJob the resource step creates, after Argo's substitution (in `namespace`)."""
-    (entry,) = _template(plan)["spec"]["templates"]
+    entry = _step(plan, templates.RAYJOB_CREATE)
     text = entry["resource"]["manifest"].replace("{{workflow.namespace}}", namespace)
     for name, value in {**VALUES, **(values or {})}.items():
         text = text.replace("{{inputs.parameters." + name + "}}", value)
@@ -145,6 +153,38 @@ def test_the_entrypoint_is_the_train_step_in_the_teams_experiment(plans: dict[st
     assert args.experiment == "team-research/churn" and not args.ray_address  # it trains where it runs
 
 
+def test_values_that_would_break_the_yaml_or_the_shell_are_refused_before_the_rayjob(plans: dict[str, Plan]) -> None:
+    """The check step runs first, in the steps' image, with the same values as argv (no YAML, no shell between):
+    the train step's parser refuses anything but plain tokens, so the RayJob is created only from safe values."""
+    plan = plans["dev"]
+    entry = _step(plan, templates.TRAIN_RAYJOB_ENTRY)
+    assert [[s["template"] for s in group] for group in entry["steps"]] == [
+        [templates.RAYJOB_CHECK],
+        [templates.RAYJOB_CREATE],
+    ]
+    container = _step(plan, templates.RAYJOB_CHECK)["container"]
+    assert container["command"] == ["python", "-m", "mlplatform.infra.pipelines.steps.train"]
+
+    def checked(**values: str) -> list[str]:
+        args = [a.replace("{{workflow.namespace}}", "team-research") for a in container["args"]]
+        for name, value in {**VALUES, **values}.items():
+            args = [a.replace("{{inputs.parameters." + name + "}}", value) for a in args]
+        return args
+
+    assert train.main(checked())["valid"]["experiment"] == "team-research/churn"
+    for name, value in {
+        "dataset": "s3://lake/x.csv; curl evil",
+        "model": "churn: {x}",
+        "label": "a #b",
+        "tracking-uri": "http://$(id)",
+    }.items():
+        with pytest.raises(UsageError, match="not a plain token"):
+            train.main(checked(**{name: value}))
+    # and what passes makes a RayJob whose entrypoint the shell splits back into the same arguments
+    job = _rayjob(plan, values={"dataset": "s3://lake/teams/research/churn-2026.csv"})
+    assert shlex.split(job["spec"]["entrypoint"])[6] == "s3://lake/teams/research/churn-2026.csv"
+
+
 # --- Argo's verdict on KubeRay's status -----------------------------------------------------------------------
 
 
@@ -195,7 +235,7 @@ def _verdict(job_deployment_status: str, job_status: str) -> str:
     ],
 )
 def test_the_step_ends_on_kuberays_verdict(plans: dict[str, Plan], deployment: str, job: str, verdict: str) -> None:
-    (entry,) = _template(plans["dev"])["spec"]["templates"]
+    entry = _step(plans["dev"], templates.RAYJOB_CREATE)
     assert entry["resource"]["successCondition"] == templates.RAYJOB_SUCCESS
     assert entry["resource"]["failureCondition"] == templates.RAYJOB_FAILURE
     assert entry["resource"]["action"] == "create" and entry["resource"]["setOwnerReference"] is True
@@ -248,6 +288,31 @@ def test_the_clusters_pods_reach_each_other_mlflow_and_the_operator_reaches_the_
     }
     got = {label: connection_allowed(network, cluster, src, dest) for label, (src, dest, _) in cases.items()}
     assert got == {label: want for label, (_, _, want) in cases.items()}
+
+
+def test_kuberay_watches_every_team_that_may_submit_it(project: Project) -> None:
+    """Any team may submit the cluster-wide template, and KubeRay ignores a RayJob in a namespace it does not watch:
+    a team with no Ray cluster of its own is watched too, and the operator reaches its RayJobs' heads there."""
+    stack = load_stack(project, "dev")
+    config = copy.deepcopy(stack.config)
+    config["ml-platform:tenants"]["applied"] = {"groups": ["ml-applied"], "quota": {"gpus": 2}}
+    plan = plan_stack(dataclasses.replace(stack, config=config))
+    assert "ray" not in {c.get("team") for c in config["ml-platform:ray"]["clusters"].values()} - {"research"}
+    values = plan.get("ray-kuberay-operator").inputs["values"]
+    assert values["watchNamespace"] == ["ray", "team-applied", "team-research"]
+    network, cluster = plan_policies(plan)
+    rc = _rayjob(plan, "team-applied")["spec"]["rayClusterSpec"]
+    head = Pod(
+        "team-applied",
+        {**rc["headGroupSpec"]["template"]["metadata"]["labels"], **RAY_HEAD_SELECTOR},
+        plan_namespace_labels(plan, "team-applied"),
+    )
+    operator = Pod(
+        "kuberay-system",
+        {"app.kubernetes.io/name": "kuberay-operator"},
+        plan_namespace_labels(plan, "kuberay-system"),
+    )
+    assert connection_allowed(network, cluster, operator, Destination(8265, pod=head))
 
 
 # --- config ---------------------------------------------------------------------------------------------------

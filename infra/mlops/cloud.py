@@ -62,6 +62,9 @@ class MlflowCloudArgs:
     """The lake's KMS key: database storage, Performance Insights, the secrets and the artifacts."""
     artifacts_bucket_arn: pulumi.Input[str]
     auth_enabled: bool = True
+    accounts_job: bool = False
+    """The cluster layer runs the `mlflow-accounts` Job (`infra.mlops.MlflowAccounts`): its own Pod Identity role,
+    which reads the admin secret and nothing else."""
     admin_secret_name: str
     """The admin secret the component creates (one per stack: `PlatformConfig.mlflow_admin_secret`)."""
     database: DatabaseSpec = DatabaseSpec()
@@ -294,6 +297,22 @@ class MlflowCloud(pulumi.ComponentResource):
             tags=args.cost_tags,
             opts=self._child,
         )
+        self.accounts_identity = None
+        if args.auth_enabled and args.accounts_job:
+            from mlplatform.infra.mlops.documents import ACCOUNTS_SERVICE_ACCOUNT
+
+            self.accounts_identity = pod_identity_role(
+                f"{name}-accounts",
+                cluster_name=args.cluster_name,
+                namespace=MLFLOW_NAMESPACE,
+                service_account=ACCOUNTS_SERVICE_ACCOUNT,
+                description=f"{args.label}: MLflow accounts Job (Pod Identity): reads the admin secret, nothing else",
+                policy=pulumi.Output.all(args.key_arn, self.admin_secret.arn).apply(
+                    lambda v: s3_access_policy([], key_arn=v[0], secret_arns=[v[1]])
+                ),
+                tags=args.cost_tags,
+                opts=self._child,
+            )
 
 
 def database_timeouts(db: DatabaseSpec, *, final_snapshot: bool) -> dict[str, str]:

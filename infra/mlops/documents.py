@@ -455,6 +455,9 @@ ACCOUNTS_JOB = "mlflow-accounts"
 ACCOUNTS_SECRET = "mlflow-accounts"
 """The Secret in the `mlflow` namespace holding every managed account's password (JSON `accounts.json`)."""
 ACCOUNTS_SELECTOR = {"app.kubernetes.io/name": "mlflow-accounts"}
+ACCOUNTS_SERVICE_ACCOUNT = "mlflow-accounts"
+"""The Job's own identity: its Pod Identity role may read the admin secret (`MlflowCloud`), nothing else."""
+ACCOUNTS_CHECKSUM_ANNOTATION = "mlplatform.io/accounts-checksum"
 ACCOUNTS_MOUNT = "/etc/mlflow-accounts"
 ACCOUNTS_FILE = "accounts.json"
 REGISTRY_READER_USER = "registry-reader"
@@ -479,6 +482,14 @@ def accounts_secret_value(passwords: Mapping[str, str]) -> str:
     return json.dumps(dict(passwords), sort_keys=True)
 
 
+def accounts_checksum(value: str) -> str:
+    """What the Job's pod template carries of the accounts Secret: its sha256 (32 random characters a password;
+    the digest gives none of them away)."""
+    import hashlib
+
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
 def credentials_secret(
     *, name: str, namespace: str, username: str, password: str, labels: Mapping[str, str]
 ) -> dict[str, Any]:
@@ -499,12 +510,15 @@ def accounts_job(
     usernames: Sequence[str],
     labels: Mapping[str, str],
     node_selector: Mapping[str, str],
+    checksum: str = "",
     tracking_uri: str = MLFLOW_IN_CLUSTER_URL,
 ) -> dict[str, Any]:
-    """The Job that creates the managed accounts, or sets their passwords, as MLflow's administrator. It runs as the
-    server's service account (its Pod Identity role reads the admin secret) in the server's image. The usernames
-    are in the pod template, so adding or removing an account changes the Job (Pulumi replaces it: a Job's
-    template is immutable) and it runs again."""
+    """The Job that creates the managed accounts, or sets their passwords, as MLflow's administrator, in the
+    server's image, as its own service account `mlflow-accounts` (its Pod Identity role reads the admin secret and
+    nothing else). The usernames and `checksum` (sha256 of the accounts Secret's value: no password can be read
+    from it) are in the pod template, so adding an account or changing a password changes the Job: Pulumi replaces
+    it (a Job's template is immutable) and it runs again. `pulumi.com/replaceUnready`: a Job that failed (MLflow
+    down past its retries) is replaced by the next `pulumi up` instead of blocking it."""
     env = {
         "MLFLOW_TRACKING_URI": tracking_uri,
         "MLFLOW_ADMIN_SECRET_ID": admin_secret_id,
@@ -516,14 +530,19 @@ def accounts_job(
     }
     pod_labels = {**labels, **ACCOUNTS_SELECTOR}
     return {
-        "metadata": {"name": ACCOUNTS_JOB, "namespace": MLFLOW_NAMESPACE, "labels": pod_labels},
+        "metadata": {
+            "name": ACCOUNTS_JOB,
+            "namespace": MLFLOW_NAMESPACE,
+            "labels": pod_labels,
+            "annotations": {"pulumi.com/replaceUnready": "true"},
+        },
         "spec": {
             "backoffLimit": 6,  # ~6 minutes of exponential back-off while a new server starts
             "activeDeadlineSeconds": 900,
             "template": {
-                "metadata": {"labels": pod_labels},
+                "metadata": {"labels": pod_labels, "annotations": {ACCOUNTS_CHECKSUM_ANNOTATION: checksum}},
                 "spec": {
-                    "serviceAccountName": MLFLOW_SERVICE_ACCOUNT,
+                    "serviceAccountName": ACCOUNTS_SERVICE_ACCOUNT,
                     "automountServiceAccountToken": False,
                     "restartPolicy": "Never",
                     "securityContext": pod_security(),

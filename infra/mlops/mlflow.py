@@ -230,7 +230,14 @@ class MlflowAccounts(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.server)),
         )
 
-        def job(image: str = "", admin_secret_id: str = "") -> dict[str, Any]:
+        service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata={"name": documents.ACCOUNTS_SERVICE_ACCOUNT, "namespace": MLFLOW_NAMESPACE, "labels": labels},
+            automount_service_account_token=False,  # the Job never calls the Kubernetes API
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.server)),
+        )
+
+        def job(image: str = "", admin_secret_id: str = "", checksum: str = "") -> dict[str, Any]:
             return documents.accounts_job(
                 image=image,
                 admin_secret_id=admin_secret_id,
@@ -238,17 +245,25 @@ class MlflowAccounts(pulumi.ComponentResource):
                 usernames=list(self._passwords),
                 labels=labels,
                 node_selector=args.system_node_selector,
+                checksum=checksum,
             )
 
-        spec = pulumi.Output.all(args.image, args.admin_secret_arn).apply(lambda v: job(v[0], v[1])["spec"])
-        k8s.batch.v1.Job(
+        # The digest of the passwords is no secret (see accounts_checksum); unsecret, the Job stays reviewable.
+        checksum = pulumi.Output.unsecret(value.apply(documents.accounts_checksum))
+        spec = pulumi.Output.all(args.image, args.admin_secret_arn, checksum).apply(lambda v: job(*v)["spec"])
+        self.job = k8s.batch.v1.Job(
             f"{name}-job",
             metadata=job()["metadata"],
             spec=spec,
             # The server must answer (the Deployment is ready) and the Secret exist; the Job's name is fixed, so a
             # changed template deletes the old Job before creating the new one.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[secret, *args.server], delete_before_replace=True),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[secret, service_account, *args.server],
+                delete_before_replace=True,
+            ),
         )
+        """Done: every account exists with its Secret's password (the Secrets that use them wait for it)."""
         self.register_outputs({})
 
     def password(self, user: str) -> pulumi.Output[str]:
@@ -265,7 +280,8 @@ class MlflowAccounts(pulumi.ComponentResource):
         depends_on: Sequence[pulumi.Resource],
     ) -> k8s.core.v1.Secret:
         """The Secret (keys `username`, `password`) in `namespace` that the pods signing in as `user` name;
-        `depends_on`: that namespace."""
+        `depends_on`: that namespace. It is made once the Job has set the account, so a pod that reads it signs in
+        at its first try."""
         secret = documents.credentials_secret(
             name=secret_name, namespace=namespace, username=user, password="", labels=labels
         )
@@ -274,5 +290,5 @@ class MlflowAccounts(pulumi.ComponentResource):
             metadata=secret["metadata"],
             type=secret["type"],
             string_data={**secret["stringData"], "password": self._passwords[user]},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*depends_on, self.job]),
         )

@@ -133,9 +133,10 @@ class Ray(pulumi.ComponentResource):
         return [created, bound]
 
     def _prepare_namespaces(self) -> dict[str, list[pulumi.Resource]]:
-        """Per namespace that hosts clusters: what its clusters wait for (the namespace, the service accounts)."""
+        """Per namespace that hosts clusters, or whose RayJobs make them (every watched team namespace): what its
+        clusters wait for (the namespace, the service accounts)."""
         name, args = self._name, self._args
-        hosting = {s.namespace for s in args.clusters}
+        hosting = {s.namespace for s in args.clusters} | set(args.team_namespaces)
         prepared: dict[str, list[pulumi.Resource]] = {}
         for namespace in sorted(hosting):
             base: list[pulumi.Resource] = (

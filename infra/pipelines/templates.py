@@ -55,6 +55,8 @@ DRIFT_DISCRIMINATOR = "drift"
 TRAIN_ENTRY = "train"
 TRAIN_RAYJOB_TEMPLATE = "mlp-train-rayjob"
 TRAIN_RAYJOB_ENTRY = "train-rayjob"
+RAYJOB_CHECK = "check"
+RAYJOB_CREATE = "rayjob"
 RAYJOB_SUCCESS = "status.jobDeploymentStatus == Complete,status.jobStatus == SUCCEEDED"
 """Argo's successCondition (a label selector over the RayJob): the job ran to the end and succeeded. KubeRay
 writes Complete for a STOPPED job too (rayjob_controller.go, v1.7.0): that is no success."""
@@ -220,9 +222,16 @@ def train_rayjob_template(
         credentials=TEAM_CREDENTIALS_SECRET if mlflow_auth else None,
         labels=labels,
     )
-    entry = {
-        "name": TRAIN_RAYJOB_ENTRY,
-        "inputs": _inputs_of(parameters),
+    declared = {"parameters": [{"name": p["name"]} for p in parameters]}
+    passed = {"parameters": [{"name": p["name"], "value": _input(p["name"])} for p in parameters]}
+    # The values go into the RayJob's YAML and into its entrypoint, which Ray runs through a shell: the check
+    # step (the train step's own parser, on argv) refuses anything but plain tokens first.
+    check_args = [a for a in train_args() if not a.startswith("--ray-address")] + ["--validate-only"]
+    resources = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
+    check = _step_template(RAYJOB_CHECK, declared, "train", check_args, resources)
+    create = {
+        "name": RAYJOB_CREATE,
+        "inputs": declared,
         # KubeRay's own deadline ends the job first; this ends a step whose job was stopped (neither condition).
         "activeDeadlineSeconds": shape.active_deadline_seconds + 600,
         "resource": {
@@ -234,7 +243,15 @@ def train_rayjob_template(
         },
         "outputs": {"parameters": [{"name": "ray-job", "valueFrom": {"jsonPath": "{.metadata.name}"}}]},
     }
-    return _cluster_template(TRAIN_RAYJOB_TEMPLATE, TRAIN_RAYJOB_ENTRY, parameters, [entry], labels)
+    entry = {
+        "name": TRAIN_RAYJOB_ENTRY,
+        "inputs": _inputs_of(parameters),
+        "steps": [
+            [{"name": RAYJOB_CHECK, "template": RAYJOB_CHECK, "arguments": passed}],
+            [{"name": RAYJOB_CREATE, "template": RAYJOB_CREATE, "arguments": passed}],
+        ],
+    }
+    return _cluster_template(TRAIN_RAYJOB_TEMPLATE, TRAIN_RAYJOB_ENTRY, parameters, [entry, check, create], labels)
 
 
 def evaluate_parameters(image: str, registry_reader: str = "") -> list[dict[str, Any]]:

@@ -68,6 +68,8 @@ class ServingArgs:
     registry_reader_password: pulumi.Input[str] | None = None
     """The registry reader's MLflow password (`infra.mlops.MlflowAccounts`): set, the component creates the Secret
     `mlflow-registry-reader` the resolver signs in with, before the pods that use it."""
+    registry_reader_after: Sequence[pulumi.Resource] = ()
+    """What sets the reader's account in MLflow (the accounts Job): the Secret, and so the pods, come after it."""
     prometheus_url: str | None = None
     """Prometheus that KEDA queries; None: no autoscaling (vLLM servers run min_replicas)."""
     controller_replicas: int = 1
@@ -131,7 +133,7 @@ class Serving(pulumi.ComponentResource):
                     metadata=reader["metadata"],
                     type=reader["type"],
                     string_data={**reader["stringData"], "password": args.registry_reader_password},
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace]),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *args.registry_reader_after]),
                 )
             )
         self.model_gateway_url = f"http://{routing.gateway_address()}" if self.routes_models else None

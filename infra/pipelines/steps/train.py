@@ -14,6 +14,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import secrets
 import shlex
 import tempfile
@@ -246,11 +247,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ray-address", help="run as a Ray job on this head (dashboard URL); token: RAY_AUTH_TOKEN")
     parser.add_argument("--ray-timeout", type=float, default=1800)
+    parser.add_argument(
+        "--validate-only",
+        action="store_true",
+        help="check that model, dataset, label, experiment and tracking URI are plain tokens (letters, digits and "
+        "._-:/@=+), print them and exit: mlp-train-rayjob runs this before it writes them into a RayJob's YAML "
+        "and shell entrypoint",
+    )
     return parser
+
+
+PLAIN_TOKEN = re.compile(r"^[A-Za-z0-9._:/@=+-]+$")
+"""What may go into a YAML scalar and a shell command line unquoted: no space, quote, `#`, `$`, `;`, `&`, `|`."""
+
+
+def validate_plain(values: dict[str, str]) -> dict[str, str]:
+    """The values, if each is a plain token; else a UsageError naming every one that is not."""
+    bad = [f"--{name.replace('_', '-')} {value!r}" for name, value in values.items() if not PLAIN_TOKEN.match(value)]
+    if bad:
+        raise UsageError(
+            "not a plain token (letters, digits and ._-:/@=+ only; it goes into a RayJob's YAML and shell "
+            "entrypoint): " + ", ".join(bad)
+        )
+    return values
 
 
 def main(argv: Sequence[str]) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
+    if args.validate_only:
+        values = {"model": args.model, "dataset": args.dataset, "label": args.label, "experiment": args.experiment}
+        return {"valid": validate_plain({**values, "tracking_uri": tracking_uri_or_env(args.tracking_uri)})}
     spec = TrainSpec(
         tracking_uri=tracking_uri_or_env(args.tracking_uri),
         model=args.model,
