@@ -223,6 +223,7 @@ class ClusterLayer:
                 cost_labels=self.labels,
                 system_node_selector=specs.system_node_selector(cfg),
                 server=[self.mlflow],
+                generation=cfg.mlflow.auth.accounts_generation,
             ),
             opts=self._opts,
         )

@@ -713,6 +713,13 @@ class MlflowAuthConfig(_Model):
         description="Secrets Manager secret the platform creates with the admin username and password; default "
         "`<cluster.name>/mlflow/admin`, one per stack.",
     )
+    accounts_generation: int = Field(
+        0,
+        ge=0,
+        description="Raise it to give the platform's own MLflow accounts (the registry reader, each team's) new "
+        "passwords: the generated passwords, the Secrets that hold them and the accounts Job that sets them in "
+        "MLflow all follow in one `pulumi up`.",
+    )
 
 
 class MlflowIngressConfig(_Model):

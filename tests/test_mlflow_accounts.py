@@ -151,18 +151,21 @@ def test_staging_and_prod_keep_no_account_they_do_not_use(plans: dict[str, Plan]
 
 
 def test_the_job_has_its_own_identity_and_replaces_itself_on_any_change(plans: dict[str, Plan]) -> None:
-    """Its own service account (its role reads the admin secret alone), the accounts' digest in its pod template
-    (a new password is a new Job, so MLflow gets it), and a failed Job replaced by the next `pulumi up`."""
+    """Its own service account (its role reads the admin secret alone), the passwords' generation in its pod
+    template (new passwords are a new Job, so MLflow gets them), and a failed Job replaced by the next `pulumi up`."""
     job = _job(plans["dev"])
     assert job["metadata"]["annotations"] == {"pulumi.com/replaceUnready": "true"}
     template = job["spec"]["template"]
     assert template["spec"]["serviceAccountName"] == documents.ACCOUNTS_SERVICE_ACCOUNT
     assert documents.ACCOUNTS_SERVICE_ACCOUNT != documents.MLFLOW_SERVICE_ACCOUNT  # not the server's role
-    digest = template["metadata"]["annotations"][documents.ACCOUNTS_CHECKSUM_ANNOTATION]
-    assert len(digest) == 64 and int(digest, 16) >= 0  # sha256, in the plan (no password can be read from it)
-    value = documents.accounts_secret_value({"registry-reader": "a" * 32, "team-research": "b" * 32})
-    rotated = documents.accounts_secret_value({"registry-reader": "a" * 32, "team-research": "c" * 32})
-    assert documents.accounts_checksum(value) != documents.accounts_checksum(rotated)
+    assert template["metadata"]["annotations"] == {documents.ACCOUNTS_GENERATION_ANNOTATION: "0"}
+    # a new generation: new passwords (the RandomPasswords' keepers) and a new Job that sets them, known in a
+    # first preview (no computed value in the Job)
+    passwords = plans["dev"].of_type("random:index/randomPassword:RandomPassword")
+    assert {r.name: r.inputs["keepers"] for r in passwords if r.name.startswith("mlflow-accounts-")} == {
+        "mlflow-accounts-registry-reader-password": {"generation": "0"},
+        "mlflow-accounts-team-research-password": {"generation": "0"},
+    }
     # the team's and the reader's Secrets are made once the Job has set the accounts
     for name in ("team-research-mlflow-credentials", "serving-registry-reader-secret"):
         assert "mlflow-accounts-job" in plans["dev"].get(name).options["dependsOn"], name

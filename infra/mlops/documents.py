@@ -457,7 +457,7 @@ ACCOUNTS_SECRET = "mlflow-accounts"
 ACCOUNTS_SELECTOR = {"app.kubernetes.io/name": "mlflow-accounts"}
 ACCOUNTS_SERVICE_ACCOUNT = "mlflow-accounts"
 """The Job's own identity: its Pod Identity role may read the admin secret (`MlflowCloud`), nothing else."""
-ACCOUNTS_CHECKSUM_ANNOTATION = "mlplatform.io/accounts-checksum"
+ACCOUNTS_GENERATION_ANNOTATION = "mlplatform.io/accounts-generation"
 ACCOUNTS_MOUNT = "/etc/mlflow-accounts"
 ACCOUNTS_FILE = "accounts.json"
 REGISTRY_READER_USER = "registry-reader"
@@ -482,14 +482,6 @@ def accounts_secret_value(passwords: Mapping[str, str]) -> str:
     return json.dumps(dict(passwords), sort_keys=True)
 
 
-def accounts_checksum(value: str) -> str:
-    """What the Job's pod template carries of the accounts Secret: its sha256 (32 random characters a password;
-    the digest gives none of them away)."""
-    import hashlib
-
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
 def credentials_secret(
     *, name: str, namespace: str, username: str, password: str, labels: Mapping[str, str]
 ) -> dict[str, Any]:
@@ -510,15 +502,16 @@ def accounts_job(
     usernames: Sequence[str],
     labels: Mapping[str, str],
     node_selector: Mapping[str, str],
-    checksum: str = "",
+    generation: int = 0,
     tracking_uri: str = MLFLOW_IN_CLUSTER_URL,
 ) -> dict[str, Any]:
     """The Job that creates the managed accounts, or sets their passwords, as MLflow's administrator, in the
     server's image, as its own service account `mlflow-accounts` (its Pod Identity role reads the admin secret and
-    nothing else). The usernames and `checksum` (sha256 of the accounts Secret's value: no password can be read
-    from it) are in the pod template, so adding an account or changing a password changes the Job: Pulumi replaces
-    it (a Job's template is immutable) and it runs again. `pulumi.com/replaceUnready`: a Job that failed (MLflow
-    down past its retries) is replaced by the next `pulumi up` instead of blocking it."""
+    nothing else). The usernames and the passwords' `generation` (config `mlflow.auth.accounts_generation`, which
+    also regenerates the passwords) are in the pod template, so adding an account or new passwords change the Job:
+    Pulumi replaces it (a Job's template is immutable) and it runs again. Both are known in a first preview.
+    `pulumi.com/replaceUnready`: a Job that failed (MLflow down past its retries) is replaced by the next
+    `pulumi up` instead of blocking it."""
     env = {
         "MLFLOW_TRACKING_URI": tracking_uri,
         "MLFLOW_ADMIN_SECRET_ID": admin_secret_id,
@@ -540,7 +533,7 @@ def accounts_job(
             "backoffLimit": 6,  # ~6 minutes of exponential back-off while a new server starts
             "activeDeadlineSeconds": 900,
             "template": {
-                "metadata": {"labels": pod_labels, "annotations": {ACCOUNTS_CHECKSUM_ANNOTATION: checksum}},
+                "metadata": {"labels": pod_labels, "annotations": {ACCOUNTS_GENERATION_ANNOTATION: str(generation)}},
                 "spec": {
                     "serviceAccountName": ACCOUNTS_SERVICE_ACCOUNT,
                     "automountServiceAccountToken": False,

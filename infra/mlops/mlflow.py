@@ -195,6 +195,9 @@ class MlflowAccountsArgs:
     system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"node.mlplatform.io/role": "system"})
     server: Sequence[pulumi.Resource] = ()
     """The `Mlflow` component: its namespace holds the Secret, and the Job signs in to its server."""
+    generation: int = 0
+    """The passwords' generation (config `mlflow.auth.accounts_generation`): a new one regenerates every password
+    (the RandomPasswords' keepers) and replaces the Job that sets them."""
 
 
 class MlflowAccounts(pulumi.ComponentResource):
@@ -216,6 +219,7 @@ class MlflowAccounts(pulumi.ComponentResource):
                 min_lower=2,
                 min_upper=2,
                 min_numeric=2,
+                keepers={"generation": str(args.generation)},
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self._passwords[user] = pulumi.Output.secret(generated.result)
@@ -237,7 +241,7 @@ class MlflowAccounts(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.server)),
         )
 
-        def job(image: str = "", admin_secret_id: str = "", checksum: str = "") -> dict[str, Any]:
+        def job(image: str = "", admin_secret_id: str = "") -> dict[str, Any]:
             return documents.accounts_job(
                 image=image,
                 admin_secret_id=admin_secret_id,
@@ -245,12 +249,10 @@ class MlflowAccounts(pulumi.ComponentResource):
                 usernames=list(self._passwords),
                 labels=labels,
                 node_selector=args.system_node_selector,
-                checksum=checksum,
+                generation=args.generation,
             )
 
-        # The digest of the passwords is no secret (see accounts_checksum); unsecret, the Job stays reviewable.
-        checksum = pulumi.Output.unsecret(value.apply(documents.accounts_checksum))
-        spec = pulumi.Output.all(args.image, args.admin_secret_arn, checksum).apply(lambda v: job(*v)["spec"])
+        spec = pulumi.Output.all(args.image, args.admin_secret_arn).apply(lambda v: job(v[0], v[1])["spec"])
         self.job = k8s.batch.v1.Job(
             f"{name}-job",
             metadata=job()["metadata"],

@@ -553,10 +553,24 @@ def retrain_cron_workflow(
         min_improvement=min_improvement,
         inference_service=inference_service,
     )
+    return _cron_workflow(RETRAIN_CRON, namespace, schedule, suspend, labels, "retrain", _retrain_steps(values))
+
+
+def _cron_workflow(
+    name: str,
+    namespace: str,
+    schedule: str,
+    suspend: bool,
+    labels: Mapping[str, str],
+    entry: str,
+    steps: list[list[dict[str, Any]]],
+) -> dict[str, Any]:
+    """A team's CronWorkflow `name`: on the schedule (UTC), one run at a time (`Forbid`), as the namespace's
+    `workflow` account, its one template `entry` running `steps`."""
     return {
         "apiVersion": API_VERSION,
         "kind": "CronWorkflow",
-        "metadata": {"name": RETRAIN_CRON, "namespace": namespace, "labels": dict(labels)},
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
         "spec": {
             "schedules": [schedule],
             "timezone": "UTC",
@@ -565,14 +579,9 @@ def retrain_cron_workflow(
             "successfulJobsHistoryLimit": 3,
             "failedJobsHistoryLimit": 3,
             "workflowSpec": {
-                "entrypoint": "retrain",
+                "entrypoint": entry,
                 "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
-                "templates": [
-                    {
-                        "name": "retrain",
-                        "steps": _retrain_steps(values),
-                    }
-                ],
+                "templates": [{"name": entry, "steps": steps}],
             },
         },
     }
@@ -641,38 +650,9 @@ def drift_cron_workflow(
         "label": label,
         "logs": logs,
     }
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "CronWorkflow",
-        "metadata": {"name": DRIFT_CRON, "namespace": namespace, "labels": dict(labels)},
-        "spec": {
-            "schedules": [schedule],
-            "timezone": "UTC",
-            "concurrencyPolicy": "Forbid",
-            "suspend": suspend,
-            "successfulJobsHistoryLimit": 3,
-            "failedJobsHistoryLimit": 3,
-            "workflowSpec": {
-                "entrypoint": "drift",
-                "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
-                "templates": [
-                    {
-                        "name": "drift",
-                        "steps": [
-                            [
-                                {
-                                    "name": "drift",
-                                    "templateRef": {
-                                        "name": DRIFT_TEMPLATE,
-                                        "template": DRIFT_ENTRY,
-                                        "clusterScope": True,
-                                    },
-                                    "arguments": {"parameters": [{"name": k, "value": v} for k, v in values.items()]},
-                                }
-                            ]
-                        ],
-                    }
-                ],
-            },
-        },
+    step = {
+        "name": "drift",
+        "templateRef": {"name": DRIFT_TEMPLATE, "template": DRIFT_ENTRY, "clusterScope": True},
+        "arguments": {"parameters": [{"name": k, "value": v} for k, v in values.items()]},
     }
+    return _cron_workflow(DRIFT_CRON, namespace, schedule, suspend, labels, "drift", [[step]])
