@@ -2,7 +2,7 @@
 """Project tasks that need nothing but python3 on the machine.
 
     python3 dev.py plan dev            the main job: the offline plan of a stack (sets up .venv on first use)
-    python3 dev.py test                lint, format check, type check and the test suite
+    python3 dev.py test [PYTEST ARGS]  lint, format check, type check and the test suite (on every core)
     python3 dev.py mlp ARGS...         any mlp command inside the project environment
     python3 dev.py setup [--dev]       only create/refresh .venv from the lock files
     python3 dev.py lock                regenerate the lock files (requirements*.txt, images/steps/requirements.txt)
@@ -30,7 +30,8 @@ TEST_STEPS = (
     ("ruff check", ["ruff", "check", "."]),
     ("ruff format --check", ["ruff", "format", "--check", "."]),
     ("mypy (infra, mlp, policies)", ["mypy"]),
-    ("pytest", ["pytest"]),
+    # One worker per core, each test file on one worker (a module's servers start once).
+    ("pytest", ["pytest", "-n", "auto", "--dist", "loadfile"]),
 )
 
 

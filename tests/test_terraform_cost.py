@@ -334,6 +334,9 @@ def test_what_the_written_plan_cannot_price_is_listed(gpu_cost: TerraformCost) -
 def test_the_cli_prints_the_three_formats(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from mlplatform.mlp.cli import main
 
+    # piped output is printed 200 columns wide unless COLUMNS says otherwise (a test runner may set it)
+    monkeypatch.delenv("COLUMNS", raising=False)
+
     def run(*argv: str) -> int:
         monkeypatch.setattr("sys.argv", ["mlp", "cost", "--terraform-plan", str(EXAMPLE), *argv])
         with pytest.raises(SystemExit) as exit_info:
