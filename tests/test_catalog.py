@@ -36,6 +36,26 @@ def test_gpu_instances_as_ec2_reports_them(
     assert spec.on_demand_price("eu-west-1") is None  # no price is invented for a region the snapshot lacks
 
 
+@pytest.mark.parametrize(
+    ("itype", "interfaces"),
+    [
+        ("p5.48xlarge", 32),
+        ("p5en.48xlarge", 16),
+        ("p4d.24xlarge", 4),
+        ("g6e.48xlarge", 4),
+        ("g5.48xlarge", 1),
+        ("g6.xlarge", 0),
+    ],
+)
+def test_efa_interfaces_as_ec2_reports_them(itype: str, interfaces: int) -> None:
+    """EfaInfo.MaximumEfaInterfaces, from the pinned Karpenter reference (multi-node NCCL needs one per card)."""
+    spec = gpu_catalog.gpu_instance(itype)
+    assert spec is not None and spec.efa_interfaces == interfaces
+    # a type supports EFA exactly when it takes an interface, across the whole catalog
+    everything = [gpu_catalog.gpu_instance(t) for t in gpu_catalog.gpu_instance_types()]
+    assert all(s is not None and s.efa_supported == (s.efa_interfaces > 0) for s in everything)
+
+
 def test_closest_names_for_typos() -> None:
     assert gpu_catalog.closest("g5.3xlarge", gpu_catalog.nvidia_instance_types())[0] == "g5.xlarge"
     assert "p5.48xlarge" in gpu_catalog.closest("p5.48xlarg", gpu_catalog.nvidia_instance_types())
