@@ -13,6 +13,8 @@ through its component), so a destroy deletes the object while the controller sti
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pulumi
 
 from mlplatform.infra import platform_policies, specs
@@ -51,7 +53,7 @@ from mlplatform.infra.pipelines.engine.component import DriftJobs
 from mlplatform.infra.registry.documents import ImageCache, cached_image, cached_upstreams
 from mlplatform.infra.registry.images import required_registry
 from mlplatform.infra.serving import Serving, ServingArgs
-from mlplatform.infra.serving.documents import SERVING_NAMESPACE, VLLM_PORT
+from mlplatform.infra.serving.documents import REGISTRY_READER_SECRET, SERVING_NAMESPACE, VLLM_PORT
 from mlplatform.infra.serving.routing import ENVOY_CONTAINER_PORT, ENVOY_GATEWAY_NAMESPACE
 from mlplatform.infra.tagging import cost_labels, platform_tags
 from mlplatform.infra.tenancy import Tenants, TenantsArgs
@@ -84,6 +86,8 @@ class ClusterLayer:
         self.node_pools = self._create_node_pools()
         self._pools: list[pulumi.Resource] = [self.node_pools] if self.node_pools is not None else []
         self.load_balancer_controller = self._create_load_balancer_controller()
+        self.mlflow_users = specs.mlflow_users(cfg)
+        """The MLflow accounts the platform's own workloads sign in with (none with MLflow's auth off)."""
         self.mlflow = self._create_mlflow()
         self.mlflow_accounts = self._create_mlflow_accounts()  # before the namespaces whose Secrets hold them
         self.serving = self._create_serving()
@@ -199,7 +203,7 @@ class ClusterLayer:
                 ingress_hostname=m.ingress.hostname,
                 ingress_certificate_arn=m.ingress.certificate_arn,
                 registry_clients=specs.serves_from_registry(cfg),
-                accounts_job=bool(specs.mlflow_users(self.cfg)),
+                accounts_job=bool(self.mlflow_users),
                 ingress_depends_on=[self.load_balancer_controller] if self.load_balancer_controller else [],
                 cost_labels=self.labels,
                 system_node_selector=specs.system_node_selector(cfg),
@@ -210,13 +214,12 @@ class ClusterLayer:
 
     def _create_mlflow_accounts(self) -> MlflowAccounts | None:
         cfg = self.cfg
-        users = specs.mlflow_users(self.cfg)
-        if not users or self.mlflow is None:
+        if not self.mlflow_users or self.mlflow is None:
             return None
         return MlflowAccounts(
             "mlflow-accounts",
             MlflowAccountsArgs(
-                usernames=users,
+                usernames=self.mlflow_users,
                 admin_secret_arn=self.cloud.mlflow_admin_secret_arn or "",
                 region=cfg.region,
                 image=self._image("mlflow", cfg.mlflow.image),
@@ -230,7 +233,7 @@ class ClusterLayer:
 
     def _create_team_mlflow_secrets(self) -> dict[str, list[pulumi.Resource]]:
         """Each team namespace's `mlflow-credentials` Secret (its MLflow account), by namespace."""
-        accounts, users = self.mlflow_accounts, specs.mlflow_users(self.cfg)
+        accounts = self.mlflow_accounts
         if accounts is None or self.tenants is None:
             return {}
         return {
@@ -245,12 +248,22 @@ class ClusterLayer:
                 )
             ]
             for spec in specs.tenant_specs(self.cfg)
-            if team_user(spec.name) in users
+            if team_user(spec.name) in self.mlflow_users
         }
 
-    def _mlflow_password(self, user: str) -> pulumi.Output[str] | None:
+    def _registry_reader_secret(self) -> Callable[[pulumi.Resource], pulumi.Resource] | None:
+        """What makes the registry reader's Secret in the serving namespace, once Serving has made the namespace."""
         accounts = self.mlflow_accounts
-        return accounts.password(user) if accounts is not None and user in specs.mlflow_users(self.cfg) else None
+        if accounts is None or REGISTRY_READER_USER not in self.mlflow_users:
+            return None
+        return lambda namespace: accounts.credentials_secret(
+            "serving-registry-reader-secret",
+            user=REGISTRY_READER_USER,
+            namespace=SERVING_NAMESPACE,
+            secret_name=REGISTRY_READER_SECRET,
+            labels={**self.labels, "app.kubernetes.io/part-of": "ml-platform"},
+            depends_on=[namespace],
+        )
 
     def _create_ray(self) -> Ray | None:
         cfg = self.cfg
@@ -292,8 +305,7 @@ class ClusterLayer:
                 vllm_image=self._image("vllm", cfg.vllm.image),
                 registry_resolver_image=cfg.pipelines.templates.image,
                 mlflow_auth=cfg.mlflow.enabled and cfg.mlflow.auth.enabled,
-                registry_reader_password=self._mlflow_password(REGISTRY_READER_USER),
-                registry_reader_after=[self.mlflow_accounts.job] if self.mlflow_accounts is not None else [],
+                registry_reader_secret=self._registry_reader_secret(),
                 aws_cli_image=self._image("aws-cli"),
                 envoy_gateway_image=self._image("envoy-gateway"),
                 envoy_proxy_image=self._image("envoy-proxy"),
@@ -378,7 +390,7 @@ class ClusterLayer:
                 else None,
                 mlflow_auth=self.mlflow_accounts is not None,
                 ray_job=specs.ray_job_shape(cfg),
-                registry_reader=REGISTRY_READER_USER if REGISTRY_READER_USER in specs.mlflow_users(self.cfg) else "",
+                registry_reader=REGISTRY_READER_USER if REGISTRY_READER_USER in self.mlflow_users else "",
                 drift=DriftJobs(logs_bucket=self._bucket("raw"), pushgateway=PUSHGATEWAY_URL)
                 if specs.drift_jobs(cfg)
                 else None,

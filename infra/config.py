@@ -2168,23 +2168,30 @@ def _fit_on_system_nodes(cfg: PlatformConfig, cpu: str, memory: str) -> str | No
 def _ray_cluster_peak(cluster: RayClusterConfig) -> tuple[float, float, int, list[str]]:
     """CPU cores, GiB and GPUs a Ray cluster requests at max_replicas, as a ResourceQuota counts them (a pod's
     requests are the larger of its containers' sum and its largest init container), and the terms of the sum."""
-    from mlplatform.infra.mlops.documents import (
-        KUBERAY_INIT_CPU,
-        KUBERAY_INIT_MEMORY,
-        RAY_AUTOSCALER_CPU,
-        RAY_AUTOSCALER_MEMORY,
-    )
+    from mlplatform.infra.mlops.documents import RAY_AUTOSCALER_CPU, RAY_AUTOSCALER_MEMORY
 
-    init_cpu, init_gib = _quantity(KUBERAY_INIT_CPU, memory=False), _quantity(KUBERAY_INIT_MEMORY, memory=True)
     head = cluster.head
     cpu = _quantity(head.cpu, memory=False) + _quantity(RAY_AUTOSCALER_CPU, memory=False)
     gib = _quantity(head.memory, memory=True) + _quantity(RAY_AUTOSCALER_MEMORY, memory=True)
-    gpus = 0
     terms = [f"head {head.cpu} CPU / {head.memory} + its autoscaler {RAY_AUTOSCALER_CPU} / {RAY_AUTOSCALER_MEMORY}"]
     groups: list[tuple[str, int, str, str, int]] = [
         ("cpu", cluster.cpu_workers.max_replicas, cluster.cpu_workers.cpu, cluster.cpu_workers.memory, 0)
     ]
     groups += [(n, g.max_replicas, g.cpu, g.memory, g.gpus_per_worker) for n, g in cluster.gpu_workers.items()]
+    wcpu, wgib, gpus, wterms = _ray_workers_requests(groups)
+    return cpu + wcpu, gib + wgib, gpus, terms + wterms
+
+
+def _ray_workers_requests(groups: list[tuple[str, int, str, str, int]]) -> tuple[float, float, int, list[str]]:
+    """CPU cores, GiB and GPUs that (name, replicas, cpu, memory, gpus) worker groups request, as a ResourceQuota
+    counts a KubeRay worker (the larger of its Ray container and its `wait-gcs-ready` init container), and the
+    terms of the sum."""
+    from mlplatform.infra.mlops.documents import KUBERAY_INIT_CPU, KUBERAY_INIT_MEMORY
+
+    init_cpu, init_gib = _quantity(KUBERAY_INIT_CPU, memory=False), _quantity(KUBERAY_INIT_MEMORY, memory=True)
+    cpu = gib = 0.0
+    gpus = 0
+    terms: list[str] = []
     for name, replicas, wcpu, wmem, wgpus in groups:
         if not replicas:
             continue
@@ -2193,6 +2200,16 @@ def _ray_cluster_peak(cluster: RayClusterConfig) -> tuple[float, float, int, lis
         gpus += replicas * wgpus
         terms.append(f"{replicas} x {name} worker ({wcpu} CPU / {wmem}" + (f" / {wgpus} GPU)" if wgpus else ")"))
     return cpu, gib, gpus, terms
+
+
+def _over_quota(quota: TenantQuotaConfig, cpu: float, gib: float, gpus: int) -> list[tuple[str, float, float, str]]:
+    """(quota key, requested, allowed, unit) of each of CPU, memory and GPUs that exceeds the team's quota."""
+    wants = (
+        ("cpu", cpu, _quantity(quota.cpu, memory=False), " CPU"),
+        ("memory", gib, _quantity(quota.memory, memory=True), " GiB"),
+        ("gpus", float(gpus), float(quota.gpus), " GPUs"),
+    )
+    return [(key, want, allowed, unit) for key, want, allowed, unit in wants if want > allowed + 1e-9]
 
 
 def _check_pipelines(cfg: PlatformConfig, add: Add) -> None:
@@ -2299,38 +2316,21 @@ def _check_pipeline_templates(cfg: PlatformConfig, add: Add) -> None:
 def _check_ray_job(cfg: PlatformConfig, job: RayJobTemplateConfig, add: Add) -> None:
     """KubeRay runs the RayJob; its workers fit a node of the pool, and the whole cluster fits every team's quota
     (any team may submit the template: a cluster the quota refuses would wait until its deadline)."""
-    from mlplatform.infra.mlops.documents import KUBERAY_INIT_CPU, KUBERAY_INIT_MEMORY
-
     path = ("pipelines", "templates", "ray_job")
     if not cfg.ray.enabled:
         add(path, "KubeRay runs RayJobs; set ray.enabled")
-    if job.pool not in cfg.gpu_pools:
-        add(path + ("pool",), f"unknown GPU pool {job.pool!r}; defined pools: {', '.join(cfg.gpu_pools) or '(none)'}")
-    else:
-        biggest = _pool_gpus_per_node(cfg, job.pool)
-        if biggest is not None and job.gpus_per_worker > biggest:
-            add(
-                path + ("gpus_per_worker",),
-                f"{job.gpus_per_worker} GPUs per worker do not fit on any node of pool {job.pool!r} "
-                f"(at most {biggest})",
-            )
-    init_cpu, init_gib = _quantity(KUBERAY_INIT_CPU, memory=False), _quantity(KUBERAY_INIT_MEMORY, memory=True)
-    cpu = _quantity(job.head_cpu, memory=False) + job.workers * max(_quantity(job.cpu, memory=False), init_cpu)
-    gib = _quantity(job.head_memory, memory=True) + job.workers * max(_quantity(job.memory, memory=True), init_gib)
-    gpus = job.workers * job.gpus_per_worker
+    _check_gpu_pool(cfg, path + ("pool",), path + ("gpus_per_worker",), job.pool, job.gpus_per_worker, "worker", add)
+    workers = [("gpu", job.workers, job.cpu, job.memory, job.gpus_per_worker)]
+    wcpu, wgib, gpus, _ = _ray_workers_requests(workers)
+    cpu = _quantity(job.head_cpu, memory=False) + wcpu
+    gib = _quantity(job.head_memory, memory=True) + wgib
     for team, tenant in sorted(cfg.tenants.items()):
-        quota = tenant.quota
-        for key, want, allowed, unit in (
-            ("cpu", cpu, _quantity(quota.cpu, memory=False), " CPU"),
-            ("memory", gib, _quantity(quota.memory, memory=True), " GiB"),
-            ("gpus", float(gpus), float(quota.gpus), " GPUs"),
-        ):
-            if want > allowed + 1e-9:
-                add(
-                    ("tenants", team, "quota", key),
-                    f"mlp-train-rayjob's cluster requests {want:g}{unit} (head + {job.workers} workers), more than "
-                    f"team {team}'s quota of {allowed:g}{unit}: raise the quota or shrink pipelines.templates.ray_job",
-                )
+        for key, want, allowed, unit in _over_quota(tenant.quota, cpu, gib, gpus):
+            add(
+                ("tenants", team, "quota", key),
+                f"mlp-train-rayjob's cluster requests {want:g}{unit} (head + {job.workers} workers), more than "
+                f"team {team}'s quota of {allowed:g}{unit}: raise the quota or shrink pipelines.templates.ray_job",
+            )
 
 
 def _check_ray_teams(cfg: PlatformConfig, add: Add) -> None:
@@ -2353,21 +2353,15 @@ def _check_ray_teams(cfg: PlatformConfig, add: Add) -> None:
             by_team.setdefault(cluster.team, []).append(cname)
     for team, names in by_team.items():
         peaks = [_ray_cluster_peak(cfg.ray.clusters[n]) for n in names]
-        quota = cfg.tenants[team].quota
         clusters = ", ".join(names)
         detail = "; ".join(f"{n}: {' + '.join(p[3])}" for n, p in zip(names, peaks, strict=True))
-        wants = {
-            "cpu": (sum(p[0] for p in peaks), _quantity(quota.cpu, memory=False), " CPU"),
-            "memory": (sum(p[1] for p in peaks), _quantity(quota.memory, memory=True), " GiB"),
-            "gpus": (float(sum(p[2] for p in peaks)), float(quota.gpus), " GPUs"),
-        }
-        for key, (want, allowed, unit) in wants.items():
-            if want > allowed + 1e-9:
-                add(
-                    ("tenants", team, "quota", key),
-                    f"team {team}'s Ray cluster(s) {clusters} request up to {want:g}{unit} at max_replicas ({detail}), "
-                    f"more than the quota's {allowed:g}{unit}: raise the quota or lower the workers' max_replicas",
-                )
+        totals = (sum(p[0] for p in peaks), sum(p[1] for p in peaks), sum(p[2] for p in peaks))
+        for key, want, allowed, unit in _over_quota(cfg.tenants[team].quota, *totals):
+            add(
+                ("tenants", team, "quota", key),
+                f"team {team}'s Ray cluster(s) {clusters} request up to {want:g}{unit} at max_replicas ({detail}), "
+                f"more than the quota's {allowed:g}{unit}: raise the quota or lower the workers' max_replicas",
+            )
 
 
 def _check_vllm_fit(cfg: PlatformConfig, add: Add) -> None:
@@ -2409,20 +2403,25 @@ def _check_vllm_keeps_serving(cfg: PlatformConfig, add: Add) -> None:
             )
 
 
-def _check_services(cfg: PlatformConfig, add: Add) -> None:
-    pools = cfg.gpu_pools
+def _check_gpu_pool(
+    cfg: PlatformConfig, pool_path: Path, gpus_path: Path, pool: str, gpus: int, per: str, add: Add
+) -> None:
+    """`pool` is a configured GPU pool, and `gpus` (per `per`: replica, worker) fit on one of its nodes."""
+    if pool not in cfg.gpu_pools:
+        add(pool_path, f"unknown GPU pool {pool!r}; defined pools: {', '.join(cfg.gpu_pools) or '(none)'}")
+        return
+    biggest = _pool_gpus_per_node(cfg, pool)
+    if biggest is not None and gpus > biggest:
+        add(gpus_path, f"{gpus} GPUs per {per} do not fit on any node of pool {pool!r} (at most {biggest})")
 
+
+def _check_services(cfg: PlatformConfig, add: Add) -> None:
     def check_pool(path: Path, pool: str | None, gpus: int) -> None:
         if pool is None:
             if gpus:
                 add(path, "GPU workloads need gpu_pool (the pool whose taint they tolerate)")
             return
-        if pool not in pools:
-            add(path, f"unknown GPU pool {pool!r}; defined pools: {', '.join(pools) or '(none)'}")
-            return
-        biggest = _pool_gpus_per_node(cfg, pool)
-        if biggest is not None and gpus > biggest:
-            add(path, f"{gpus} GPUs per replica do not fit on any node of pool {pool!r} (at most {biggest})")
+        _check_gpu_pool(cfg, path, path, pool, gpus, "replica", add)
 
     if not cfg.mlflow.auth.enabled and cfg.environment != "dev":
         add(("mlflow", "auth", "enabled"), "must be true outside dev: MLflow would accept anonymous writes")

@@ -90,6 +90,18 @@ class Lake:
         vpc = str(gateway[0].inputs["vpcId"]) if gateway else None
         return cls(account, region, buckets, policies, keys, encryption, secrets, endpoint, vpc)
 
+    @classmethod
+    def created(cls, plan: Plan) -> Lake:
+        """The planned lake, with every planned bucket created (by its planned name) where boto3 points: the
+        moto server of the test."""
+        import boto3
+
+        lake = cls.of(plan)
+        s3 = boto3.client("s3")
+        for bucket in lake.buckets.values():
+            s3.create_bucket(Bucket=bucket)
+        return lake
+
     def in_vpc(self, request: Request) -> Request:
         """`request` as S3 sees it from a pod: through the VPC's gateway endpoint (other services' requests, and
         the KMS requests S3 makes on the caller's behalf, carry no S3 endpoint)."""

@@ -61,11 +61,7 @@ def plan(plans: dict[str, Plan]) -> Plan:
 
 @pytest.fixture
 def lake(plan: Plan, recording_moto: RecordingMoto) -> Lake:
-    lake = Lake.of(plan)
-    s3 = boto3.client("s3")
-    for bucket in lake.buckets.values():
-        s3.create_bucket(Bucket=bucket)
-    return lake
+    return Lake.created(plan)
 
 
 @pytest.fixture

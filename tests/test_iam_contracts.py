@@ -67,11 +67,7 @@ def plan(plans: dict[str, Plan]) -> Plan:
 @pytest.fixture
 def lake(plan: Plan, recording_moto: RecordingMoto) -> Lake:
     """The planned lake, with every planned bucket created in moto (by its planned name)."""
-    lake = Lake.of(plan)
-    s3 = boto3.client("s3")
-    for bucket in lake.buckets.values():
-        s3.create_bucket(Bucket=bucket)
-    return lake
+    return Lake.created(plan)
 
 
 def _put(bucket: str, objects: dict[str, int]) -> None:

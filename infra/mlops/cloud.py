@@ -20,6 +20,7 @@ from mlplatform.infra.iam_documents import S3Grant, s3_access_policy
 from mlplatform.infra.k8s_resources import pod_identity_role
 from mlplatform.infra.mlops import documents
 from mlplatform.infra.mlops.documents import (
+    ACCOUNTS_SERVICE_ACCOUNT,
     ARTIFACTS_PREFIX,
     MLFLOW_NAMESPACE,
     MLFLOW_SERVICE_ACCOUNT,
@@ -297,11 +298,8 @@ class MlflowCloud(pulumi.ComponentResource):
             tags=args.cost_tags,
             opts=self._child,
         )
-        self.accounts_identity = None
-        if args.auth_enabled and args.accounts_job:
-            from mlplatform.infra.mlops.documents import ACCOUNTS_SERVICE_ACCOUNT
-
-            self.accounts_identity = pod_identity_role(
+        if args.auth_enabled and args.accounts_job:  # the accounts are basic-auth users
+            pod_identity_role(
                 f"{name}-accounts",
                 cluster_name=args.cluster_name,
                 namespace=MLFLOW_NAMESPACE,

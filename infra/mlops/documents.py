@@ -483,10 +483,11 @@ def accounts_secret_value(passwords: Mapping[str, str]) -> str:
 
 
 def credentials_secret(
-    *, name: str, namespace: str, username: str, password: str, labels: Mapping[str, str]
+    *, name: str, namespace: str, username: str, password: Any, labels: Mapping[str, str]
 ) -> dict[str, Any]:
-    """An Opaque Secret with `username` and `password`: what MLflow's client reads as MLFLOW_TRACKING_USERNAME and
-    MLFLOW_TRACKING_PASSWORD (the pods name the keys in `secretKeyRef`s)."""
+    """An Opaque Secret with `username` and `password` (a str, or the generated password's Output): what MLflow's
+    client reads as MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (the pods name the keys in
+    `secretKeyRef`s)."""
     return {
         "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
         "type": "Opaque",

@@ -203,7 +203,7 @@ class MlflowAccountsArgs:
 class MlflowAccounts(pulumi.ComponentResource):
     """MLflow basic-auth accounts the platform's own workloads sign in with: a generated password each, kept in the
     Secret `mlflow-accounts` (mlflow namespace) that the `mlflow-accounts` Job reads to create the accounts or set
-    their passwords. `password(user)` is what the namespaces that use an account put in their own Secret."""
+    their passwords. `credentials_secret` gives a namespace whose pods sign in as an account its own Secret."""
 
     def __init__(self, name: str, args: MlflowAccountsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         import pulumi_random as random
@@ -268,9 +268,6 @@ class MlflowAccounts(pulumi.ComponentResource):
         """Done: every account exists with its Secret's password (the Secrets that use them wait for it)."""
         self.register_outputs({})
 
-    def password(self, user: str) -> pulumi.Output[str]:
-        return self._passwords[user]
-
     def credentials_secret(
         self,
         resource_name: str,
@@ -285,12 +282,12 @@ class MlflowAccounts(pulumi.ComponentResource):
         `depends_on`: that namespace. It is made once the Job has set the account, so a pod that reads it signs in
         at its first try."""
         secret = documents.credentials_secret(
-            name=secret_name, namespace=namespace, username=user, password="", labels=labels
+            name=secret_name, namespace=namespace, username=user, password=self._passwords[user], labels=labels
         )
         return k8s.core.v1.Secret(
             resource_name,
             metadata=secret["metadata"],
             type=secret["type"],
-            string_data={**secret["stringData"], "password": self._passwords[user]},
+            string_data=secret["stringData"],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*depends_on, self.job]),
         )

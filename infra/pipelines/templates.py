@@ -197,11 +197,15 @@ def train_rayjob_parameters(image: str) -> list[dict[str, Any]]:
     return [p for p in train_parameters(image) if p["name"] != "ray-address"]
 
 
+def _train_args_in_place() -> list[str]:
+    """The train step's arguments without `--ray-address`: it trains where it runs (a RayJob's driver)."""
+    return [a for a in train_args() if not a.startswith("--ray-address")]
+
+
 def train_rayjob_entrypoint() -> str:
     """The RayJob's entrypoint: the train step, as the `mlp-train` container runs it (the tests parse it with the
     step's parser and run it as a Ray job on a real head). It runs in the pod the driver lands on (a GPU worker)."""
-    args = [a for a in train_args() if not a.startswith("--ray-address")]
-    return " ".join(["python", "-m", f"{STEPS_PACKAGE}.train", *args])
+    return " ".join(["python", "-m", f"{STEPS_PACKAGE}.train", *_train_args_in_place()])
 
 
 def train_rayjob_template(
@@ -226,7 +230,7 @@ def train_rayjob_template(
     passed = {"parameters": [{"name": p["name"], "value": _input(p["name"])} for p in parameters]}
     # The values go into the RayJob's YAML and into its entrypoint, which Ray runs through a shell: the check
     # step (the train step's own parser, on argv) refuses anything but plain tokens first.
-    check_args = [a for a in train_args() if not a.startswith("--ray-address")] + ["--validate-only"]
+    check_args = [*_train_args_in_place(), "--validate-only"]
     resources = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
     check = _step_template(RAYJOB_CHECK, declared, "train", check_args, resources)
     create = {
@@ -300,43 +304,26 @@ def evaluate_args() -> list[str]:
     ]
 
 
+def _version_patch(api_version: str, kind: str, name: str, path: Sequence[str]) -> str:
+    """A merge patch (YAML) that sets the model version annotation at `path` of object `name` in the serving
+    namespace to the step's `version` input."""
+    annotated: dict[str, Any] = {"annotations": {MODEL_VERSION_ANNOTATION: _input("version")}}
+    for key in reversed(path):
+        annotated = {key: annotated}
+    patch = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": SERVING_NAMESPACE}}
+    return yaml.safe_dump({**patch, "spec": annotated}, sort_keys=False)
+
+
 def rollout_manifest() -> str:
     """The merge patch of the rollout step: a new model version annotation on the predictor's pods."""
-    return "\n".join(
-        (
-            "apiVersion: serving.kserve.io/v1beta1",
-            "kind: InferenceService",
-            "metadata:",
-            "  name: " + _input("inference-service"),
-            f"  namespace: {SERVING_NAMESPACE}",
-            "spec:",
-            "  predictor:",
-            "    annotations:",
-            f"      {MODEL_VERSION_ANNOTATION}: " + '"' + _input("version") + '"',
-            "",
-        )
-    )
+    return _version_patch("serving.kserve.io/v1beta1", "InferenceService", _input("inference-service"), ["predictor"])
 
 
 def vllm_rollout_manifest() -> str:
     """The merge patch of the vLLM rollout step: a new model version annotation on the server's pod template (what
     `kubectl rollout restart` does with its own annotation), so the Deployment rolls out and each new replica's
     init container resolves the alias again."""
-    return "\n".join(
-        (
-            "apiVersion: apps/v1",
-            "kind: Deployment",
-            "metadata:",
-            "  name: vllm-" + _input("vllm-server"),
-            f"  namespace: {SERVING_NAMESPACE}",
-            "spec:",
-            "  template:",
-            "    metadata:",
-            "      annotations:",
-            f"        {MODEL_VERSION_ANNOTATION}: " + '"' + _input("version") + '"',
-            "",
-        )
-    )
+    return _version_patch("apps/v1", "Deployment", "vllm-" + _input("vllm-server"), ["template", "metadata"])
 
 
 def evaluate_promote_template(
@@ -347,7 +334,13 @@ def evaluate_promote_template(
     `inference-service` names one, roll that InferenceService out (a resource template: a merge patch, with the
     `workflow` account's own rights). With `mlflow_auth` the step signs in as the team's MLflow account."""
     parameters = evaluate_parameters(image, registry_reader)
-    step_inputs = [n for n in (p["name"] for p in parameters) if n not in ("inference-service", "vllm-server")]
+    # The rollout steps: (template, the parameter naming its target, the merge patch), one per kind of server.
+    rollouts = (
+        (ROLLOUT, "inference-service", rollout_manifest()),
+        (ROLLOUT_VLLM, "vllm-server", vllm_rollout_manifest()),
+    )
+    targets = {target for _, target, _ in rollouts}
+    step_inputs = [n for n in (p["name"] for p in parameters) if n not in targets]
     resources = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
     declared = {"parameters": [{"name": n} for n in step_inputs]}
     promote = _step_template(
@@ -359,17 +352,29 @@ def evaluate_promote_template(
             {"name": "champion", "valueFrom": {"path": f"{OUTPUTS}/champion"}},
         ]
     }
-    rollout = {
-        "name": ROLLOUT,
-        "inputs": {"parameters": [{"name": "inference-service"}, {"name": "version"}]},
-        "resource": {"action": "patch", "mergeStrategy": "merge", "manifest": rollout_manifest()},
-    }
-    rollout_vllm = {
-        "name": ROLLOUT_VLLM,
-        "inputs": {"parameters": [{"name": "vllm-server"}, {"name": "version"}]},
-        "resource": {"action": "patch", "mergeStrategy": "merge", "manifest": vllm_rollout_manifest()},
-    }
     decided = "{{steps.promote.outputs.parameters."
+    rollout_templates = [
+        {
+            "name": name,
+            "inputs": {"parameters": [{"name": target}, {"name": "version"}]},
+            "resource": {"action": "patch", "mergeStrategy": "merge", "manifest": manifest},
+        }
+        for name, target, manifest in rollouts
+    ]
+    rollout_steps = [
+        {
+            "name": name,
+            "template": name,
+            "arguments": {
+                "parameters": [
+                    {"name": target, "value": _input(target)},
+                    {"name": "version", "value": decided + "champion}}"},
+                ]
+            },
+            "when": f"'{decided}decision}}}}' == 'promoted' && '{_input(target)}' != ''",
+        }
+        for name, target, _ in rollouts
+    ]
     steps = [
         [
             {
@@ -378,34 +383,11 @@ def evaluate_promote_template(
                 "arguments": {"parameters": [{"name": n, "value": _input(n)} for n in step_inputs]},
             }
         ],
-        [
-            {
-                "name": ROLLOUT,
-                "template": ROLLOUT,
-                "arguments": {
-                    "parameters": [
-                        {"name": "inference-service", "value": _input("inference-service")},
-                        {"name": "version", "value": decided + "champion}}"},
-                    ]
-                },
-                "when": f"'{decided}decision}}}}' == 'promoted' && '{_input('inference-service')}' != ''",
-            },
-            {
-                "name": ROLLOUT_VLLM,
-                "template": ROLLOUT_VLLM,
-                "arguments": {
-                    "parameters": [
-                        {"name": "vllm-server", "value": _input("vllm-server")},
-                        {"name": "version", "value": decided + "champion}}"},
-                    ]
-                },
-                "when": f"'{decided}decision}}}}' == 'promoted' && '{_input('vllm-server')}' != ''",
-            },
-        ],
+        rollout_steps,
     ]
     entry = {"name": EVALUATE_PROMOTE_ENTRY, "inputs": _inputs_of(parameters), "steps": steps}
     return _cluster_template(
-        EVALUATE_PROMOTE_TEMPLATE, EVALUATE_PROMOTE_ENTRY, parameters, [entry, promote, rollout, rollout_vllm], labels
+        EVALUATE_PROMOTE_TEMPLATE, EVALUATE_PROMOTE_ENTRY, parameters, [entry, promote, *rollout_templates], labels
     )
 
 

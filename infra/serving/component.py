@@ -22,7 +22,7 @@ from mlplatform.infra import platform_policy_resources as policy_resources
 from mlplatform.infra.catalog import versions
 from mlplatform.infra.k8s_documents import pod_security_labels, service
 from mlplatform.infra.k8s_resources import custom_resource, helm_release
-from mlplatform.infra.mlops.documents import MLFLOW_IN_CLUSTER_URL, REGISTRY_READER_USER, credentials_secret
+from mlplatform.infra.mlops.documents import MLFLOW_IN_CLUSTER_URL
 from mlplatform.infra.registry.documents import ImageCache
 from mlplatform.infra.serving import documents, routing
 from mlplatform.infra.serving.documents import (
@@ -65,11 +65,9 @@ class ServingArgs:
     """The MLflow the resolver asks (the in-cluster service)."""
     mlflow_auth: bool = False
     """MLflow's basic auth is on: the resolver signs in with the `mlflow-registry-reader` Secret's user."""
-    registry_reader_password: pulumi.Input[str] | None = None
-    """The registry reader's MLflow password (`infra.mlops.MlflowAccounts`): set, the component creates the Secret
-    `mlflow-registry-reader` the resolver signs in with, before the pods that use it."""
-    registry_reader_after: Sequence[pulumi.Resource] = ()
-    """What sets the reader's account in MLflow (the accounts Job): the Secret, and so the pods, come after it."""
+    registry_reader_secret: Callable[[pulumi.Resource], pulumi.Resource] | None = None
+    """Makes the Secret `mlflow-registry-reader` the resolver signs in with, given the serving namespace
+    (`infra.mlops.MlflowAccounts.credentials_secret`); the pods that use it are made after it."""
     prometheus_url: str | None = None
     """Prometheus that KEDA queries; None: no autoscaling (vLLM servers run min_replicas)."""
     controller_replicas: int = 1
@@ -109,33 +107,16 @@ class Serving(pulumi.ComponentResource):
         )
         self._kserve: list[pulumi.Resource] = []
         self._isvcs: dict[str, pulumi.Resource] = {}
+        """The InferenceServices by name (a team's rollout grant waits for its own)."""
         self._vllm: dict[str, pulumi.Resource] = {}
         """The vLLM Deployments by server name (a team's rollout grant waits for its own)."""
-        """The InferenceServices by name (a team's rollout grant waits for its own)."""
         self.routes_models = args.install_kserve and bool(args.inference_services)
         self.registry_served = [svc for svc in args.inference_services if svc.model_uri] if args.install_kserve else []
         """InferenceServices whose model is a `models:/` URI, resolved through MLflow at pod start."""
         """Whether the InferenceServices are reached through the models' Gateway (Envoy Gateway installed)."""
         self._policies(SERVING_NAMESPACE, self.namespace, self._serving_policies)
-        self._reader_secret: list[pulumi.Resource] = []
+        self._reader_secret = [args.registry_reader_secret(self.namespace)] if args.registry_reader_secret else []
         """The registry reader's Secret: registry-served pods name it, so it exists before them."""
-        if args.registry_reader_password is not None:
-            reader = credentials_secret(
-                name=documents.REGISTRY_READER_SECRET,
-                namespace=SERVING_NAMESPACE,
-                username=REGISTRY_READER_USER,
-                password="",
-                labels=self._labels,
-            )
-            self._reader_secret.append(
-                k8s.core.v1.Secret(
-                    f"{name}-registry-reader-secret",
-                    metadata=reader["metadata"],
-                    type=reader["type"],
-                    string_data={**reader["stringData"], "password": args.registry_reader_password},
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *args.registry_reader_after]),
-                )
-            )
         self.model_gateway_url = f"http://{routing.gateway_address()}" if self.routes_models else None
         """Where clients inside the cluster send model requests, with a model's host (`model_hosts`) as Host."""
         self.model_hosts = {

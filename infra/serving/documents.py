@@ -12,6 +12,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from mlplatform.infra.k8s_documents import GPU_TOLERATION, pod_security, restricted_container_security
+from mlplatform.infra.mlops.documents import mlflow_credentials_env
 
 if TYPE_CHECKING:
     from mlplatform.infra.registry.documents import ImageRef
@@ -193,14 +194,7 @@ def _registry_env(tracking_uri: str, *, home: str, mlflow_auth: bool) -> list[di
         {"name": "HOME", "value": home},
         {"name": "TMPDIR", "value": home},
     ]
-    for key in ("username", "password") if mlflow_auth else ():
-        env.append(
-            {
-                "name": f"MLFLOW_TRACKING_{key.upper()}",
-                "valueFrom": {"secretKeyRef": {"name": REGISTRY_READER_SECRET, "key": key}},
-            }
-        )
-    return env
+    return env + (mlflow_credentials_env(REGISTRY_READER_SECRET) if mlflow_auth else [])
 
 
 def _resolver_container(server: VllmServer) -> dict[str, Any]:
