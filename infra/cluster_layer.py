@@ -142,6 +142,7 @@ class ClusterLayer:
                 private_subnet_ids=self.cloud.private_subnet_ids,
                 karpenter_node_role_name=self.cloud.karpenter_node_role_name if karpenter else None,
                 interruption_queue_name=self.cloud.karpenter_interruption_queue if karpenter else None,
+                efa_security_group_id=self.cloud.efa_security_group_id,
                 pools=specs.pool_specs(cfg),
                 general_pool=specs.general_pool(cfg),
                 cost_tags=self.tags,

@@ -19,6 +19,7 @@ import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
+from fractions import Fraction
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
@@ -598,6 +599,28 @@ class GpuPoolConfig(_Model):
         "allow the `reserved` capacity type; node_group pools target it in their launch template.",
     )
     time_slicing_replicas: int | None = Field(None, ge=2, le=16, description="Share each GPU (dev only).")
+    termination_grace_period: Duration | None = Field(
+        None,
+        description="Karpenter pools: how long a node being drained (interruption, drift, expiry) waits for its pods "
+        "before it is terminated, `karpenter.sh/do-not-disrupt` pods included, which are otherwise never evicted. "
+        "Pools that run Ray training set it (`2m`, a spot notice) so that a RayJob's workers get SIGTERM, Ray drains "
+        "the node for preemption, and Ray Train writes a checkpoint before the node goes. Also lets drift and expiry "
+        "replace such nodes, after the same wait.",
+    )
+    efa: bool = Field(
+        False,
+        description="Elastic Fabric Adapter for multi-node training (NCCL over EFA instead of TCP): every instance "
+        "type of the pool must support EFA. The nodes get all their EFA interfaces, the EFA device plugin and a "
+        "security group that admits all traffic among EFA nodes; Ray workers and RayJobs on the pool request the "
+        "interfaces of their GPUs and get the libfabric environment. Free (no price of its own).",
+    )
+    placement_group: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")] | None = Field(
+        None,
+        description="efa pools: an existing cluster placement group to launch into, by name. Without it, an efa "
+        "pool without a reservation gets a cluster placement group of its own (`<cluster>-<pool>`); on an ODCR, name "
+        "the group the reservation was created in (`mlp preflight` compares them), else nodes go where the "
+        "reservation is; Capacity Blocks are already placed together and take none.",
+    )
 
     @property
     def ami_alias(self) -> str:
@@ -2073,6 +2096,11 @@ def _check_gpu_pools(cfg: PlatformConfig, add: Add) -> None:
             )
         if pool.time_slicing_replicas is not None and cfg.is_prod:
             add(at + ("time_slicing_replicas",), "GPU time-slicing shares GPUs without isolation; dev/staging only")
+        _check_efa(at, pool, add)
+        if pool.termination_grace_period is not None and pool.provisioner != "karpenter":
+            add(at + ("termination_grace_period",), "applies to karpenter pools (a NodePool setting)")
+        if pool.termination_grace_period == "Never":
+            add(at + ("termination_grace_period",), "a duration such as 2m (leave it out to wait without limit)")
         version = pool.ami_version or ""
         if pool.ami_family == "al2023" and version and version != "latest" and not re.match(r"^v?[0-9]{8}", version):
             add(at + ("ami_version",), "AL2023 releases look like v20260724")
@@ -2097,6 +2125,63 @@ def _check_gpu_pools(cfg: PlatformConfig, add: Add) -> None:
             f"the pools allow {total_max} GPUs in all (sum of max_gpus), more than "
             f"budget.max_gpus = {cfg.budget.max_gpus}",
         )
+
+
+def _pool_candidates(pool: GpuPoolConfig) -> list[gpu_catalog.GpuInstance]:
+    found = [s for t in pool.instance_types if (s := gpu_catalog.gpu_instance(t))]
+    for fam in pool.instance_families:
+        found += [s for s in gpu_catalog.instances_of_family(fam) if s.arch == pool.architecture]
+    return [s for s in found if s.is_nvidia]
+
+
+def _check_efa(at: Path, pool: GpuPoolConfig, add: Add) -> None:
+    """`efa` only on types that take EFA, with one EFA-per-GPU ratio (a worker's interfaces follow its GPUs);
+    `placement_group` only with efa, and never on a Capacity Block."""
+    reservation = pool.capacity_reservation
+    if pool.placement_group is not None:
+        if not pool.efa:
+            add(at + ("placement_group",), "applies to efa pools (set efa: true)")
+        elif reservation is not None and reservation.kind == "capacity_block":
+            add(
+                at + ("placement_group",),
+                "a Capacity Block's instances are already placed together in an EC2 UltraCluster; remove "
+                "placement_group",
+            )
+    if not pool.efa:
+        return
+    if pool.time_slicing_replicas is not None:
+        add(at + ("efa",), "EFA is for multi-node training; a time-sliced pool shares GPUs and takes no EFA")
+    candidates = _pool_candidates(pool)
+    without = [s.instance_type for s in candidates if not s.efa_interfaces]
+    if without:
+        where = at + (("instance_types",) if pool.instance_types else ("instance_families",))
+        capable = sorted(s.instance_type for s in candidates if s.efa_interfaces)
+        add(
+            where,
+            f"efa: {', '.join(sorted(without))} take no EFA interface"
+            + (f"; list only EFA types in instance_types (here: {', '.join(capable)})" if capable else ""),
+        )
+        return
+    ratios = {s.instance_type: Fraction(s.efa_interfaces, s.gpu_count) for s in candidates if s.gpu_count}
+    if len(set(ratios.values())) > 1:
+        shown = ", ".join(f"{t} ({s.efa_interfaces} EFA / {s.gpu_count} GPUs)" for t, s in _by_type(candidates))
+        add(
+            at + ("instance_types",),
+            f"efa: the types give different EFA interfaces per GPU ({shown}); a worker requests the interfaces of its "
+            "GPUs, so list types with one ratio",
+        )
+
+
+def _by_type(candidates: list[gpu_catalog.GpuInstance]) -> list[tuple[str, gpu_catalog.GpuInstance]]:
+    return sorted({s.instance_type: s for s in candidates}.items())
+
+
+def efa_per_gpu(pool: GpuPoolConfig) -> Fraction | None:
+    """EFA interfaces per GPU of an efa pool's types (config refuses pools where the types differ), else None."""
+    if not pool.efa:
+        return None
+    ratios = [Fraction(s.efa_interfaces, s.gpu_count) for s in _pool_candidates(pool) if s.gpu_count]
+    return ratios[0] if ratios else None
 
 
 def _pool_gpus_per_node(cfg: PlatformConfig, pool_name: str) -> int | None:
@@ -2320,6 +2405,7 @@ def _check_ray_job(cfg: PlatformConfig, job: RayJobTemplateConfig, add: Add) -> 
     if not cfg.ray.enabled:
         add(path, "KubeRay runs RayJobs; set ray.enabled")
     _check_gpu_pool(cfg, path + ("pool",), path + ("gpus_per_worker",), job.pool, job.gpus_per_worker, "worker", add)
+    _check_efa_worker(cfg, path + ("gpus_per_worker",), job.pool, job.gpus_per_worker, add)
     workers = [("gpu", job.workers, job.cpu, job.memory, job.gpus_per_worker)]
     wcpu, wgib, gpus, _ = _ray_workers_requests(workers)
     cpu = _quantity(job.head_cpu, memory=False) + wcpu
@@ -2415,6 +2501,21 @@ def _check_gpu_pool(
         add(gpus_path, f"{gpus} GPUs per {per} do not fit on any node of pool {pool!r} (at most {biggest})")
 
 
+def _check_efa_worker(cfg: PlatformConfig, gpus_path: Path, pool: str, gpus: int, add: Add) -> None:
+    """A Ray worker on an efa pool requests the EFA interfaces of its GPUs: a whole number of them."""
+    config = cfg.gpu_pools.get(pool)
+    per_gpu = efa_per_gpu(config) if config is not None else None
+    if per_gpu is None:
+        return
+    wanted = per_gpu * gpus
+    if wanted.denominator != 1 or wanted < 1:
+        add(
+            gpus_path,
+            f"pool {pool!r} has EFA: its nodes have {per_gpu} EFA interfaces per GPU, so {gpus} GPUs per worker would "
+            f"need {wanted} interfaces; use a multiple of {per_gpu.denominator} GPUs per worker",
+        )
+
+
 def _check_services(cfg: PlatformConfig, add: Add) -> None:
     def check_pool(path: Path, pool: str | None, gpus: int) -> None:
         if pool is None:
@@ -2461,6 +2562,7 @@ def _check_services(cfg: PlatformConfig, add: Add) -> None:
             if group.min_replicas > group.max_replicas:
                 add(path + ("max_replicas",), "must be >= min_replicas")
             check_pool(path + ("pool",), group.pool, group.gpus_per_worker)
+            _check_efa_worker(cfg, path + ("gpus_per_worker",), group.pool, group.gpus_per_worker, add)
 
     for sname, svc in cfg.kserve.inference_services.items():
         path = ("kserve", "inference_services", sname)

@@ -55,6 +55,8 @@ class CloudOutputs:
     node_security_group_id: pulumi.Input[str] | None = None
     """The security group an adopted cluster's nodes carry (Karpenter's nodes get it too); None for a cluster the
     cloud layer created, whose nodes carry `cluster_security_group_id`."""
+    efa_security_group_id: pulumi.Input[str] | None = None
+    """The security group of efa pools' nodes (all traffic among its members); None when no pool has efa."""
     image_registry: pulumi.Input[str] | None = None
     """The private registry the image cache's pull-through rules live in (`<account>.dkr.ecr.<region>.amazonaws.com`);
     None when cluster.image_cache is off."""

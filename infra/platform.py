@@ -35,7 +35,7 @@ from mlplatform.infra.gpu_pools import GpuPoolsCloud, GpuPoolsCloudArgs
 from mlplatform.infra.ingress import LoadBalancerControllerCloud, LoadBalancerControllerCloudArgs
 from mlplatform.infra.layer_outputs import CloudOutputs
 from mlplatform.infra.mlops import DatabaseSpec, MlflowCloud, MlflowCloudArgs, RayCloud, RayCloudArgs
-from mlplatform.infra.mlops.documents import RAY_HEAD_SERVICE_ACCOUNT
+from mlplatform.infra.mlops.documents import RAY_HEAD_SERVICE_ACCOUNT, checkpoints_prefix
 from mlplatform.infra.network import AdoptedNetwork, AdoptedNetworkArgs, Network, NetworkArgs
 from mlplatform.infra.observability import AlertingCloud, AlertingCloudArgs
 from mlplatform.infra.pipelines.engine.documents import WORKFLOW_SERVICE_ACCOUNT, pipelines_prefix
@@ -335,6 +335,8 @@ class CloudLayer:
                 cost_labels=self.labels,
                 # Reserved GPU nodes need the CNI and the Pod Identity agent, like the system nodes.
                 depends_on=self._nodes_ready(),
+                vpc_id=self.network.vpc_id,
+                node_security_group_id=self.cluster.node_security_group_id,
             ),
             opts=self._opts,
         )
@@ -455,13 +457,17 @@ class CloudLayer:
                             # Workflow pods run as the team, with its artifacts under pipelines/<team>/.
                             *([WORKFLOW_SERVICE_ACCOUNT] if pipelines else []),
                         ],
-                        artifact_prefixes=[pipelines_prefix(spec.name)] if pipelines else [],
+                        artifact_prefixes=[
+                            *([pipelines_prefix(spec.name)] if pipelines else []),
+                            # Ray Train runs of the team's clusters and RayJobs checkpoint under checkpoints/<team>/.
+                            *([checkpoints_prefix(spec.name)] if spec.namespace in ray_teams else []),
+                        ],
                     )
                     for spec in specs.tenant_specs(cfg)
                 ],
                 lake_bucket_arns=list(self.lake.bucket_arns.values()),
                 key_arn=self.lake.key_arn,
-                artifacts_bucket_arn=self.lake.bucket_arns["artifacts"] if pipelines else None,
+                artifacts_bucket_arn=self.lake.bucket_arns["artifacts"] if pipelines or ray_teams else None,
                 cost_tags=self.tags,
             ),
             opts=self._opts,
@@ -556,6 +562,7 @@ class CloudLayer:
             ),
             karpenter_node_role_name=pools.karpenter_node_role_name if pools else None,
             karpenter_interruption_queue=pools.interruption_queue_name if pools else None,
+            efa_security_group_id=pools.efa_security_group_id if pools else None,
             mlflow_db_secret_arn=self.mlflow.db_secret_arn if self.mlflow else None,
             mlflow_admin_secret_arn=self.mlflow.admin_secret_arn if self.mlflow else None,
             runner_project=self.runner.project_name if self.runner else None,

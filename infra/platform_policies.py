@@ -50,7 +50,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlplatform.infra.container_logs.documents import NAMESPACE as LOGGING_NAMESPACE
-from mlplatform.infra.gpu_pools.documents import DEVICE_PLUGIN_NAMESPACE, KARPENTER_NAMESPACE, WARM_CAPACITY_NAMESPACE
+from mlplatform.infra.gpu_pools.documents import (
+    DEVICE_PLUGIN_NAMESPACE,
+    EFA_DEVICE_PLUGIN_NAMESPACE,
+    KARPENTER_NAMESPACE,
+    WARM_CAPACITY_NAMESPACE,
+)
 from mlplatform.infra.k8s_documents import POD_IDENTITY_AGENT, PRIVATE_RANGES, api_server_egress
 from mlplatform.infra.mlops.documents import (
     ACCOUNTS_SELECTOR,
@@ -97,6 +102,7 @@ PLATFORM_NAMESPACES = (
     ENVOY_GATEWAY_NAMESPACE,
     KARPENTER_NAMESPACE,
     DEVICE_PLUGIN_NAMESPACE,
+    EFA_DEVICE_PLUGIN_NAMESPACE,
     WARM_CAPACITY_NAMESPACE,
 )
 """Every namespace the platform makes for itself (the `ray` namespace's policies are
@@ -714,6 +720,11 @@ def device_plugin_policies(labels: Mapping[str, str]) -> list[dict[str, Any]]:
     """The NVIDIA device plugin talks to the kubelet over a socket; its config manager reads the node's label."""
     ns = DEVICE_PLUGIN_NAMESPACE
     return [default_deny(ns, labels), dns(ns, labels), api_server(ns, labels)]
+
+
+def efa_device_plugin_policies(labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The EFA device plugin talks to the kubelet over a socket and to nothing else (the chart mounts no token)."""
+    return [default_deny(EFA_DEVICE_PLUGIN_NAMESPACE, labels)]
 
 
 def warm_capacity_policies(labels: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -4,7 +4,13 @@ section into the specs the components take. Pure: no resources, no Pulumi."""
 from __future__ import annotations
 
 from mlplatform.infra.catalog import versions
-from mlplatform.infra.config import CapacityReservationConfig, GpuPoolConfig, PlatformConfig, RetrainConfig
+from mlplatform.infra.config import (
+    CapacityReservationConfig,
+    GpuPoolConfig,
+    PlatformConfig,
+    RetrainConfig,
+    efa_per_gpu,
+)
 from mlplatform.infra.container_logs.documents import PLATFORM, LogDestination
 from mlplatform.infra.cost.reservation import ReservationFacts
 from mlplatform.infra.gpu_pools import GeneralPoolSpec, PoolSpec
@@ -33,9 +39,13 @@ SYSTEM_NODE_LABEL = {"node.mlplatform.io/role": "system"}
 SECRET_RECOVERY_DAYS = {"dev": 0, "staging": 7, "prod": 30}
 
 
-def pool_spec(name: str, pool: GpuPoolConfig) -> PoolSpec:
+def pool_spec(name: str, pool: GpuPoolConfig, cluster_name: str) -> PoolSpec:
     """The builders' view of one configured GPU pool."""
     reservation = pool.capacity_reservation
+    per_gpu = efa_per_gpu(pool)
+    # An efa pool launches into a cluster placement group: the one config names, else one of its own, except on a
+    # reservation (an ODCR serves instances in its own group, a Capacity Block is already placed together).
+    creates_group = per_gpu is not None and pool.placement_group is None and reservation is None
     return PoolSpec(
         name=name,
         provisioner=pool.provisioner,
@@ -60,7 +70,16 @@ def pool_spec(name: str, pool: GpuPoolConfig) -> PoolSpec:
         on_demand_fallback=reservation.on_demand_fallback if reservation else False,
         time_slicing_replicas=pool.time_slicing_replicas,
         capacity_reservation_facts=_reservation_facts(reservation),
+        termination_grace_period=pool.termination_grace_period,
+        efa_per_gpu=per_gpu,
+        placement_group=efa_placement_group(cluster_name, name) if creates_group else pool.placement_group,
+        creates_placement_group=creates_group,
     )
+
+
+def efa_placement_group(cluster_name: str, pool: str) -> str:
+    """The cluster placement group the cloud layer makes for an efa pool without a reservation."""
+    return f"{cluster_name}-{pool}"
 
 
 def _reservation_facts(reservation: CapacityReservationConfig | None) -> ReservationFacts | None:
@@ -79,7 +98,7 @@ def _reservation_facts(reservation: CapacityReservationConfig | None) -> Reserva
 
 
 def pool_specs(cfg: PlatformConfig) -> list[PoolSpec]:
-    return [pool_spec(name, pool) for name, pool in cfg.gpu_pools.items()]
+    return [pool_spec(name, pool, cfg.cluster_name) for name, pool in cfg.gpu_pools.items()]
 
 
 def general_pool(cfg: PlatformConfig) -> GeneralPoolSpec | None:
@@ -148,6 +167,7 @@ def ray_clusters(cfg: PlatformConfig, image_cache: ImageCache | None = None) -> 
                     max_replicas=g.max_replicas,
                     cpu=g.cpu,
                     memory=g.memory,
+                    efa=efa_devices(cfg, g.pool, g.gpus_per_worker),
                 )
                 for gname, g in c.gpu_workers.items()
             ],
@@ -179,7 +199,14 @@ def ray_job_shape(cfg: PlatformConfig) -> RayJobShape | None:
         ray_version=versions.image_version("ray"),
         head_node_selector={POOL_LABEL: "general"} if cfg.cpu_pool.enabled else system_node_selector(cfg),
         pool_label=POOL_LABEL,
+        efa=efa_devices(cfg, job.pool, job.gpus_per_worker),
     )
+
+
+def efa_devices(cfg: PlatformConfig, pool: str, gpus: int) -> int:
+    """The EFA devices a pod with `gpus` GPUs of `pool` requests: those of its GPUs on an efa pool, else 0."""
+    config = cfg.gpu_pools.get(pool)
+    return pool_spec(pool, config, cfg.cluster_name).efa_devices(gpus) if config is not None else 0
 
 
 def ray_team_namespaces(cfg: PlatformConfig) -> list[str]:

@@ -58,6 +58,7 @@ CPU_POOL_VCPUS_PER_NODE = 2
 
 _SUBNET_MISSING = ("InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed")
 _RESERVATION_MISSING = ("InvalidCapacityReservationId.NotFound", "InvalidCapacityReservationId.Malformed")
+_GROUP_MISSING = ("InvalidPlacementGroup.Unknown", "InvalidGroup.NotFound")
 _NO_SUCH_QUOTA = ("NoSuchResourceException",)
 
 IP_WARNING_RATIO = 0.8
@@ -977,6 +978,176 @@ def check_reservations(cfg: PlatformConfig, ec2: Any, network: StackNetwork) -> 
     return findings
 
 
+# --- check: EFA ------------------------------------------------------------------------------------------------
+
+
+def _efa_interfaces(ec2: Any, types: Sequence[str]) -> dict[str, int]:
+    """Instance type -> the EFA interfaces EC2 says it takes (0: no EFA)."""
+    found = _call("reading instance types", ec2.describe_instance_types, InstanceTypes=list(types))
+    out = dict.fromkeys(types, 0)
+    for item in found.get("InstanceTypes", []):
+        network = item.get("NetworkInfo", {})
+        if network.get("EfaSupported"):
+            out[str(item["InstanceType"])] = int(network.get("EfaInfo", {}).get("MaximumEfaInterfaces", 0))
+    return out
+
+
+def _placement_group(ec2: Any, name: str) -> dict[str, Any] | None:
+    found = _call(
+        "reading placement groups", ec2.describe_placement_groups, passthrough=_GROUP_MISSING, GroupNames=[name]
+    )
+    groups = found.get("PlacementGroups", [])
+    return dict(groups[0]) if groups else None
+
+
+def _reservation_group(ec2: Any, reservation_id: str) -> str | None:
+    """The name of the placement group an ODCR was created in (None: in none), from its PlacementGroupArn."""
+    found = _call(
+        "reading capacity reservations",
+        ec2.describe_capacity_reservations,
+        passthrough=_RESERVATION_MISSING,
+        CapacityReservationIds=[reservation_id],
+    )
+    reservations = found.get("CapacityReservations", [])
+    arn = str(reservations[0].get("PlacementGroupArn", "")) if reservations else ""
+    return arn.rpartition("placement-group/")[2] or None
+
+
+def check_efa(cfg: PlatformConfig, ec2: Any, network: StackNetwork) -> list[Finding]:
+    """Each efa pool: EC2 says its types take EFA (and as many interfaces as the catalog, from which the pods'
+    requests are computed); a type is offered with EFA in the AZ its nodes go to (the reservation's, else one of
+    the stack's AZs, where the cluster placement group lands); a placement group named in config exists, is a
+    `cluster` group and, on an ODCR, is the group the reservation was created in."""
+    findings: list[Finding] = []
+    pools = {name: pool for name, pool in cfg.gpu_pools.items() if pool.efa}
+    if not pools:
+        return findings
+    candidates = {name: [s.instance_type for s in pool_candidates(pool)] for name, pool in pools.items()}
+    types = sorted({t for ts in candidates.values() for t in ts})
+    try:
+        efa = _efa_interfaces(ec2, types)
+        offered = _offerings(ec2, types)
+    except _RefusedError as exc:
+        permission = "ec2:DescribeInstanceTypes and ec2:DescribeInstanceTypeOfferings"
+        return [_not_checked("efa", "EFA pools", exc.error, "EFA support was", permission)]
+    for name, pool in pools.items():
+        subject = f"gpu_pools.{name}"
+        consequence = f"GPU pods of pool `{name}` that request EFA will stay Pending"
+        reservation = pool.capacity_reservation
+        zones = (
+            [reservation.availability_zone] if reservation and reservation.availability_zone else list(network.zones)
+        )
+        for itype in candidates[name]:
+            spec = gpu_catalog.gpu_instance(itype)
+            expected = spec.efa_interfaces if spec else 0
+            if efa[itype] == 0:
+                findings.append(
+                    Finding(
+                        "efa",
+                        "error",
+                        f"{subject}: {itype}",
+                        f"{consequence}: EC2 says {itype} does not support EFA",
+                        f"remove {itype} from {subject}.instance_types or set {subject}.efa: false",
+                    )
+                )
+            elif efa[itype] != expected:
+                findings.append(
+                    Finding(
+                        "efa",
+                        "warning",
+                        f"{subject}: {itype}",
+                        f"EC2 says {itype} takes {efa[itype]} EFA interfaces, the catalog {expected}: pods request "
+                        "the catalog's count per GPU, so they use only part of the node's EFA, or cannot fit",
+                        "update infra/catalog/data/gpu_instances.json from EC2 DescribeInstanceTypes",
+                    )
+                )
+        usable = [t for t in candidates[name] if efa[t] and any(z in offered.get(t, set()) for z in zones)]
+        if not usable:
+            findings.append(
+                Finding(
+                    "efa",
+                    "error",
+                    subject,
+                    f"{consequence}: no EFA type of the pool is offered in {_zones_text(zones)}",
+                    f"choose EFA instance types offered in {_zones_text(zones)} for {subject}",
+                )
+            )
+        else:
+            where = sorted({z for t in usable for z in zones if z in offered.get(t, set())})
+            findings.append(
+                Finding(
+                    "efa",
+                    "ok",
+                    subject,
+                    f"{', '.join(f'{t} ({efa[t]} EFA interfaces)' for t in usable)} offered with EFA in "
+                    f"{_zones_text(where)}",
+                )
+            )
+        if pool.placement_group is not None:
+            findings += _check_named_group(ec2, name, pool)
+    return findings
+
+
+def _check_named_group(ec2: Any, name: str, pool: GpuPoolConfig) -> list[Finding]:
+    group_name = str(pool.placement_group)
+    subject = f"gpu_pools.{name}: placement group {group_name}"
+    key = f"gpu_pools.{name}.placement_group"
+    consequence = f"Karpenter cannot launch nodes for pool `{name}` (its EC2NodeClass is not ready)"
+    try:
+        group = _placement_group(ec2, group_name)
+    except _RefusedError as exc:
+        if exc.denied:
+            return [_not_checked("efa", subject, exc.error, "the placement group was", "ec2:DescribePlacementGroups")]
+        group = None
+    if group is None:
+        return [
+            Finding(
+                "efa",
+                "error",
+                subject,
+                f"{consequence}: placement group {group_name} does not exist",
+                f"create it (aws ec2 create-placement-group --strategy cluster --group-name {group_name}) or remove "
+                f"{key}",
+            )
+        ]
+    findings: list[Finding] = []
+    if group.get("Strategy") != "cluster" or group.get("State") != "available":
+        findings.append(
+            Finding(
+                "efa",
+                "error",
+                subject,
+                f"placement group {group_name} is a {group.get('Strategy')} group in state {group.get('State')}; "
+                "EFA nodes need an available `cluster` group",
+                f"name an available cluster placement group in {key}",
+            )
+        )
+    reservation = pool.capacity_reservation
+    if reservation is not None and reservation.kind == "odcr":
+        try:
+            held_in = _reservation_group(ec2, reservation.id)
+        except _RefusedError as exc:
+            if exc.denied:
+                permission = "ec2:DescribeCapacityReservations"
+                findings.append(_not_checked("efa", subject, exc.error, "the reservation's group was", permission))
+            return findings  # a missing reservation is the reservations check's error
+        if held_in != group_name:
+            findings.append(
+                Finding(
+                    "efa",
+                    "error",
+                    subject,
+                    f"capacity reservation {reservation.id} was created "
+                    + (f"in placement group {held_in}" if held_in else "in no placement group")
+                    + f", not in {group_name}: its instances are not placed where the pool launches",
+                    f"set {key} to the reservation's group"
+                    + (f" ({held_in})" if held_in else ", or remove it")
+                    + " (aws ec2 describe-capacity-reservations shows PlacementGroupArn)",
+                )
+            )
+    return findings
+
+
 # --- check 4: free IP addresses ------------------------------------------------------------------------------
 
 
@@ -1235,6 +1406,8 @@ def run_preflight(
     findings += check_offerings(cfg, ec2, network)
     step("reading capacity reservations")
     findings += check_reservations(cfg, ec2, network)
+    step("checking EFA")
+    findings += check_efa(cfg, ec2, network)
     step("counting free IP addresses")
     findings += check_ips(cfg, network)
     return PreflightReport(region=cfg.region, account=account, findings=_sorted(findings))

@@ -150,7 +150,7 @@ def test_a_node_group_on_an_odcr_is_priced_as_the_reservation(
     # allow no JSON), and the floor counts the whole ODCR whether the group's nodes run or not.
     config = stack_config("prod")
     pool = config["ml-platform:gpu_pools"]["training"]
-    for key in ("consolidation_policy", "consolidate_after", "expire_after"):
+    for key in ("consolidation_policy", "consolidate_after", "expire_after", "termination_grace_period"):
         pool.pop(key, None)
     pool.update(provisioner="node_group", min_gpus=8, release_version="1.33.5-20260724")
     pool.pop("ami_version", None)

@@ -31,7 +31,13 @@ def _project_with(tmp_path: Path, adopt: dict[str, Any]) -> Path:
     stack = yaml.safe_load((ROOT / "stacks" / "Pulumi.prod.yaml").read_text())
     stack["config"]["ml-platform:network"] = {"adopt": adopt}
     training = stack["config"]["ml-platform:gpu_pools"]["training"]
-    for karpenter_only in ("ami_version", "consolidation_policy", "consolidate_after", "expire_after"):
+    for karpenter_only in (
+        "ami_version",
+        "consolidation_policy",
+        "consolidate_after",
+        "expire_after",
+        "termination_grace_period",
+    ):
         training.pop(karpenter_only)
     training["provisioner"] = "node_group"
     training["capacity_reservation"].update(availability_zone="us-east-1b", on_demand_fallback=False)

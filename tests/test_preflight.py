@@ -182,6 +182,21 @@ def _answer_reservations(ec2: Any, reservations: list[dict[str, Any]], calls: li
     ec2.meta.events.register("before-call.ec2.DescribeCapacityReservations", answer)
 
 
+def _answer_placement_groups(ec2: Any, groups: dict[str, tuple[str, str]]) -> None:
+    """Answer DescribePlacementGroups (which moto lacks) from `groups`: name -> (strategy, state)."""
+    asked: list[list[str]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        asked.append(list(params.get("GroupNames", [])))
+
+    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        found = [{"GroupName": n, "Strategy": groups[n][0], "State": groups[n][1]} for n in asked[-1] if n in groups]
+        return AWSResponse("", 200, {}, None), {"PlacementGroups": found}
+
+    ec2.meta.events.register("before-parameter-build.ec2.DescribePlacementGroups", record)
+    ec2.meta.events.register("before-call.ec2.DescribePlacementGroups", answer)
+
+
 # --- vCPU demand: pure arithmetic ------------------------------------------------------------------------------
 
 
@@ -767,14 +782,17 @@ def test_access_denied_on_reservations_is_a_not_checked_warning(
 def test_prod_preflight_end_to_end(moto_endpoint: str, configs: dict[str, PlatformConfig]) -> None:
     ctx = AwsContext(REGION)
     calls: list[list[str]] = []
-    _answer_reservations(ctx.client("ec2"), [_reservation()], calls)
+    # The training pool's ODCR was created in its cluster placement group (the EFA check compares them).
+    group_arn = f"arn:aws:ec2:{REGION}:444455556666:placement-group/mlp-prod-training"
+    _answer_reservations(ctx.client("ec2"), [_reservation(PlacementGroupArn=group_arn)], calls)
+    _answer_placement_groups(ctx.client("ec2"), {"mlp-prod-training": ("cluster", "available")})
     stubber = _stub_quotas(ctx.client("service-quotas"), [("L-1216C47A", 256), ("L-DB2E81BA", 512), ("L-417A185B", 64)])
     iam = _stub_simulation(ctx.client("iam"), MOTO_USER_ARN, "allowed")
     steps: list[str] = []
     report = run_preflight(configs["prod"], ctx, steps.append, stack="prod")
     stubber.assert_no_pending_responses()
     iam.assert_no_pending_responses()
-    assert calls == [[RESERVATION]]
+    assert calls == [[RESERVATION], [RESERVATION]]  # the reservations check, then the EFA check's group
     assert (report.region, report.account, report.ok) == (REGION, MOTO_ACCOUNT, False)
     # Errors first, then warnings, then ok; by check, then subject.
     assert [(f.severity, f.check, f.subject) for f in report.findings] == [
@@ -782,6 +800,7 @@ def test_prod_preflight_end_to_end(moto_endpoint: str, configs: dict[str, Platfo
         ("error", "quotas", "L-417A185B Running On-Demand P instances"),
         ("ok", "cluster-access", "cluster.runner"),
         ("ok", "cluster-access", "runner permissions"),
+        ("ok", "efa", "gpu_pools.training"),
         ("ok", "ips", "network"),
         ("ok", "offerings", "cluster.system_node_group"),
         ("ok", "offerings", "gpu_pools.inference"),
@@ -801,11 +820,12 @@ def test_prod_preflight_end_to_end(moto_endpoint: str, configs: dict[str, Platfo
         "reading the EC2 vCPU quotas",
         "reading instance type offerings",
         "reading capacity reservations",
+        "checking EFA",
         "counting free IP addresses",
     ]
     body = to_json(report)
     assert json.loads(json.dumps(body)) == body
-    assert (body["ok"], body["counts"]) == (False, {"error": 2, "warning": 0, "ok": 9})
+    assert (body["ok"], body["counts"]) == (False, {"error": 2, "warning": 0, "ok": 10})
     assert body["findings"][1]["fix"].startswith("request an increase of quota L-417A185B")
 
 

@@ -47,6 +47,11 @@ class GpuPoolsCloudArgs:
     """Kubernetes labels of the reserved node groups' nodes."""
     depends_on: Sequence[pulumi.Resource] = ()
     """What the reserved node groups wait for besides the cluster (its CNI and Pod Identity add-ons)."""
+    vpc_id: pulumi.Input[str] | None = None
+    """The cluster's VPC: where the EFA security group is made (needed when a pool has efa)."""
+    node_security_group_id: pulumi.Input[str] | None = None
+    """The group the cluster's nodes carry. A node group on an efa pool lists its interfaces, and EKS then adds no
+    group of its own, so each interface gets this one and the EFA group."""
 
 
 class GpuPoolsCloud(pulumi.ComponentResource):
@@ -54,6 +59,9 @@ class GpuPoolsCloud(pulumi.ComponentResource):
 
     interruption_queue_name: pulumi.Output[str] | None
     karpenter_node_role_name: pulumi.Output[str] | None
+    efa_security_group_id: pulumi.Output[str] | None
+    """The security group of every efa pool's nodes: all traffic among its members (EFA's requirement); None
+    when no pool has efa."""
 
     def __init__(self, name: str, args: GpuPoolsCloudArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
@@ -64,6 +72,14 @@ class GpuPoolsCloud(pulumi.ComponentResource):
         self._partition, self._account_id, self._region = account.partition, account.account_id, account.region
         self.interruption_queue_name = None
         self.karpenter_node_role_name = None
+        self.efa_security_group_id = None
+        self._placement_groups: dict[str, aws.ec2.PlacementGroup] = {}
+        efa_pools = [p for p in args.pools if p.efa]
+        if efa_pools:
+            self._create_efa_security_group()
+        for pool in efa_pools:
+            if pool.creates_placement_group:
+                self._create_placement_group(pool)
         if args.karpenter:
             self._create_interruption_handling()
             self._create_karpenter_iam()
@@ -74,7 +90,49 @@ class GpuPoolsCloud(pulumi.ComponentResource):
             {
                 "interruption_queue_name": self.interruption_queue_name,
                 "karpenter_node_role_name": self.karpenter_node_role_name,
+                "efa_security_group_id": self.efa_security_group_id,
             }
+        )
+
+    # -- EFA -----------------------------------------------------------------------------------------------------
+
+    def _create_efa_security_group(self) -> None:
+        """EFA needs all traffic, in and out, among the interfaces that talk to each other (EC2 user guide, "Prepare
+        an EFA-enabled security group"). A group of its own, added to the efa pools' nodes beside the cluster's:
+        the cluster's group is EKS's (or, adopted, someone else's) and keeps its rules. It has no other rule: its
+        members' other traffic goes by their other group."""
+        name, args = self._name, self._args
+        if args.vpc_id is None:
+            raise ValueError("efa pools need vpc_id (the EFA security group is made in the cluster's VPC)")
+        group = aws.ec2.SecurityGroup(
+            f"{name}-efa",
+            description=f"{args.label}: all traffic among EFA nodes",
+            vpc_id=args.vpc_id,
+            tags={**args.cost_tags, "Name": f"{args.label}-efa"},
+            opts=self._child,
+        )
+        for direction, rule in (("in", aws.vpc.SecurityGroupIngressRule), ("out", aws.vpc.SecurityGroupEgressRule)):
+            rule(
+                f"{name}-efa-{direction}",
+                security_group_id=group.id,
+                referenced_security_group_id=group.id,
+                ip_protocol="-1",
+                description="EFA: all traffic among the group's members",
+                tags=dict(args.cost_tags),
+                opts=pulumi.ResourceOptions(parent=group),
+            )
+        self.efa_security_group_id = group.id
+
+    def _create_placement_group(self, pool: PoolSpec) -> None:
+        """A cluster placement group (one AZ, one network segment) for an efa pool without a reservation, named
+        as the EC2NodeClass selects it. Free; empty until nodes launch."""
+        assert pool.placement_group is not None
+        self._placement_groups[pool.name] = aws.ec2.PlacementGroup(
+            f"{self._name}-{pool.name}-placement",
+            name=pool.placement_group,
+            strategy="cluster",
+            tags={**self._args.cost_tags, "mlplatform.io/node-pool": pool.name},
+            opts=self._child,
         )
 
     # -- Karpenter ---------------------------------------------------------------------------------------------
@@ -205,6 +263,26 @@ class GpuPoolsCloud(pulumi.ComponentResource):
         found = aws.ec2.get_subnets_output(filters=filters, opts=pulumi.InvokeOutputOptions(parent=self))
         return found.ids.apply(lambda ids: documents.subnets_in_zone(pool.name, zone, ids, [zone] * len(ids)))
 
+    def _efa_launch_settings(self, pool: PoolSpec) -> dict[str, Any]:
+        """An efa node group's launch template: every EFA interface of its type, each in the nodes' group and the
+        EFA group, and its placement group when it has one."""
+        args = self._args
+        if args.node_security_group_id is None or self.efa_security_group_id is None:
+            raise ValueError(f"gpu_pools.{pool.name}: an efa node group needs the nodes' and the EFA security group")
+        groups = [args.node_security_group_id, self.efa_security_group_id]
+        settings: dict[str, Any] = {
+            "network_interfaces": [
+                aws.ec2.LaunchTemplateNetworkInterfaceArgs(**interface, security_groups=groups)
+                for interface in documents.efa_network_interfaces(pool.instance_types[0])
+            ]
+        }
+        created = self._placement_groups.get(pool.name)
+        if pool.placement_group:
+            # The group's own Output where this layer makes it: the template (and its nodes) come after the group.
+            group_name = created.name if created is not None else pool.placement_group
+            settings["placement"] = aws.ec2.LaunchTemplatePlacementArgs(group_name=group_name)
+        return settings
+
     def _create_node_group_pool(self, pool: PoolSpec) -> None:
         name, args = self._name, self._args
         ami_type = documents.node_group_ami_type(pool)
@@ -222,6 +300,8 @@ class GpuPoolsCloud(pulumi.ComponentResource):
             extra["instance_market_options"] = aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(
                 **reservation["instance_market_options"]
             )
+        if pool.efa:
+            extra.update(self._efa_launch_settings(pool))
         launch_template = node_launch_template(
             f"{name}-{pool.name}-lt",
             description=f"{args.label} GPU pool {pool.name}",

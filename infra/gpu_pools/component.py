@@ -43,6 +43,8 @@ class GpuNodePoolsArgs:
     """The role of the nodes Karpenter launches (it has an EC2_LINUX access entry); needed for Karpenter pools."""
     interruption_queue_name: pulumi.Input[str] | None = None
     """With install_karpenter: the SQS queue Karpenter reads interruption events from."""
+    efa_security_group_id: pulumi.Input[str | None] | None = None
+    """The cloud layer's EFA security group: efa pools' nodes carry it beside the cluster's."""
     general_pool: GeneralPoolSpec | None = None
     cost_tags: Mapping[str, str] = field(default_factory=dict)
     cost_labels: Mapping[str, str] = field(default_factory=dict)
@@ -84,6 +86,7 @@ class GpuNodePools(pulumi.ComponentResource):
         if args.general_pool is not None:
             self._create_general_pool(args.general_pool)
         self._install_device_plugin()
+        self._install_efa_device_plugin()
         self._create_warm_capacity([p for p in karpenter_pools if p.min_gpus > 0])
         self.register_outputs({})
 
@@ -157,13 +160,18 @@ class GpuNodePools(pulumi.ComponentResource):
         disk_size_gib: int,
         pool_tag: str,
         capacity_reservation_ids: Sequence[str] = (),
+        efa: bool = False,
+        placement_group: str | None = None,
     ) -> k8s.apiextensions.CustomResource:
         args = self._args
         assert args.karpenter_node_role_name is not None
+        groups: list[pulumi.Input[str | None]] = [args.cluster_security_group_id]
+        if efa:
+            groups.append(pulumi.Output.from_input(args.efa_security_group_id).apply(_efa_group))
         spec = pulumi.Output.all(
             args.karpenter_node_role_name,
             pulumi.Output.from_input(args.private_subnet_ids),
-            pulumi.Output.from_input(args.cluster_security_group_id),
+            pulumi.Output.all(*groups),
         ).apply(
             lambda v: documents.ec2_node_class(
                 name=class_name,
@@ -171,10 +179,11 @@ class GpuNodePools(pulumi.ComponentResource):
                 ami_family=ami_family,
                 node_role_name=v[0],
                 subnet_ids=v[1],
-                security_group_ids=[v[2]],
+                security_group_ids=list(v[2]),
                 disk_size_gib=disk_size_gib,
                 tags=documents.node_class_tags(args.cost_tags, pool_tag),
                 capacity_reservation_ids=capacity_reservation_ids,
+                placement_group=placement_group,
             )["spec"]
         )
         return k8s.apiextensions.CustomResource(
@@ -197,6 +206,8 @@ class GpuNodePools(pulumi.ComponentResource):
             pool.disk_size_gib,
             pool.name,
             capacity_reservation_ids=[pool.capacity_reservation_id] if pool.capacity_reservation_id else [],
+            efa=pool.efa,
+            placement_group=pool.placement_group,
         )
         manifest = documents.gpu_node_pool(pool, args.cost_labels)
         k8s.apiextensions.CustomResource(
@@ -268,6 +279,44 @@ class GpuNodePools(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
         )
 
+    def _install_efa_device_plugin(self) -> None:
+        """The EFA device plugin on efa pools' nodes: without it no pod can request `vpc.amazonaws.com/efa`, and
+        Karpenter launches efa nodes only for pods that do."""
+        name, args = self._name, self._args
+        if not any(p.efa for p in args.pools):
+            return
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-efa-device-plugin-namespace",
+            metadata={
+                "name": documents.EFA_DEVICE_PLUGIN_NAMESPACE,
+                # The chart runs the plugin privileged on the host network (it opens /dev/infiniband).
+                "labels": {**args.cost_labels, **pod_security_labels("privileged")},
+            },
+            opts=self._child,
+        )
+        labels = dict(args.cost_labels)
+        policy_resources.network_policies(
+            f"{name}-{documents.EFA_DEVICE_PLUGIN_NAMESPACE}",
+            lambda _: platform_policies.efa_device_plugin_policies(labels),
+            args.addresses,
+            namespace,
+            self,
+        )
+        chart = versions.chart("aws-efa-k8s-device-plugin")
+        k8s.helm.v3.Release(
+            f"{name}-efa-device-plugin",
+            name="aws-efa-k8s-device-plugin",
+            chart=chart.name,
+            version=chart.version,
+            repository_opts={"repo": chart.repository},
+            namespace=documents.EFA_DEVICE_PLUGIN_NAMESPACE,
+            values=documents.efa_device_plugin_values(),
+            atomic=True,
+            cleanup_on_fail=True,
+            max_history=5,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
+
     def _create_warm_capacity(self, pools: Sequence[PoolSpec]) -> None:
         name, args = self._name, self._args
         if not pools:
@@ -306,3 +355,12 @@ class GpuNodePools(pulumi.ComponentResource):
                 spec=manifest["spec"],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, priority, *self._karpenter_ready]),
             )
+
+
+def _efa_group(group: str | None) -> str:
+    if not group:
+        raise ValueError(
+            "an efa pool's nodes need the EFA security group, and the cloud layer's stack has no output "
+            "'efa_security_group_id': run `pulumi up` for the cloud layer with this version of the program first"
+        )
+    return group

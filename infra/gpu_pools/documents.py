@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from mlplatform.infra.catalog import gpu as gpu_catalog
@@ -27,6 +28,22 @@ GENERAL_POOL = "general"
 KARPENTER_NAMESPACE = "karpenter"
 KARPENTER_SERVICE_ACCOUNT = "karpenter"
 DEVICE_PLUGIN_NAMESPACE = "nvidia-device-plugin"
+EFA_LABEL = "mlplatform.io/efa"
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
+EFA_DEVICE_PLUGIN_NAMESPACE = "aws-efa-device-plugin"
+EFA_ENV: dict[str, str] = {
+    # Use EFA or fail: without it libfabric would pick its TCP provider and NCCL would run at a fraction of the
+    # network's speed without saying so.
+    "FI_PROVIDER": "efa",
+    # Ray's workers fork; libfabric's registered memory must survive a fork (libfabric fi_efa(7)).
+    "FI_EFA_FORK_SAFE": "1",
+    # No hugepages: the pods request none (Karpenter's scheduling does not know a node's hugepages without the
+    # alpha NodeOverlay, so a pod that asked for them would stay Pending), and a pod's hugetlb limit is then 0, so
+    # libfabric must not map its buffers from hugepages (fi_efa(7) FI_EFA_USE_HUGE_PAGE).
+    "FI_EFA_USE_HUGE_PAGE": "0",
+}
+"""The libfabric environment of pods on an efa pool. Device RDMA is left to libfabric, which uses it where the
+instance type has it (p4d, p5) and not elsewhere."""
 WARM_CAPACITY_NAMESPACE = "gpu-warm-capacity"
 WARM_CAPACITY_PRIORITY = -100
 # Tag keys Karpenter owns; EC2NodeClass `tags` may not set them (CEL rules of the v1 CRD).
@@ -82,6 +99,15 @@ class PoolSpec:
     on_demand_fallback: bool = False
     """Karpenter pools on a reservation: on-demand capacity when the reservation is full or has ended."""
     time_slicing_replicas: int | None = None
+    efa_per_gpu: Fraction | None = None
+    """EFA pools: the EFA interfaces per GPU of the pool's types (one ratio, config checks it); None without EFA."""
+    placement_group: str | None = None
+    """EFA pools: the cluster placement group (by name) the EC2NodeClass or launch template launches into."""
+    creates_placement_group: bool = False
+    """The cloud layer makes `placement_group` (an efa pool with no reservation and no group named in config)."""
+    termination_grace_period: str | None = None
+    """The NodePool's `terminationGracePeriod`: how long a draining node waits for its pods, do-not-disrupt ones
+    included (None: Karpenter's default, which waits for them indefinitely)."""
     capacity_reservation_facts: ReservationFacts | None = None
     """The reservation's billing facts, carried into the plan so the cost estimate and the budget rule, which see
     only the plan, count the reservation: an annotation of a Karpenter pool's NodePool, a tag of a node group
@@ -102,6 +128,15 @@ class PoolSpec:
         for family in self.instance_families:
             found += [i for i in gpu_catalog.instances_of_family(family) if i.arch == self.architecture]
         return [i for i in found if i.is_nvidia]
+
+    @property
+    def efa(self) -> bool:
+        return self.efa_per_gpu is not None
+
+    def efa_devices(self, gpus: int) -> int:
+        """The `vpc.amazonaws.com/efa` a pod with `gpus` GPUs of this pool requests (0 without EFA): the EFA
+        interfaces that go with its GPUs (config checks that it is a whole number)."""
+        return int(self.efa_per_gpu * gpus) if self.efa_per_gpu is not None else 0
 
     @property
     def needs_device_plugin(self) -> bool:
@@ -408,6 +443,36 @@ def device_plugin_values(pools: Sequence[PoolSpec]) -> dict[str, Any]:
     return values
 
 
+def efa_device_plugin_values() -> dict[str, Any]:
+    """The EFA device plugin (eks-charts aws-efa-k8s-device-plugin): on efa pools' nodes only, tolerating the GPU
+    taint. It advertises `vpc.amazonaws.com/efa`, one per EFA device. The chart runs it privileged on the host
+    network (it reads /dev/infiniband), so its namespace is Pod Security `privileged`; the chart's own affinity
+    keeps it to EFA instance types as well."""
+    return {
+        "nodeSelector": {EFA_LABEL: "true"},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "resources": {"requests": {"cpu": "10m", "memory": "20Mi"}, "limits": {"memory": "128Mi"}},
+    }
+
+
+def efa_network_interfaces(instance_type: str) -> list[dict[str, Any]]:
+    """A node group launch template's interfaces on an efa pool: one `efa` interface per EFA network card, the
+    first as the primary (device 0 on card 0), as Karpenter makes them for its own nodes."""
+    spec = gpu_catalog.gpu_instance(instance_type)
+    count = spec.efa_interfaces if spec else 0
+    if not count:
+        raise ValueError(f"{instance_type} takes no EFA interface")
+    return [
+        {
+            "network_card_index": card,
+            "device_index": 0 if card == 0 else 1,
+            "interface_type": "efa",
+            "delete_on_termination": "true",
+        }
+        for card in range(count)
+    ]
+
+
 def time_slicing_config_name(pool: str) -> str:
     return f"{pool}-time-sliced"
 
@@ -433,6 +498,8 @@ def pool_node_labels(pool: PoolSpec, cost_labels: Mapping[str, str]) -> dict[str
         labels[DEVICE_PLUGIN_LABEL] = "true"
     if pool.time_slicing_replicas and pool.needs_device_plugin:
         labels[TIME_SLICING_CONFIG_LABEL] = time_slicing_config_name(pool.name)
+    if pool.efa:
+        labels[EFA_LABEL] = "true"
     return labels
 
 
@@ -477,13 +544,21 @@ def ec2_node_class(
     disk_size_gib: int,
     tags: Mapping[str, str],
     capacity_reservation_ids: Sequence[str] = (),
+    placement_group: str | None = None,
 ) -> dict[str, Any]:
     """A karpenter.k8s.aws/v1 EC2NodeClass. Subnets and security groups are selected by id, so an adopted VPC
     needs no extra tags and no other subnet can be picked up by accident.
 
     Capacity reservations are selected by id too (one term each: `id` stands alone in a term). Karpenter v1.14
     uses only the reservations listed here, open ones included, and launches into one only in its AZ, so the
-    subnets must include a subnet of that AZ (every private subnet of the stack is listed)."""
+    subnets must include a subnet of that AZ (every private subnet of the stack is listed).
+
+    EFA: the class lists no `networkInterfaces`. When a pending pod requests `vpc.amazonaws.com/efa`, Karpenter
+    launches the instance with one `efa` interface per EFA network card, as many as the type takes, the first as
+    the primary (pkg/providers/launchtemplate/launchtemplate.go generateNetworkInterfaces, amifamily/resolver.go,
+    v1.14.1); the CRD's own list allows only `interface` and `efa-only`, which would leave the primary card without
+    EFA. `placement_group` selects a cluster placement group by name (Karpenter reads it with
+    ec2:DescribePlacementGroups, which its controller policy allows)."""
     spec: dict[str, Any] = {
         "role": node_role_name,
         "amiSelectorTerms": [{"alias": ami_alias}],
@@ -500,6 +575,8 @@ def ec2_node_class(
     }
     if capacity_reservation_ids:
         spec["capacityReservationSelectorTerms"] = [{"id": r} for r in capacity_reservation_ids]
+    if placement_group:
+        spec["placementGroupSelector"] = {"name": placement_group}
     return {"apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass", "metadata": {"name": name}, "spec": spec}
 
 
@@ -539,6 +616,7 @@ def gpu_node_pool(pool: PoolSpec, cost_labels: Mapping[str, str]) -> dict[str, A
                 "requirements": requirements,
                 "taints": [dict(GPU_TAINT)],
                 "expireAfter": pool.expire_after,
+                **({"terminationGracePeriod": pool.termination_grace_period} if pool.termination_grace_period else {}),
             },
         },
         "disruption": {

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlplatform.infra.gpu_pools.documents import EFA_ENV, EFA_RESOURCE
 from mlplatform.infra.k8s_documents import (
     GPU_TOLERATION,
     POD_IDENTITY_AGENT,
@@ -622,6 +623,8 @@ class RayGpuGroup:
     max_replicas: int
     cpu: str
     memory: str
+    efa: int = 0
+    """EFA devices per worker on an efa pool (`vpc.amazonaws.com/efa`, with the libfabric environment); 0 without."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -654,6 +657,22 @@ class RayClusterSpec:
     travelling in the job's runtime_env (which anyone who can list the cluster's jobs reads)."""
 
 
+RAY_WORKER_GRACE_SECONDS = 90
+"""GPU workers' terminationGracePeriodSeconds: inside a spot notice (two minutes) with room for Karpenter to see
+the event and for a pool's `termination_grace_period` (2m) to delete do-not-disrupt workers in time."""
+RAY_DRAIN_SECONDS = 80
+"""RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S of GPU workers: on SIGTERM, `ray start --block` marks its node as draining
+for preemption this long (the deadline Ray Train's preemption watcher reports), just under the grace period."""
+CHECKPOINTS_ENV = "MLP_CHECKPOINTS"
+"""The team's checkpoint location (`s3://<artifacts>/checkpoints/<team>/`) in its Ray pods' environment."""
+
+
+def checkpoints_prefix(team: str) -> str:
+    """A team's prefix in the lake's artifacts zone for its Ray Train runs' checkpoints (its role reads and writes
+    it; `<prefix><run>/checkpoint_...`)."""
+    return f"checkpoints/{team}/"
+
+
 def mlflow_credentials_env(secret: str) -> list[dict[str, Any]]:
     """MLFLOW_TRACKING_USERNAME/PASSWORD from a Secret's `username` and `password` (MLflow's client reads them on
     each request)."""
@@ -671,16 +690,26 @@ def _ray_container(
     gpus: int = 0,
     ports: Sequence[Mapping[str, Any]] = (),
     credentials: str | None = None,
+    efa: int = 0,
 ) -> dict[str, Any]:
     """Requests equal limits: Ray schedules by the resources it is told it has, so the pod must really have them.
-    With `credentials`, the MLflow account in that Secret."""
+    With `credentials`, the MLflow account in that Secret. With `efa`, that many EFA devices and libfabric's
+    environment for them (`EFA_ENV`): a pod on an efa pool that requested none would get no EFA device, and NCCL
+    would fall back to TCP."""
     resources: dict[str, str] = {"cpu": cpu, "memory": memory}
     if gpus:
         resources["nvidia.com/gpu"] = str(gpus)
+    env = mlflow_credentials_env(credentials) if credentials else []
+    if gpus:
+        # SIGTERM (a drained node) makes Ray mark the node as draining for preemption before it stops.
+        env.append({"name": "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S", "value": str(RAY_DRAIN_SECONDS)})
+    if efa:
+        resources[EFA_RESOURCE] = str(efa)
+        env += [{"name": k, "value": v} for k, v in EFA_ENV.items()]
     return {
         "name": name,
         "image": image,
-        **({"env": mlflow_credentials_env(credentials)} if credentials else {}),
+        **({"env": env} if env else {}),
         "resources": {"requests": dict(resources), "limits": dict(resources)},
         "ports": [{"name": "metrics", "containerPort": RAY_METRICS_PORT}, *ports],
         "securityContext": {
@@ -721,6 +750,7 @@ def _ray_pod(
         spec["nodeSelector"] = dict(node_selector)
     if gpu:
         spec["tolerations"] = [dict(GPU_TOLERATION)]
+        spec["terminationGracePeriodSeconds"] = RAY_WORKER_GRACE_SECONDS
         # NCCL and the object store use /dev/shm; the container default (64 MiB) is far too small.
         spec["volumes"].append({"name": "dshm", "emptyDir": {"medium": "Memory"}})
         container["volumeMounts"].append({"name": "dshm", "mountPath": "/dev/shm"})
@@ -796,6 +826,7 @@ def ray_cluster(spec: RayClusterSpec, labels: Mapping[str, str]) -> dict[str, An
                         group.memory,
                         group.gpus_per_worker,
                         credentials=spec.mlflow_credentials,
+                        efa=group.efa,
                     ),
                     {**pod_labels, "mlplatform.io/ray-group": group.name, spec.pool_label: group.pool},
                     {spec.pool_label: group.pool},
@@ -869,6 +900,8 @@ class RayJobShape:
     ray_version: str
     head_node_selector: Mapping[str, str] = field(default_factory=dict)
     pool_label: str = "mlplatform.io/gpu-pool"
+    efa: int = 0
+    """EFA devices per worker when the pool has EFA; 0 without."""
 
 
 RAY_JOB_TTL_SECONDS = 300
@@ -899,8 +932,10 @@ def ray_job(
     pod_labels = {**labels, "mlplatform.io/ray-job": generate_name.rstrip("-")}
     home = {"name": "HOME", "value": "/tmp/ray"}
 
-    def container(name: str, cpu: str, memory: str, gpus: int = 0, ports: Sequence[Mapping[str, Any]] = ()) -> Any:
-        built = _ray_container(name, image, cpu, memory, gpus, ports, credentials=credentials)
+    def container(
+        name: str, cpu: str, memory: str, gpus: int = 0, ports: Sequence[Mapping[str, Any]] = (), efa: int = 0
+    ) -> Any:
+        built = _ray_container(name, image, cpu, memory, gpus, ports, credentials=credentials, efa=efa)
         built["env"] = [dict(home), *built.get("env", [])]
         return built
 
@@ -923,7 +958,7 @@ def ray_job(
     )
     head_pod["metadata"]["annotations"] = {"karpenter.sh/do-not-disrupt": "true"}
     worker_pod = _ray_pod(
-        container("ray-worker", shape.cpu, shape.memory, shape.gpus_per_worker),
+        container("ray-worker", shape.cpu, shape.memory, shape.gpus_per_worker, efa=shape.efa),
         {**pod_labels, "mlplatform.io/ray-group": "gpu", shape.pool_label: shape.pool},
         {shape.pool_label: shape.pool},
         gpu=True,

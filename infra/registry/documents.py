@@ -235,6 +235,13 @@ CHART_IMAGES: Final[Mapping[str, tuple[ChartImage, ...]]] = {
 
 CHART_EXCEPTIONS: Final[Mapping[str, tuple[ChartException, ...]]] = {
     "nvidia-device-plugin": (ChartException("nvcr.io/nvidia/k8s-device-plugin", UNSUPPORTED_HOSTS["nvcr.io"]),),
+    "aws-efa-k8s-device-plugin": (
+        ChartException(
+            "602401143452.dkr.ecr.us-west-2.amazonaws.com/eks/aws-efa-k8s-device-plugin",
+            "EKS's own private ECR registry (the chart's pinned image): not an upstream this stack's cache rules "
+            "name; the nodes pull it from us-west-2 with their node role",
+        ),
+    ),
     "dcgm-exporter": (ChartException("nvcr.io/nvidia/k8s/dcgm-exporter", UNSUPPORTED_HOSTS["nvcr.io"]),),
     "fluent-bit": (ChartException("cr.fluentbit.io/fluent/fluent-bit", UNSUPPORTED_HOSTS["cr.fluentbit.io"]),),
     "aws-load-balancer-controller": (

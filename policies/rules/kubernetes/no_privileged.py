@@ -20,7 +20,14 @@ from mlplatform.policies.model import Resource, RuleContext, resource_rule
         "checkov CKV_K8S_19",
         "CIS Amazon EKS Benchmark 4.2.1-4.2.4",
     ],
-    params={"allowedWorkloads": ["nvidia-device-plugin/*", "gpu-operator/*", "monitoring/dcgm-exporter"]},
+    params={
+        "allowedWorkloads": [
+            "nvidia-device-plugin/*",
+            "aws-efa-device-plugin/*",
+            "gpu-operator/*",
+            "monitoring/dcgm-exporter",
+        ]
+    },
 )
 def check(r: Resource, ctx: RuleContext) -> Iterator[str]:
     namespace, name = metadata_namespace(r), metadata_name(r)
