@@ -457,11 +457,9 @@ class CloudLayer:
                             # Workflow pods run as the team, with its artifacts under pipelines/<team>/.
                             *([WORKFLOW_SERVICE_ACCOUNT] if pipelines else []),
                         ],
-                        artifact_prefixes=[
-                            *([pipelines_prefix(spec.name)] if pipelines else []),
-                            # Ray Train runs of the team's clusters and RayJobs checkpoint under checkpoints/<team>/.
-                            *([checkpoints_prefix(spec.name)] if spec.namespace in ray_teams else []),
-                        ],
+                        artifact_prefixes=[pipelines_prefix(spec.name)] if pipelines else [],
+                        # Ray Train runs of the team's clusters and RayJobs checkpoint under checkpoints/<team>/.
+                        checkpoints_prefix=checkpoints_prefix(spec.name) if spec.namespace in ray_teams else None,
                     )
                     for spec in specs.tenant_specs(cfg)
                 ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.server
 import io
 import re
@@ -139,6 +140,10 @@ class RequestLog:
     recording: bool = False
     entries: list[Recorded] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    enforce: Callable[[HttpExchange], bool] | None = None
+    """While recording: decides each request (True: allowed). A denied one gets AWS's 403 AccessDenied instead of
+    moto's answer, as the account would give it, so the code under test meets the denial (moto itself decides
+    nothing by IAM's Resource and Condition)."""
 
     @contextlib.contextmanager
     def capture(self) -> Iterator[list[Recorded]]:
@@ -175,7 +180,15 @@ class _RecordingApp:
         if not self.log.recording or scope is None:
             return self.app(environ, start_response)  # type: ignore[no-any-return]
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
+        if length:
+            body = environ["wsgi.input"].read(length)
+        elif environ.get("wsgi.input_terminated"):
+            # A chunked upload (Transfer-Encoding: chunked, as the AWS C++ SDK under pyarrow sends): the server
+            # has de-chunked it; read it to the end, or moto would get an empty object.
+            body = environ["wsgi.input"].read()
+            environ["CONTENT_LENGTH"] = str(len(body))
+        else:
+            body = b""
         environ["wsgi.input"] = io.BytesIO(body)
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         for k in ("CONTENT_TYPE", "CONTENT_LENGTH"):
@@ -188,11 +201,6 @@ class _RecordingApp:
             return start_response(code, response_headers, exc_info)
 
         service, region = scope.group(2), scope.group(1)
-        output = self.app(environ, recording_start_response)
-        response = b""
-        if service != "s3":  # JSON services: small bodies; S3 objects stream through untouched
-            response = b"".join(output)
-            output = [response]
         query = {
             k: v
             for k, v in urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
@@ -205,11 +213,35 @@ class _RecordingApp:
             query=query,
             headers=headers,
             body=body if service != "s3" or "delete" in query else b"",
-            status=status[0] if status else 0,
+            status=0,
         )
+        if self.log.enforce is not None and not self.log.enforce(exchange):
+            output: Iterable[bytes] = [_access_denied(service, environ["REQUEST_METHOD"], recording_start_response)]
+        else:
+            output = self.app(environ, recording_start_response)
+        response = b""
+        if service != "s3":  # JSON services: small bodies; S3 objects stream through untouched
+            response = b"".join(output)
+            output = [response]
+        exchange = dataclasses.replace(exchange, status=status[0] if status else 0)
         presigned = "HTTP_AUTHORIZATION" not in environ
         self.log.add(Recorded(exchange, headers.get("user-agent", ""), region, response, presigned))
         return output
+
+
+def _access_denied(service: str, method: str, start_response: Callable[..., Any]) -> bytes:
+    """The answer AWS gives a request IAM denies: 403 AccessDenied (S3's XML; a HEAD has no body)."""
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+        b"<Message>Access Denied</Message></Error>"
+        if service == "s3"
+        else b'{"__type": "AccessDeniedException", "message": "access denied"}'
+    )
+    if method == "HEAD":
+        body = b""
+    content_type = "application/xml" if service == "s3" else "application/x-amz-json-1.1"
+    start_response("403 Forbidden", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return body
 
 
 @dataclass(frozen=True)

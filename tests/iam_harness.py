@@ -13,12 +13,12 @@ import dataclasses
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlplatform.mlp.iam_calls import ApiCall, BucketEncryption, Caller, api_call, authorizations
+from mlplatform.mlp.iam_calls import ApiCall, BucketEncryption, Caller, HttpExchange, api_call, authorizations
 from mlplatform.mlp.iam_eval import Decision, Policy, Request, RolePrincipal, evaluate
 from mlplatform.mlp.planner import Plan
 from tests.aws_server import Recorded
@@ -195,6 +195,16 @@ def _secret(recorded: Recorded, lake: Lake) -> PlannedSecret:
         return lake.secrets[name]
     # A secret the platform does not create (a hub token): its ARN in the plan's account, the AWS managed key.
     return PlannedSecret(arn.replace(f":{MOTO_ACCOUNT}:", f":{lake.account}:"), None)
+
+
+def enforcer(workload: Workload, lake: Lake) -> Callable[[HttpExchange], bool]:
+    """For `RequestLog.enforce`: a request is allowed when every authorization it needs is, as `judge` decides."""
+
+    def allowed(exchange: HttpExchange) -> bool:
+        entry = Recorded(exchange, "", lake.region, b"", "authorization" not in exchange.headers)
+        return not judge([entry], workload, lake).denied
+
+    return allowed
 
 
 def judge(recorded: Sequence[Recorded], workload: Workload, lake: Lake) -> Judged:

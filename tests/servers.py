@@ -238,3 +238,116 @@ def ray_head(token: str | None) -> Iterator[RayHead]:
     finally:
         stop(process, timeout=30)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass
+class RayCluster:
+    """A Ray head and extra nodes on this machine, token-authenticated; `env` is every node's environment (Ray's
+    workers inherit it: storage endpoints and credentials go there)."""
+
+    address: str
+    token: str
+    workdir: Path
+    env: dict[str, str]
+    processes: list[subprocess.Popen[bytes]]
+
+    def driver_env(self) -> dict[str, str]:
+        """The environment of a driver process that connects to this cluster."""
+        return {**self.env, "RAY_ADDRESS": self.address}
+
+    def add_node(self, num_cpus: int, name: str) -> subprocess.Popen[bytes]:
+        """Start a worker node (`ray start --address ... --block`, as a KubeRay worker pod runs it) and wait until
+        it has joined."""
+        ports = {n: free_port() for n in ("node", "objects", "agent", "agent_grpc", "metrics", "runtime_env")}
+        cmd = [
+            str(Path(VENV_BIN) / "ray"),
+            "start",
+            f"--address={self.address}",
+            "--block",
+            "--node-ip-address=127.0.0.1",
+            f"--node-manager-port={ports['node']}",
+            f"--object-manager-port={ports['objects']}",
+            f"--dashboard-agent-listen-port={ports['agent']}",
+            f"--dashboard-agent-grpc-port={ports['agent_grpc']}",
+            f"--metrics-export-port={ports['metrics']}",
+            f"--runtime-env-agent-port={ports['runtime_env']}",
+            "--min-worker-port=0",
+            "--max-worker-port=0",
+            f"--num-cpus={num_cpus}",
+            "--num-gpus=0",
+            "--object-store-memory=80000000",
+            "--disable-usage-stats",
+        ]
+        log = self.workdir / f"{name}.log"
+        process = start(cmd, self.env, log, cwd=self.workdir)
+        self.processes.append(process)
+        deadline = time.monotonic() + 60
+        while b"Ray runtime started" not in log.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"node {name} did not start:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.2)
+        return process
+
+
+@contextlib.contextmanager
+def ray_cluster(num_cpus: int, env: Mapping[str, str]) -> Iterator[RayCluster]:
+    """A Ray head with `num_cpus` CPUs and no dashboard (`add_node` adds nodes), on 127.0.0.1 ports, with token
+    authentication; every process is stopped at the end. HOME is the cluster's own directory, so no token of the
+    user's (~/.ray) is read or written."""
+    import secrets
+    import tempfile
+
+    workdir = Path(tempfile.mkdtemp(prefix="mlp-rc-"))
+    token = secrets.token_hex(32)
+    node_env = {
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HOME": str(workdir),
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1",  # several nodes on one machine (Ray refuses them otherwise)
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": token,
+        **env,
+    }
+    gcs = free_port()
+    cluster = RayCluster(f"127.0.0.1:{gcs}", token, workdir, node_env, [])
+    cmd = [
+        str(Path(VENV_BIN) / "ray"),
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        f"--port={gcs}",
+        f"--ray-client-server-port={free_port()}",
+        f"--node-manager-port={free_port()}",
+        f"--object-manager-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--dashboard-agent-grpc-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
+        f"--runtime-env-agent-port={free_port()}",
+        "--min-worker-port=0",
+        "--max-worker-port=0",
+        f"--num-cpus={num_cpus}",
+        "--num-gpus=0",
+        "--object-store-memory=100000000",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        f"--temp-dir={workdir / 't'}",
+    ]
+    log = workdir / "head.log"
+    head = start(cmd, node_env, log, cwd=workdir)
+    cluster.processes.append(head)
+    try:
+        deadline = time.monotonic() + 90
+        while b"Ray runtime started" not in log.read_bytes():
+            if head.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Ray head did not start:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.2)
+        yield cluster
+    finally:
+        for process in reversed(cluster.processes):
+            # SIGKILL: `ray start --block` would drain on SIGTERM (RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S).
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, 9)
+                process.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)

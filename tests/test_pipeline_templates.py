@@ -292,6 +292,7 @@ def test_dev_plans_the_templates_and_research_retraining(plans: dict[str, Plan])
         "mlp-evaluate-promote",
         "mlp-retrain",
         "mlp-train",
+        "mlp-train-distributed",
         "mlp-train-rayjob",
     ]
     crons = plan.of_type("kubernetes:argoproj.io/v1alpha1:CronWorkflow")

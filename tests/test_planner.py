@@ -141,7 +141,7 @@ def test_plan_json_shape(plans: dict[str, Plan]) -> None:
     # allowlist, the tenant role, the Admin-tier guards, the admission policies; cloud: Ray's AWS side is gone (dev's
     # only Ray cluster belongs to a team and runs under the team's role)
     # dev: pipelines, a registry-served model, the drift job, retrain on drift, the MLflow accounts, mlp-train-rayjob
-    assert data["summary"]["by_layer"] == {"cloud": 161, "cluster": 218}
+    assert data["summary"]["by_layer"] == {"cloud": 161, "cluster": 219}
     keys = {"type", "name", "parent", "provider", "inputs", "options", "references", "layer"}
     assert all(set(r) == keys for r in data["resources"])
     # references are the engine's property dependencies, by logical name

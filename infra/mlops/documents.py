@@ -913,6 +913,7 @@ def ray_job(
     *,
     image: ImageRef,
     entrypoint: str,
+    entrypoint_gpus: int | None = None,
     generate_name: str,
     service_account: str,
     credentials: str | None,
@@ -925,7 +926,8 @@ def ray_job(
     for every RayJob (the `K8sJobMode` default adds a submitter pod with no securityContext, which Pod Security
     `restricted` refuses in a team namespace; ray-operator/controllers/ray/common/job.go, v1.7.0). The operator
     authenticates with the cluster's generated token (`authOptions.mode: token`, Secret <cluster>/auth_token).
-    `entrypointNumGpus` puts the driver on a GPU worker (the head has num-gpus 0). The cluster is fixed-size (no
+    `entrypointNumGpus` puts the driver on a GPU worker (the head has num-gpus 0); `entrypoint_gpus=0` leaves it on
+    the head, for a driver whose GPU work runs in Ray Train's workers. The cluster is fixed-size (no
     autoscaler, so no Kubernetes token anywhere); head and workers run as `service_account` (the team's
     `workload`: its AWS role), with `credentials` (the team's MLflow account) in their environment and HOME on
     Ray's writable /tmp/ray volume."""
@@ -972,7 +974,7 @@ def ray_job(
         "metadata": {"generateName": generate_name, "labels": dict(labels)},
         "spec": {
             "entrypoint": entrypoint,
-            "entrypointNumGpus": shape.gpus_per_worker,
+            "entrypointNumGpus": shape.gpus_per_worker if entrypoint_gpus is None else entrypoint_gpus,
             "submissionMode": "HTTPMode",
             "shutdownAfterJobFinishes": True,
             "ttlSecondsAfterFinished": RAY_JOB_TTL_SECONDS,

@@ -55,6 +55,8 @@ DRIFT_DISCRIMINATOR = "drift"
 TRAIN_ENTRY = "train"
 TRAIN_RAYJOB_TEMPLATE = "mlp-train-rayjob"
 TRAIN_RAYJOB_ENTRY = "train-rayjob"
+TRAIN_DISTRIBUTED_TEMPLATE = "mlp-train-distributed"
+TRAIN_DISTRIBUTED_ENTRY = "train-distributed"
 RAYJOB_CHECK = "check"
 RAYJOB_CREATE = "rayjob"
 RAYJOB_SUCCESS = "status.jobDeploymentStatus == Complete,status.jobStatus == SUCCEEDED"
@@ -216,11 +218,91 @@ def train_rayjob_template(
     the team when `mlflow_auth`), deleted after it. A resource template creates the RayJob (owned by the workflow,
     so deleted with it) and waits for KubeRay's verdict; the workflow's `workflow` account may create and read
     RayJobs in its namespace and nothing of the cluster they make."""
-    parameters = train_rayjob_parameters(image)
+    return _rayjob_template(
+        TRAIN_RAYJOB_TEMPLATE,
+        TRAIN_RAYJOB_ENTRY,
+        train_rayjob_parameters(image),
+        entrypoint=train_rayjob_entrypoint(),
+        entrypoint_gpus=shape.gpus_per_worker,
+        check=("train", [*_train_args_in_place(), "--validate-only"]),
+        shape=shape,
+        labels=labels,
+        mlflow_auth=mlflow_auth,
+    )
+
+
+def train_distributed_parameters(image: str, checkpoints_bucket: str) -> list[dict[str, Any]]:
+    return [
+        _param("dataset", description="CSV dataset URI (s3://bucket/key.csv): header row, numeric columns"),
+        _param("label", "label", "label column"),
+        _param("epochs", "20", "passes over the dataset"),
+        _param("checkpoints-bucket", checkpoints_bucket, "the lake's artifacts bucket (checkpoints/<team>/ in it)"),
+        _param("image", image, "image with mlplatform and Ray (the steps' image)"),
+    ]
+
+
+def train_distributed_args(workers: int, gpus_per_worker: int) -> list[str]:
+    """train_distributed's arguments: the run is the workflow's name, so a retried step resumes the same run."""
+    return [
+        "--dataset",
+        _input("dataset"),
+        "--label",
+        _input("label"),
+        "--epochs",
+        _input("epochs"),
+        "--checkpoints-bucket",
+        _input("checkpoints-bucket"),
+        "--team-namespace",
+        WORKFLOW_NAMESPACE,
+        "--run",
+        "{{workflow.name}}",
+        "--workers",
+        str(workers),
+        "--gpus-per-worker",
+        str(gpus_per_worker),
+    ]
+
+
+def train_distributed_template(
+    image: str, labels: Mapping[str, str], shape: RayJobShape, checkpoints_bucket: str, *, mlflow_auth: bool = False
+) -> dict[str, Any]:
+    """`mlp-train-distributed`: data-parallel training with Ray Train on a RayJob's cluster (`shape`), one Ray Train
+    worker per GPU worker, checkpointing to `s3://<checkpoints-bucket>/checkpoints/<team>/<workflow name>/` with
+    the team's role. The driver runs on the head (no GPU of its own). A killed worker or a drained node resumes
+    from the latest checkpoint inside the job; a retried step (same workflow name) resumes the run."""
+    args = train_distributed_args(shape.workers, shape.gpus_per_worker)
+    return _rayjob_template(
+        TRAIN_DISTRIBUTED_TEMPLATE,
+        TRAIN_DISTRIBUTED_ENTRY,
+        train_distributed_parameters(image, checkpoints_bucket),
+        entrypoint=" ".join(["python", "-m", f"{STEPS_PACKAGE}.train_distributed", *args]),
+        entrypoint_gpus=0,
+        check=("train_distributed", [*args, "--validate-only"]),
+        shape=shape,
+        labels=labels,
+        mlflow_auth=mlflow_auth,
+    )
+
+
+def _rayjob_template(
+    name: str,
+    entry_name: str,
+    parameters: list[dict[str, Any]],
+    *,
+    entrypoint: str,
+    entrypoint_gpus: int,
+    check: tuple[str, list[str]],
+    shape: RayJobShape,
+    labels: Mapping[str, str],
+    mlflow_auth: bool,
+) -> dict[str, Any]:
+    """A ClusterWorkflowTemplate that checks its values with `check` (a step's own parser, `--validate-only`), then
+    creates a RayJob running `entrypoint` and waits for KubeRay's verdict."""
     manifest = ray_job(
         shape,
         image=_input("image"),
-        entrypoint=train_rayjob_entrypoint(),
+        entrypoint=entrypoint,
+        entrypoint_gpus=entrypoint_gpus,
         generate_name="mlp-train-",
         service_account=WORKLOAD_SERVICE_ACCOUNT,
         credentials=TEAM_CREDENTIALS_SECRET if mlflow_auth else None,
@@ -229,10 +311,9 @@ def train_rayjob_template(
     declared = {"parameters": [{"name": p["name"]} for p in parameters]}
     passed = {"parameters": [{"name": p["name"], "value": _input(p["name"])} for p in parameters]}
     # The values go into the RayJob's YAML and into its entrypoint, which Ray runs through a shell: the check
-    # step (the train step's own parser, on argv) refuses anything but plain tokens first.
-    check_args = [*_train_args_in_place(), "--validate-only"]
+    # step (the step's own parser, on argv) refuses anything but plain tokens first.
     resources = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
-    check = _step_template(RAYJOB_CHECK, declared, "train", check_args, resources)
+    check_step = _step_template(RAYJOB_CHECK, declared, check[0], check[1], resources)
     create = {
         "name": RAYJOB_CREATE,
         "inputs": declared,
@@ -248,14 +329,14 @@ def train_rayjob_template(
         "outputs": {"parameters": [{"name": "ray-job", "valueFrom": {"jsonPath": "{.metadata.name}"}}]},
     }
     entry = {
-        "name": TRAIN_RAYJOB_ENTRY,
+        "name": entry_name,
         "inputs": _inputs_of(parameters),
         "steps": [
             [{"name": RAYJOB_CHECK, "template": RAYJOB_CHECK, "arguments": passed}],
             [{"name": RAYJOB_CREATE, "template": RAYJOB_CREATE, "arguments": passed}],
         ],
     }
-    return _cluster_template(TRAIN_RAYJOB_TEMPLATE, TRAIN_RAYJOB_ENTRY, parameters, [entry, check, create], labels)
+    return _cluster_template(name, entry_name, parameters, [entry, check_step, create], labels)
 
 
 def evaluate_parameters(image: str, registry_reader: str = "") -> list[dict[str, Any]]:

@@ -28,6 +28,12 @@ class TenantAccess:
     artifact_prefixes: Sequence[str] = ()
     """Further prefixes of the lake's artifacts zone the team's role reads and writes (its workflows' artifacts,
     `pipelines/<team>/`); needs `TenantsCloudArgs.artifacts_bucket_arn`."""
+    checkpoints_prefix: str | None = None
+    """The prefix of the artifacts zone where the team's Ray Train runs checkpoint (`checkpoints/<team>/`): read
+    and written like `artifact_prefixes`, plus what Ray Train's storage (pyarrow's S3 filesystem) does before a
+    run's first checkpoint, which fails the run on a 403 (found by tests/test_checkpoint_resume.py, whose moto
+    server answers as the role would): HeadBucket on the bucket (see `S3Grant.head_bucket` for what that lets the
+    role list) and a marker for each parent of the run's directory (`S3Grant.parent_markers`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,9 +65,10 @@ class TenantsCloud(pulumi.ComponentResource):
         name, args = self._name, self._args
         tenant = access.tenant
         key = f"{name}-{tenant.name}"
-        if access.artifact_prefixes and args.artifacts_bucket_arn is None:
+        if (access.artifact_prefixes or access.checkpoints_prefix) and args.artifacts_bucket_arn is None:
             raise ValueError(f"team {tenant.name}: artifact_prefixes need TenantsCloudArgs.artifacts_bucket_arn")
         extra = list(access.artifact_prefixes)
+        checkpoints = [access.checkpoints_prefix] if access.checkpoints_prefix else []
         tags = {**args.cost_tags, "mlplatform.io/tenant": tenant.name}
         pod_identity_role(
             key,
@@ -72,7 +79,11 @@ class TenantsCloud(pulumi.ComponentResource):
             policy=pulumi.Output.all(args.key_arn, args.artifacts_bucket_arn or "", *args.lake_bucket_arns).apply(
                 lambda v: s3_access_policy(
                     [S3Grant(arn, tenant.lake_prefix, write=True) for arn in v[2:]]
-                    + [S3Grant(v[1], prefix, write=True) for prefix in extra],
+                    + [S3Grant(v[1], prefix, write=True) for prefix in extra]
+                    + [
+                        S3Grant(v[1], prefix, write=True, head_bucket=True, parent_markers=True)
+                        for prefix in checkpoints
+                    ],
                     key_arn=v[0],
                 )
             ),
