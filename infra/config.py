@@ -614,6 +614,13 @@ class GpuPoolConfig(_Model):
         "security group that admits all traffic among EFA nodes; Ray workers and RayJobs on the pool request the "
         "interfaces of their GPUs and get the libfabric environment. Free (no price of its own).",
     )
+    availability_zone: AvailabilityZone | None = Field(
+        None,
+        description="Keep the pool's nodes in this AZ (`us-east-1a`; a node group: in its private subnet). Required "
+        "for an efa pool "
+        "with a placement group of its own: a cluster placement group lives in one AZ, so nodes launched in "
+        "parallel into other AZs would fail (on a reservation, capacity_reservation.availability_zone does this).",
+    )
     placement_group: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")] | None = Field(
         None,
         description="efa pools: an existing cluster placement group to launch into, by name. Without it, an efa "
@@ -2078,6 +2085,11 @@ def _check_gpu_pools(cfg: PlatformConfig, add: Add) -> None:
         if reservation is not None:
             for issue_at, message in _reservation_issues(pool, reservation):
                 add(at + ("capacity_reservation", *issue_at), message)
+        if pool.availability_zone and not re.fullmatch(rf"{re.escape(cfg.region)}[a-z]", pool.availability_zone):
+            add(
+                at + ("availability_zone",),
+                f"{pool.availability_zone} is not an AZ of the stack's region {cfg.region} (e.g. {cfg.region}a)",
+            )
         zone = reservation.availability_zone if reservation is not None else None
         if zone is not None and not re.fullmatch(rf"{re.escape(cfg.region)}[a-z]", zone):
             add(
@@ -2147,10 +2159,28 @@ def _check_efa(at: Path, pool: GpuPoolConfig, add: Add) -> None:
                 "a Capacity Block's instances are already placed together in an EC2 UltraCluster; remove "
                 "placement_group",
             )
+    if pool.availability_zone is not None and reservation is not None:
+        add(
+            at + ("availability_zone",),
+            "applies to pools without a reservation (a reservation's AZ is capacity_reservation.availability_zone)",
+        )
     if not pool.efa:
         return
+    if reservation is None and pool.availability_zone is None:
+        add(
+            at + ("availability_zone",),
+            "is required for an efa pool without a reservation: its cluster placement group lives in one AZ, and "
+            "nodes launched into another would fail; name one of the stack's AZs (`mlp preflight` checks it offers "
+            "the pool's types with EFA)",
+        )
     if pool.time_slicing_replicas is not None:
         add(at + ("efa",), "EFA is for multi-node training; a time-sliced pool shares GPUs and takes no EFA")
+    if pool.min_gpus > 0 and pool.provisioner == "karpenter":
+        add(
+            at + ("min_gpus",),
+            "must be 0 on an efa pool: the warm-capacity placeholders request no EFA, so Karpenter would launch "
+            "their nodes without EFA interfaces, and Ray workers, which request them, could not use those nodes",
+        )
     candidates = _pool_candidates(pool)
     without = [s.instance_type for s in candidates if not s.efa_interfaces]
     if without:
@@ -2499,6 +2529,12 @@ def _check_gpu_pool(
     biggest = _pool_gpus_per_node(cfg, pool)
     if biggest is not None and gpus > biggest:
         add(gpus_path, f"{gpus} GPUs per {per} do not fit on any node of pool {pool!r} (at most {biggest})")
+    if per == "replica" and cfg.gpu_pools[pool].efa:
+        add(
+            pool_path,
+            f"pool {pool!r} has efa, for multi-node training: a model server requests no EFA, so Karpenter would "
+            "launch nodes without EFA there that training workers cannot use; serve from a pool without efa",
+        )
 
 
 def _check_efa_worker(cfg: PlatformConfig, gpus_path: Path, pool: str, gpus: int, add: Add) -> None:
@@ -2561,7 +2597,7 @@ def _check_services(cfg: PlatformConfig, add: Add) -> None:
             path: Path = ("ray", "clusters", cname, "gpu_workers", gname)
             if group.min_replicas > group.max_replicas:
                 add(path + ("max_replicas",), "must be >= min_replicas")
-            check_pool(path + ("pool",), group.pool, group.gpus_per_worker)
+            _check_gpu_pool(cfg, path + ("pool",), path + ("pool",), group.pool, group.gpus_per_worker, "worker", add)
             _check_efa_worker(cfg, path + ("gpus_per_worker",), group.pool, group.gpus_per_worker, add)
 
     for sname, svc in cfg.kserve.inference_services.items():

@@ -85,11 +85,6 @@ class S3Grant:
     apart."""
     read: bool = True
     """False: put objects only (no get, list, or delete), e.g. KServe's logger writing requests."""
-    parent_markers: bool = False
-    """Also put the zero-byte directory markers of the prefix's parents, and only those keys (`checkpoints/` for
-    `checkpoints/research/`): pyarrow's S3 filesystem, under Ray Train's storage, makes a marker for every parent of
-    a directory it creates and fails on a 403. A marker holds nothing, and without s3:GetObject on it the role
-    cannot read what another wrote there."""
 
 
 def s3_access_policy(
@@ -114,18 +109,6 @@ def s3_access_policy(
         )
     if puts:
         statements.append({"Sid": "PutObjects", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": puts})
-    markers = sorted(
-        {
-            f"{g.bucket_arn}/{'/'.join(g.prefix.rstrip('/').split('/')[:depth])}/"
-            for g in grants
-            if g.parent_markers
-            for depth in range(1, g.prefix.rstrip("/").count("/") + 1)
-        }
-    )
-    if markers:
-        statements.append(
-            {"Sid": "PutParentMarkers", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": markers}
-        )
     by_bucket: dict[str, set[str]] = {}
     for g in grants:
         if g.read:
@@ -156,7 +139,7 @@ def s3_access_policy(
             {
                 "Sid": "UseTheLakeKey",
                 "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"] if writes or puts or markers else ["kms:Decrypt"],
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"] if writes or puts else ["kms:Decrypt"],
                 "Resource": key_arn,
             }
         )

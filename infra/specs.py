@@ -66,6 +66,7 @@ def pool_spec(name: str, pool: GpuPoolConfig, cluster_name: str) -> PoolSpec:
         labels=pool.labels,
         capacity_reservation_id=reservation.id if reservation else None,
         capacity_reservation_kind=reservation.kind if reservation else None,
+        availability_zone=pool.availability_zone,
         capacity_reservation_zone=reservation.availability_zone if reservation else None,
         on_demand_fallback=reservation.on_demand_fallback if reservation else False,
         time_slicing_replicas=pool.time_slicing_replicas,

@@ -983,8 +983,23 @@ def check_reservations(cfg: PlatformConfig, ec2: Any, network: StackNetwork) -> 
 
 def _efa_interfaces(ec2: Any, types: Sequence[str]) -> dict[str, int]:
     """Instance type -> the EFA interfaces EC2 says it takes (0: no EFA)."""
-    found = _call("reading instance types", ec2.describe_instance_types, InstanceTypes=list(types))
     out = dict.fromkeys(types, 0)
+    try:
+        found = _call(
+            "reading instance types",
+            ec2.describe_instance_types,
+            passthrough=("InvalidInstanceType",),
+            InstanceTypes=list(types),
+        )
+    except _RefusedError as exc:
+        if exc.denied or len(types) == 1:
+            if exc.denied:
+                raise
+            return out  # the region has no such type: it takes no EFA here
+        # One type unknown to the region fails the whole call: ask for each.
+        for itype in types:
+            out.update(_efa_interfaces(ec2, [itype]))
+        return out
     for item in found.get("InstanceTypes", []):
         network = item.get("NetworkInfo", {})
         if network.get("EfaSupported"):

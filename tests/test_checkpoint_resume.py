@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -231,7 +232,13 @@ def test_a_killed_worker_resumes_from_the_latest_checkpoint_under_the_teams_role
     # the run above went through under the role's decisions.
     probes = {"$extremelyunlikelytoexist$"}
     assert {v.call.bucket for v in judged.denied} <= probes, judged.explain_denials()
-    assert judged.operations["PutObject"] >= epochs and judged.operations["GetObject"] >= 1, judged.operations
+    # The job's own calls (pyarrow's AWS SDK for C++, not the test's boto3): it wrote every epoch's checkpoint and
+    # read one back to resume, all under the team's prefix.
+    job = [v for v in judged.verdicts if "aws-sdk-cpp" in v.user_agent.lower()]
+    job_ops = Counter(v.call.operation for v in job)
+    assert job_ops["GetObject"] >= 1 and job_ops["PutObject"] + job_ops["CreateMultipartUpload"] >= epochs, job_ops
+    keys = {v.call.key for v in job if v.call.bucket == bucket and v.call.key}
+    assert keys and all(k.startswith(f"checkpoints/{TEAM}/") for k in keys), sorted(keys)[:5]
 
 
 def test_a_drained_node_gives_the_loop_its_notice_and_the_run_resumes_on_a_new_node(
@@ -246,15 +253,15 @@ def test_a_drained_node_gives_the_loop_its_notice_and_the_run_resumes_on_a_new_n
     recording_moto.log.enforce = enforcer(Workload.of(plans["dev"], f"team-{TEAM}", "workload"), lake)
     with ray_cluster(1, env) as cluster, recording_moto.log.capture():
         node = cluster.add_node(1, "worker-1")
-        args = _args(storage, "drained-node", dataset, events, "--epochs", "4", "--batch-size", "4")
+        args = _args(storage, "drained-node", dataset, events, "--epochs", "6", "--batch-size", "4")
         driver = drivers(cluster, *args)
+        # Into the second epoch: the epoch-1 checkpoint exists, so a notice now has a newer position to save.
         _wait(
-            lambda: len({e["rank"] for e in _events(events) if e["event"] == "start"}) == 2,
-            120,
-            "both ranks to start",
+            lambda: any(e["event"] == "reported" and e["epoch"] >= 1 for e in _events(events)),
+            180,
+            "the first epoch's checkpoint",
             driver,
         )
-        time.sleep(1.0)  # some steps into epoch 0
         node.send_signal(signal.SIGTERM)  # what the kubelet sends the worker pod's `ray start --block` on a drain
         noticed = time.time()
         cluster.add_node(1, "worker-2")  # Karpenter's replacement
@@ -268,12 +275,14 @@ def test_a_drained_node_gives_the_loop_its_notice_and_the_run_resumes_on_a_new_n
     restarts = [e for e in log if e["event"] == "start" and e["resumed_from"] is not None]
     assert {e["rank"] for e in restarts} == {0, 1}
     first = min(restarts, key=lambda e: e["time"])
-    before = [e for e in log if e["event"] == "reported" and e["rank"] == 0 and e["time"] < first["time"]]
-    latest = before[-1]
-    assert latest["time"] >= jit["time"]  # nothing older than the notice's checkpoint is resumed
-    assert first["resumed_from"].endswith(f"checkpoint_{latest['epoch']:05d}_{latest['step']:06d}")
-    assert (first["epoch"], first["step"]) == (latest["epoch"], latest["step"])
-    assert result["epoch"] == 4 and _accuracy(result["weights"], dataset) > 0.95
+    position = (first["epoch"], first["step"])
+    assert first["resumed_from"].endswith(f"checkpoint_{position[0]:05d}_{position[1]:06d}"), first
+    # Resumed from the latest committed checkpoint: the notice's, or one reported after it that Ray Train
+    # committed before the node went (a report is committed after every rank has made it, so the last one
+    # reported may not be).
+    reported = [(e["epoch"], e["step"]) for e in log if e["event"] == "reported" and e["time"] < first["time"]]
+    assert (jit["epoch"], jit["step"]) <= position <= max(reported), (jit, position, reported[-3:])
+    assert result["epoch"] == 6 and _accuracy(result["weights"], dataset) > 0.95
     keys = _keys(bucket, f"checkpoints/{TEAM}/drained-node/")
     assert f"checkpoints/{TEAM}/drained-node/checkpoint_manager_snapshot.json" in keys
 
@@ -358,7 +367,8 @@ def test_the_template_checkpoints_under_the_teams_prefix_and_its_workers_get_the
     assert worker["metadata"]["annotations"] == {"karpenter.sh/do-not-disrupt": "true"}
     assert worker["spec"]["terminationGracePeriodSeconds"] == RAY_WORKER_GRACE_SECONDS
     env = {e["name"]: e.get("value") for e in worker["spec"]["containers"][0]["env"]}
-    assert env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] == str(RAY_DRAIN_SECONDS) < str(RAY_WORKER_GRACE_SECONDS)
+    drain = int(env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"])
+    assert drain == RAY_DRAIN_SECONDS and 0 < drain < worker["spec"]["terminationGracePeriodSeconds"]
     (pool,) = [
         object_of(r)
         for r in plan.of_type("kubernetes:karpenter.sh/v1:NodePool")
@@ -377,7 +387,7 @@ def test_the_template_checkpoints_under_the_teams_prefix_and_its_workers_get_the
         ("s3:PutObject", f"checkpoints/{TEAM}/run/checkpoint_00001_000000/weights.npy", True),
         ("s3:GetObject", f"checkpoints/{TEAM}/run/checkpoint_00001_000000/weights.npy", True),
         ("s3:DeleteObject", f"checkpoints/{TEAM}/run/checkpoint_00001_000000/weights.npy", True),
-        ("s3:PutObject", "checkpoints/", True),  # the parent's marker pyarrow makes, and only that key
+        ("s3:PutObject", "checkpoints/", False),  # no directory marker outside its prefix (the job makes none)
         ("s3:GetObject", "checkpoints/", False),
         ("s3:PutObject", "checkpoints/other/run/weights.npy", False),
         ("s3:GetObject", "checkpoints/other/run/weights.npy", False),

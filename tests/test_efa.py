@@ -227,7 +227,12 @@ def test_a_rayjob_on_an_efa_pool_requests_its_interfaces(project: Project, stack
     from tests.test_train_rayjob import _kuberay_pods, _rayjob
 
     config = stack_config("dev")
-    _pools(config)["multinode"] = {"instance_types": ["p4d.24xlarge"], "max_gpus": 16, "efa": True}
+    _pools(config)["multinode"] = {
+        "instance_types": ["p4d.24xlarge"],
+        "max_gpus": 16,
+        "efa": True,
+        "availability_zone": "us-east-1a",
+    }
     config["ml-platform:budget"]["max_gpus"] = 64
     config["ml-platform:pipelines"]["templates"]["ray_job"] = {
         "pool": "multinode",
@@ -261,6 +266,7 @@ def _efa_variant(stack_config: Any, **pool: Any) -> dict[str, Any]:
         "ami_version": "v20260724",
         "consolidation_policy": "WhenEmpty",
         "efa": True,
+        "availability_zone": "us-east-1b",
         **pool,
     }
     config["ml-platform:budget"]["max_gpus"] = 64
@@ -274,6 +280,13 @@ def test_a_pool_without_a_reservation_gets_its_own_cluster_placement_group(proje
     selector = _by_name(plan, NODE_CLASS, "multinode")["spec"]["placementGroupSelector"]
     assert selector == {"name": group.inputs["name"]}
     assert group.inputs["tags"]["cost-center"] == "ml-platform"  # cost tags
+    # The group lives in one AZ, so the pool's nodes do: a zone requirement on the NodePool.
+    requirements = _by_name(plan, NODE_POOL, "multinode")["spec"]["template"]["spec"]["requirements"]
+    assert {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["us-east-1b"]} in requirements
+    config = _efa_variant(stack_config)
+    del _pools(config)["multinode"]["availability_zone"]
+    message = _issues(config)["gpu_pools.multinode.availability_zone"]
+    assert "is required for an efa pool without a reservation" in message
 
 
 def test_an_efa_node_group_lists_every_efa_interface_in_both_groups(project: Project, stack_config: Any) -> None:
@@ -295,11 +308,19 @@ def test_an_efa_node_group_lists_every_efa_interface_in_both_groups(project: Pro
     assert template.inputs["placement"]["groupName"] == "mlp-prod-multinode"
     # The template names the group by its Output: it is created after the placement group.
     assert "nodepools-multinode-placement" in template.dependencies()
+    # The group is in one AZ: so is the node group (its private subnet of us-east-1b only).
+    group = plan.get("nodepools-multinode")
+    assert len(group.inputs["subnetIds"]) == 1
 
 
 def test_pool_specs_follow_the_config(stack_config: Any) -> None:
     config = stack_config("dev")
-    _pools(config)["p"] = {"instance_types": ["p5.48xlarge"], "max_gpus": 8, "efa": True}
+    _pools(config)["p"] = {
+        "instance_types": ["p5.48xlarge"],
+        "max_gpus": 8,
+        "efa": True,
+        "availability_zone": "us-east-1a",
+    }
     config["ml-platform:budget"]["max_gpus"] = 64
     cfg = validate_config(config, SOURCE)
     spec = next(s for s in pool_specs(cfg) if s.name == "p")
@@ -443,3 +464,49 @@ def test_preflight_reports_an_instance_type_ec2_says_takes_no_efa(stack_config: 
 
 def test_preflight_checks_nothing_without_efa_pools(stack_config: Any, moto_ec2: Any) -> None:
     assert check_efa(validate_config(stack_config("dev"), SOURCE), moto_ec2, _network()) == []
+
+
+def test_an_efa_pool_keeps_no_warm_nodes_and_serves_no_models(stack_config: Any) -> None:
+    # Warm placeholders and model servers request no EFA: Karpenter would launch their nodes without EFA, and
+    # the training workers, which request it, could not use them.
+    config = stack_config("prod")
+    _pools(config)["training"]["min_gpus"] = 16
+    assert "warm-capacity placeholders request no EFA" in _issues(config)["gpu_pools.training.min_gpus"]
+    config = stack_config("prod")
+    config["ml-platform:vllm"]["models"]["embedder"]["pool"] = "training"
+    message = _issues(config)["vllm.models.embedder.pool"]
+    assert "a model server requests no EFA" in message and "serve from a pool without efa" in message
+
+
+def test_preflight_asks_type_by_type_when_the_region_does_not_know_one(stack_config: Any, moto_ec2: Any) -> None:
+    # EC2 refuses a whole DescribeInstanceTypes call for one type the region lacks (InvalidInstanceType): the
+    # check then asks for each type, and the unknown one is a finding of its pool, not the end of preflight.
+    from botocore.exceptions import ClientError
+
+    def answer(params: dict[str, Any]) -> dict[str, Any]:
+        if "p5en.48xlarge" in params["InstanceTypes"]:
+            error = {"Error": {"Code": "InvalidInstanceType", "Message": "p5en.48xlarge is not supported here"}}
+            raise ClientError(error, "DescribeInstanceTypes")  # type: ignore[arg-type]
+        return {
+            "InstanceTypes": [
+                {"InstanceType": t, "NetworkInfo": {"EfaSupported": True, "EfaInfo": {"MaximumEfaInterfaces": 32}}}
+                for t in params["InstanceTypes"]
+            ]
+        }
+
+    _answer(moto_ec2, "DescribeInstanceTypes", answer)
+    _answer(moto_ec2, "DescribePlacementGroups", _groups({"mlp-prod-training": CLUSTER}))
+    _answer(moto_ec2, "DescribeCapacityReservations", _reservation_in("mlp-prod-training"))
+    config = stack_config("prod")
+    _pools(config)["multinode"] = {
+        "instance_types": ["p5en.48xlarge"],
+        "max_gpus": 16,
+        "ami_version": "v20260724",
+        "efa": True,
+        "availability_zone": "us-east-1a",
+    }
+    config["ml-platform:budget"]["max_gpus"] = 64
+    findings = check_efa(validate_config(config, SOURCE), moto_ec2, _network())
+    errors = {f.subject: f.message for f in findings if f.severity == "error"}
+    assert errors["gpu_pools.multinode: p5en.48xlarge"].endswith("EC2 says p5en.48xlarge does not support EFA")
+    assert ("ok", "gpu_pools.training") in {(f.severity, f.subject) for f in findings}

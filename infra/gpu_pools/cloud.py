@@ -246,7 +246,7 @@ class GpuPoolsCloud(pulumi.ComponentResource):
         """All private subnets, or on a reservation only those in its AZ. No cluster autoscaler runs, so a node
         group keeps min_gpus worth of nodes and never grows for pending pods; spread over several AZs, EKS would
         also launch some of them where the reservation cannot serve them."""
-        args, zone = self._args, pool.capacity_reservation_zone
+        args, zone = self._args, pool.capacity_reservation_zone or pool.availability_zone
         if zone is None:
             return args.private_subnet_ids
         if args.private_subnet_zones is not None:

@@ -94,6 +94,8 @@ class PoolSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     capacity_reservation_id: str | None = None
     capacity_reservation_kind: str | None = None  # odcr | capacity_block
+    availability_zone: str | None = None
+    """A Karpenter pool's AZ without a reservation (an efa pool's own placement group lives in one AZ)."""
     capacity_reservation_zone: str | None = None
     """The reservation's AZ: where a node group is placed; a Karpenter pool's nodes are kept in it when given."""
     on_demand_fallback: bool = False
@@ -607,6 +609,11 @@ def gpu_node_pool(pool: PoolSpec, cost_labels: Mapping[str, str]) -> dict[str, A
         # Reserved nodes are in the reservation's AZ anyway; this keeps on-demand fallback nodes beside them.
         requirements.append(
             {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [pool.capacity_reservation_zone]}
+        )
+    elif pool.availability_zone:
+        # One AZ: where the pool's own cluster placement group is.
+        requirements.append(
+            {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [pool.availability_zone]}
         )
     spec: dict[str, Any] = {
         "template": {

@@ -29,11 +29,11 @@ class TenantAccess:
     """Further prefixes of the lake's artifacts zone the team's role reads and writes (its workflows' artifacts,
     `pipelines/<team>/`); needs `TenantsCloudArgs.artifacts_bucket_arn`."""
     checkpoints_prefix: str | None = None
-    """The prefix of the artifacts zone where the team's Ray Train runs checkpoint (`checkpoints/<team>/`): read
-    and written like `artifact_prefixes`, plus what Ray Train's storage (pyarrow's S3 filesystem) does before a
-    run's first checkpoint, which fails the run on a 403 (found by tests/test_checkpoint_resume.py, whose moto
-    server answers as the role would): HeadBucket on the bucket (see `S3Grant.head_bucket` for what that lets the
-    role list) and a marker for each parent of the run's directory (`S3Grant.parent_markers`)."""
+    """The prefix of the artifacts zone where the team's Ray Train runs checkpoint (`checkpoints/<team>/`), read
+    and written like `artifact_prefixes`. Nothing outside it: the shipped job's storage makes no directory markers
+    and calls no HeadBucket (`train_distributed._NoDirectories`), which pyarrow's own S3 filesystem does and a 403
+    on either fails the run (tests/test_checkpoint_resume.py runs it against a moto server that answers as this
+    role would)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,10 +80,7 @@ class TenantsCloud(pulumi.ComponentResource):
                 lambda v: s3_access_policy(
                     [S3Grant(arn, tenant.lake_prefix, write=True) for arn in v[2:]]
                     + [S3Grant(v[1], prefix, write=True) for prefix in extra]
-                    + [
-                        S3Grant(v[1], prefix, write=True, head_bucket=True, parent_markers=True)
-                        for prefix in checkpoints
-                    ],
+                    + [S3Grant(v[1], prefix, write=True) for prefix in checkpoints],
                     key_arn=v[0],
                 )
             ),

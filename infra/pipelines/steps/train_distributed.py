@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
+import pyarrow.fs  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 
 from mlplatform.infra.mlops.documents import checkpoints_prefix
@@ -115,6 +116,7 @@ class Averager:
             self._mean[step] = np.mean(parts, axis=0)
             self._parts.pop(step)
             self._mean.pop(step - 2, None)  # every rank has read step - 2 before it sent step
+            self._done.pop(step - 2, None)
             done.set()
         await asyncio.wait_for(done.wait(), AVERAGE_TIMEOUT_S)
         return self._mean[step]
@@ -181,14 +183,18 @@ def train_loop(config: dict[str, Any]) -> None:
     averager = ray.get_actor(str(broadcast_from_rank_zero(name)))
     _event(spec.events, event="start", rank=rank, epoch=epoch, step=step, resumed_from=resumed_from)
     saved_on_preemption = False
+    last_saved = (epoch, step)  # a checkpoint of this position exists (or nothing to save yet)
     while epoch < spec.epochs:
         rng = np.random.default_rng(spec.seed * 1_000_003 + epoch * 1009 + rank)
         order = rng.permutation(shard)
         while step < steps_per_epoch:
+            # Asked by every rank at every step: it is a collective.
             if ray.train.get_preemption_info() is not None and not saved_on_preemption:
-                # The node is being reclaimed: save where we are now, before the notice runs out.
-                _report(rank, w, epoch, step, "preemption", x, y, spec)
                 saved_on_preemption = True
+                if (epoch, step) != last_saved:  # a second checkpoint of one position would replace the first
+                    # The node is being reclaimed: save where we are now, before the notice runs out.
+                    _report(rank, w, epoch, step, "preemption", x, y, spec)
+                    last_saved = (epoch, step)
             rows = order[(step * spec.batch_size) % len(order) :][: spec.batch_size]
             gradient = x[rows].T @ (_sigmoid(x[rows] @ w) - y[rows]) / max(1, len(rows))
             pending: Any = averager.average.remote(epoch * steps_per_epoch + step, w - spec.learning_rate * gradient)
@@ -196,6 +202,7 @@ def train_loop(config: dict[str, Any]) -> None:
             step += 1
         epoch, step = epoch + 1, 0
         loss = _report(rank, w, epoch, step, "epoch", x, y, spec)
+        last_saved = (epoch, step)
         _event(spec.events, event="epoch", rank=rank, epoch=epoch - 1, loss=loss)
 
 
@@ -232,14 +239,96 @@ def _report(
 # --- the driver ---------------------------------------------------------------------------------------------------
 
 
+class _NoDirectories(pyarrow.fs.FileSystemHandler):  # type: ignore[misc]
+    """A pyarrow filesystem handler over S3 in which creating a directory does nothing: S3 has no directories, and
+    pyarrow's own `create_dir` calls HeadBucket on the bucket and puts a zero-byte marker for every parent, which a
+    team's role may not do outside its prefix (listing the bucket's key names, writing `checkpoints/`). Every other
+    call goes to pyarrow's S3 filesystem, which resolves endpoint and credentials as usual (AWS_ENDPOINT_URL_S3,
+    the container credentials of Pod Identity)."""
+
+    def __init__(self, region: str) -> None:
+        self._region = region
+        # pyarrow's S3FileSystem() reads no AWS_ENDPOINT_URL* itself (only from_uri does): pass it on when set.
+        endpoint = urlparse(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "")
+        extra = {"endpoint_override": endpoint.netloc, "scheme": endpoint.scheme} if endpoint.netloc else {}
+        self._fs = pyarrow.fs.S3FileSystem(region=region, **extra)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # sent to Ray's controller and workers: rebuilt there, no credentials
+        return (_NoDirectories, (self._region,))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _NoDirectories) and other._region == self._region
+
+    def __hash__(self) -> int:
+        return hash(self._region)
+
+    def get_type_name(self) -> str:
+        return "mlp-s3"
+
+    def normalize_path(self, path: str) -> str:
+        return str(self._fs.normalize_path(path))
+
+    def create_dir(self, path: str, recursive: bool) -> None:
+        return None
+
+    def get_file_info(self, paths: list[str]) -> Any:
+        return self._fs.get_file_info(paths)
+
+    def get_file_info_selector(self, selector: Any) -> Any:
+        return self._fs.get_file_info(selector)
+
+    def delete_dir(self, path: str) -> None:
+        self._fs.delete_dir(path)
+
+    def delete_dir_contents(self, path: str, missing_dir_ok: bool = False) -> None:
+        self._fs.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
+
+    def delete_root_dir_contents(self) -> None:
+        raise OSError("refusing to delete the bucket's contents")
+
+    def delete_file(self, path: str) -> None:
+        self._fs.delete_file(path)
+
+    def move(self, src: str, dest: str) -> None:
+        self._fs.move(src, dest)
+
+    def copy_file(self, src: str, dest: str) -> None:
+        self._fs.copy_file(src, dest)
+
+    def open_input_stream(self, path: str) -> Any:
+        return self._fs.open_input_stream(path)
+
+    def open_input_file(self, path: str) -> Any:
+        return self._fs.open_input_file(path)
+
+    def open_output_stream(self, path: str, metadata: Any) -> Any:
+        return self._fs.open_output_stream(path, metadata=metadata)
+
+    def open_append_stream(self, path: str, metadata: Any) -> Any:
+        return self._fs.open_append_stream(path, metadata=metadata)
+
+
+def storage(spec: DistributedSpec) -> tuple[str, Any]:
+    """Ray Train's storage path and filesystem: for s3:// the bucket/prefix path on `_NoDirectories`; a local
+    directory as it is."""
+    parsed = urlparse(spec.storage)
+    if parsed.scheme != "s3":
+        return spec.storage, None
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    path = f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/")
+    return path, pyarrow.fs.PyFileSystem(_NoDirectories(region))
+
+
 def run_config(spec: DistributedSpec) -> Any:
     """Where the run checkpoints and how it recovers: `<storage>/<run>/`, the last `keep` checkpoints, failures
     retried `max_failures` times, preemptions without limit (each resumes from the latest checkpoint)."""
     from ray.train.v2.api.config import CheckpointConfig, FailureConfig, RunConfig
 
+    path, filesystem = storage(spec)
     return RunConfig(
         name=spec.run,
-        storage_path=spec.storage,
+        storage_path=path,
+        storage_filesystem=filesystem,
         failure_config=FailureConfig(max_failures=spec.max_failures, max_preemption_failures=-1),
         checkpoint_config=CheckpointConfig(num_to_keep=spec.keep),
     )
@@ -262,7 +351,6 @@ def train(spec: DistributedSpec) -> DistributedResult:
     from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
     from ray.train.v2.api.exceptions import TrainingFailedError
 
-    ray.init(ignore_reinit_error=True)
     trainer = DataParallelTrainer(
         train_loop,
         train_loop_config={"spec": asdict(spec)},
@@ -274,9 +362,11 @@ def train(spec: DistributedSpec) -> DistributedResult:
         run_config=run_config(spec),
     )
     try:
+        ray.init(ignore_reinit_error=True)
         result = trainer.fit()
-    except (TrainingFailedError, RayError) as exc:  # retries used up, or the run could not start
-        raise StepError(f"training run {spec.run} failed: {str(exc).strip().splitlines()[0]}") from exc
+    except (TrainingFailedError, RayError, ConnectionError) as exc:  # retries used up, or no cluster, or no start
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        raise StepError(f"training run {spec.run} failed: {lines[0]}") from exc
     if result.checkpoint is None:
         raise StepError(f"training run {spec.run} ended without a checkpoint")
     metrics = result.metrics or {}
@@ -344,4 +434,8 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    raise SystemExit(run_step(main))
+    # Run from the importable module, not __main__: Ray sends the loop and the storage to other processes by
+    # reference, and they import it by this name.
+    from mlplatform.infra.pipelines.steps import train_distributed
+
+    raise SystemExit(run_step(train_distributed.main))
