@@ -258,35 +258,49 @@ class RayCluster:
     def add_node(self, num_cpus: int, name: str) -> subprocess.Popen[bytes]:
         """Start a worker node (`ray start --address ... --block`, as a KubeRay worker pod runs it) and wait until
         it has joined."""
-        ports = {n: free_port() for n in ("node", "objects", "agent", "agent_grpc", "metrics", "runtime_env")}
-        cmd = [
-            str(Path(VENV_BIN) / "ray"),
-            "start",
-            f"--address={self.address}",
-            "--block",
-            "--node-ip-address=127.0.0.1",
-            f"--node-manager-port={ports['node']}",
-            f"--object-manager-port={ports['objects']}",
-            f"--dashboard-agent-listen-port={ports['agent']}",
-            f"--dashboard-agent-grpc-port={ports['agent_grpc']}",
-            f"--metrics-export-port={ports['metrics']}",
-            f"--runtime-env-agent-port={ports['runtime_env']}",
-            "--min-worker-port=0",
-            "--max-worker-port=0",
-            f"--num-cpus={num_cpus}",
-            "--num-gpus=0",
-            "--object-store-memory=80000000",
-            "--disable-usage-stats",
-        ]
-        log = self.workdir / f"{name}.log"
-        process = start(cmd, self.env, log, cwd=self.workdir)
-        self.processes.append(process)
-        deadline = time.monotonic() + 60
-        while b"Ray runtime started" not in log.read_bytes():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"node {name} did not start:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.2)
-        return process
+        cmd = _ray_start(f"--address={self.address}", num_cpus=num_cpus, object_store=80_000_000)
+        return _started(cmd, self, name)
+
+
+def _ray_start(*first: str, num_cpus: int, object_store: int) -> list[str]:
+    """`ray start ... --block` on 127.0.0.1, every port a free one, no GPU."""
+    return [
+        str(Path(VENV_BIN) / "ray"),
+        "start",
+        *first,
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        *(
+            f"--{flag}={free_port()}"
+            for flag in (
+                "node-manager-port",
+                "object-manager-port",
+                "dashboard-agent-listen-port",
+                "dashboard-agent-grpc-port",
+                "metrics-export-port",
+                "runtime-env-agent-port",
+            )
+        ),
+        "--min-worker-port=0",
+        "--max-worker-port=0",
+        f"--num-cpus={num_cpus}",
+        "--num-gpus=0",
+        f"--object-store-memory={object_store}",
+        "--disable-usage-stats",
+    ]
+
+
+def _started(cmd: list[str], cluster: RayCluster, name: str, timeout: float = 60) -> subprocess.Popen[bytes]:
+    """Start a `ray start` process of the cluster and wait for Ray's "started" line in its log."""
+    log = cluster.workdir / f"{name}.log"
+    process = start(cmd, cluster.env, log, cwd=cluster.workdir)
+    cluster.processes.append(process)
+    deadline = time.monotonic() + timeout
+    while b"Ray runtime started" not in log.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not start:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.2)
+    return process
 
 
 @contextlib.contextmanager
@@ -310,38 +324,16 @@ def ray_cluster(num_cpus: int, env: Mapping[str, str]) -> Iterator[RayCluster]:
     }
     gcs = free_port()
     cluster = RayCluster(f"127.0.0.1:{gcs}", token, workdir, node_env, [])
-    cmd = [
-        str(Path(VENV_BIN) / "ray"),
-        "start",
+    head = _ray_start(
         "--head",
-        "--block",
-        "--node-ip-address=127.0.0.1",
         f"--port={gcs}",
         f"--ray-client-server-port={free_port()}",
-        f"--node-manager-port={free_port()}",
-        f"--object-manager-port={free_port()}",
-        f"--dashboard-agent-listen-port={free_port()}",
-        f"--dashboard-agent-grpc-port={free_port()}",
-        f"--metrics-export-port={free_port()}",
-        f"--runtime-env-agent-port={free_port()}",
-        "--min-worker-port=0",
-        "--max-worker-port=0",
-        f"--num-cpus={num_cpus}",
-        "--num-gpus=0",
-        "--object-store-memory=100000000",
-        "--include-dashboard=false",
-        "--disable-usage-stats",
-        f"--temp-dir={workdir / 't'}",
-    ]
-    log = workdir / "head.log"
-    head = start(cmd, node_env, log, cwd=workdir)
-    cluster.processes.append(head)
+        num_cpus=num_cpus,
+        object_store=100_000_000,
+    )
+    head += ["--include-dashboard=false", f"--temp-dir={workdir / 't'}"]
     try:
-        deadline = time.monotonic() + 90
-        while b"Ray runtime started" not in log.read_bytes():
-            if head.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Ray head did not start:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.2)
+        _started(head, cluster, "head", timeout=90)
         yield cluster
     finally:
         for process in reversed(cluster.processes):

@@ -27,6 +27,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,26 @@ DRIVER_TIMEOUT_S = 240
 @pytest.fixture
 def lake(plans: dict[str, Plan], recording_moto: RecordingMoto) -> Lake:
     return Lake.created(plans["dev"])
+
+
+@dataclass(frozen=True)
+class Run:
+    """Where a test's job checkpoints, and the role the moto server answers as."""
+
+    bucket: str
+    storage: str
+    events: Path
+    team: Workload
+
+
+@pytest.fixture
+def run(plans: dict[str, Plan], lake: Lake, recording_moto: RecordingMoto, tmp_path: Path) -> Run:
+    """The dev plan's artifacts bucket, the team's checkpoint prefix in it, and a moto server that answers as the
+    account would: a request the team's planned role may not make gets 403 (`RequestLog.enforce`)."""
+    team = Workload.of(plans["dev"], f"team-{TEAM}", "workload")
+    recording_moto.log.enforce = enforcer(team, lake)
+    bucket = lake.buckets["artifacts"]
+    return Run(bucket, f"s3://{bucket}/{checkpoints_prefix(TEAM).rstrip('/')}", tmp_path / "events.jsonl", team)
 
 
 @pytest.fixture
@@ -182,15 +203,10 @@ def _args(storage: str, run: str, dataset: Path, events: Path, *more: str) -> li
 
 
 def test_a_killed_worker_resumes_from_the_latest_checkpoint_under_the_teams_role(
-    plans: dict[str, Plan], lake: Lake, recording_moto: RecordingMoto, dataset: Path, tmp_path: Path, drivers: Any
+    run: Run, lake: Lake, recording_moto: RecordingMoto, dataset: Path, drivers: Any
 ) -> None:
-    bucket = lake.buckets["artifacts"]
-    storage = f"s3://{bucket}/{checkpoints_prefix(TEAM).rstrip('/')}"
-    events = tmp_path / "events.jsonl"
+    bucket, storage, events, team = run.bucket, run.storage, run.events, run.team
     epochs = 12
-    team = Workload.of(plans["dev"], f"team-{TEAM}", "workload")
-    # The moto server answers as the account would: a request the team's role may not make gets 403.
-    recording_moto.log.enforce = enforcer(team, lake)
     with ray_cluster(3, _node_env(recording_moto)) as cluster, recording_moto.log.capture() as recorded:
         driver = drivers(cluster, *_args(storage, "killed-worker", dataset, events, "--epochs", str(epochs)))
         # Kill rank 1's process once Ray Train has committed the checkpoint of epoch 2 (its snapshot says so).
@@ -242,15 +258,12 @@ def test_a_killed_worker_resumes_from_the_latest_checkpoint_under_the_teams_role
 
 
 def test_a_drained_node_gives_the_loop_its_notice_and_the_run_resumes_on_a_new_node(
-    plans: dict[str, Plan], lake: Lake, recording_moto: RecordingMoto, dataset: Path, tmp_path: Path, drivers: Any
+    run: Run, recording_moto: RecordingMoto, dataset: Path, drivers: Any
 ) -> None:
-    bucket = lake.buckets["artifacts"]
-    storage = f"s3://{bucket}/{checkpoints_prefix(TEAM).rstrip('/')}"
-    events = tmp_path / "events.jsonl"
+    bucket, storage, events = run.bucket, run.storage, run.events
     # One CPU on the head and one on a worker node: one training worker on each. Small batches make an epoch long
     # enough that the notice arrives in the middle of one.
     env = _node_env(recording_moto, RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="4")
-    recording_moto.log.enforce = enforcer(Workload.of(plans["dev"], f"team-{TEAM}", "workload"), lake)
     with ray_cluster(1, env) as cluster, recording_moto.log.capture():
         node = cluster.add_node(1, "worker-1")
         args = _args(storage, "drained-node", dataset, events, "--epochs", "6", "--batch-size", "4")
@@ -288,12 +301,9 @@ def test_a_drained_node_gives_the_loop_its_notice_and_the_run_resumes_on_a_new_n
 
 
 def test_a_rerun_with_the_same_name_resumes_the_run(
-    plans: dict[str, Plan], lake: Lake, recording_moto: RecordingMoto, dataset: Path, tmp_path: Path, drivers: Any
+    run: Run, recording_moto: RecordingMoto, dataset: Path, drivers: Any
 ) -> None:
-    bucket = lake.buckets["artifacts"]
-    storage = f"s3://{bucket}/{checkpoints_prefix(TEAM).rstrip('/')}"
-    events = tmp_path / "events.jsonl"
-    recording_moto.log.enforce = enforcer(Workload.of(plans["dev"], f"team-{TEAM}", "workload"), lake)
+    storage, events = run.storage, run.events
     with ray_cluster(3, _node_env(recording_moto)) as cluster, recording_moto.log.capture():
         first = drivers(cluster, *_args(storage, "rerun", dataset, events, "--epochs", "2")).result()
         second = drivers(cluster, *_args(storage, "rerun", dataset, events, "--epochs", "4")).result()

@@ -9,9 +9,9 @@ resource (no remote Helm component), so `mlp plan` shows each of them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -243,74 +243,60 @@ class GpuNodePools(pulumi.ComponentResource):
     # -- device plugin and warm capacity -----------------------------------------------------------------------
 
     def _install_device_plugin(self) -> None:
-        name, args = self._name, self._args
-        pools = [p for p in args.pools if p.needs_device_plugin]
-        if not pools:
-            return
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-device-plugin-namespace",
-            metadata={
-                "name": documents.DEVICE_PLUGIN_NAMESPACE,
-                # The device plugin mounts the kubelet's device-plugin socket directory from the host.
-                "labels": {**args.cost_labels, **pod_security_labels("privileged")},
-            },
-            opts=self._child,
-        )
-        labels = dict(args.cost_labels)
-        policy_resources.network_policies(
-            f"{name}-{documents.DEVICE_PLUGIN_NAMESPACE}",
-            lambda _: platform_policies.device_plugin_policies(labels),
-            args.addresses,
-            namespace,
-            self,
-        )
-        chart = versions.chart("nvidia-device-plugin")
-        k8s.helm.v3.Release(
-            f"{name}-nvidia-device-plugin",
-            name="nvidia-device-plugin",
-            chart=chart.name,
-            version=chart.version,
-            repository_opts={"repo": chart.repository},
-            namespace=documents.DEVICE_PLUGIN_NAMESPACE,
-            values=documents.device_plugin_values(pools),
-            atomic=True,
-            cleanup_on_fail=True,
-            max_history=5,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
-        )
+        pools = [p for p in self._args.pools if p.needs_device_plugin]
+        if pools:
+            labels = dict(self._args.cost_labels)
+            self._node_daemon(
+                "device-plugin",
+                documents.DEVICE_PLUGIN_NAMESPACE,
+                "nvidia-device-plugin",
+                "nvidia-device-plugin",
+                documents.device_plugin_values(pools),
+                lambda _: platform_policies.device_plugin_policies(labels),
+            )
 
     def _install_efa_device_plugin(self) -> None:
         """The EFA device plugin on efa pools' nodes: without it no pod can request `vpc.amazonaws.com/efa`, and
         Karpenter launches efa nodes only for pods that do."""
+        if any(p.efa for p in self._args.pools):
+            labels = dict(self._args.cost_labels)
+            self._node_daemon(
+                "efa-device-plugin",
+                documents.EFA_DEVICE_PLUGIN_NAMESPACE,
+                "aws-efa-k8s-device-plugin",
+                "efa-device-plugin",
+                documents.efa_device_plugin_values(),
+                lambda _: platform_policies.efa_device_plugin_policies(labels),
+            )
+
+    def _node_daemon(
+        self,
+        key: str,
+        namespace_name: str,
+        chart_key: str,
+        release_key: str,
+        values: dict[str, Any],
+        policies: Callable[[Any], list[dict[str, Any]]],
+    ) -> None:
+        """A device plugin chart in a namespace of its own. Pod Security `privileged`: the plugins mount the
+        kubelet's device-plugin socket directory from the host (the EFA plugin runs privileged on the host network
+        and opens /dev/infiniband)."""
         name, args = self._name, self._args
-        if not any(p.efa for p in args.pools):
-            return
         namespace = k8s.core.v1.Namespace(
-            f"{name}-efa-device-plugin-namespace",
-            metadata={
-                "name": documents.EFA_DEVICE_PLUGIN_NAMESPACE,
-                # The chart runs the plugin privileged on the host network (it opens /dev/infiniband).
-                "labels": {**args.cost_labels, **pod_security_labels("privileged")},
-            },
+            f"{name}-{key}-namespace",
+            metadata={"name": namespace_name, "labels": {**args.cost_labels, **pod_security_labels("privileged")}},
             opts=self._child,
         )
-        labels = dict(args.cost_labels)
-        policy_resources.network_policies(
-            f"{name}-{documents.EFA_DEVICE_PLUGIN_NAMESPACE}",
-            lambda _: platform_policies.efa_device_plugin_policies(labels),
-            args.addresses,
-            namespace,
-            self,
-        )
-        chart = versions.chart("aws-efa-k8s-device-plugin")
+        policy_resources.network_policies(f"{name}-{namespace_name}", policies, args.addresses, namespace, self)
+        chart = versions.chart(chart_key)
         k8s.helm.v3.Release(
-            f"{name}-efa-device-plugin",
-            name="aws-efa-k8s-device-plugin",
+            f"{name}-{release_key}",
+            name=chart.name,
             chart=chart.name,
             version=chart.version,
             repository_opts={"repo": chart.repository},
-            namespace=documents.EFA_DEVICE_PLUGIN_NAMESPACE,
-            values=documents.efa_device_plugin_values(),
+            namespace=namespace_name,
+            values=values,
             atomic=True,
             cleanup_on_fail=True,
             max_history=5,
