@@ -1166,10 +1166,29 @@ def _check_named_group(ec2: Any, name: str, pool: GpuPoolConfig) -> list[Finding
 # --- check 4: free IP addresses ------------------------------------------------------------------------------
 
 
+def efa_addresses(cfg: PlatformConfig) -> tuple[int, str]:
+    """The addresses efa pools' nodes take beyond IPS_PER_NODE: every EFA interface after the first is an `efa`
+    interface with an address of its own (Karpenter makes one per EFA card), at the pool's most nodes."""
+    total, parts = 0, []
+    for name, pool in cfg.gpu_pools.items():
+        if not pool.efa:
+            continue
+        extra = max(
+            (-(-pool.max_gpus // s.gpu_count) * (s.efa_interfaces - 1) for s in pool_candidates(pool) if s.gpu_count),
+            default=0,
+        )
+        if extra:
+            total += extra
+            parts.append(f"pool `{name}`: {extra}")
+    text = f"{total} for EFA interfaces after each node's first ({', '.join(parts)})" if total else ""
+    return total, text
+
+
 def check_ips(cfg: PlatformConfig, network: StackNetwork) -> list[Finding]:
     """Free addresses in the private subnets against the nodes at full scale times IPS_PER_NODE."""
     nodes, breakdown = max_nodes(cfg)
-    demand = nodes * IPS_PER_NODE
+    efa, efa_text = efa_addresses(cfg)
+    demand = nodes * IPS_PER_NODE + efa
     if network.adopted:
         if not network.subnets:
             return []
@@ -1195,10 +1214,13 @@ def check_ips(cfg: PlatformConfig, network: StackNetwork) -> list[Finding]:
             f"usable in the planned private subnets ({sizes}; AWS reserves {AWS_RESERVED_PER_SUBNET} addresses in each)"
         )
         fix_more = "choose a larger network.cidr"
-    need = (
-        f"the stack may run {nodes} nodes ({breakdown}), about {demand} addresses at {IPS_PER_NODE} per node "
-        f"(the VPC CNI gives every pod an address), and {supply} are {source}"
+    per_node = f"at {IPS_PER_NODE} per node (the VPC CNI gives every pod an address)"
+    addresses = (
+        f"about {demand} addresses: {nodes * IPS_PER_NODE} {per_node} and {efa_text}"
+        if efa
+        else f"about {demand} addresses {per_node}"
     )
+    need = f"the stack may run {nodes} nodes ({breakdown}), {addresses}, and {supply} are {source}"
     fix = f"{fix_more}, or lower gpu_pools.*.max_gpus, cpu_pool.max_vcpus or cluster.system_node_group.max_size"
     if demand > supply:
         return [

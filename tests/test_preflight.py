@@ -566,12 +566,13 @@ def test_adopted_subnets_free_ips_against_the_nodes_at_full_scale(
 
 def test_created_network_free_ips_come_from_the_subnet_plan(configs: dict[str, PlatformConfig]) -> None:
     # prod: 10.30.0.0/16 over 3 AZs -> three /18 private subnets, 16384 - 5 = 16379 usable each = 49137;
-    # 88 nodes x 30 = 2640.
+    # 88 nodes x 30 = 2640, plus the training pool's EFA: 2 p5.48xlarge x 31 more interfaces = 62.
     (finding,) = check_ips(configs["prod"], StackNetwork(zones=(), adopted=False))
     assert finding.severity == "ok"
     assert finding.message.endswith(
-        "about 2640 addresses at 30 per node (the VPC CNI gives every pod an address), and 49137 are usable in the "
-        "planned private subnets (10.30.0.0/18, 10.30.64.0/18, 10.30.128.0/18; AWS reserves 5 addresses in each)"
+        "about 2702 addresses: 2640 at 30 per node (the VPC CNI gives every pod an address) and 62 for EFA interfaces "
+        "after each node's first (pool `training`: 62), and 49137 are usable in the planned private subnets "
+        "(10.30.0.0/18, 10.30.64.0/18, 10.30.128.0/18; AWS reserves 5 addresses in each)"
     )
     big = configs["prod"].model_copy(
         update={"cpu_pool": configs["prod"].cpu_pool.model_copy(update={"max_vcpus": 100_000})}
