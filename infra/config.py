@@ -637,6 +637,20 @@ class GpuPoolConfig(_Model):
             version = f"v{version}"
         return f"{self.ami_family}@{version}"
 
+    def candidate_types(self) -> tuple[gpu_catalog.GpuInstance, ...]:
+        """Every catalog type the pool may launch: its instance types and every NVIDIA type of its families (of its
+        architecture), once each, by name."""
+        seen: dict[str, gpu_catalog.GpuInstance] = {}
+        for itype in self.instance_types:
+            spec = gpu_catalog.gpu_instance(itype)
+            if spec is not None:
+                seen[itype] = spec
+        for family in self.instance_families:
+            for spec in gpu_catalog.instances_of_family(family):
+                if spec.is_nvidia and spec.arch == self.architecture:
+                    seen.setdefault(spec.instance_type, spec)
+        return tuple(seen[t] for t in sorted(seen))
+
 
 class CpuPoolConfig(_Model):
     """Karpenter NodePool for CPU workloads (Ray CPU workers, CPU predictors); GPU types are excluded."""
@@ -2139,13 +2153,6 @@ def _check_gpu_pools(cfg: PlatformConfig, add: Add) -> None:
         )
 
 
-def _pool_candidates(pool: GpuPoolConfig) -> list[gpu_catalog.GpuInstance]:
-    found = [s for t in pool.instance_types if (s := gpu_catalog.gpu_instance(t))]
-    for fam in pool.instance_families:
-        found += [s for s in gpu_catalog.instances_of_family(fam) if s.arch == pool.architecture]
-    return [s for s in found if s.is_nvidia]
-
-
 def _check_efa(at: Path, pool: GpuPoolConfig, add: Add) -> None:
     """`efa` only on types that take EFA, with one EFA-per-GPU ratio (a worker's interfaces follow its GPUs);
     `placement_group` only with efa, and never on a Capacity Block."""
@@ -2181,7 +2188,7 @@ def _check_efa(at: Path, pool: GpuPoolConfig, add: Add) -> None:
             "must be 0 on an efa pool: the warm-capacity placeholders request no EFA, so Karpenter would launch "
             "their nodes without EFA interfaces, and Ray workers, which request them, could not use those nodes",
         )
-    candidates = _pool_candidates(pool)
+    candidates = [s for s in pool.candidate_types() if s.is_nvidia]
     without = [s.instance_type for s in candidates if not s.efa_interfaces]
     if without:
         where = at + (("instance_types",) if pool.instance_types else ("instance_families",))
@@ -2194,7 +2201,7 @@ def _check_efa(at: Path, pool: GpuPoolConfig, add: Add) -> None:
         return
     ratios = {s.instance_type: Fraction(s.efa_interfaces, s.gpu_count) for s in candidates if s.gpu_count}
     if len(set(ratios.values())) > 1:
-        shown = ", ".join(f"{t} ({s.efa_interfaces} EFA / {s.gpu_count} GPUs)" for t, s in _by_type(candidates))
+        shown = ", ".join(f"{s.instance_type} ({s.efa_interfaces} EFA / {s.gpu_count} GPUs)" for s in candidates)
         add(
             at + ("instance_types",),
             f"efa: the types give different EFA interfaces per GPU ({shown}); a worker requests the interfaces of its "
@@ -2202,15 +2209,11 @@ def _check_efa(at: Path, pool: GpuPoolConfig, add: Add) -> None:
         )
 
 
-def _by_type(candidates: list[gpu_catalog.GpuInstance]) -> list[tuple[str, gpu_catalog.GpuInstance]]:
-    return sorted({s.instance_type: s for s in candidates}.items())
-
-
 def efa_per_gpu(pool: GpuPoolConfig) -> Fraction | None:
     """EFA interfaces per GPU of an efa pool's types (config refuses pools where the types differ), else None."""
     if not pool.efa:
         return None
-    ratios = [Fraction(s.efa_interfaces, s.gpu_count) for s in _pool_candidates(pool) if s.gpu_count]
+    ratios = [Fraction(s.efa_interfaces, s.gpu_count) for s in pool.candidate_types() if s.is_nvidia and s.gpu_count]
     return ratios[0] if ratios else None
 
 
@@ -2529,12 +2532,6 @@ def _check_gpu_pool(
     biggest = _pool_gpus_per_node(cfg, pool)
     if biggest is not None and gpus > biggest:
         add(gpus_path, f"{gpus} GPUs per {per} do not fit on any node of pool {pool!r} (at most {biggest})")
-    if per == "replica" and cfg.gpu_pools[pool].efa:
-        add(
-            pool_path,
-            f"pool {pool!r} has efa, for multi-node training: a model server requests no EFA, so Karpenter would "
-            "launch nodes without EFA there that training workers cannot use; serve from a pool without efa",
-        )
 
 
 def _check_efa_worker(cfg: PlatformConfig, gpus_path: Path, pool: str, gpus: int, add: Add) -> None:
@@ -2559,6 +2556,12 @@ def _check_services(cfg: PlatformConfig, add: Add) -> None:
                 add(path, "GPU workloads need gpu_pool (the pool whose taint they tolerate)")
             return
         _check_gpu_pool(cfg, path, path, pool, gpus, "replica", add)
+        if pool in cfg.gpu_pools and cfg.gpu_pools[pool].efa:
+            add(
+                path,
+                f"pool {pool!r} has efa, for multi-node training: a model server requests no EFA, so Karpenter would "
+                "launch nodes without EFA there that training workers cannot use; serve from a pool without efa",
+            )
 
     if not cfg.mlflow.auth.enabled and cfg.environment != "dev":
         add(("mlflow", "auth", "enabled"), "must be true outside dev: MLflow would accept anonymous writes")

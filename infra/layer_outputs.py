@@ -85,6 +85,15 @@ def _present(value: Any, key: str, required: bool) -> Any:
     return value
 
 
+def missing_output(feature: str, key: str) -> ValueError:
+    """The error for an optional output the cluster layer needs (`feature` is configured) and the cloud layer's stack
+    does not have: that stack was deployed by an older version of the program, or not at all."""
+    return ValueError(
+        f"{feature}, but the cloud layer's stack has no output {key}: run `pulumi up` for the cloud layer with this "
+        "version of the program first"
+    )
+
+
 def cloud_stack_name(organization: str, stack: str) -> str:
     """The cloud layer's stack, as a StackReference names it (`organization/ml-platform/dev` on a self-managed
     backend, `<org>/ml-platform/dev` on Pulumi Cloud)."""

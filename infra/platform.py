@@ -457,9 +457,13 @@ class CloudLayer:
                             # Workflow pods run as the team, with its artifacts under pipelines/<team>/.
                             *([WORKFLOW_SERVICE_ACCOUNT] if pipelines else []),
                         ],
-                        artifact_prefixes=[pipelines_prefix(spec.name)] if pipelines else [],
-                        # Ray Train runs of the team's clusters and RayJobs checkpoint under checkpoints/<team>/.
-                        checkpoints_prefix=checkpoints_prefix(spec.name) if spec.namespace in ray_teams else None,
+                        artifact_prefixes=[
+                            *([pipelines_prefix(spec.name)] if pipelines else []),
+                            # Ray Train runs of the team's clusters and RayJobs checkpoint under checkpoints/<team>/
+                            # (and only there: the shipped job's storage makes no directory markers and calls no
+                            # HeadBucket, `train_distributed._NoDirectories`).
+                            *([checkpoints_prefix(spec.name)] if spec.namespace in ray_teams else []),
+                        ],
                     )
                     for spec in specs.tenant_specs(cfg)
                 ],

@@ -199,16 +199,7 @@ def quota_code(family: str, capacity_type: str) -> str | None:
 
 def pool_candidates(pool: GpuPoolConfig) -> tuple[GpuInstance, ...]:
     """Every catalog type the pool may launch: its instance types and every type of its families."""
-    seen: dict[str, GpuInstance] = {}
-    for itype in pool.instance_types:
-        spec = gpu_catalog.gpu_instance(itype)
-        if spec is not None:
-            seen[itype] = spec
-    for family in pool.instance_families:
-        for spec in gpu_catalog.instances_of_family(family):
-            if spec.is_nvidia and spec.arch == pool.architecture:
-                seen.setdefault(spec.instance_type, spec)
-    return tuple(seen[t] for t in sorted(seen))
+    return pool.candidate_types()
 
 
 def worst_case_nodes(types: Sequence[GpuInstance], max_gpus: int) -> tuple[int, dict[str, int]]:
@@ -992,9 +983,9 @@ def _efa_interfaces(ec2: Any, types: Sequence[str]) -> dict[str, int]:
             InstanceTypes=list(types),
         )
     except _RefusedError as exc:
-        if exc.denied or len(types) == 1:
-            if exc.denied:
-                raise
+        if exc.denied:
+            raise
+        if len(types) == 1:
             return out  # the region has no such type: it takes no EFA here
         # One type unknown to the region fails the whole call: ask for each.
         for itype in types:

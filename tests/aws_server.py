@@ -289,3 +289,25 @@ def rejected_credentials(ctx: AwsContext) -> Iterator[None]:
             http_status_code=403,
         )
         yield
+
+
+def answer_operation(
+    client: Any, operation: str, answer: Callable[[dict[str, Any]], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Answer one operation a moto server lacks (EC2's DescribeCapacityReservations, DescribePlacementGroups) from
+    `answer(params)`, in AWS's documented response shape; the rest of the client still goes to the server. Returns
+    the list the calls' parameters are recorded into. `answer` may raise botocore's ClientError, as AWS would."""
+    from botocore.awsrequest import AWSResponse
+
+    calls: list[dict[str, Any]] = []
+    service = client.meta.service_model.service_id.hyphenize()
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        calls.append(dict(params))
+
+    def respond(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return AWSResponse("https://aws", 200, {}, None), answer(calls[-1])  # type: ignore[arg-type]
+
+    client.meta.events.register(f"provide-client-params.{service}.{operation}", record)
+    client.meta.events.register(f"before-call.{service}.{operation}", respond)
+    return calls

@@ -37,6 +37,7 @@ from mlplatform.mlp.k8s_schema import object_of
 from mlplatform.mlp.planner import Plan, plan_stack
 from mlplatform.mlp.preflight import StackNetwork, check_efa
 from mlplatform.mlp.stackfile import Project, load_stack
+from tests.aws_server import answer_operation
 from tests.k8s_schema import validate_custom_resource
 from tests.test_ray_tenancy import _restricted_violations
 
@@ -55,6 +56,22 @@ def _issues(config: dict[str, Any]) -> dict[str, str]:
 def _pools(config: dict[str, Any]) -> dict[str, Any]:
     pools: dict[str, Any] = config["ml-platform:gpu_pools"]
     return pools
+
+
+def _with_efa_pool(
+    config: dict[str, Any], name: str, instance_type: str, zone: str = "us-east-1a", **pool: Any
+) -> dict[str, Any]:
+    """`config` with an efa pool `name` of one instance type, without a reservation, in `zone`; the budget's GPU
+    cap raised to hold it."""
+    _pools(config)[name] = {
+        "instance_types": [instance_type],
+        "max_gpus": 16,
+        "efa": True,
+        "availability_zone": zone,
+        **pool,
+    }
+    config["ml-platform:budget"]["max_gpus"] = 64
+    return config
 
 
 # --- config -----------------------------------------------------------------------------------------------------
@@ -226,14 +243,7 @@ def test_efa_costs_nothing(project: Project, stack_config: Callable[[str], dict[
 def test_a_rayjob_on_an_efa_pool_requests_its_interfaces(project: Project, stack_config: Any) -> None:
     from tests.test_train_rayjob import _kuberay_pods, _rayjob
 
-    config = stack_config("dev")
-    _pools(config)["multinode"] = {
-        "instance_types": ["p4d.24xlarge"],
-        "max_gpus": 16,
-        "efa": True,
-        "availability_zone": "us-east-1a",
-    }
-    config["ml-platform:budget"]["max_gpus"] = 64
+    config = _with_efa_pool(stack_config("dev"), "multinode", "p4d.24xlarge")
     config["ml-platform:pipelines"]["templates"]["ray_job"] = {
         "pool": "multinode",
         "workers": 2,
@@ -259,18 +269,8 @@ def test_a_rayjob_on_an_efa_pool_requests_its_interfaces(project: Project, stack
 
 def _efa_variant(stack_config: Any, **pool: Any) -> dict[str, Any]:
     """Prod with a second training pool on p4d.24xlarge (4 EFA / 8 GPUs), without a reservation."""
-    config = stack_config("prod")
-    _pools(config)["multinode"] = {
-        "instance_types": ["p4d.24xlarge"],
-        "max_gpus": 16,
-        "ami_version": "v20260724",
-        "consolidation_policy": "WhenEmpty",
-        "efa": True,
-        "availability_zone": "us-east-1b",
-        **pool,
-    }
-    config["ml-platform:budget"]["max_gpus"] = 64
-    return config
+    settings = {"ami_version": "v20260724", "consolidation_policy": "WhenEmpty", **pool}
+    return _with_efa_pool(stack_config("prod"), "multinode", "p4d.24xlarge", "us-east-1b", **settings)
 
 
 def test_a_pool_without_a_reservation_gets_its_own_cluster_placement_group(project: Project, stack_config: Any) -> None:
@@ -314,15 +314,7 @@ def test_an_efa_node_group_lists_every_efa_interface_in_both_groups(project: Pro
 
 
 def test_pool_specs_follow_the_config(stack_config: Any) -> None:
-    config = stack_config("dev")
-    _pools(config)["p"] = {
-        "instance_types": ["p5.48xlarge"],
-        "max_gpus": 8,
-        "efa": True,
-        "availability_zone": "us-east-1a",
-    }
-    config["ml-platform:budget"]["max_gpus"] = 64
-    cfg = validate_config(config, SOURCE)
+    cfg = validate_config(_with_efa_pool(stack_config("dev"), "p", "p5.48xlarge", max_gpus=8), SOURCE)
     spec = next(s for s in pool_specs(cfg) if s.name == "p")
     assert spec.efa and spec.efa_devices(8) == 32 and spec.efa_devices(4) == 16
     assert spec.placement_group == f"{cfg.cluster_name}-p" and spec.creates_placement_group
@@ -333,23 +325,6 @@ def test_pool_specs_follow_the_config(stack_config: Any) -> None:
 
 
 # --- preflight --------------------------------------------------------------------------------------------------
-
-
-def _answer(ec2: Any, operation: str, answer: Callable[[dict[str, Any]], dict[str, Any]]) -> list[dict[str, Any]]:
-    """Answer one EC2 operation moto lacks from `answer(params)`; the calls' parameters are recorded."""
-    from botocore.awsrequest import AWSResponse
-
-    calls: list[dict[str, Any]] = []
-
-    def record(params: dict[str, Any], **_: Any) -> None:
-        calls.append(dict(params))
-
-    def respond(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse("https://ec2", 200, {}, None), answer(calls[-1])  # type: ignore[arg-type]
-
-    ec2.meta.events.register(f"provide-client-params.ec2.{operation}", record)
-    ec2.meta.events.register(f"before-call.ec2.{operation}", respond)
-    return calls
 
 
 def _prod_cfg(stack_config: Any, **training: Any) -> PlatformConfig:
@@ -396,8 +371,8 @@ def moto_ec2(moto_endpoint: str) -> Any:
 
 
 def test_preflight_passes_the_prod_pool_in_its_reservations_group(stack_config: Any, moto_ec2: Any) -> None:
-    groups = _answer(moto_ec2, "DescribePlacementGroups", _groups({"mlp-prod-training": CLUSTER}))
-    _answer(moto_ec2, "DescribeCapacityReservations", _reservation_in("mlp-prod-training"))
+    groups = answer_operation(moto_ec2, "DescribePlacementGroups", _groups({"mlp-prod-training": CLUSTER}))
+    answer_operation(moto_ec2, "DescribeCapacityReservations", _reservation_in("mlp-prod-training"))
     findings = check_efa(_prod_cfg(stack_config), moto_ec2, _network())
     assert [(f.severity, f.subject) for f in findings] == [("ok", "gpu_pools.training")]
     # EC2's own count (moto's bundled DescribeInstanceTypes), in the reservation's AZ only.
@@ -420,8 +395,8 @@ CLUSTER = {"Strategy": "cluster", "State": "available"}
 def test_preflight_refuses_a_group_that_is_missing_of_another_kind_or_not_the_reservations(
     stack_config: Any, moto_ec2: Any, found: dict[str, dict[str, str]], held_in: str | None, part: str
 ) -> None:
-    _answer(moto_ec2, "DescribePlacementGroups", _groups(found))
-    _answer(moto_ec2, "DescribeCapacityReservations", _reservation_in(held_in))
+    answer_operation(moto_ec2, "DescribePlacementGroups", _groups(found))
+    answer_operation(moto_ec2, "DescribeCapacityReservations", _reservation_in(held_in))
     errors = [f for f in check_efa(_prod_cfg(stack_config), moto_ec2, _network()) if f.severity == "error"]
     assert len(errors) == 1 and part in errors[0].message, errors
     assert errors[0].subject == "gpu_pools.training: placement group mlp-prod-training"
@@ -453,9 +428,9 @@ def test_preflight_reports_an_instance_type_ec2_says_takes_no_efa(stack_config: 
             ]
         }
 
-    _answer(moto_ec2, "DescribeInstanceTypes", no_efa)
-    _answer(moto_ec2, "DescribePlacementGroups", _groups({"mlp-prod-training": CLUSTER}))
-    _answer(moto_ec2, "DescribeCapacityReservations", _reservation_in("mlp-prod-training"))
+    answer_operation(moto_ec2, "DescribeInstanceTypes", no_efa)
+    answer_operation(moto_ec2, "DescribePlacementGroups", _groups({"mlp-prod-training": CLUSTER}))
+    answer_operation(moto_ec2, "DescribeCapacityReservations", _reservation_in("mlp-prod-training"))
     errors = [f for f in check_efa(_prod_cfg(stack_config), moto_ec2, _network()) if f.severity == "error"]
     assert next(e.message for e in errors) == (
         "GPU pods of pool `training` that request EFA will stay Pending: EC2 says p5.48xlarge does not support EFA"
@@ -494,18 +469,10 @@ def test_preflight_asks_type_by_type_when_the_region_does_not_know_one(stack_con
             ]
         }
 
-    _answer(moto_ec2, "DescribeInstanceTypes", answer)
-    _answer(moto_ec2, "DescribePlacementGroups", _groups({"mlp-prod-training": CLUSTER}))
-    _answer(moto_ec2, "DescribeCapacityReservations", _reservation_in("mlp-prod-training"))
-    config = stack_config("prod")
-    _pools(config)["multinode"] = {
-        "instance_types": ["p5en.48xlarge"],
-        "max_gpus": 16,
-        "ami_version": "v20260724",
-        "efa": True,
-        "availability_zone": "us-east-1a",
-    }
-    config["ml-platform:budget"]["max_gpus"] = 64
+    answer_operation(moto_ec2, "DescribeInstanceTypes", answer)
+    answer_operation(moto_ec2, "DescribePlacementGroups", _groups({"mlp-prod-training": CLUSTER}))
+    answer_operation(moto_ec2, "DescribeCapacityReservations", _reservation_in("mlp-prod-training"))
+    config = _with_efa_pool(stack_config("prod"), "multinode", "p5en.48xlarge", ami_version="v20260724")
     findings = check_efa(validate_config(config, SOURCE), moto_ec2, _network())
     errors = {f.subject: f.message for f in findings if f.severity == "error"}
     assert errors["gpu_pools.multinode: p5en.48xlarge"].endswith("EC2 says p5en.48xlarge does not support EFA")

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 from rich.console import Console
 
@@ -45,6 +44,7 @@ from mlplatform.mlp.preflight import (
     worst_case_nodes,
 )
 from mlplatform.mlp.stackfile import Project, load_stack
+from tests.aws_server import answer_operation
 
 REGION = "us-east-1"
 RESERVATION = "cr-0a1b2c3d4e5f60718"  # the prod stack's reservation id
@@ -171,30 +171,21 @@ def ec2_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Stubber]]:
 def _answer_reservations(ec2: Any, reservations: list[dict[str, Any]], calls: list[list[str]]) -> None:
     """Let moto serve EC2 but answer DescribeCapacityReservations (which moto lacks) from `reservations`."""
 
-    def record(params: dict[str, Any], **_: Any) -> None:
+    def answer(params: dict[str, Any]) -> dict[str, Any]:
         calls.append(list(params.get("CapacityReservationIds", [])))
+        return {"CapacityReservations": [r for r in reservations if r["CapacityReservationId"] in calls[-1]]}
 
-    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        found = [r for r in reservations if r["CapacityReservationId"] in calls[-1]]
-        return AWSResponse("", 200, {}, None), {"CapacityReservations": found}
-
-    ec2.meta.events.register("before-parameter-build.ec2.DescribeCapacityReservations", record)
-    ec2.meta.events.register("before-call.ec2.DescribeCapacityReservations", answer)
+    answer_operation(ec2, "DescribeCapacityReservations", answer)
 
 
 def _answer_placement_groups(ec2: Any, groups: dict[str, tuple[str, str]]) -> None:
     """Answer DescribePlacementGroups (which moto lacks) from `groups`: name -> (strategy, state)."""
-    asked: list[list[str]] = []
 
-    def record(params: dict[str, Any], **_: Any) -> None:
-        asked.append(list(params.get("GroupNames", [])))
+    def answer(params: dict[str, Any]) -> dict[str, Any]:
+        names = [n for n in params.get("GroupNames", []) if n in groups]
+        return {"PlacementGroups": [{"GroupName": n, "Strategy": groups[n][0], "State": groups[n][1]} for n in names]}
 
-    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        found = [{"GroupName": n, "Strategy": groups[n][0], "State": groups[n][1]} for n in asked[-1] if n in groups]
-        return AWSResponse("", 200, {}, None), {"PlacementGroups": found}
-
-    ec2.meta.events.register("before-parameter-build.ec2.DescribePlacementGroups", record)
-    ec2.meta.events.register("before-call.ec2.DescribePlacementGroups", answer)
+    answer_operation(ec2, "DescribePlacementGroups", answer)
 
 
 # --- vCPU demand: pure arithmetic ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from mlplatform.infra import platform_policy_resources as policy_resources
 from mlplatform.infra.container_logs import documents
 from mlplatform.infra.k8s_documents import pod_security_labels
 from mlplatform.infra.k8s_resources import helm_release
+from mlplatform.infra.layer_outputs import missing_output
 
 if TYPE_CHECKING:
     from mlplatform.infra.platform_policies import ClusterAddresses
@@ -69,10 +70,7 @@ class ContainerLogs(pulumi.ComponentResource):
 
 def _values(args: ContainerLogsArgs, groups: Mapping[str, str] | None, labels: Mapping[str, str]) -> dict[str, object]:
     if not groups:
-        raise ValueError(
-            "observability.logs is enabled, but the cloud layer's stack has no output container_log_groups: run "
-            "`pulumi up` for the cloud layer with this version of the program first"
-        )
+        raise missing_output("observability.logs is enabled", "container_log_groups")
     return documents.values_for(
         region=args.region, log_groups=groups, team_namespaces=args.team_namespaces, labels=labels
     )

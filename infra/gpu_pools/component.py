@@ -22,6 +22,7 @@ from mlplatform.infra.catalog import versions
 from mlplatform.infra.gpu_pools import documents
 from mlplatform.infra.gpu_pools.documents import GeneralPoolSpec, PoolSpec
 from mlplatform.infra.k8s_documents import pod_security_labels
+from mlplatform.infra.layer_outputs import missing_output
 from mlplatform.infra.registry.documents import ImageCache, cached_image
 from mlplatform.infra.registry.images import with_chart_images
 
@@ -345,8 +346,5 @@ class GpuNodePools(pulumi.ComponentResource):
 
 def _efa_group(group: str | None) -> str:
     if not group:
-        raise ValueError(
-            "an efa pool's nodes need the EFA security group, and the cloud layer's stack has no output "
-            "'efa_security_group_id': run `pulumi up` for the cloud layer with this version of the program first"
-        )
+        raise missing_output("a GPU pool has efa", "efa_security_group_id")
     return group

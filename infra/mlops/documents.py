@@ -663,8 +663,6 @@ the event and for a pool's `termination_grace_period` (2m) to delete do-not-disr
 RAY_DRAIN_SECONDS = 80
 """RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S of GPU workers: on SIGTERM, `ray start --block` marks its node as draining
 for preemption this long (the deadline Ray Train's preemption watcher reports), just under the grace period."""
-CHECKPOINTS_ENV = "MLP_CHECKPOINTS"
-"""The team's checkpoint location (`s3://<artifacts>/checkpoints/<team>/`) in its Ray pods' environment."""
 
 
 def checkpoints_prefix(team: str) -> str:

@@ -17,6 +17,7 @@ from mlplatform.infra.catalog import versions
 from mlplatform.infra.drift.alerts import drift_alert_group
 from mlplatform.infra.k8s_documents import pod_security_labels
 from mlplatform.infra.k8s_resources import custom_resource, helm_release
+from mlplatform.infra.layer_outputs import missing_output
 from mlplatform.infra.observability import dashboards, documents, pushgateway, rules
 from mlplatform.infra.observability.alerting import AlertingSpec
 from mlplatform.infra.observability.documents import DCGM_NAMESPACE, NAMESPACE, Monitor, MonitoringSpec
@@ -207,10 +208,7 @@ class Monitoring(pulumi.ComponentResource):
 
 def _values(args: MonitoringArgs, topic_arn: str | None, aws_cli_image: str) -> dict[str, object]:
     if args.alerting.uses_sns and not topic_arn:
-        raise ValueError(
-            "observability.alerting.sns is enabled, but the cloud layer's stack has no output alerts_topic_arn: run "
-            "`pulumi up` for the cloud layer with this version of the program first"
-        )
+        raise missing_output("observability.alerting.sns is enabled", "alerts_topic_arn")
     return documents.kube_prometheus_stack_values(
         args.spec, alerting=args.alerting, topic_arn=topic_arn, aws_cli_image=aws_cli_image
     )

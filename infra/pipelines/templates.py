@@ -83,7 +83,8 @@ DRIFT_POD_LABEL = {"mlplatform.io/drift-job": "true"}
 """The drift step's pods: the only pods of a team namespace that may reach the Pushgateway."""
 
 
-def _param(name: str, value: str | None = None, description: str = "", enum: Sequence[str] = ()) -> dict[str, Any]:
+def _param(name: str, value: Any = None, description: str = "", enum: Sequence[str] = ()) -> dict[str, Any]:
+    """A parameter; `value` is its default (a str, or an Output the resource resolves)."""
     out: dict[str, Any] = {"name": name}
     if value is not None:
         out["value"] = value
@@ -231,7 +232,7 @@ def train_rayjob_template(
     )
 
 
-def train_distributed_parameters(image: str, checkpoints_bucket: str) -> list[dict[str, Any]]:
+def train_distributed_parameters(image: str, checkpoints_bucket: Any) -> list[dict[str, Any]]:
     return [
         _param("dataset", description="CSV dataset URI (s3://bucket/key.csv): header row, numeric columns"),
         _param("label", "label", "label column"),
@@ -264,7 +265,7 @@ def train_distributed_args(workers: int, gpus_per_worker: int) -> list[str]:
 
 
 def train_distributed_template(
-    image: str, labels: Mapping[str, str], shape: RayJobShape, checkpoints_bucket: str, *, mlflow_auth: bool = False
+    image: str, labels: Mapping[str, str], shape: RayJobShape, checkpoints_bucket: Any, *, mlflow_auth: bool = False
 ) -> dict[str, Any]:
     """`mlp-train-distributed`: data-parallel training with Ray Train on a RayJob's cluster (`shape`), one Ray Train
     worker per GPU worker, checkpointing to `s3://<checkpoints-bucket>/checkpoints/<team>/<workflow name>/` with

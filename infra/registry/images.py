@@ -8,6 +8,7 @@ from typing import Any
 
 import pulumi
 
+from mlplatform.infra.layer_outputs import missing_output
 from mlplatform.infra.registry.documents import ImageCache, chart_image_values, deep_merge
 
 
@@ -28,8 +29,5 @@ def required_registry(value: pulumi.Input[str | None]) -> pulumi.Output[str]:
 
 def _present(value: str | None) -> str:
     if not value:
-        raise ValueError(
-            "cluster.image_cache is on but the cloud layer's stack has no output 'image_registry': run `pulumi up` "
-            "for the cloud layer of this stack first, with this version of the program"
-        )
+        raise missing_output("cluster.image_cache is on", "image_registry")
     return value

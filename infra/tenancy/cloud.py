@@ -28,12 +28,6 @@ class TenantAccess:
     artifact_prefixes: Sequence[str] = ()
     """Further prefixes of the lake's artifacts zone the team's role reads and writes (its workflows' artifacts,
     `pipelines/<team>/`); needs `TenantsCloudArgs.artifacts_bucket_arn`."""
-    checkpoints_prefix: str | None = None
-    """The prefix of the artifacts zone where the team's Ray Train runs checkpoint (`checkpoints/<team>/`), read
-    and written like `artifact_prefixes`. Nothing outside it: the shipped job's storage makes no directory markers
-    and calls no HeadBucket (`train_distributed._NoDirectories`), which pyarrow's own S3 filesystem does and a 403
-    on either fails the run (tests/test_checkpoint_resume.py runs it against a moto server that answers as this
-    role would)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,10 +59,9 @@ class TenantsCloud(pulumi.ComponentResource):
         name, args = self._name, self._args
         tenant = access.tenant
         key = f"{name}-{tenant.name}"
-        if (access.artifact_prefixes or access.checkpoints_prefix) and args.artifacts_bucket_arn is None:
+        if access.artifact_prefixes and args.artifacts_bucket_arn is None:
             raise ValueError(f"team {tenant.name}: artifact_prefixes need TenantsCloudArgs.artifacts_bucket_arn")
         extra = list(access.artifact_prefixes)
-        checkpoints = [access.checkpoints_prefix] if access.checkpoints_prefix else []
         tags = {**args.cost_tags, "mlplatform.io/tenant": tenant.name}
         pod_identity_role(
             key,
@@ -79,8 +72,7 @@ class TenantsCloud(pulumi.ComponentResource):
             policy=pulumi.Output.all(args.key_arn, args.artifacts_bucket_arn or "", *args.lake_bucket_arns).apply(
                 lambda v: s3_access_policy(
                     [S3Grant(arn, tenant.lake_prefix, write=True) for arn in v[2:]]
-                    + [S3Grant(v[1], prefix, write=True) for prefix in extra]
-                    + [S3Grant(v[1], prefix, write=True) for prefix in checkpoints],
+                    + [S3Grant(v[1], prefix, write=True) for prefix in extra],
                     key_arn=v[0],
                 )
             ),

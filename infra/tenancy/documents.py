@@ -11,6 +11,8 @@ from typing import Any
 from mlplatform.infra.k8s_documents import pod_security_labels
 
 TENANT_LABEL = "mlplatform.io/tenant"
+TEAM_NAMESPACE_PREFIX = "team-"
+"""A team's namespace is `team-<name>`."""
 WORKLOAD_SERVICE_ACCOUNT = "workload"
 """Service account of a team's namespace that carries the team's AWS role (Pod Identity)."""
 POD_IDENTITY_AGENT = "169.254.170.23/32"  # EKS Pod Identity agent (link-local, on every node)
@@ -43,7 +45,7 @@ class TenantSpec:
 
     @property
     def namespace(self) -> str:
-        return f"team-{self.name}"
+        return f"{TEAM_NAMESPACE_PREFIX}{self.name}"
 
     @property
     def lake_prefix(self) -> str:

@@ -209,27 +209,6 @@ class PipelineEngine(pulumi.ComponentResource):
             image_cache=args.image_cache,
         )
 
-    def _distributed_template(self, shape: RayJobShape, opts: pulumi.ResourceOptions) -> pulumi.Resource:
-        """`mlp-train-distributed`, whose `checkpoints-bucket` parameter defaults to the lake's artifacts bucket."""
-        args = self._args
-        assert args.templates_image is not None
-        image = args.templates_image
-
-        def build(bucket: str) -> dict[str, Any]:
-            return templates.train_distributed_template(
-                image, self._labels, shape, bucket, mlflow_auth=args.mlflow_auth
-            )
-
-        skeleton = build("")
-        return k8s.apiextensions.CustomResource(
-            f"{self._name}-{skeleton['metadata']['name']}",
-            api_version=skeleton["apiVersion"],
-            kind=skeleton["kind"],
-            metadata=skeleton["metadata"],
-            spec=pulumi.Output.from_input(args.artifacts_bucket).apply(lambda bucket: build(bucket)["spec"]),
-            opts=opts,
-        )
-
     def _create_templates(self) -> list[pulumi.Resource]:
         """The shipped ClusterWorkflowTemplates, and the right of every team's groups to read them (they are
         cluster-scoped: `argo submit --from clusterworkflowtemplate/...` reads them with the member's token)."""
@@ -253,7 +232,15 @@ class PipelineEngine(pulumi.ComponentResource):
                     [
                         templates.train_rayjob_template(
                             args.templates_image, self._labels, args.ray_job, mlflow_auth=args.mlflow_auth
-                        )
+                        ),
+                        # Its `checkpoints-bucket` parameter defaults to the lake's artifacts bucket.
+                        templates.train_distributed_template(
+                            args.templates_image,
+                            self._labels,
+                            args.ray_job,
+                            args.artifacts_bucket,
+                            mlflow_auth=args.mlflow_auth,
+                        ),
                     ]
                     if args.ray_job is not None
                     else []
@@ -265,8 +252,6 @@ class PipelineEngine(pulumi.ComponentResource):
                 ),
             )
         ]
-        if args.ray_job is not None:
-            created.append(self._distributed_template(args.ray_job, after_crds))
         role = documents.cluster_templates_reader(self._labels)
         reader = k8s.rbac.v1.ClusterRole(
             f"{self._name}-cluster-templates-reader", metadata=role["metadata"], rules=role["rules"], opts=self._child

@@ -33,6 +33,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -48,10 +49,9 @@ from numpy.typing import NDArray
 from mlplatform.infra.mlops.documents import checkpoints_prefix
 from mlplatform.infra.pipelines.steps._common import StepError, UsageError, run_step
 from mlplatform.infra.pipelines.steps.train import PLAIN_TOKEN, load_dataset, validate_plain
+from mlplatform.infra.tenancy.documents import TEAM_NAMESPACE_PREFIX
 
 MODULE = "mlplatform.infra.pipelines.steps.train_distributed"
-TEAM_NAMESPACE_PREFIX = "team-"
-"""A team's namespace is `team-<name>` (infra.tenancy)."""
 STATE_FILE = "state.json"
 WEIGHTS_FILE = "weights.npy"
 AVERAGE_TIMEOUT_S = 600.0
@@ -217,8 +217,6 @@ def _report(
     spec: DistributedSpec,
 ) -> float:
     """Every rank reports (it is a barrier); rank 0 attaches the checkpoint of position (epoch, step)."""
-    import shutil
-
     import ray.train
 
     loss = _log_loss(w, x, y)
