@@ -1040,9 +1040,9 @@ def check_efa(cfg: PlatformConfig, ec2: Any, network: StackNetwork) -> list[Find
         subject = f"gpu_pools.{name}"
         consequence = f"GPU pods of pool `{name}` that request EFA will stay Pending"
         reservation = pool.capacity_reservation
-        zones = (
-            [reservation.availability_zone] if reservation and reservation.availability_zone else list(network.zones)
-        )
+        # Where the nodes go: the reservation's AZ, or the pool's own (its cluster placement group's), else any.
+        zone = reservation.availability_zone if reservation else pool.availability_zone
+        zones = [zone] if zone else list(network.zones)
         for itype in candidates[name]:
             spec = gpu_catalog.gpu_instance(itype)
             expected = spec.efa_interfaces if spec else 0

@@ -477,3 +477,17 @@ def test_preflight_asks_type_by_type_when_the_region_does_not_know_one(stack_con
     errors = {f.subject: f.message for f in findings if f.severity == "error"}
     assert errors["gpu_pools.multinode: p5en.48xlarge"].endswith("EC2 says p5en.48xlarge does not support EFA")
     assert ("ok", "gpu_pools.training") in {(f.severity, f.subject) for f in findings}
+
+
+def test_preflight_needs_the_efa_type_in_the_pools_own_az(stack_config: Any, moto_ec2: Any) -> None:
+    # A pool with a placement group of its own launches in its availability_zone only: moto offers p5en.48xlarge in
+    # us-east-1a and 1c, so a pool in 1b gets none, though other AZs of the stack have it.
+    answer_operation(moto_ec2, "DescribePlacementGroups", _groups({"mlp-prod-training": CLUSTER}))
+    answer_operation(moto_ec2, "DescribeCapacityReservations", _reservation_in("mlp-prod-training"))
+    config = _with_efa_pool(stack_config("prod"), "multinode", "p5en.48xlarge", "us-east-1b", ami_version="v20260724")
+    findings = check_efa(validate_config(config, SOURCE), moto_ec2, _network())
+    errors = {f.subject: f.message for f in findings if f.severity == "error"}
+    assert errors["gpu_pools.multinode"].endswith("no EFA type of the pool is offered in us-east-1b")
+    _pools(config)["multinode"]["availability_zone"] = "us-east-1c"
+    findings = check_efa(validate_config(config, SOURCE), moto_ec2, _network())
+    assert ("ok", "gpu_pools.multinode") in {(f.severity, f.subject) for f in findings}
