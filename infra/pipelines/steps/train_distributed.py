@@ -191,7 +191,11 @@ def train_loop(config: dict[str, Any]) -> None:
             # Asked by every rank at every step: it is a collective.
             if ray.train.get_preemption_info() is not None and not saved_on_preemption:
                 saved_on_preemption = True
-                if (epoch, step) != last_saved:  # a second checkpoint of one position would replace the first
+                # Saved already when the notice came right after an epoch's checkpoint (a second checkpoint of one
+                # position would replace the first).
+                saved = (epoch, step) == last_saved
+                _event(spec.events, event="notice", rank=rank, epoch=epoch, step=step, saved=saved)
+                if not saved:
                     # The node is being reclaimed: save where we are now, before the notice runs out.
                     _report(rank, w, epoch, step, "preemption", x, y, spec)
                     last_saved = (epoch, step)
