@@ -4,12 +4,13 @@
     python3 dev.py plan dev            the main job: the offline plan of a stack (sets up .venv on first use)
     python3 dev.py test [PYTEST ARGS]  lint, format check, type check and the test suite (on every core)
     python3 dev.py mlp ARGS...         any mlp command inside the project environment
-    python3 dev.py setup [--dev]       only create/refresh .venv from the lock files
-    python3 dev.py lock                regenerate the lock files (requirements*.txt, images/steps/requirements.txt)
+    python3 dev.py setup [--dev]       only create/refresh .venv from the lock files (--dev: also .venv-feast)
+    python3 dev.py lock                regenerate the lock files (requirements*.txt, images/*/requirements.txt)
 
 The environment is `.venv`, installed with hash checking from `requirements.txt` (what `pulumi up` and mlp need;
 the Pulumi CLI installs the same file) or `requirements-dev.txt` (plus the test tools). It is reinstalled only
-when a lock file changes.
+when a lock file changes. With --dev, `.venv-feast` gets the feature store image's lock
+(images/feast/requirements.txt), which the Feast contract test runs: Feast cannot share the project's lock.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
 LOCKS = {False: ROOT / "requirements.txt", True: ROOT / "requirements-dev.txt"}
+FEAST_VENV = ROOT / ".venv-feast"
+FEAST_LOCK = ROOT / "images" / "feast" / "requirements.txt"
 TEST_STEPS = (
     ("ruff check", ["ruff", "check", "."]),
     ("ruff format --check", ["ruff", "format", "--check", "."]),
@@ -72,6 +75,27 @@ def setup(dev: bool) -> None:
     stamp.write_text(digest)
 
 
+def setup_feast() -> None:
+    """Create .venv-feast and install the feature store image's lock (hash-checked) when it changed."""
+    python = FEAST_VENV / ("Scripts" if os.name == "nt" else "bin") / "python"
+    stamp = FEAST_VENV / ".installed"
+    digest = hashlib.sha256(FEAST_LOCK.read_bytes()).hexdigest()
+    if stamp.is_file() and stamp.read_text() == digest and python.exists():
+        return
+    if not python.exists():
+        _say(f"creating {FEAST_VENV.name} with {sys.executable}")
+        venv.EnvBuilder(with_pip=True).create(FEAST_VENV)
+    _say(f"installing {FEAST_LOCK.relative_to(ROOT)} into {FEAST_VENV.name} (hash-checked)")
+    steps = [
+        [str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
+        [str(python), "-m", "pip", "install", "--quiet", "--require-hashes", "--no-deps", "-r", str(FEAST_LOCK)],
+    ]
+    for cmd in steps:
+        if _run(cmd) != 0:
+            sys.exit(f"dev.py: failed: {' '.join(cmd)}")
+    stamp.write_text(digest)
+
+
 def _tool(name: str) -> str:
     return str(BIN / name)
 
@@ -83,6 +107,8 @@ def main(argv: list[str]) -> int:
     task, rest = argv[0], argv[1:]
     if task == "setup":
         setup(dev="--dev" in rest)
+        if "--dev" in rest:
+            setup_feast()
         return 0
     if task == "plan":
         setup(dev=(VENV / ".installed-dev").is_file())
@@ -92,6 +118,7 @@ def main(argv: list[str]) -> int:
         return _run([_tool("mlp"), *rest])
     if task == "test":
         setup(dev=True)
+        setup_feast()
         for label, (tool, *args) in TEST_STEPS:
             _say(f"running {label}")
             code = _run([_tool(tool), *args, *(rest if tool == "pytest" else [])])
@@ -118,10 +145,13 @@ def main(argv: list[str]) -> int:
             return 1
         # The steps' image: what its steps import, at the versions of the dev lock (their tests run against those).
         steps = [*uv[:5], "images/steps/requirements.in", *uv[6:], "-c", "requirements-dev.txt"]
+        # The feature store's image: its own lock (Feast's pins conflict with the project's).
+        feast = [*uv[:5], "images/feast/requirements.in", *uv[6:]]
         return (
             _run([*uv, "-o", "requirements.txt"])
             or _run([*uv, "--extra", "dev", "-o", "requirements-dev.txt"])
             or _run([*steps, "-o", "images/steps/requirements.txt"])
+            or _run([*feast, "-o", "images/feast/requirements.txt"])
         )
     print(f"dev.py: unknown task {task!r}\n{__doc__}", file=sys.stderr)
     return 2

@@ -23,6 +23,8 @@ from mlplatform.infra.catalog import versions
 from mlplatform.infra.cluster.provider import kubernetes_provider
 from mlplatform.infra.config import PlatformConfig
 from mlplatform.infra.container_logs import ContainerLogs, ContainerLogsArgs
+from mlplatform.infra.features.component import FeatureStore, FeatureStoreArgs
+from mlplatform.infra.features.documents import FEAST_NAMESPACE, FEATURE_SERVER_PORT
 from mlplatform.infra.gpu_pools import GpuNodePools, GpuNodePoolsArgs
 from mlplatform.infra.gpu_pools.documents import POOL_LABEL
 from mlplatform.infra.ingress import LoadBalancerController, LoadBalancerControllerArgs
@@ -91,6 +93,7 @@ class ClusterLayer:
         self.mlflow = self._create_mlflow()
         self.mlflow_accounts = self._create_mlflow_accounts()  # before the namespaces whose Secrets hold them
         self.serving = self._create_serving()
+        self.feature_store = self._create_feature_store()
         self.tenants = self._create_tenants()
         self.team_mlflow_secrets = self._create_team_mlflow_secrets()  # before the team pods that name them
         self.ray = self._create_ray()  # a team's Ray clusters go into the team's namespace
@@ -322,6 +325,27 @@ class ClusterLayer:
             opts=self._opts,
         )
 
+    def _create_feature_store(self) -> FeatureStore | None:
+        cfg = self.cfg
+        spec = specs.feature_store_spec(cfg)
+        if spec is None:
+            return None
+        assert cfg.feature_store.image is not None  # config validation
+        return FeatureStore(
+            "features",
+            FeatureStoreArgs(
+                spec=spec,
+                features_bucket=self._bucket("features"),
+                image=cached_image(cfg.feature_store.image, self.image_cache),
+                server_replicas=cfg.feature_store.server_replicas,
+                materialize_schedule=cfg.feature_store.materialize_schedule,
+                cost_labels=self.labels,
+                system_node_selector=specs.system_node_selector(cfg),
+                addresses=self.addresses,
+            ),
+            opts=self._opts,
+        )
+
     def _create_tenants(self) -> Tenants | None:
         cfg = self.cfg
         if not cfg.tenants:
@@ -335,6 +359,8 @@ class ClusterLayer:
         if self.serving is not None and self.serving.routes_models:
             # The models' Gateway: its Envoy proxies listen on the shifted port (80 + 10000).
             endpoints.append(PlatformEndpoint(namespace=ENVOY_GATEWAY_NAMESPACE, ports=[ENVOY_CONTAINER_PORT]))
+        if self.feature_store is not None:
+            endpoints.append(PlatformEndpoint(namespace=FEAST_NAMESPACE, ports=[FEATURE_SERVER_PORT]))
         if specs.drift_jobs(cfg):
             # The drift jobs push their gauges (the Pushgateway admits only their pods).
             endpoints.append(PlatformEndpoint(namespace=MONITORING_NAMESPACE, ports=[PUSHGATEWAY_PORT]))

@@ -958,6 +958,41 @@ class PipelinesConfig(_Model):
     """The shipped ClusterWorkflowTemplates (`mlp-train`, `mlp-evaluate-promote`) and per-team retraining."""
 
 
+# --- Feature store (Feast) -------------------------------------------------------------------------------------
+
+FeastName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+"""A Feast project or feature view name (Feast allows letters, digits and underscores; lower case here, as the
+DynamoDB tables and IAM resources name them)."""
+
+
+class FeatureStoreConfig(_Model):
+    enabled: bool = False
+    """Feast, pinned (the image's lock, images/feast): the registry and the offline store's files in the lake's
+    `features` zone, the online store in DynamoDB (one on-demand table per feature view, encrypted with the lake
+    key, deletion-protected and point-in-time recoverable in prod), an internal feature server and a scheduled
+    materialization, each with its own Pod Identity role. Off unless enabled."""
+    project: FeastName = Field("features", description="The Feast project (one registry).")
+    feature_views: tuple[FeastName, ...] = Field(
+        (),
+        description="The project's feature views that are served online: the platform creates one DynamoDB table "
+        "for each, and the roles reach exactly those tables (`feast apply` of a view not listed here is refused). "
+        "Required when enabled.",
+    )
+    image: ImageRef | None = Field(
+        None,
+        description="The Feast image (build images/feast/Dockerfile: feast[aws] and s3fs from its hash-pinned lock). "
+        "Required when enabled, pinned by tag or digest (not `latest`).",
+    )
+    server_replicas: int = Field(1, ge=1, le=10, description="Feature server replicas (2 or more in prod).")
+    materialize_schedule: Cron = Field(
+        "0 * * * *", description="When `feast materialize-incremental` runs (cron, 5 fields, UTC)."
+    )
+    consistent_reads: bool = Field(
+        False,
+        description="Strongly consistent online reads (twice the read request units of eventually consistent ones).",
+    )
+
+
 # --- KServe and vLLM ------------------------------------------------------------------------------------------
 
 
@@ -1291,6 +1326,8 @@ class PlatformConfig(_Model):
     """KubeRay operator and Ray clusters."""
     pipelines: PipelinesConfig = PipelinesConfig()
     """The pipeline engine (Argo Workflows); off unless enabled."""
+    feature_store: FeatureStoreConfig = FeatureStoreConfig()
+    """Feast on the lake and DynamoDB; off unless enabled."""
     kserve: KserveConfig = KserveConfig()
     """KServe (RawDeployment mode) and InferenceServices."""
     vllm: VllmConfig = VllmConfig()
@@ -1580,6 +1617,7 @@ def _semantic_checks(cfg: PlatformConfig) -> list[ConfigIssue]:
     _check_ray_teams(cfg, add)
     _check_pipelines(cfg, add)
     _check_pipeline_templates(cfg, add)
+    _check_feature_store(cfg, add)
     _check_alerting(cfg, add)
     _check_perimeter(cfg, add)
     _check_image_cache(cfg, add)
@@ -2340,6 +2378,38 @@ def _check_pipelines(cfg: PlatformConfig, add: Add) -> None:
         add(
             ("pipelines", "enabled"),
             "workflows keep their artifacts under pipelines/<team>/ in the lake's `artifacts` zone; add the zone",
+        )
+
+
+def _check_feature_store(cfg: PlatformConfig, add: Add) -> None:
+    """Feast keeps its registry and offline files in the `features` zone and serves the listed views online."""
+    store = cfg.feature_store
+    if not store.enabled:
+        return
+    path: Path = ("feature_store",)
+    if "features" not in cfg.data_lake.zones:
+        add(path + ("enabled",), "the registry and the offline store live in the lake's `features` zone; add the zone")
+    if not store.feature_views:
+        add(
+            path + ("feature_views",),
+            "required: the feature views served online (one DynamoDB table each; the roles reach only those)",
+        )
+    seen: set[str] = set()
+    for i, view in enumerate(store.feature_views):
+        if view in seen:
+            add(path + ("feature_views", i), f"`{view}` is listed twice")
+        seen.add(view)
+    if store.image is None:
+        add(
+            path + ("image",),
+            "required: the Feast image (build images/feast/Dockerfile, push it), pinned by tag or digest",
+        )
+    elif store.image.endswith(":latest"):
+        add(path + ("image",), "`latest` is refused: pin a tag or a digest")
+    if cfg.is_prod and store.server_replicas < 2:
+        add(
+            path + ("server_replicas",),
+            "prod needs 2 or more: models read features online, and a rollout or a node drain must not stop them",
         )
 
 

@@ -31,6 +31,7 @@ from mlplatform.infra.cluster.terraform_state import AdoptedClusterFacts
 from mlplatform.infra.config import PlatformConfig
 from mlplatform.infra.container_logs import ContainerLogsCloud, ContainerLogsCloudArgs
 from mlplatform.infra.data import DataLake, DataLakeArgs, ZoneSpec
+from mlplatform.infra.features.cloud import FeatureStoreCloud, FeatureStoreCloudArgs
 from mlplatform.infra.gpu_pools import GpuPoolsCloud, GpuPoolsCloudArgs
 from mlplatform.infra.ingress import LoadBalancerControllerCloud, LoadBalancerControllerCloudArgs
 from mlplatform.infra.layer_outputs import CloudOutputs
@@ -76,6 +77,7 @@ class CloudLayer:
         self.alerting = self._create_alerting()
         self.container_logs = self._create_container_logs()
         self.image_cache = self._create_image_cache()
+        self.feature_store = self._create_feature_store()
 
     def _create_keys(self) -> PlatformKeys:
         return PlatformKeys(
@@ -533,6 +535,24 @@ class CloudLayer:
                 credentials={str(k): v for k, v in cache.credentials.items()},
                 node_role_names=node_roles,
                 protect=cfg.cluster.deletion_protection,
+                cost_tags=self.tags,
+            ),
+            opts=self._opts,
+        )
+
+    def _create_feature_store(self) -> FeatureStoreCloud | None:
+        spec = specs.feature_store_spec(self.cfg)
+        if spec is None:
+            return None
+        return FeatureStoreCloud(
+            "features",
+            FeatureStoreCloudArgs(
+                cluster_name=self.cluster.cluster_name,
+                spec=spec,
+                features_bucket_arn=self.lake.bucket_arns["features"],
+                key_arn=self.lake.key_arn,
+                # The tables hold what the lake's features zone does: protected where the lake is.
+                protect=self.cfg.data_lake.protect and self.cfg.environment != "dev",
                 cost_tags=self.tags,
             ),
             opts=self._opts,

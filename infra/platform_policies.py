@@ -50,6 +50,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlplatform.infra.container_logs.documents import NAMESPACE as LOGGING_NAMESPACE
+from mlplatform.infra.features.documents import (
+    FEAST_NAMESPACE,
+    FEATURE_SERVER_PORT,
+    FEATURE_SERVER_SELECTOR,
+    MATERIALIZER_SELECTOR,
+)
 from mlplatform.infra.gpu_pools.documents import (
     DEVICE_PLUGIN_NAMESPACE,
     EFA_DEVICE_PLUGIN_NAMESPACE,
@@ -94,6 +100,7 @@ PLATFORM_NAMESPACES = (
     DCGM_NAMESPACE,
     LOGGING_NAMESPACE,
     MLFLOW_NAMESPACE,
+    FEAST_NAMESPACE,
     RAY_OPERATOR_NAMESPACE,
     SERVING_NAMESPACE,
     KSERVE_NAMESPACE,
@@ -563,6 +570,28 @@ def mlflow_policies(
             egress(ns, "accounts-to-mlflow", labels, accounts, [([{"podSelector": server}], [MLFLOW_PORT])]),
         ]
     return policies
+
+
+def feast_policies(addresses: ClusterAddresses, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The feature server: the teams' pods on its port; S3 and DynamoDB (AWS APIs). The materialization pods: AWS
+    APIs only. Neither calls the Kubernetes API. (The serving namespace's model servers are not admitted: their
+    own egress policies name no feature server.)"""
+    ns = FEAST_NAMESPACE
+    server = _select(FEATURE_SERVER_SELECTOR)
+    materializer = _select(MATERIALIZER_SELECTOR)
+    return [
+        default_deny(ns, labels),
+        dns(ns, labels),
+        aws_apis(ns, labels, addresses, server),
+        aws_apis(ns, labels, addresses, materializer, name="materializer-aws-apis"),
+        ingress(
+            ns,
+            "feature-server-clients",
+            labels,
+            server,
+            [([TEAMS], [FEATURE_SERVER_PORT])],
+        ),
+    ]
 
 
 def kuberay_operator_policies(labels: Mapping[str, str]) -> list[dict[str, Any]]:

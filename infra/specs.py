@@ -13,6 +13,7 @@ from mlplatform.infra.config import (
 )
 from mlplatform.infra.container_logs.documents import PLATFORM, LogDestination
 from mlplatform.infra.cost.reservation import ReservationFacts
+from mlplatform.infra.features.documents import FeatureStoreSpec
 from mlplatform.infra.gpu_pools import GeneralPoolSpec, PoolSpec
 from mlplatform.infra.gpu_pools.documents import POOL_LABEL
 from mlplatform.infra.mlops.documents import (
@@ -131,6 +132,21 @@ def system_node_selector(cfg: PlatformConfig) -> dict[str, str]:
     adopted cluster's own nodes (`cluster.adopt.system_node_labels`)."""
     adopt = cfg.cluster.adopt
     return dict(adopt.system_node_labels) if adopt is not None else dict(SYSTEM_NODE_LABEL)
+
+
+def feature_store_spec(cfg: PlatformConfig, features_bucket: str = "") -> FeatureStoreSpec | None:
+    """The feature store's names and settings; None when it is off."""
+    store = cfg.feature_store
+    if not store.enabled:
+        return None
+    return FeatureStoreSpec(
+        label=cfg.cluster_name,
+        project=store.project,
+        views=tuple(store.feature_views),
+        region=cfg.region,
+        features_bucket=features_bucket,
+        consistent_reads=store.consistent_reads,
+    )
 
 
 def ray_clusters(cfg: PlatformConfig, image_cache: ImageCache | None = None) -> list[RayClusterSpec]:

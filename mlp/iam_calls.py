@@ -17,6 +17,7 @@ keys only when the upload names an encryption. Unknown routes raise `UnroutedCal
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -56,9 +57,12 @@ class ApiCall:
     """DeleteObjects: the keys in its body."""
     params: Mapping[str, str] = field(default_factory=dict)
     """S3: the query parameters and the x-amz-* headers of the request. JSON services: the body's string fields."""
+    tables: tuple[str, ...] = ()
+    """DynamoDB: the tables the request names (`TableName`, the keys of a batch's `RequestItems`, a tag call's
+    `ResourceArn`)."""
 
     def describe(self) -> str:
-        target = f"{self.bucket}/{self.key}" if self.key else self.bucket
+        target = f"{self.bucket}/{self.key}" if self.key else self.bucket or ", ".join(self.tables)
         return f"{self.service} {self.operation}" + (f" {target}" if target else "")
 
 
@@ -159,7 +163,22 @@ def api_call(exchange: HttpExchange) -> ApiCall:
     target = exchange.headers.get("x-amz-target", "")
     if not target or "." not in target:
         raise UnroutedCallError(f"{exchange.service} {exchange.method} {exchange.path} has no X-Amz-Target")
-    return ApiCall(service=exchange.service, operation=target.rsplit(".", 1)[1])
+    operation = target.rsplit(".", 1)[1]
+    if exchange.service == "dynamodb":
+        return ApiCall(service="dynamodb", operation=operation, tables=_dynamodb_tables(exchange.body))
+    return ApiCall(service=exchange.service, operation=operation)
+
+
+def _dynamodb_tables(body: bytes) -> tuple[str, ...]:
+    """The tables a DynamoDB request names (batch calls name several: each is authorized on its own)."""
+    document = json.loads(body or b"{}")
+    if "TableName" in document:
+        return (str(document["TableName"]),)
+    if "RequestItems" in document:
+        return tuple(sorted(document["RequestItems"]))
+    if "ResourceArn" in document:
+        return (str(document["ResourceArn"]).split(":table/", 1)[1].split("/", 1)[0],)
+    return ()
 
 
 def _xml_unescape(text: str) -> str:
@@ -271,6 +290,21 @@ def authorizations(
                 )
             )
         return requests
+    if call.service == "dynamodb":
+        # One request per table, on the table's ARN ("Actions, resources, and condition keys for Amazon DynamoDB":
+        # BatchGetItem and BatchWriteItem are authorized on each table they name). DynamoDB uses a table's KMS key
+        # through its own grant and cached table key: no per-call KMS request is modelled.
+        base = caller.context()
+        if not call.tables:
+            return [Request(action=f"dynamodb:{call.operation}", resource="*", context=base)]
+        return [
+            Request(
+                action=f"dynamodb:{call.operation}",
+                resource=f"arn:{caller.partition}:dynamodb:{caller.region}:{caller.account}:table/{table}",
+                context=base,
+            )
+            for table in call.tables
+        ]
     raise UnroutedCallError(f"{call.service} {call.operation}: authorization not modelled")
 
 

@@ -261,6 +261,8 @@ class PlanMocks(mocks.Mocks):
             )
         elif typ == "aws:sns/topic:Topic":
             out["arn"] = f"{arn_base}:sns:{region}:{account}:{state['name']}"
+        elif typ == "aws:dynamodb/table:Table":
+            out["arn"] = f"{arn_base}:dynamodb:{region}:{account}:table/{state['name']}"
         elif typ == "aws:sqs/queue:Queue":
             out.update(
                 arn=f"{arn_base}:sqs:{region}:{account}:{state['name']}",

@@ -124,6 +124,15 @@ EXEMPTIONS: dict[tuple[str, str, str], Exemption] = {
         "secret names are namespaced by the platform's name prefix (mlp-<env>/mlflow/database), which the "
         "cluster's name shares; a secret's own name orders nothing, and Secrets Manager never reads it as a cluster"
     ),
+    (
+        "aws:dynamodb/table:Table",
+        "name",
+        "aws:eks/cluster:Cluster",
+    ): Exemption(
+        "the feature store's online tables are named <stack label>.<project>.<view> (infra.features), which the "
+        "cluster's name shares; a table's own name orders nothing, and DynamoDB never reads it as a cluster",
+        value=r"[^.]+\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*",
+    ),
 }
 
 

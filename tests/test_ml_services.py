@@ -388,6 +388,7 @@ def test_tenant_namespace_is_fenced(plans: dict[str, Plan]) -> None:
         "mlflow": [5000],
         "serving": [8000, 8080],
         "envoy-gateway-system": [10080],
+        "feast": [6566],  # the feature server
     }
     binding = object_of(_by_name(plan, "tenants-research-members"))
     assert binding["roleRef"]["name"] == "mlplatform:tenant" and binding["subjects"][0]["name"] == "ml-research"

@@ -411,7 +411,8 @@ def _selected_pod(plan: Plan, policy: Mapping[str, Any]) -> Pod:
 @pytest.mark.parametrize("stack", STACKS)
 def test_teams_reach_exactly_the_platform_endpoints(plans: dict[str, Plan], stack: str) -> None:
     """Over every pod a platform namespace's policy selects and every port any policy names: a team pod gets in
-    to MLflow's 5000, the model servers' 8000 and 8080 and the Gateway's listener, and nowhere else."""
+    to MLflow's 5000, the model servers' 8000 and 8080, the Gateway's listener and the feature server's 6566, and
+    nowhere else."""
     plan = plans[stack]
     policies, cluster = network_policies(plan), cluster_network_policies(plan)
     team = _pod(plan, next(n for n, lb in _namespaces(plan).items() if lb.get(rbac.TENANT_LABEL) == TEAM), {"a": "b"})
@@ -433,6 +434,8 @@ def test_teams_reach_exactly_the_platform_endpoints(plans: dict[str, Plan], stac
     expected = {("mlflow", 5000), ("serving", 8000), ("serving", 8080)}
     if "envoy-gateway-system" in _namespaces(plan):
         expected.add(("envoy-gateway-system", 10080))
+    if "feast" in _namespaces(plan):  # the feature server (prod's feature store)
+        expected.add(("feast", 6566))
     assert reached == expected
 
 

@@ -25,7 +25,8 @@ from mlplatform.infra.cost.reservation import ReservationFacts, from_metadata, f
 UNPRICED_USAGE = (
     "Not estimated (usage-based): NAT gateway and endpoint data processing, data transfer, S3 requests, "
     "CloudWatch Logs ingestion (container logs from every pod, flow and control-plane logs: $0.50/GB in us-east-1), "
-    "load balancer capacity units, KMS requests, ECR storage of cached images (the pinned images, tens of GB)."
+    "load balancer capacity units, KMS requests, ECR storage of cached images (the pinned images, tens of GB), "
+    "DynamoDB requests and storage of the feature store's on-demand tables."
 )
 
 
@@ -644,6 +645,19 @@ class _Estimator:
             "AZ(s)",
         )
 
+    def dynamodb_table(self, r: CostedResource) -> None:
+        """The feature store's online tables: on demand, nothing billed idle; reads, writes and storage are usage."""
+        if r.inputs.get("billingMode") != "PAY_PER_REQUEST":
+            self.unpriced(r, f"DynamoDB table {r.inputs.get('name')}", "provisioned DynamoDB capacity")
+            return
+        self.add(
+            r,
+            f"DynamoDB table {r.inputs.get('name')} (on demand)",
+            0.0,
+            0.0,
+            "nothing billed idle; requests and GB stored are usage (not estimated)",
+        )
+
     def ingress(self, r: CostedResource) -> None:
         """The AWS Load Balancer Controller creates one ALB per Ingress (no ingress group is used)."""
         if (r.inputs.get("spec") or {}).get("ingressClassName") != "alb":
@@ -690,6 +704,7 @@ class _Estimator:
             "aws:secretsmanager/secret:Secret": lambda r: self._monthly(
                 r, "Secrets Manager secret", "secretsmanager_secret_month"
             ),
+            "aws:dynamodb/table:Table": self.dynamodb_table,
             "kubernetes:networking.k8s.io/v1:Ingress": self.ingress,
             "kubernetes:helm.sh/v3:Release": self.helm_release,
         }
