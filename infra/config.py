@@ -983,6 +983,12 @@ class FeatureStoreConfig(_Model):
         description="The Feast image (build images/feast/Dockerfile: feast[aws] and s3fs from its hash-pinned lock). "
         "Required when enabled, pinned by tag or digest (not `latest`).",
     )
+    producers: tuple[Name, ...] = Field(
+        (),
+        description="Teams whose role writes the project's offline files (`feast/<project>/sources/` of the "
+        "features zone: their feature pipelines). Every team's role reads them and the registry (training's "
+        "point-in-time joins, `get_historical_features`).",
+    )
     server_replicas: int = Field(1, ge=1, le=10, description="Feature server replicas (2 or more in prod).")
     materialize_schedule: Cron = Field(
         "0 * * * *", description="When `feast materialize-incremental` runs (cron, 5 fields, UTC)."
@@ -2406,6 +2412,10 @@ def _check_feature_store(cfg: PlatformConfig, add: Add) -> None:
         )
     elif store.image.endswith(":latest"):
         add(path + ("image",), "`latest` is refused: pin a tag or a digest")
+    known = ", ".join(sorted(cfg.tenants)) or "none"
+    for i, team in enumerate(store.producers):
+        if team not in cfg.tenants:
+            add(path + ("producers", i), f"`{team}` is not a tenant (tenants: {known})")
     if cfg.is_prod and store.server_replicas < 2:
         add(
             path + ("server_replicas",),

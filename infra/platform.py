@@ -32,6 +32,7 @@ from mlplatform.infra.config import PlatformConfig
 from mlplatform.infra.container_logs import ContainerLogsCloud, ContainerLogsCloudArgs
 from mlplatform.infra.data import DataLake, DataLakeArgs, ZoneSpec
 from mlplatform.infra.features.cloud import FeatureStoreCloud, FeatureStoreCloudArgs
+from mlplatform.infra.features.documents import team_grants
 from mlplatform.infra.gpu_pools import GpuPoolsCloud, GpuPoolsCloudArgs
 from mlplatform.infra.ingress import LoadBalancerControllerCloud, LoadBalancerControllerCloudArgs
 from mlplatform.infra.layer_outputs import CloudOutputs
@@ -444,6 +445,7 @@ class CloudLayer:
             return None
         ray_teams = specs.ray_team_namespaces(cfg)
         pipelines = cfg.pipelines.enabled
+        store = cfg.feature_store
         return TenantsCloud(
             "tenants",
             TenantsCloudArgs(
@@ -466,12 +468,17 @@ class CloudLayer:
                             # HeadBucket, `train_distributed._NoDirectories`).
                             *([checkpoints_prefix(spec.name)] if spec.namespace in ray_teams else []),
                         ],
+                        # Feast's registry and offline files: read by every team, written by its producers.
+                        feature_grants=team_grants(store.project, producer=spec.name in store.producers)
+                        if store.enabled
+                        else [],
                     )
                     for spec in specs.tenant_specs(cfg)
                 ],
                 lake_bucket_arns=list(self.lake.bucket_arns.values()),
                 key_arn=self.lake.key_arn,
                 artifacts_bucket_arn=self.lake.bucket_arns["artifacts"] if pipelines or ray_teams else None,
+                features_bucket_arn=self.lake.bucket_arns["features"] if store.enabled else None,
                 cost_tags=self.tags,
             ),
             opts=self._opts,

@@ -572,10 +572,12 @@ def mlflow_policies(
     return policies
 
 
-def feast_policies(addresses: ClusterAddresses, labels: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The feature server: the teams' pods on its port; S3 and DynamoDB (AWS APIs). The materialization pods: AWS
-    APIs only. Neither calls the Kubernetes API. (The serving namespace's model servers are not admitted: their
-    own egress policies name no feature server.)"""
+def feast_policies(
+    addresses: ClusterAddresses, labels: Mapping[str, str], *, serving: bool = False
+) -> list[dict[str, Any]]:
+    """The feature server: the teams' pods on its port, and with `serving` the serving namespace's model servers
+    (whose `to-feature-server` egress policy names it); S3 and DynamoDB (AWS APIs). The materialization pods: AWS
+    APIs only. Neither calls the Kubernetes API."""
     ns = FEAST_NAMESPACE
     server = _select(FEATURE_SERVER_SELECTOR)
     materializer = _select(MATERIALIZER_SELECTOR)
@@ -589,7 +591,7 @@ def feast_policies(addresses: ClusterAddresses, labels: Mapping[str, str]) -> li
             "feature-server-clients",
             labels,
             server,
-            [([TEAMS], [FEATURE_SERVER_PORT])],
+            [([TEAMS, *([_namespace(SERVING_NAMESPACE)] if serving else [])], [FEATURE_SERVER_PORT])],
         ),
     ]
 
@@ -617,7 +619,12 @@ def kuberay_operator_policies(labels: Mapping[str, str]) -> list[dict[str, Any]]
 
 
 def serving_policies(
-    addresses: ClusterAddresses, labels: Mapping[str, str], *, gateway: bool, registry: bool = False
+    addresses: ClusterAddresses,
+    labels: Mapping[str, str],
+    *,
+    gateway: bool,
+    registry: bool = False,
+    feature_server: bool = False,
 ) -> list[dict[str, Any]]:
     """Model servers (vLLM on 8000, KServe predictors on 8080): teams on both ports, the models' Gateway proxies on
     8080, Prometheus on both; S3, Secrets Manager and the model hub over HTTPS; with `registry`, the predictors
@@ -640,6 +647,10 @@ def serving_policies(
         policies.append(
             egress(ns, "registry-to-mlflow", labels, _select(REGISTRY_POD_LABEL), [(mlflow, [MLFLOW_PORT])])
         )
+    if feature_server:
+        # Model servers and transformers read online features (the feature store's `feast` namespace).
+        server = [_pods(FEAST_NAMESPACE, FEATURE_SERVER_SELECTOR)]
+        policies.append(egress(ns, "to-feature-server", labels, {}, [(server, [FEATURE_SERVER_PORT])]))
     return policies
 
 

@@ -346,6 +346,12 @@ SETTINGS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     ),
     "aws:kms/key:Key": lambda i: f"rotation {_yes(i.get('enableKeyRotation'))}",
     "aws:sns/topic:Topic": lambda i: f"kms {'yes' if i.get('kmsMasterKeyId') else 'no'}",
+    "aws:dynamodb/table:Table": lambda i: (
+        f"{str(i.get('billingMode', 'PROVISIONED')).lower().replace('_', '-')}, "
+        f"kms {'cmk' if _get(i, 'serverSideEncryption', 'kmsKeyArn') else 'aws-owned'}, "
+        f"pitr {_yes(_get(i, 'pointInTimeRecovery', 'enabled'))}, "
+        f"deletion protection {_yes(i.get('deletionProtectionEnabled'))}"
+    ),
     "aws:eks/cluster:Cluster": lambda i: (
         f"k8s {i.get('version')}, endpoint "
         f"{'public+private' if _get(i, 'vpcConfig', 'endpointPublicAccess') else 'private'}, "

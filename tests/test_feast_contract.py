@@ -134,29 +134,45 @@ USER_ROWS = [
 ITEM_ROWS = [(10, -4, 0.25), (10, -0.5, 0.75), (11, -2, 0.5)]
 
 
+PRODUCER, CONSUMER = "research", "applied"
+"""Prod's teams: `research` is the feature store's producer (config `feature_store.producers`), `applied` is not."""
+
+
+def _team(prod: Plan, team: str) -> Workload:
+    return Workload.of(prod, f"team-{team}", "workload")
+
+
 @pytest.fixture
-def repo(tmp_path: Path, spec: FeatureStoreSpec, lake: Lake, tables: list[str]) -> Path:
-    """A Feast repository: the platform's `feature_store.yaml` and the example definitions; the offline files in
-    the features zone under the project's sources prefix."""
+def repo(
+    tmp_path: Path, prod: Plan, spec: FeatureStoreSpec, lake: Lake, tables: list[str], recording_moto: RecordingMoto
+) -> Path:
+    """A Feast repository: the platform's `feature_store.yaml` and the example definitions; the offline files
+    written to the features zone under the project's sources prefix by the producer team's role."""
     directory = tmp_path / "repo"
     directory.mkdir()
     (directory / "feature_store.yaml").write_text(documents.feature_store_yaml(spec))
     shutil.copy(EXAMPLE, directory / "features.py")
     bucket = spec.features_bucket
     prefix = documents.sources_prefix(spec.project)
-    _write_parquet(
-        bucket,
-        f"{prefix}user_activity.parquet",
-        [
-            {"user_id": u, "event_timestamp": _h(h), "created": _h(h), "clicks": c, "dwell_seconds": d}
-            for u, h, c, d in USER_ROWS
-        ],
-    )
-    _write_parquet(
-        bucket,
-        f"{prefix}item_popularity.parquet",
-        [{"item_id": i, "event_timestamp": _h(h), "created": _h(h), "score": s} for i, h, s in ITEM_ROWS],
-    )
+    producer = _team(prod, PRODUCER)
+    recording_moto.log.enforce = enforcer(producer, lake)
+    with recording_moto.log.capture() as recorded:
+        _write_parquet(
+            bucket,
+            f"{prefix}user_activity.parquet",
+            [
+                {"user_id": u, "event_timestamp": _h(h), "created": _h(h), "clicks": c, "dwell_seconds": d}
+                for u, h, c, d in USER_ROWS
+            ],
+        )
+        _write_parquet(
+            bucket,
+            f"{prefix}item_popularity.parquet",
+            [{"item_id": i, "event_timestamp": _h(h), "created": _h(h), "score": s} for i, h, s in ITEM_ROWS],
+        )
+    recording_moto.log.enforce = None
+    judged = judge(recorded, producer, lake)
+    assert not judged.denied and judged.operations["PutObject"] == 2, judged.explain_denials()
     return directory
 
 
@@ -279,8 +295,9 @@ def test_historical_retrieval_is_point_in_time_correct(
         (3, _h(-0.5)),  # before user 3's only row (an hour later): nothing may leak back from the future
     ]
     expected = {(1, _h(-2)): 1, (1, _h(0)): 5, (2, _h(-1.5)): 7, (3, _h(-0.5)): None}
-    materializer = _role(prod, documents.MATERIALIZER_SERVICE_ACCOUNT)
-    recording_moto.log.enforce = enforcer(materializer, lake)
+    # A training job of a team that only reads the features: its own role.
+    consumer = _team(prod, CONSUMER)
+    recording_moto.log.enforce = enforcer(consumer, lake)
     env = _env(recording_moto, spec, repo.parent)
     with recording_moto.log.capture() as recorded:
         done = subprocess.run(
@@ -300,8 +317,27 @@ def test_historical_retrieval_is_point_in_time_correct(
     for (user, at), clicks in expected.items():
         # Feast's file store leaves out an entity row that no feature row precedes (rather than a null).
         assert got.get((user, at)) == clicks, (user, at, got)
-    judged = judge(recorded, materializer, lake)
+    judged = judge(recorded, consumer, lake)
     assert not judged.denied, judged.explain_denials()
+    assert not {"PutObject", "DeleteObject"} & set(judged.operations)  # retrieval wrote nothing to the lake
+
+
+def test_a_team_that_is_not_a_producer_cannot_write_the_offline_files(
+    prod: Plan, lake: Lake, spec: FeatureStoreSpec, recording_moto: RecordingMoto
+) -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+
+    consumer = _team(prod, CONSUMER)
+    recording_moto.log.enforce = enforcer(consumer, lake)
+    s3 = boto3.client("s3")
+    # Neither the offline files (a producer team's) nor the registry (`feast apply` and materialization write it,
+    # as the materializer).
+    for key in (f"{documents.sources_prefix(spec.project)}user_activity.parquet", documents.registry_key(spec.project)):
+        with recording_moto.log.capture(), pytest.raises(ClientError) as refused:
+            s3.put_object(Bucket=spec.features_bucket, Key=key, Body=b"not features")
+        assert refused.value.response["Error"]["Code"] == "AccessDenied", key
+    recording_moto.log.enforce = None
 
 
 @pytest.fixture
@@ -399,3 +435,22 @@ def test_the_feature_server_answers_online_features_under_its_read_only_role(
     refused = judge(recorded, role, lake)
     assert [v.call.operation for v in refused.denied] == ["BatchWriteItem"], refused.explain_denials()
     assert boto3.client("dynamodb").scan(TableName=tables[0])["Items"] == before
+
+
+def test_the_contract_runs_the_images_lock(feast_bin: Path) -> None:
+    """What `.venv-feast` holds is what the feature store's image installs (images/feast/requirements.txt, every
+    entry hash-pinned): the versions these tests prove are the deployed ones."""
+    import re
+
+    lock = (ROOT / "images" / "feast" / "requirements.txt").read_text()
+    pins = dict(re.findall(r"^([a-z0-9][a-z0-9._-]*)==([^ ;\\\n]+)", lock, flags=re.MULTILINE))
+    assert pins["feast"] == "0.67.0" and "s3fs" in pins and "aiobotocore" in pins
+    assert lock.count("==") == len(re.findall(r"^\S+==", lock, flags=re.MULTILINE))
+    entries = re.split(r"\n(?=[a-z0-9])", lock.strip())
+    assert all("--hash=sha256:" in e for e in entries if "==" in e)
+    names = ["feast", "s3fs", "aiobotocore", "botocore", "pandas", "pyarrow"]
+    script = "import importlib.metadata as m, sys; print(' '.join(m.version(n) for n in sys.argv[1:]))"
+    done = subprocess.run(
+        [str(FEAST_VENV / "bin" / "python"), "-c", script, *names], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == [pins[n] for n in names]

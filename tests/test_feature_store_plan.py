@@ -68,7 +68,7 @@ def test_teams_reach_the_feature_server_and_nothing_else_in_its_namespace(plans:
     ]
     (rule,) = clients.inputs["spec"]["ingress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": documents.FEATURE_SERVER_PORT}]
-    assert [p["namespaceSelector"]["matchExpressions"][0]["operator"] for p in rule["from"]] == ["Exists"]
+    assert len(rule["from"]) == 2  # the team namespaces and the serving namespace (who reaches it: below)
     team_egress = [
         r
         for r in prod.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
@@ -88,3 +88,31 @@ def test_teams_reach_the_feature_server_and_nothing_else_in_its_namespace(plans:
     assert pod["containers"][0]["command"] == documents.server_command()
     (service,) = [r for r in prod.of_type("kubernetes:core/v1:Service") if r.name == "features-service"]
     assert service.inputs["spec"].get("type", "ClusterIP") == "ClusterIP"
+
+
+def test_who_reaches_the_feature_server_and_where_its_pods_may_go(plans: dict[str, Plan]) -> None:
+    """By the plan's NetworkPolicies as the VPC CNI's agent applies them (tests/network_policy.py): team pods and the
+    serving namespace's model servers reach the feature server's port; a pod of another platform namespace does
+    not; the feature server opens no connection into the cluster (its AWS calls leave it)."""
+    from mlplatform.mlp import rbac
+    from mlplatform.mlp.isolation import cluster_network_policies, network_policies
+    from tests.network_policy import Destination, Pod, connection_allowed
+
+    prod = plans["prod"]
+    policies, cluster = network_policies(prod), cluster_network_policies(prod)
+    namespaces = rbac.namespaces(prod)
+
+    def pod(namespace: str, labels: dict[str, str]) -> Pod:
+        return Pod(namespace, labels, dict(namespaces[namespace]))
+
+    server = pod(documents.FEAST_NAMESPACE, dict(documents.FEATURE_SERVER_SELECTOR))
+    at_server = Destination(documents.FEATURE_SERVER_PORT, pod=server)
+    team = next(n for n, lb in namespaces.items() if lb.get(rbac.TENANT_LABEL))
+    assert connection_allowed(policies, cluster, pod(team, {"app": "trainer"}), at_server)
+    assert connection_allowed(policies, cluster, pod("serving", {"app": "ranker"}), at_server)
+    assert not connection_allowed(policies, cluster, pod("monitoring", {"app": "x"}), at_server)
+    materializer = pod(documents.FEAST_NAMESPACE, dict(documents.MATERIALIZER_SELECTOR))
+    assert not connection_allowed(policies, cluster, materializer, at_server)
+    assert not connection_allowed(
+        policies, cluster, server, Destination(5000, pod=pod("mlflow", {"app.kubernetes.io/name": "mlflow"}))
+    )

@@ -402,6 +402,49 @@ def test_secrets_manager_reads_decrypt_with_the_secrets_key() -> None:
     assert [r.action for r in authorizations(call, CALLER, secret_arn=arn)] == ["secretsmanager:GetSecretValue"]
 
 
+def _dynamodb(operation: str, body: dict[str, Any]) -> ApiCall:
+    return api_call(
+        HttpExchange(
+            service="dynamodb",
+            method="POST",
+            path="/",
+            headers={"x-amz-target": f"DynamoDB_20120810.{operation}"},
+            body=json.dumps(body).encode(),
+        )
+    )
+
+
+def test_dynamodb_calls_are_authorized_on_each_table_they_name() -> None:
+    """Batch calls name several tables in RequestItems, each authorized on its own; tag calls name the table by its
+    ARN (the feature store's reads, writes and `feast apply`)."""
+    table = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table"
+    cases = [
+        (
+            _dynamodb("BatchGetItem", {"RequestItems": {"p.b": {"Keys": []}, "p.a": {"Keys": []}}}),
+            [("dynamodb:BatchGetItem", f"{table}/p.a"), ("dynamodb:BatchGetItem", f"{table}/p.b")],
+        ),
+        (_dynamodb("DescribeTable", {"TableName": "p.a"}), [("dynamodb:DescribeTable", f"{table}/p.a")]),
+        (
+            _dynamodb("ListTagsOfResource", {"ResourceArn": f"{table}/p.a"}),
+            [("dynamodb:ListTagsOfResource", f"{table}/p.a")],
+        ),
+        (_dynamodb("ListTables", {}), [("dynamodb:ListTables", "*")]),
+    ]
+    for call, expected in cases:
+        assert [(r.action, r.resource) for r in authorizations(call, CALLER)] == expected, call
+    # A role that may read one table is refused the other in the same batch.
+    role = RolePrincipal(f"arn:aws:iam::{ACCOUNT}:role/feature-server")
+    reads = Policy.parse(
+        "reads",
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "dynamodb:BatchGetItem", "Resource": f"{table}/p.a"}],
+        },
+    )
+    batch = authorizations(cases[0][0], CALLER)
+    assert [evaluate(r, role, [reads]).allowed for r in batch] == [True, False]
+
+
 # -- the lake's bucket policy and the least-privilege S3 policy ------------------------------------------------
 
 LAKE_POLICY = Policy.parse("lake-policy", lake_bucket_policy(BUCKET, KEY), resource_policy=True)

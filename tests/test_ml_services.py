@@ -394,9 +394,12 @@ def test_tenant_namespace_is_fenced(plans: dict[str, Plan]) -> None:
     assert binding["roleRef"]["name"] == "mlplatform:tenant" and binding["subjects"][0]["name"] == "ml-research"
     policy = json.loads(_by_name(plan, "tenants-research-policy").inputs["policy"])
     writes = next(s for s in policy["Statement"] if s["Sid"] == "WriteObjects")["Resource"]
-    # Its lake prefix in every zone, and its Ray Train checkpoints in the artifacts zone (it hosts a Ray cluster).
-    assert writes and all(r.endswith(("/teams/research/*", "/checkpoints/research/*")) for r in writes)
+    # Its lake prefix in every zone, its Ray Train checkpoints in the artifacts zone (it hosts a Ray cluster), and
+    # the feature store's offline files (prod's `feature_store.producers`).
+    suffixes = ("/teams/research/*", "/checkpoints/research/*", "/feast/ranking/sources/*")
+    assert writes and all(r.endswith(suffixes) for r in writes)
     assert sum(r.endswith("/checkpoints/research/*") for r in writes) == 1
+    assert sum(r.endswith("/feast/ranking/sources/*") for r in writes) == 1
 
 
 # --- awaits: how long `pulumi up` waits, derived from config --------------------------------------------------------

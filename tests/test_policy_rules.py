@@ -235,6 +235,15 @@ GOOD: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         {"storageEncrypted": True, "publiclyAccessible": False, "backupRetentionPeriod": 7, "deletionProtection": True},
         {"protect": True, "retainOnDelete": True},
     ),
+    "table": (
+        "aws:dynamodb/table:Table",
+        {
+            "serverSideEncryption": {"enabled": True, "kmsKeyArn": "arn:aws:kms:us-east-1:1:key/k"},
+            "pointInTimeRecovery": {"enabled": True},
+            "deletionProtectionEnabled": True,
+        },
+        {"protect": True, "retainOnDelete": True},
+    ),
     "listener": (
         "aws:lb/listener:Listener",
         {
@@ -634,6 +643,25 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         'the key policy allows Principal "*" without an account or organization condition',
     ),
     ("aws-rds-instance-storage-encrypted", "db", {"storageEncrypted": False}, "the database storage is not encrypted"),
+    (
+        "aws-dynamodb-table-encrypted-cmk",
+        "table",
+        {"serverSideEncryption": {"enabled": True}},
+        "the table is encrypted with the AWS managed key aws/dynamodb, not a customer managed key",
+    ),
+    (
+        "aws-dynamodb-table-encrypted-cmk",
+        "table",
+        {"serverSideEncryption": None},
+        "the table is encrypted with the AWS owned key (serverSideEncryption is not enabled)",
+    ),
+    (
+        "aws-dynamodb-table-recoverable",
+        "table",
+        {"pointInTimeRecovery.enabled": False},
+        "point-in-time recovery is off",
+    ),
+    ("aws-dynamodb-table-recoverable", "table", {"deletionProtectionEnabled": False}, "deletion protection is off"),
     ("aws-rds-instance-not-public", "db", {"publiclyAccessible": True}, "the database is publicly accessible"),
     (
         "aws-rds-instance-backup-retention",
@@ -939,6 +967,8 @@ def test_unknown_values_are_not_violations() -> None:
         ("aws-eks-cluster-disallow-public-endpoint", "cluster", "vpcConfig.endpointPublicAccess"),
         ("aws-kms-key-rotation", "key", "enableKeyRotation"),
         ("aws-rds-instance-storage-encrypted", "db", "storageEncrypted"),
+        ("aws-dynamodb-table-encrypted-cmk", "table", "serverSideEncryption"),
+        ("aws-dynamodb-table-recoverable", "table", "deletionProtectionEnabled"),
         ("aws-s3-bucket-versioning", "bucket-versioning", "versioningConfiguration"),
     ]:
         assert run(rule_id, stack({resource: {field: UNKNOWN}})) == [], rule_id

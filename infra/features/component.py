@@ -36,6 +36,8 @@ class FeatureStoreArgs:
     image: pulumi.Input[str]
     server_replicas: int = 1
     materialize_schedule: str = "0 * * * *"
+    serving_clients: bool = False
+    """The serving namespace exists: its model servers may reach the feature server."""
     cost_labels: Mapping[str, str] = field(default_factory=dict)
     system_node_selector: Mapping[str, str] = field(default_factory=lambda: {"node.mlplatform.io/role": "system"})
     addresses: pulumi.Input[platform_policies.ClusterAddresses] = field(
@@ -58,7 +60,7 @@ class FeatureStore(pulumi.ComponentResource):
         after_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
         policy_resources.network_policies(
             f"{name}-{FEAST_NAMESPACE}",
-            lambda a: platform_policies.feast_policies(a, labels),
+            lambda a: platform_policies.feast_policies(a, labels, serving=args.serving_clients),
             args.addresses,
             namespace,
             self,

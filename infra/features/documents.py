@@ -183,6 +183,17 @@ def materializer_policy(
     )
 
 
+def team_grants(project: str, *, producer: bool) -> list[S3Grant]:
+    """What a team's role gets in the features bucket (whose ARN replaces the empty `bucket_arn`): the registry and
+    the offline files read (a training job's `get_historical_features`; HeadBucket first, as Feast's S3 registry
+    store does), the offline files also written by a producer team (its feature pipeline). Never the registry
+    written: `feast apply` is the materializer's."""
+    return [
+        S3Grant("", registry_key(project), head_bucket=True),
+        S3Grant("", sources_prefix(project), write=producer),
+    ]
+
+
 # --- Kubernetes ---------------------------------------------------------------------------------------------------
 
 

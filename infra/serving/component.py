@@ -58,6 +58,8 @@ class ServingArgs:
     """models_bucket is filled in by the component."""
     vllm_image: pulumi.Input[str] = field(default_factory=lambda: versions.image("vllm"))
     aws_cli_image: pulumi.Input[str] = field(default_factory=lambda: versions.image("aws-cli"))
+    feature_server: bool = False
+    """The feature store's server runs (`infra.features`): the namespace's pods may reach it."""
     registry_resolver_image: str | None = None
     """The steps' image (`pipelines.templates.image`): the `models:/` ClusterStorageContainer runs its resolver.
     Required when an InferenceService names a model_uri."""
@@ -176,7 +178,11 @@ class Serving(pulumi.ComponentResource):
     def _serving_policies(self, addresses: ClusterAddresses) -> list[dict[str, Any]]:
         registry = bool(self.registry_served) or any(s.source == "registry" for s in self._args.vllm_servers)
         return platform_policies.serving_policies(
-            addresses, self._labels, gateway=self.routes_models, registry=registry
+            addresses,
+            self._labels,
+            gateway=self.routes_models,
+            registry=registry,
+            feature_server=self._args.feature_server,
         )
 
     # -- KServe --------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ side (namespace, quota, defaults, network policies, RBAC) is `infra.tenancy.comp
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +29,9 @@ class TenantAccess:
     artifact_prefixes: Sequence[str] = ()
     """Further prefixes of the lake's artifacts zone the team's role reads and writes (its workflows' artifacts,
     `pipelines/<team>/`); needs `TenantsCloudArgs.artifacts_bucket_arn`."""
+    feature_grants: Sequence[S3Grant] = ()
+    """Grants in the feature store's bucket (`TenantsCloudArgs.features_bucket_arn` replaces their `bucket_arn`):
+    the registry and offline files of the Feast project."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +44,8 @@ class TenantsCloudArgs:
     key_arn: pulumi.Input[str]
     artifacts_bucket_arn: pulumi.Input[str] | None = None
     """The lake's artifacts bucket, for the tenants' `artifact_prefixes`."""
+    features_bucket_arn: pulumi.Input[str] | None = None
+    """The lake's features bucket, for the tenants' `feature_grants`."""
     cost_tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -61,7 +67,10 @@ class TenantsCloud(pulumi.ComponentResource):
         key = f"{name}-{tenant.name}"
         if access.artifact_prefixes and args.artifacts_bucket_arn is None:
             raise ValueError(f"team {tenant.name}: artifact_prefixes need TenantsCloudArgs.artifacts_bucket_arn")
+        if access.feature_grants and args.features_bucket_arn is None:
+            raise ValueError(f"team {tenant.name}: feature_grants need TenantsCloudArgs.features_bucket_arn")
         extra = list(access.artifact_prefixes)
+        features = list(access.feature_grants)
         tags = {**args.cost_tags, "mlplatform.io/tenant": tenant.name}
         pod_identity_role(
             key,
@@ -69,10 +78,13 @@ class TenantsCloud(pulumi.ComponentResource):
             namespace=tenant.namespace,
             service_account=WORKLOAD_SERVICE_ACCOUNT,
             description=f"{args.label}: team {tenant.name} (Pod Identity): {tenant.lake_prefix} in the lake",
-            policy=pulumi.Output.all(args.key_arn, args.artifacts_bucket_arn or "", *args.lake_bucket_arns).apply(
+            policy=pulumi.Output.all(
+                args.key_arn, args.artifacts_bucket_arn or "", args.features_bucket_arn or "", *args.lake_bucket_arns
+            ).apply(
                 lambda v: s3_access_policy(
-                    [S3Grant(arn, tenant.lake_prefix, write=True) for arn in v[2:]]
-                    + [S3Grant(v[1], prefix, write=True) for prefix in extra],
+                    [S3Grant(arn, tenant.lake_prefix, write=True) for arn in v[3:]]
+                    + [S3Grant(v[1], prefix, write=True) for prefix in extra]
+                    + [dataclasses.replace(g, bucket_arn=v[2]) for g in features],
                     key_arn=v[0],
                 )
             ),

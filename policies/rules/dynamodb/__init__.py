@@ -1,0 +1,1 @@
+"""Amazon DynamoDB tables (the feature store's online tables)."""
