@@ -444,8 +444,9 @@ class ClusterLayer:
             serving_namespace=SERVING_NAMESPACE,
             ray_namespace=RAY_NAMESPACE,
             ray_cluster_namespaces=sorted({spec.namespace for spec in specs.ray_clusters(cfg)}),
+            feature_server=self.feature_store is not None,
         )
-        owners = [c for c in (self.ray, self.serving, self.node_pools) if c is not None]
+        owners = [c for c in (self.ray, self.serving, self.node_pools, self.feature_store) if c is not None]
         alerting = specs.alerting_spec(cfg)
         return Monitoring(
             "monitoring",
@@ -468,6 +469,7 @@ class ClusterLayer:
                 thresholds=Thresholds(**obs.alerts.model_dump()),
                 # The drift rule's `action: retrain` is for the pipelines' retraining; no pipelines, no rule.
                 drift_alerts=cfg.pipelines.enabled,
+                feature_store_alerts=self.feature_store is not None,
                 gpu_hourly_prices=gpu_hourly_prices(
                     [i.instance_type for pool in specs.pool_specs(cfg) for i in pool.candidate_types()],
                     cfg.region,

@@ -1161,6 +1161,8 @@ class AlertThresholdsConfig(_Model):
     """Waiting requests that count as queue saturation."""
     pending_gpu_pod_minutes: int = Field(15, ge=1)
     """GPU pods Pending this long fire an alert."""
+    feature_server_error_percent: float = Field(5, gt=0, le=100)
+    """Failed online feature requests above this share over 10 minutes fire FeatureServerErrors (feature store)."""
 
 
 AlertSeverity = Literal["critical", "warning", "info"]

@@ -52,6 +52,7 @@ from typing import Any
 from mlplatform.infra.container_logs.documents import NAMESPACE as LOGGING_NAMESPACE
 from mlplatform.infra.features.documents import (
     FEAST_NAMESPACE,
+    FEATURE_SERVER_METRICS_PORT,
     FEATURE_SERVER_PORT,
     FEATURE_SERVER_SELECTOR,
     MATERIALIZER_SELECTOR,
@@ -327,6 +328,7 @@ def scrape_targets(
     kserve: bool,
     ray: bool,
     karpenter: bool,
+    feature_server: bool = False,
 ) -> list[ScrapeTarget]:
     """The platform's pods Prometheus scrapes (its own components and the platform's monitors); the nodes, the
     API server and the team namespaces are in `monitoring_policies`."""
@@ -356,6 +358,10 @@ def scrape_targets(
             ScrapeTarget(
                 namespace=KARPENTER_NAMESPACE, pods={"app.kubernetes.io/name": "karpenter"}, port=KARPENTER_METRICS_PORT
             )
+        )
+    if feature_server:
+        targets.append(
+            ScrapeTarget(namespace=FEAST_NAMESPACE, pods=FEATURE_SERVER_SELECTOR, port=FEATURE_SERVER_METRICS_PORT)
         )
     return targets
 
@@ -576,8 +582,8 @@ def feast_policies(
     addresses: ClusterAddresses, labels: Mapping[str, str], *, serving: bool = False
 ) -> list[dict[str, Any]]:
     """The feature server: the teams' pods on its port, and with `serving` the serving namespace's model servers
-    (whose `to-feature-server` egress policy names it); S3 and DynamoDB (AWS APIs). The materialization pods: AWS
-    APIs only. Neither calls the Kubernetes API."""
+    (whose `to-feature-server` egress policy names it); Prometheus on its metrics port; S3 and DynamoDB (AWS APIs).
+    The materialization pods: AWS APIs only. Neither calls the Kubernetes API."""
     ns = FEAST_NAMESPACE
     server = _select(FEATURE_SERVER_SELECTOR)
     materializer = _select(MATERIALIZER_SELECTOR)
@@ -593,6 +599,7 @@ def feast_policies(
             server,
             [([TEAMS, *([_namespace(SERVING_NAMESPACE)] if serving else [])], [FEATURE_SERVER_PORT])],
         ),
+        _from_prometheus(ns, labels, server, FEATURE_SERVER_METRICS_PORT),
     ]
 
 

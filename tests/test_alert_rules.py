@@ -51,12 +51,15 @@ def test_rendered_rules_pass_promtool_check(plans: dict[str, Plan], tmp_path: Pa
     groups = _rule_groups_in_plan(plans[stack])
     # The drift rule (infra.drift, its own promtool tests in test_drift.py) comes with the pipelines: dev only.
     drift = {"mlplatform.model-drift"} if stack == "dev" else set()
+    # The feature store's (infra.features.alerts, promtool tests in test_feature_store_alerts.py): prod's only.
+    features = {"mlplatform.feature-store"} if stack == "prod" else set()
     assert {g["name"] for g in groups} == {
         "mlplatform.gpu",
         "mlplatform.llm-serving",
         "mlplatform.services",
         "mlplatform.cost",
         *drift,
+        *features,
     }
     (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": groups}))
     result = _promtool("check", "rules", "rules.yml", cwd=tmp_path)

@@ -443,6 +443,13 @@ BAD_CASES: list[tuple[str, str, Any, str, str]] = [
         "not allowed here",
     ),
     ("prod", P + "feature_store.server_replicas", 1, "feature_store.server_replicas", "prod needs 2 or more"),
+    (
+        "prod",
+        P + "observability.alerts.feature_server_error_percent",
+        0,
+        "observability.alerts.feature_server_error_percent",
+        "greater than 0",
+    ),
     ("dev", P + "region", "us-east-1", "ml-platform:region", "unknown key `ml-platform:region`"),
     ("dev", P + "gpu_pool", {}, "ml-platform:gpu_pool", "allowed: environment, aws_account_id, tags"),
     ("dev", P + "network", {"secure": "AAABAHk"}, "network", "encrypted secret"),

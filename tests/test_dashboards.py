@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from mlplatform.infra.features.alerts import feature_store_alert_group
 from mlplatform.infra.observability import dashboards, rules
 from mlplatform.infra.observability.rules import Thresholds
 from mlplatform.mlp.planner import Plan
@@ -71,6 +72,7 @@ def test_every_metric_used_is_listed_with_its_exporter() -> None:
     catalog = _catalog()
     exprs = [q for d in dashboards.platform_dashboards(10) for q in d.queries()]
     groups = rules.alert_groups(Thresholds()) + rules.recording_groups({"g6e.xlarge": 1.861})
+    groups.append(feature_store_alert_group())
     exprs += [r["expr"] for g in groups for r in g["rules"]]
     used = set().union(*(metric_names(e) for e in exprs))
     unknown = sorted(n for n in used if not _known(n, catalog))

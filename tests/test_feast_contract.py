@@ -12,7 +12,8 @@ gets AWS's 403.
 - A point-in-time-correct historical retrieval from the offline store (the Parquet files in the features zone):
   each entity row gets the latest feature row at or before its timestamp, never a later one.
 - `feast serve` as the feature server (`feature-server`): `/get-online-features` answers the materialized values;
-  its unauthenticated write endpoint is refused by AWS, because the role reads only.
+  its unauthenticated write endpoint is refused by AWS, because the role reads only. Its metrics (`--metrics`, what
+  Prometheus scrapes) carry every series the feature store's alerts read.
 """
 
 from __future__ import annotations
@@ -340,6 +341,27 @@ def test_a_team_that_is_not_a_producer_cannot_write_the_offline_files(
     recording_moto.log.enforce = None
 
 
+# Feast's metrics process binds every interface on a port the CLI does not change (8000); tests listen on loopback
+# and free ports only. The shim runs the real CLI after moving that one bind, and refuses any other port than the
+# one the Deployment declares, so a Feast that moved its metrics port fails here.
+METRICS_SHIM = """
+import os, sys
+from wsgiref.simple_server import make_server
+import feast.metrics as metrics
+
+def bind(port, app):
+    if port != int(os.environ["MLP_DECLARED_METRICS_PORT"]):
+        raise RuntimeError(f"Feast asked for metrics port {port}")
+    return make_server("127.0.0.1", int(os.environ["MLP_TEST_METRICS_PORT"]), app,
+                       handler_class=metrics._QuietWSGIRequestHandler)
+
+metrics._make_metrics_httpd = bind
+from feast.cli.cli import cli
+sys.argv[0] = "feast"
+sys.exit(cli())
+"""
+
+
 @pytest.fixture
 def feature_server(
     feast_bin: Path,
@@ -349,22 +371,29 @@ def feature_server(
     spec: FeatureStoreSpec,
     recording_moto: RecordingMoto,
     materialized: dict[str, Judged],
-) -> Iterator[tuple[str, Workload]]:
-    """`feast serve` with only `feature_store.yaml` in its repository (as the pod has), as the feature server."""
+) -> Iterator[tuple[str, Workload, str]]:
+    """`feast serve` with only `feature_store.yaml` in its repository (as the pod has), as the feature server: its
+    URL, its role and its metrics endpoint."""
     served = repo.parent / "served"
     served.mkdir()
     (served / "feature_store.yaml").write_text((repo / "feature_store.yaml").read_text())
     server = _role(prod, documents.FEATURE_SERVER_SERVICE_ACCOUNT)
     recording_moto.log.enforce = enforcer(server, lake)
-    port = free_port()
-    # The Deployment's command, on a loopback address and a free port.
-    command = [str(feast_bin), "-c", str(served), *documents.server_command()[3:]]
+    port, metrics_port = free_port(), free_port()
+    # The Deployment's command, on a loopback address and free ports.
+    command = [str(FEAST_VENV / "bin" / "python"), "-c", METRICS_SHIM, "-c", str(served)]
+    command += documents.server_command()[3:]
     command[command.index("--host") + 1] = "127.0.0.1"
     command[command.index("--port") + 1] = str(port)
     log = repo.parent / "feature-server.log"
+    env = {
+        **_env(recording_moto, spec, repo.parent),
+        "MLP_TEST_METRICS_PORT": str(metrics_port),
+        "MLP_DECLARED_METRICS_PORT": str(documents.FEATURE_SERVER_METRICS_PORT),
+    }
     process = subprocess.Popen(
         command,
-        env=_env(recording_moto, spec, repo.parent),
+        env=env,
         cwd=served,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
@@ -374,7 +403,9 @@ def feature_server(
         url = f"http://127.0.0.1:{port}"
         with recording_moto.log.capture():
             wait_for_http(f"{url}/health", process, 120, log)
-        yield url, server
+            metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+            wait_for_http(metrics, process, 60, log)
+        yield url, server, metrics
     finally:
         stop(process)
         recording_moto.log.enforce = None
@@ -392,7 +423,7 @@ def _post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 
 def test_the_feature_server_answers_online_features_under_its_read_only_role(
-    feature_server: tuple[str, Workload],
+    feature_server: tuple[str, Workload, str],
     lake: Lake,
     spec: FeatureStoreSpec,
     recording_moto: RecordingMoto,
@@ -400,7 +431,7 @@ def test_the_feature_server_answers_online_features_under_its_read_only_role(
 ) -> None:
     import boto3
 
-    url, role = feature_server
+    url, role, _ = feature_server
     body = {"features": ["user_activity:clicks", "user_activity:dwell_seconds"], "entities": {"user_id": [1, 2, 4]}}
     with recording_moto.log.capture() as recorded:
         status, answer = _post(f"{url}/get-online-features", body)
@@ -435,6 +466,57 @@ def test_the_feature_server_answers_online_features_under_its_read_only_role(
     refused = judge(recorded, role, lake)
     assert [v.call.operation for v in refused.denied] == ["BatchWriteItem"], refused.explain_denials()
     assert boto3.client("dynamodb").scan(TableName=tables[0])["Items"] == before
+
+
+def _scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    return samples
+
+
+def test_the_feature_server_exports_what_the_alerts_read(
+    feature_server: tuple[str, Workload, str], spec: FeatureStoreSpec, recording_moto: RecordingMoto
+) -> None:
+    """Prometheus scrapes the real server's metrics endpoint (the Deployment's `--metrics`): each served view's
+    freshness, from the registry it read under its role, is seconds old after the materialization; online requests
+    are counted by endpoint and status as FeatureServerErrors reads them; every `feast_*` series the feature store's
+    alerts name is there with the labels they group by."""
+    import re
+
+    from mlplatform.infra.features import alerts
+
+    url, _, metrics_url = feature_server
+    with recording_moto.log.capture():
+        for _ in range(2):
+            status, answer = _post(
+                f"{url}/get-online-features", {"features": ["user_activity:clicks"], "entities": {"user_id": [1]}}
+            )
+            assert status == 200, answer
+        status, _ = _post(
+            f"{url}/get-online-features", {"features": ["user_activity:no_such_feature"], "entities": {"user_id": [1]}}
+        )
+        assert status >= 400
+        samples = _scrape(metrics_url)
+
+    freshness = {labels["feature_view"]: (labels, value) for labels, value in samples[alerts.FRESHNESS]}
+    assert set(freshness) == {"user_activity", "item_popularity"}, samples[alerts.FRESHNESS]
+    for labels, value in freshness.values():
+        assert labels["project"] == spec.project and 0 <= value < 600, (labels, value)
+    requests = {
+        (labels["endpoint"], labels["status"]): value
+        for labels, value in samples[alerts.REQUESTS]
+        if labels["endpoint"] == alerts.ONLINE_ENDPOINT
+    }
+    assert requests == {(alerts.ONLINE_ENDPOINT, "success"): 2, (alerts.ONLINE_ENDPOINT, "error"): 1}, requests
+    group = alerts.feature_store_alert_group()
+    named = {m for r in group["rules"] for m in re.findall(r"\bfeast_[a-z_]+", r["expr"])}
+    assert named == {alerts.FRESHNESS, alerts.REQUESTS} and named <= set(samples)
 
 
 def test_the_contract_runs_the_images_lock(feast_bin: Path) -> None:

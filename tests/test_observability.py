@@ -77,11 +77,26 @@ def test_platform_services_are_scraped(plans: dict[str, Plan]) -> None:
         "monitoring-ray-monitor",
         "monitoring-kserve-predictors-monitor",
         "monitoring-karpenter-monitor",
+        "monitoring-feature-server-monitor",
     }
     vllm = monitors["monitoring-vllm-monitor"]
     assert vllm["kind"] == "PodMonitor" and vllm["metadata"]["namespace"] == "serving"
     assert vllm["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": "vllm"}}
     assert vllm["spec"]["podMetricsEndpoints"][0]["port"] == "http"
+    # The feature server's monitor selects the Deployment's pods and names a port their container declares (the
+    # operator resolves the name in the pod spec; a name no container has is never scraped).
+    feast = monitors["monitoring-feature-server-monitor"]
+    (server,) = [r for r in plans["prod"].of_type("kubernetes:apps/v1:Deployment") if r.name == "features-server"]
+    template = server.inputs["spec"]["template"]
+    assert feast["spec"]["namespaceSelector"] == {"matchNames": [server.inputs["metadata"]["namespace"]]}
+    assert feast["spec"]["selector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
+    (endpoint,) = feast["spec"]["podMetricsEndpoints"]
+    ports = {p["name"]: p["containerPort"] for c in template["spec"]["containers"] for p in c["ports"]}
+    assert ports[endpoint["port"]] == 8000 and endpoint["path"] == "/metrics"
+    assert "--metrics" in template["spec"]["containers"][0]["command"]
+    # The monitor waits for the namespace it lives in.
+    (resource,) = [r for r in plans["prod"].resources if r.name == "monitoring-feature-server-monitor"]
+    assert "features-namespace" in resource.options["dependsOn"]
 
 
 def test_keda_queries_the_prometheus_the_chart_creates(plans: dict[str, Plan]) -> None:

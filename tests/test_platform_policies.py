@@ -312,6 +312,14 @@ def _cells(plan: Plan) -> dict[str, tuple[Pod, Destination]]:
     if "logging" in ns:
         cells["fluent bit -> cloudwatch"] = (pod("logging", {}), Destination(443, address=INTERNET))
         cells["fluent bit -> team pod"] = (pod("logging", {}), Destination(8080, pod=pod(team, {"app": "x"})))
+    if "feast" in ns:
+        server = pod("feast", {"app.kubernetes.io/name": "feature-server"})
+        cells["prometheus -> feature server metrics 8000"] = (prometheus, Destination(8000, pod=server))
+        cells["team -> feature server metrics 8000"] = (pod(team, {"app": "x"}), Destination(8000, pod=server))
+        cells["prometheus -> feast materializer 8000"] = (
+            prometheus,
+            Destination(8000, pod=pod("feast", {"app.kubernetes.io/name": "feast-materializer"})),
+        )
     if "gpu-warm-capacity" in ns:
         cells["warm capacity -> dns"] = (
             pod("gpu-warm-capacity", {}),
@@ -340,6 +348,7 @@ ALLOWED = {
     "prometheus -> team pod 9000",
     "prometheus -> dcgm 9400",
     "prometheus -> karpenter 8080",
+    "prometheus -> feature server metrics 8000",
     "grafana -> prometheus 9090",
     "alertmanager -> sns",
     "kuberay operator -> ray head 8265",

@@ -44,8 +44,14 @@ MATERIALIZER_SERVICE_ACCOUNT = "feast-materializer"
 FEATURE_SERVER = "feature-server"
 FEATURE_SERVER_PORT = 6566
 """`feast serve`'s default port."""
+FEATURE_SERVER_METRICS_PORT = 8000
+"""Where `feast serve --metrics` exposes Prometheus metrics: Feast 0.67.0 starts its metrics process on 8000
+(`feast.metrics.start_metrics_server`'s default, which the CLI does not change), on every interface."""
 FEATURE_SERVER_SELECTOR = {"app.kubernetes.io/name": "feature-server"}
 MATERIALIZER_SELECTOR = {"app.kubernetes.io/name": "feast-materializer"}
+MATERIALIZE_CRONJOB = "feast-materialize"
+MATERIALIZE_DEADLINE_SECONDS = 3600
+"""A materialization run that has not finished in an hour is stopped (the Job's activeDeadlineSeconds)."""
 CONFIG_MAP = "feast-config"
 CONFIG_DIR = "/etc/feast"
 """Where the pods find `feature_store.yaml` (the repository path of every `feast` command)."""
@@ -226,7 +232,20 @@ def config_map(spec: FeatureStoreSpec, labels: Mapping[str, str]) -> dict[str, A
 
 
 def server_command() -> list[str]:
-    return ["feast", "-c", CONFIG_DIR, "serve", "--host", "0.0.0.0", "--port", str(FEATURE_SERVER_PORT)]
+    """`--metrics`: request counts and latencies, online reads and each view's freshness (seconds since its latest
+    materialization, re-read from the registry every 30 s) on FEATURE_SERVER_METRICS_PORT; the worker processes
+    share them through files under /tmp (Prometheus' multiprocess mode)."""
+    return [
+        "feast",
+        "-c",
+        CONFIG_DIR,
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(FEATURE_SERVER_PORT),
+        "--metrics",
+    ]
 
 
 def materialize_command() -> list[str]:
@@ -276,7 +295,10 @@ def server_deployment(
                             "image": image,
                             "command": server_command(),
                             "env": _env(spec.region),
-                            "ports": [{"name": "http", "containerPort": FEATURE_SERVER_PORT}],
+                            "ports": [
+                                {"name": "http", "containerPort": FEATURE_SERVER_PORT},
+                                {"name": "metrics", "containerPort": FEATURE_SERVER_METRICS_PORT},
+                            ],
                             "resources": {
                                 "requests": {"cpu": "250m", "memory": "512Mi"},
                                 "limits": {"memory": "1Gi"},
@@ -307,7 +329,7 @@ def materialize_cronjob(
     selector = dict(MATERIALIZER_SELECTOR)
     mounts, volumes = _volumes()
     return {
-        "metadata": {"name": "feast-materialize", "namespace": FEAST_NAMESPACE, "labels": {**labels, **selector}},
+        "metadata": {"name": MATERIALIZE_CRONJOB, "namespace": FEAST_NAMESPACE, "labels": {**labels, **selector}},
         "spec": {
             "schedule": schedule,
             "timeZone": "Etc/UTC",
@@ -319,7 +341,7 @@ def materialize_cronjob(
                 "metadata": {"labels": {**labels, **selector}},
                 "spec": {
                     "backoffLimit": 2,
-                    "activeDeadlineSeconds": 3600,
+                    "activeDeadlineSeconds": MATERIALIZE_DEADLINE_SECONDS,
                     "ttlSecondsAfterFinished": 86400,
                     "template": {
                         "metadata": {"labels": {**labels, **selector}},

@@ -15,6 +15,7 @@ from mlplatform.infra import platform_policies
 from mlplatform.infra import platform_policy_resources as policy_resources
 from mlplatform.infra.catalog import versions
 from mlplatform.infra.drift.alerts import drift_alert_group
+from mlplatform.infra.features.alerts import feature_store_alert_group
 from mlplatform.infra.k8s_documents import pod_security_labels
 from mlplatform.infra.k8s_resources import custom_resource, helm_release
 from mlplatform.infra.layer_outputs import missing_output
@@ -47,6 +48,8 @@ class MonitoringArgs:
     """On-demand price of one GPU per instance type the pools may launch (recording rules for cost panels)."""
     drift_alerts: bool = False
     """Add `infra.drift`'s ModelFeatureDrift group (label action=retrain) to the platform's alert rules."""
+    feature_store_alerts: bool = False
+    """Add `infra.features.alerts`' group (materialization, freshness, the feature server) to the alert rules."""
     cost_labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
     """Namespaces the monitors live in (their components)."""
@@ -80,6 +83,7 @@ class Monitoring(pulumi.ComponentResource):
             kserve="kserve-predictors" in names,
             ray="ray" in names,
             karpenter="karpenter" in names,
+            feature_server="feature-server" in names,
         )
         if args.pushgateway_image is not None:
             targets.append(
@@ -163,9 +167,11 @@ class Monitoring(pulumi.ComponentResource):
         after_stack = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         if args.pushgateway_image is not None:
             self._create_pushgateway(name, args, args.pushgateway_image, labels, namespace)
-        drift_groups = [drift_alert_group()] if args.drift_alerts else []
+        extra_groups = [drift_alert_group()] if args.drift_alerts else []
+        if args.feature_store_alerts:
+            extra_groups.append(feature_store_alert_group(args.thresholds.feature_server_error_percent))
         for rule_name, groups in (
-            ("mlplatform-alerts", [*rules.alert_groups(args.thresholds), *drift_groups]),
+            ("mlplatform-alerts", [*rules.alert_groups(args.thresholds), *extra_groups]),
             ("mlplatform-cost", rules.recording_groups(args.gpu_hourly_prices)),
         ):
             custom_resource(f"{name}-{rule_name}", rules.prometheus_rule(rule_name, groups, labels), after_stack)

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlplatform.infra.features.documents import FEAST_NAMESPACE, FEATURE_SERVER_SELECTOR
 from mlplatform.infra.k8s_documents import GPU_TOLERATION
 from mlplatform.infra.observability.alerting import AlertingSpec, alertmanager_config, webhook_url_fetcher
 
@@ -202,6 +203,7 @@ def platform_monitors(
     serving_namespace: str,
     ray_namespace: str,
     ray_cluster_namespaces: Sequence[str] = (),
+    feature_server: bool = False,
 ) -> list[Monitor]:
     """One monitor per platform service. Ray's lives in the `ray` namespace and selects the pods of every
     namespace that hosts clusters (`ray_cluster_namespaces`: `ray` and team namespaces)."""
@@ -252,6 +254,17 @@ def platform_monitors(
                 },
                 port="http-metrics",
                 exporter="Karpenter controller (karpenter_*)",
+            )
+        )
+    if feature_server:
+        monitors.append(
+            Monitor(
+                name="feature-server",
+                kind="PodMonitor",
+                namespace=FEAST_NAMESPACE,
+                selector={"matchLabels": dict(FEATURE_SERVER_SELECTOR)},
+                port="metrics",
+                exporter="Feast feature server, `feast serve --metrics` (feast_*)",
             )
         )
     return monitors

@@ -25,6 +25,8 @@ class Thresholds:
     vllm_p95_latency_seconds: float = 5.0
     vllm_queue_waiting_requests: int = 20
     pending_gpu_pod_minutes: int = 15
+    feature_server_error_percent: float = 5
+    """Read by `infra.features.alerts` (FeatureServerErrors)."""
 
 
 def _num(value: float) -> str:

@@ -61,5 +61,8 @@ def run_step(step: Callable[[Sequence[str]], dict[str, Any]], argv: Sequence[str
     except StepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    print(json.dumps(result, sort_keys=True), flush=True)
+    # One write of the whole line: print() writes the text and its newline separately, and a library's log line
+    # from another thread (Ray's driver prints its own) could land between them, on the result's line.
+    sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
+    sys.stdout.flush()
     return 0
