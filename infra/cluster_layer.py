@@ -469,7 +469,6 @@ class ClusterLayer:
                 thresholds=Thresholds(**obs.alerts.model_dump()),
                 # The drift rule's `action: retrain` is for the pipelines' retraining; no pipelines, no rule.
                 drift_alerts=cfg.pipelines.enabled,
-                feature_store_alerts=self.feature_store is not None,
                 gpu_hourly_prices=gpu_hourly_prices(
                     [i.instance_type for pool in specs.pool_specs(cfg) for i in pool.candidate_types()],
                     cfg.region,

@@ -51,17 +51,25 @@ def wait_for_http(
     raise RuntimeError(f"{url} did not answer within {timeout:.0f}s ({last}):\n{tail}")
 
 
-def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    """Terminate a server and its children (it runs in its own process group)."""
+def stop(process: subprocess.Popen[bytes], timeout: float = 20, *, leader_first: bool = False) -> None:
+    """Terminate a server and its children (it runs in its own process group). `leader_first`: a server that stops
+    its own children on a SIGTERM of its own (`ray start --block`, in about 4 s) gets it first, and the group after
+    it exits; a SIGTERM to the whole group leaves such a server waiting on children already going until the
+    SIGKILL."""
     if process.poll() is not None:
         return
+    if leader_first:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout)
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, 15)
+        os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 9)
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(5)
 
 
@@ -237,16 +245,7 @@ def ray_head(token: str | None) -> Iterator[RayHead]:
         wait_for_http(f"{url}/api/gcs_healthz", process, timeout=120, log=log, accept=(200, 401))
         yield RayHead(dashboard_url=url, token=token or "")
     finally:
-        # `ray start --block` stops its own processes on a SIGTERM of its own, in about 4 s. A SIGTERM to the whole
-        # group (stop()) leaves it waiting on processes that are already going until stop()'s SIGKILL, 30 s later.
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(20)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)  # whatever it left behind
-        stop(process, timeout=30)
+        stop(process, timeout=30, leader_first=True)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -350,6 +349,6 @@ def ray_cluster(num_cpus: int, env: Mapping[str, str]) -> Iterator[RayCluster]:
             # SIGKILL: `ray start --block` would drain on SIGTERM (RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S).
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, 9)
+                    os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -5,8 +5,6 @@ them)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,15 +15,15 @@ import yaml
 from mlplatform.infra.features import alerts
 from mlplatform.mlp.planner import Plan
 from mlplatform.mlp.stackfile import Project, load_stack
+from tests import test_alert_rules
+from tests.test_alert_rules import PROMTOOL, _expected, _series
 
-PROMTOOL = shutil.which("promtool")
-pytestmark = pytest.mark.skipif(
-    PROMTOOL is None and not os.environ.get("MLP_REQUIRE_PROMTOOL"),
-    reason="promtool is not installed (apt-get install prometheus)",
-)
+pytestmark = test_alert_rules.pytestmark  # skipped without promtool, unless CI requires it
 
 CRON = {"namespace": "feast", "cronjob": "feast-materialize"}
 VIEW = {"project": "ranking", "feature_view": "user_activity"}
+SERVER = {"namespace": "feast", "deployment": "feature-server"}
+ONLINE = {"endpoint": alerts.ONLINE_ENDPOINT}
 
 
 def _group(plan: Plan) -> dict[str, Any]:
@@ -38,11 +36,6 @@ def _group(plan: Plan) -> dict[str, Any]:
     return dict(group)
 
 
-def _series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
-    inner = ", ".join(f'{k}="{v}"' for k, v in labels.items())
-    return {"series": f"{name}{{{inner}}}", "values": values}
-
-
 def _schedule(interval_s: int, last_s: int, minutes: int = 120) -> list[dict[str, str]]:
     """The CronJob as kube-state-metrics shows it: its last schedule time and the next one."""
     return [
@@ -52,26 +45,21 @@ def _schedule(interval_s: int, last_s: int, minutes: int = 120) -> list[dict[str
 
 
 def _case(rule: dict[str, Any], series: list[dict[str, str]], at: str, fires: dict[str, str] | None) -> Any:
-    def fill(text: str) -> str:
-        for key, value in (fires or {}).items():
-            text = text.replace("{{ $labels." + key + " }}", value)
-        return text
-
-    expected = (
-        [
-            {
-                "exp_labels": {**fires, **rule["labels"]},
-                "exp_annotations": {k: fill(v) for k, v in rule["annotations"].items()},
-            }
-        ]
-        if fires is not None
-        else []
-    )
+    expected = [_expected(rule, fires)] if fires is not None else []
     return {
         "interval": "1m",
         "input_series": series,
         "alert_rule_test": [{"eval_time": at, "alertname": rule["alert"], "exp_alerts": expected}],
     }
+
+
+def _replicas(available: int) -> list[dict[str, str]]:
+    return [_series("kube_deployment_status_replicas_available", SERVER, f"{available}x20")]
+
+
+def _online_requests(failing: dict[str, str]) -> list[dict[str, str]]:
+    """100 successful online requests a minute beside `failing` (a counter series of errors)."""
+    return [_series(alerts.REQUESTS, {**ONLINE, "status": "success"}, "0+100x40"), failing]
 
 
 def _cases(rules: dict[str, dict[str, Any]], error_percent: float) -> list[dict[str, Any]]:
@@ -84,8 +72,9 @@ def _cases(rules: dict[str, dict[str, Any]], error_percent: float) -> list[dict[
     scheduled = _series(alerts.LAST_SCHEDULE, CRON, "7200x120")
     succeeded_before = _series(alerts.LAST_SUCCESS, CRON, "3700x120")
     succeeded_after_10m = _series(alerts.LAST_SUCCESS, CRON, "3700x10 7330x110")
-    online = {"endpoint": alerts.ONLINE_ENDPOINT}
-    # 100 successful requests a minute beside failing ones: twice the threshold's share of all, and a hundredth of it.
+    online_errors = {**ONLINE, "status": "error"}
+    write_errors = {"endpoint": "/write-to-online-store", "status": "error"}
+    # Beside the successful requests, failing ones: twice the threshold's share of all, and a hundredth of it.
     share = min(2 * error_percent, 90) / 100
     over, under = 100 * share / (1 - share), error_percent / 100
     return [
@@ -111,58 +100,12 @@ def _cases(rules: dict[str, dict[str, Any]], error_percent: float) -> list[dict[
             "20m",
             None,
         ),
-        _case(
-            down,
-            [
-                _series(
-                    "kube_deployment_status_replicas_available",
-                    {"namespace": "feast", "deployment": "feature-server"},
-                    "0x20",
-                )
-            ],
-            "10m",
-            {"namespace": "feast", "deployment": "feature-server"},
-        ),
-        _case(
-            down,
-            [
-                _series(
-                    "kube_deployment_status_replicas_available",
-                    {"namespace": "feast", "deployment": "feature-server"},
-                    "2x20",
-                )
-            ],
-            "10m",
-            None,
-        ),
-        _case(
-            errors,
-            [
-                _series(alerts.REQUESTS, {**online, "status": "success"}, "0+100x40"),
-                _series(alerts.REQUESTS, {**online, "status": "error"}, f"0+{over:g}x40"),
-            ],
-            "30m",
-            online,
-        ),
-        _case(
-            errors,
-            [
-                _series(alerts.REQUESTS, {**online, "status": "success"}, "0+100x40"),
-                _series(alerts.REQUESTS, {**online, "status": "error"}, f"0+{under:g}x40"),
-            ],
-            "30m",
-            None,
-        ),
+        _case(down, _replicas(0), "10m", SERVER),
+        _case(down, _replicas(2), "10m", None),
+        _case(errors, _online_requests(_series(alerts.REQUESTS, online_errors, f"0+{over:g}x40")), "30m", ONLINE),
+        _case(errors, _online_requests(_series(alerts.REQUESTS, online_errors, f"0+{under:g}x40")), "30m", None),
         # Errors of the write endpoints (refused by AWS to the server's role) are not online reads failing.
-        _case(
-            errors,
-            [
-                _series(alerts.REQUESTS, {**online, "status": "success"}, "0+100x40"),
-                _series(alerts.REQUESTS, {"endpoint": "/write-to-online-store", "status": "error"}, "0+100x40"),
-            ],
-            "30m",
-            None,
-        ),
+        _case(errors, _online_requests(_series(alerts.REQUESTS, write_errors, "0+100x40")), "30m", None),
     ]
 
 
@@ -199,12 +142,8 @@ def test_the_error_threshold_comes_from_the_stacks_alert_thresholds(tmp_path: Pa
     """At 20% a 9% error rate is quiet: the expectation that it fires is reported by promtool."""
     group = alerts.feature_store_alert_group(20)
     rules = {r["alert"]: r for r in group["rules"]}
-    online = {"endpoint": alerts.ONLINE_ENDPOINT}
-    series = [
-        _series(alerts.REQUESTS, {**online, "status": "success"}, "0+100x40"),
-        _series(alerts.REQUESTS, {**online, "status": "error"}, "0+10x40"),
-    ]
-    assert _promtool(tmp_path, group, [_case(rules["FeatureServerErrors"], series, "30m", online)]).returncode != 0
+    series = _online_requests(_series(alerts.REQUESTS, {**ONLINE, "status": "error"}, "0+10x40"))
+    assert _promtool(tmp_path, group, [_case(rules["FeatureServerErrors"], series, "30m", ONLINE)]).returncode != 0
     assert _promtool(tmp_path, group, [_case(rules["FeatureServerErrors"], series, "30m", None)]).returncode == 0
     with pytest.raises(ValueError, match="error_percent"):
         alerts.feature_store_alert_group(0)

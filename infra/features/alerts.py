@@ -24,6 +24,7 @@ from mlplatform.infra.features.documents import (
     MATERIALIZE_CRONJOB,
     MATERIALIZE_DEADLINE_SECONDS,
 )
+from mlplatform.infra.observability.rules import alert_rule, deployment_down
 
 GROUP_NAME = "mlplatform.feature-store"
 FRESHNESS = "feast_feature_freshness_seconds"
@@ -40,16 +41,6 @@ FAILING_FOR_MINUTES = MATERIALIZE_DEADLINE_SECONDS // 60 + 15
 """Longer than a run may last (its deadline): a run still going is not a failure."""
 
 
-def _alert(name: str, expr: str, for_: str, severity: str, category: str, summary: str, text: str) -> dict[str, Any]:
-    return {
-        "alert": name,
-        "expr": expr,
-        "for": for_,
-        "labels": {"severity": severity, "category": category},
-        "annotations": {"summary": summary, "description": text},
-    }
-
-
 def feature_store_alert_group(error_percent: float = 5) -> dict[str, Any]:
     if not 0 < error_percent <= 100:
         raise ValueError(f"error_percent must be in (0, 100], got {error_percent}")
@@ -60,7 +51,7 @@ def feature_store_alert_group(error_percent: float = 5) -> dict[str, Any]:
     total = f"sum by (endpoint) (rate({REQUESTS}{{{online}}}[10m]))"
     percent = f"{error_percent:g}"
     rules = [
-        _alert(
+        alert_rule(
             "FeatureMaterializationFailing",
             f"{by_job} ({LAST_SCHEDULE}{CRONJOB}) > on (namespace, cronjob) "
             f"({by_job} ({LAST_SUCCESS}{CRONJOB}) or on (namespace, cronjob) 0 * {by_job} ({LAST_SCHEDULE}{CRONJOB}))",
@@ -73,7 +64,7 @@ def feature_store_alert_group(error_percent: float = 5) -> dict[str, Any]:
             f"`kubectl -n {FEAST_NAMESPACE} get jobs` and the failed pod's log say why (a view missing from "
             "feature_store.feature_views has no table; AWS refusals name the action).",
         ),
-        _alert(
+        alert_rule(
             "FeatureViewStale",
             f"max by (project, feature_view) ({FRESHNESS}) > on () group_left () "
             f"(2 * {interval} + {MATERIALIZE_DEADLINE_SECONDS})",
@@ -85,18 +76,14 @@ def feature_store_alert_group(error_percent: float = 5) -> dict[str, Any]:
             "materialization schedule's intervals and a run's deadline: online reads return old values. See "
             "FeatureMaterializationFailing; a view that a run skips is missing from the definitions it applied.",
         ),
-        _alert(
+        deployment_down(
             "FeatureServerDown",
-            f'kube_deployment_status_replicas_available{{namespace="{FEAST_NAMESPACE}", '
-            f'deployment="{FEATURE_SERVER}"}} < 1',
-            "5m",
-            "critical",
-            "availability",
-            "The feature server is down (no available replica)",
-            f"Deployment {FEAST_NAMESPACE}/{FEATURE_SERVER} has had no available replica for 5 minutes: models that "
-            f"read features online fail. `kubectl -n {FEAST_NAMESPACE} describe deployment {FEATURE_SERVER}`.",
+            FEAST_NAMESPACE,
+            FEATURE_SERVER,
+            "The feature server",
+            impact=": models that read features online fail",
         ),
-        _alert(
+        alert_rule(
             "FeatureServerErrors",
             f"100 * {errors} / {total} > {percent}",
             "10m",

@@ -48,8 +48,6 @@ class MonitoringArgs:
     """On-demand price of one GPU per instance type the pools may launch (recording rules for cost panels)."""
     drift_alerts: bool = False
     """Add `infra.drift`'s ModelFeatureDrift group (label action=retrain) to the platform's alert rules."""
-    feature_store_alerts: bool = False
-    """Add `infra.features.alerts`' group (materialization, freshness, the feature server) to the alert rules."""
     cost_labels: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
     """Namespaces the monitors live in (their components)."""
@@ -168,7 +166,7 @@ class Monitoring(pulumi.ComponentResource):
         if args.pushgateway_image is not None:
             self._create_pushgateway(name, args, args.pushgateway_image, labels, namespace)
         extra_groups = [drift_alert_group()] if args.drift_alerts else []
-        if args.feature_store_alerts:
+        if "feature-server" in names:  # the feature store is on: its group (materialization, freshness, the server)
             extra_groups.append(feature_store_alert_group(args.thresholds.feature_server_error_percent))
         for rule_name, groups in (
             ("mlplatform-alerts", [*rules.alert_groups(args.thresholds), *extra_groups]),

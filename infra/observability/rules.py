@@ -33,7 +33,7 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-def _alert(
+def alert_rule(
     name: str,
     expr: str,
     for_: str,
@@ -53,11 +53,25 @@ def _alert(
     return rule
 
 
+def deployment_down(name: str, namespace: str, deployment: str, what: str, impact: str = "") -> dict[str, Any]:
+    """A critical alert when a Deployment has had no available replica for 5 minutes (kube-state-metrics)."""
+    return alert_rule(
+        name,
+        f'kube_deployment_status_replicas_available{{namespace="{namespace}", deployment="{deployment}"}} < 1',
+        "5m",
+        "critical",
+        "availability",
+        f"{what} is down (no available replica)",
+        f"Deployment {namespace}/{deployment} has had no available replica for 5 minutes{impact}. "
+        f"`kubectl -n {namespace} describe deployment {deployment}` and its pods' events say why.",
+    )
+
+
 def alert_groups(t: Thresholds) -> list[dict[str, Any]]:
     """The platform's alerts, in three groups: GPUs, LLM serving, platform services."""
     idle = _num(t.gpu_idle_utilization_percent)
     gpus = [
-        _alert(
+        alert_rule(
             "GpuNodeIdle",
             # Nodes that hold warm-capacity placeholders are idle by design (the pool's min_gpus) and excluded.
             f"(max by (node) (DCGM_FI_DEV_GPU_UTIL) < {idle}) "
@@ -69,7 +83,7 @@ def alert_groups(t: Thresholds) -> list[dict[str, Any]]:
             f"Every GPU of the node stayed under {idle}% utilization. An idle GPU node still bills by the hour: "
             "stop the workload holding it, or lower the pool's warm capacity.",
         ),
-        _alert(
+        alert_rule(
             "GpuXidError",
             "max by (node, gpu) (DCGM_FI_DEV_XID_ERRORS) > 0",
             "0m",
@@ -79,7 +93,7 @@ def alert_groups(t: Thresholds) -> list[dict[str, Any]]:
             "The driver reported an XID error (the alert's value is its code). Many codes mean a failing GPU or a "
             "crashed workload; drain the node if it repeats (kubectl drain, Karpenter replaces it).",
         ),
-        _alert(
+        alert_rule(
             "GpuMemoryPressure",
             "max by (node, gpu) (100 * DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE)) > "
             + _num(t.gpu_memory_pressure_percent),
@@ -92,7 +106,7 @@ def alert_groups(t: Thresholds) -> list[dict[str, Any]]:
             "Close to out-of-memory errors: lower batch sizes or vLLM's --gpu-memory-utilization, or move the "
             "workload to a GPU with more memory.",
         ),
-        _alert(
+        alert_rule(
             "GpuPodsPending",
             f"(sum by (namespace, pod) (kube_pod_container_resource_requests{{{GPU_RESOURCE}}}) > 0) "
             'and on (namespace, pod) (kube_pod_status_phase{phase="Pending"} == 1)',
@@ -105,7 +119,7 @@ def alert_groups(t: Thresholds) -> list[dict[str, Any]]:
             "capacity for the instance types, or the team's ResourceQuota is full. Run `mlp preflight` and check "
             "Karpenter's events for the pod.",
         ),
-        _alert(
+        alert_rule(
             "GpuPoolAtLimit",
             f"max by (nodepool) (karpenter_nodepools_usage{{{KARPENTER_GPU}}}) "
             f">= on (nodepool) max by (nodepool) (karpenter_nodepools_limit{{{KARPENTER_GPU}}})",
@@ -120,7 +134,7 @@ def alert_groups(t: Thresholds) -> list[dict[str, Any]]:
     latency = _num(t.vllm_p95_latency_seconds)
     p95 = "histogram_quantile(0.95, sum by (le, model_name) (rate(vllm:e2e_request_latency_seconds_bucket[{w}])))"
     serving = [
-        _alert(
+        alert_rule(
             "VllmLatencySloBurn",
             f"({p95.format(w='5m')} > {latency}) and on (model_name) ({p95.format(w='1h')} > {latency})",
             "5m",
@@ -131,7 +145,7 @@ def alert_groups(t: Thresholds) -> list[dict[str, Any]]:
             "burns fast. Check the queue (VllmQueueSaturated), KV-cache usage and whether the deployment can scale "
             "out (pool limit, quota).",
         ),
-        _alert(
+        alert_rule(
             "VllmQueueSaturated",
             f"sum by (model_name) (vllm:num_requests_waiting) > {t.vllm_queue_waiting_requests}",
             "5m",
@@ -143,16 +157,7 @@ def alert_groups(t: Thresholds) -> list[dict[str, Any]]:
         ),
     ]
     services = [
-        _alert(
-            name,
-            f'kube_deployment_status_replicas_available{{namespace="{namespace}", deployment="{deployment}"}} < 1',
-            "5m",
-            "critical",
-            "availability",
-            f"{what} is down (no available replica)",
-            f"Deployment {namespace}/{deployment} has had no available replica for 5 minutes. "
-            f"`kubectl -n {namespace} describe deployment {deployment}` and its pods' events say why.",
-        )
+        deployment_down(name, namespace, deployment, what)
         for name, namespace, deployment, what in (
             ("MlflowDown", "mlflow", "mlflow", "MLflow"),
             ("KserveControllerDown", "kserve", "kserve-controller-manager", "The KServe controller"),
